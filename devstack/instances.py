@@ -1,0 +1,157 @@
+"""OIC tracking instances: a bounded in-memory store and the monitoring API's q={...} filter and paging."""
+
+import collections
+import datetime
+import itertools
+import re
+
+INTEGRATION_CODE = 'WAREHOUSE_STREAM'
+INTEGRATION_VERSION = '01.00.0000'
+TIME_WINDOWS = {'1h': 1, '6h': 6, '1d': 24, '2d': 48, '3d': 72, 'RETENTIONPERIOD': None}
+FILTER_KEYS = ('timewindow', 'code', 'version', 'status', 'primaryValue', 'secondaryValue', 'businessIDValue',
+               'id', 'startdate', 'enddate')
+STATUSES = ('COMPLETED', 'FAILED', 'ABORTED', 'IN_PROGRESS')
+# key:'value' or key:'"multi word value"' pairs inside braces, OIC's q syntax.
+_PAIR = re.compile(r"""\s*(\w+)\s*:\s*(?:'"([^"]*)"'|'([^']*)'|"([^"]*)")\s*(?:,|$)""")
+
+
+class QueryError(ValueError):
+    """A malformed q, limit or offset parameter."""
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def oic_time(moment):
+    """OIC's timestamp form, e.g. 2026-11-27T17:39:56.123+0000."""
+    return moment.strftime('%Y-%m-%dT%H:%M:%S.') + '%03d+0000' % (moment.microsecond // 1000)
+
+
+def parse_q(text):
+    """'{timewindow:'1h', status:'FAILED'}' -> {'timewindow': '1h', 'status': 'FAILED'}; QueryError if malformed."""
+    if not text:
+        return {}
+    body = text.strip()
+    if not (body.startswith('{') and body.endswith('}')):
+        raise QueryError("q must look like {timewindow:'1h', status:'FAILED'}")
+    body = body[1:-1].strip()
+    filters = {}
+    position = 0
+    while position < len(body):
+        match = _PAIR.match(body, position)
+        if not match:
+            raise QueryError('cannot parse q near %r' % body[position:position + 30])
+        key = match.group(1)
+        if key not in FILTER_KEYS:
+            raise QueryError('unknown q filter %r (supported: %s)' % (key, ', '.join(FILTER_KEYS)))
+        filters[key] = next(g for g in match.groups()[1:] if g is not None)
+        position = match.end()
+    if filters.get('timewindow', '1h') not in TIME_WINDOWS:
+        raise QueryError('timewindow must be one of %s' % ', '.join(TIME_WINDOWS))
+    if 'status' in filters and filters['status'] not in STATUSES:
+        raise QueryError('status must be one of %s' % ', '.join(STATUSES))
+    for key in ('startdate', 'enddate'):
+        if key in filters:
+            filters[key] = _parse_date(filters[key], key)
+    return filters
+
+
+def _parse_date(text, key):
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace('Z', '+00:00').replace(' ', 'T', 1))
+    except ValueError:
+        raise QueryError('%s is not a UTC date/time: %r' % (key, text)) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment
+
+
+class InstanceStore:
+    """The newest `capacity` instances (older ones fall off, so memory stays flat)."""
+
+    def __init__(self, capacity=100000):
+        self._items = collections.deque(maxlen=capacity)
+        self._ids = itertools.count(1)
+
+    def clear(self):
+        self._items.clear()
+
+    def __len__(self):
+        return len(self._items)
+
+    def record(self, started, status, primary=None, record_id=None, error=None):
+        """Adds one finished instance; returns its id."""
+        ended = now()
+        instance = {
+            'id': str(next(self._ids)),
+            'integrationId': INTEGRATION_CODE,
+            'integrationName': 'Warehouse Stream',
+            'integrationVersion': INTEGRATION_VERSION,
+            'status': status,
+            'creationDate': oic_time(started),
+            'lastTrackedTime': oic_time(ended),
+            'processingEndDate': oic_time(ended),
+            'duration': int((ended - started).total_seconds() * 1000),
+            'primaryValue': primary if primary is not None else '',
+            'primaryName': 'WH_ID',
+            'secondaryValue': record_id or '',
+            'secondaryName': 'record_id' if record_id else '',
+            'trackings': [{'name': 'WH_ID', 'primary': True, 'value': primary if primary is not None else ''}]
+                         + ([{'name': 'record_id', 'primary': False, 'value': record_id}] if record_id else []),
+            'flowType': 'APP_DRIVEN',
+            'invokedBy': 'REST',
+            '_ended': ended,
+        }
+        if error:
+            instance['errorMessage'] = error
+        self._items.append(instance)
+        return instance['id']
+
+    def query(self, filters, limit=50, offset=0):
+        """OIC's response shape: newest first, filtered, paged."""
+        current = now()
+        hours = TIME_WINDOWS[filters.get('timewindow', '1h')]
+        since = filters.get('startdate') or (current - datetime.timedelta(hours=hours) if hours else None)
+        until = filters.get('enddate')
+        matched = []
+        for item in reversed(self._items):
+            if since and item['_ended'] < since or until and item['_ended'] > until:
+                continue
+            if not _matches(item, filters):
+                continue
+            matched.append(item)
+        page = [{k: v for k, v in item.items() if not k.startswith('_')} for item in matched[offset:offset + limit]]
+        return {
+            'items': page,
+            'totalResults': len(matched),
+            'totalRecordsCount': len(matched),
+            'count': len(page),
+            'hasMore': offset + len(page) < len(matched),
+            'limit': limit,
+            'offset': offset,
+        }
+
+
+def _matches(item, filters):
+    checks = (('code', 'integrationId'), ('version', 'integrationVersion'), ('status', 'status'),
+              ('primaryValue', 'primaryValue'), ('secondaryValue', 'secondaryValue'), ('id', 'id'))
+    for key, field in checks:
+        if key in filters and item[field] != filters[key]:
+            return False
+    value = filters.get('businessIDValue')
+    if value is not None and value not in (item['primaryValue'], item['secondaryValue']):
+        return False
+    return True
+
+
+def paging(query):
+    """(limit, offset) from the query string; QueryError when they are not sane integers."""
+    try:
+        limit = int(query.get('limit', 50))
+        offset = int(query.get('offset', 0))
+    except ValueError:
+        raise QueryError('limit and offset must be integers') from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise QueryError('limit must be 1..1000 and offset >= 0')
+    return limit, offset

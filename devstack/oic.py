@@ -1,0 +1,368 @@
+"""A local stand-in for the seed's OIC app-driven integration: REST trigger, tracking, monitoring API, faults."""
+
+import argparse
+import asyncio
+import base64
+import binascii
+import collections
+import hmac
+import json
+import logging
+import os
+import sys
+import time
+
+from aiohttp import web
+
+from devstack import faults as faults_mod
+from devstack import instances as instances_mod
+from devstack import mapping
+from devstack import sink as sink_mod
+from transforms import records
+
+INTEGRATION_CODE = instances_mod.INTEGRATION_CODE
+TRIGGER_PATH = '/ic/api/integration/v1/flows/rest/%s/1.0/records' % INTEGRATION_CODE
+MONITORING_PATH = '/ic/api/integration/v1/monitoring/instances'
+DEFAULT_MAX_BODY = 64 * 1024
+REALM = 'Oracle Integration (local)'
+log = logging.getLogger('devstack.oic')
+
+STATE = web.AppKey('state', object)
+
+
+class Stats:
+    """Counters for tests: requests on the trigger, answers by status, attempts per record_id (bounded)."""
+
+    def __init__(self, max_records):
+        self.max_records = max_records
+        self.reset()
+
+    def reset(self):
+        self.requests = 0
+        self.by_status = collections.Counter()
+        self.attempts = {}
+        self.untracked = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def attempt(self, record_id):
+        """Counts one attempt of record_id; returns its attempt number (1 for the first)."""
+        if record_id in self.attempts or len(self.attempts) < self.max_records:
+            self.attempts[record_id] = self.attempts.get(record_id, 0) + 1
+            return self.attempts[record_id]
+        self.untracked += 1
+        return 1
+
+    def as_json(self):
+        return {'requests': self.requests, 'by_status': dict(self.by_status), 'attempts': self.attempts,
+                'untracked_attempts': self.untracked, 'in_flight': self.in_flight,
+                'max_in_flight': self.max_in_flight}
+
+
+class State:
+    def __init__(self, username, password, sink, fault_settings=None, max_instances=100000,
+                 max_body=DEFAULT_MAX_BODY):
+        self.credentials = (username.encode('utf-8'), password.encode('utf-8'))
+        self.sink = sink
+        self.faults = faults_mod.Faults(fault_settings)
+        self.instances = instances_mod.InstanceStore(max_instances)
+        self.stats = Stats(max_instances)
+        self.max_body = max_body
+
+
+def problem(status, detail, headers=None, **extra):
+    """An OIC-style JSON error answer."""
+    body = {'status': status, 'title': _TITLES.get(status, 'Error'), 'detail': detail}
+    body.update(extra)
+    return web.json_response(body, status=status, headers=headers)
+
+
+_TITLES = {400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 413: 'Payload Too Large',
+           415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error',
+           502: 'Bad Gateway', 503: 'Service Unavailable'}
+
+
+def authorized(request):
+    """Basic Auth against the configured credentials, compared in constant time."""
+    header = request.headers.get('Authorization', '')
+    scheme, _, encoded = header.partition(' ')
+    if scheme.lower() != 'basic':
+        return False
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).partition(b':')
+    except (binascii.Error, ValueError):
+        return False
+    expected_user, expected_password = request.app[STATE].credentials
+    user_ok = hmac.compare_digest(user, expected_user)
+    password_ok = hmac.compare_digest(password, expected_password)
+    return bool(sep) and user_ok and password_ok
+
+
+def unauthorized():
+    return problem(401, 'missing or wrong Basic Auth credentials',
+                   headers={'WWW-Authenticate': 'Basic realm="%s"' % REALM})
+
+
+def requires_auth(handler):
+    async def wrapped(request):
+        if not authorized(request):
+            return unauthorized()
+        return await handler(request)
+    return wrapped
+
+
+def _reject_constant(name):
+    raise ValueError('%s is not valid JSON' % name)
+
+
+def parse_body(raw):
+    """Bytes -> JSON value; ValueError with the reason when the body is not UTF-8 JSON."""
+    try:
+        text = raw.decode('utf-8')
+    except UnicodeDecodeError as error:
+        raise ValueError('body is not UTF-8: %s' % error) from None
+    if not text.strip():
+        raise ValueError('body is empty')
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise ValueError('malformed JSON: %s' % error) from None
+    except RecursionError:
+        raise ValueError('malformed JSON: nested too deeply') from None
+
+
+def _drop(request):
+    """Closes the connection without answering."""
+    request['dropped'] = True
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=499)
+
+
+async def trigger(request):
+    """The REST trigger: auth, gateway checks, faults, validation, the seed's mapping, insertAll, tracking."""
+    state = request.app[STATE]
+    state.stats.requests += 1
+    if not authorized(request):
+        return unauthorized()
+    limit = state.faults.settings['max_concurrency']
+    if limit and state.stats.in_flight >= limit:
+        return problem(429, 'concurrency limit of %d reached' % limit,
+                       headers={'Retry-After': str(state.faults.settings['retry_after'])})
+    state.stats.in_flight += 1
+    state.stats.max_in_flight = max(state.stats.max_in_flight, state.stats.in_flight)
+    try:
+        return await _process(request, state)
+    finally:
+        state.stats.in_flight -= 1
+
+
+async def _process(request, state):
+    started = instances_mod.now()
+    if request.content_type != 'application/json' and not request.content_type.endswith('+json'):
+        return problem(415, 'Content-Type must be application/json, got %r' % request.content_type)
+    if request.content_length is not None and request.content_length > state.max_body:
+        return problem(413, 'body of %d bytes is over the %d byte limit' % (request.content_length, state.max_body))
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return problem(413, 'body is over the %d byte limit' % state.max_body)
+    try:
+        record = parse_body(raw)
+    except ValueError as error:
+        state.instances.record(started, 'FAILED', error=str(error))
+        return problem(400, str(error))
+    is_object = isinstance(record, dict)
+    record_id = record.get('record_id') if is_object else None
+    record_id = str(record_id) if record_id is not None else None
+    primary = record.get('WH_ID') if is_object else None
+    primary = str(primary) if primary is not None else None
+    request['record_id'] = record_id
+    attempt = state.stats.attempt(record_id) if record_id else 1
+    fate = state.faults.draw(record_id, attempt)
+
+    def failed(status, detail, headers=None, **extra):
+        state.instances.record(started, 'FAILED', primary, record_id, detail)
+        return problem(status, detail, headers=headers, **extra)
+
+    if fate['drop']:
+        return _drop(request)
+    if fate['delay']:
+        await asyncio.sleep(fate['delay'])
+    if fate['hang']:
+        await asyncio.sleep(fate['hang'])
+    if fate['error'] == 429:  # throttled at the gateway: no instance, as in OIC
+        return problem(429, 'injected throttling', headers={'Retry-After': str(state.faults.settings['retry_after'])})
+    if fate['error']:
+        return failed(fate['error'], 'injected HTTP %d' % fate['error'])
+    rejection = state.faults.rejection(record)
+    if rejection:
+        return failed(*rejection)
+    errors = records.validation_errors(record)
+    if errors:
+        return failed(400, 'request does not match the integration schema: ' + '; '.join(errors), errors=errors)
+    try:
+        await state.sink.insert_all(mapping.insert_all_request(record))
+    except sink_mod.SinkError as error:
+        return failed(502, str(error))
+    state.instances.record(started, 'COMPLETED', primary, record_id)
+    if fate['drop_after']:
+        return _drop(request)
+    return web.json_response({'response': 'Submitted'})
+
+
+@requires_auth
+async def monitoring_instances(request):
+    state = request.app[STATE]
+    try:
+        filters = instances_mod.parse_q(request.query.get('q', ''))
+        limit, offset = instances_mod.paging(request.query)
+    except instances_mod.QueryError as error:
+        return problem(400, str(error))
+    return web.json_response(state.instances.query(filters, limit, offset))
+
+
+@requires_auth
+async def monitoring_instance(request):
+    state = request.app[STATE]
+    page = state.instances.query({'id': request.match_info['id'], 'timewindow': 'RETENTIONPERIOD'}, 1, 0)
+    if not page['items']:
+        return problem(404, 'no instance %s' % request.match_info['id'])
+    return web.json_response(page['items'][0])
+
+
+@requires_auth
+async def get_faults(request):
+    return web.json_response(request.app[STATE].faults.settings)
+
+
+@requires_auth
+async def put_faults(request):
+    try:
+        settings = parse_body(await request.read())
+        request.app[STATE].faults.set(settings)
+    except ValueError as error:  # FaultError is a ValueError
+        return problem(400, str(error))
+    log.info('faults set: %s', json.dumps(request.app[STATE].faults.settings, sort_keys=True))
+    return web.json_response(request.app[STATE].faults.settings)
+
+
+@requires_auth
+async def delete_faults(request):
+    request.app[STATE].faults.set(None)
+    return web.json_response(request.app[STATE].faults.settings)
+
+
+@requires_auth
+async def get_stats(request):
+    return web.json_response(request.app[STATE].stats.as_json())
+
+
+@requires_auth
+async def delete_stats(request):
+    """Resets the counters and forgets the tracking instances."""
+    state = request.app[STATE]
+    state.stats.reset()
+    state.instances.clear()
+    return web.json_response(state.stats.as_json())
+
+
+async def healthz(request):
+    state = request.app[STATE]
+    return web.json_response({'status': 'ok', 'sink': state.sink.description, 'instances': len(state.instances),
+                              'trigger': TRIGGER_PATH})
+
+
+@web.middleware
+async def access_log(request, handler):
+    """One line per request: client, method, path and query, status, duration, record_id. Never headers."""
+    started = time.monotonic()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        shown = 'dropped' if request.get('dropped') else status
+        if request.path == TRIGGER_PATH:
+            request.app[STATE].stats.by_status[str(shown)] += 1
+        log.info('%s "%s %s" %s %.1fms%s', request.remote, request.method, request.rel_url, shown,
+                 (time.monotonic() - started) * 1000,
+                 ' record_id=%s' % request['record_id'] if request.get('record_id') else '')
+
+
+def make_app(state):
+    app = web.Application(middlewares=[access_log], client_max_size=state.max_body)
+    app[STATE] = state
+    app.router.add_post(TRIGGER_PATH, trigger)
+    app.router.add_get(MONITORING_PATH, monitoring_instances)
+    app.router.add_get(MONITORING_PATH + '/{id}', monitoring_instance)
+    app.router.add_get('/admin/faults', get_faults)
+    app.router.add_put('/admin/faults', put_faults)
+    app.router.add_delete('/admin/faults', delete_faults)
+    app.router.add_get('/admin/stats', get_stats)
+    app.router.add_delete('/admin/stats', delete_stats)
+    app.router.add_get('/healthz', healthz)
+
+    async def start_sink(app):
+        await state.sink.start()
+
+    async def close_sink(app):
+        await state.sink.close()
+
+    app.on_startup.append(start_sink)
+    app.on_cleanup.append(close_sink)
+    return app
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='python -m devstack.oic',
+        description='Local OIC stand-in. Credentials come from OIC_USERNAME and OIC_PASSWORD in the environment.')
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--port', type=int, default=8088)
+    parser.add_argument('--bq-endpoint', help='BigQuery REST endpoint, e.g. http://127.0.0.1:9050; '
+                                              'without it rows are acknowledged but not stored')
+    parser.add_argument('--project', default='local-project', help='project for a --table without one')
+    parser.add_argument('--table', default='local-project:warehouse.inventory_oic',
+                        help='project:dataset.table the mapper inserts into')
+    parser.add_argument('--faults', help='fault settings as JSON (see devstack/faults.py)')
+    parser.add_argument('--max-instances', type=int, default=100000, help='tracking instances kept in memory')
+    parser.add_argument('--max-body', type=int, default=DEFAULT_MAX_BODY, help='request body limit in bytes')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(asctime)s %(name)s %(message)s')
+    username, password = os.environ.get('OIC_USERNAME'), os.environ.get('OIC_PASSWORD')
+    if not username or not password:
+        print('devstack.oic: set OIC_USERNAME and OIC_PASSWORD in the environment', file=sys.stderr)
+        return 2
+    try:
+        settings = json.loads(args.faults) if args.faults else None
+        faults_mod.parse(settings)
+        if args.bq_endpoint:
+            from devstack.bq import parse_table_spec
+            sink = sink_mod.BigQuerySink(args.bq_endpoint, *parse_table_spec(args.table, args.project))
+        else:
+            sink = sink_mod.NoSink()
+    except ValueError as error:
+        print('devstack.oic: %s' % error, file=sys.stderr)
+        return 2
+    state = State(username, password, sink, settings, args.max_instances, args.max_body)
+    log.info('OIC stand-in on http://%s:%d%s (sink: %s)', args.host, args.port, TRIGGER_PATH, sink.description)
+    try:
+        web.run_app(make_app(state), host=args.host, port=args.port, access_log=None, print=None,
+                    shutdown_timeout=1.0)
+    except OSError as error:
+        print('devstack.oic: cannot listen on %s:%d: %s' % (args.host, args.port, error.strerror), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
