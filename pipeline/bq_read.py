@@ -1,0 +1,32 @@
+"""Reads back what landed in BigQuery (or the emulator), scoped to the record ids a run sent."""
+
+from google.cloud import bigquery
+
+from transforms import records as rec
+
+ID_CHUNK = 10000
+
+
+def make_client(project, emulator_host=None):
+    """A google-cloud-bigquery Client: anonymous against an emulator, Application Default Credentials otherwise."""
+    if emulator_host:
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        return bigquery.Client(project=project, credentials=AnonymousCredentials(),
+                               client_options=ClientOptions(api_endpoint=emulator_host))
+    return bigquery.Client(project=project)
+
+
+def fetch_rows(client, table, record_ids, columns=rec.FIELDS):
+    """Every row of `table` (a TableSpec) whose record_id is among `record_ids`, as dicts (duplicates kept)."""
+    ids = sorted(set(i for i in record_ids if i))
+    found = []
+    select = ', '.join('`%s`' % c for c in columns)
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start:start + ID_CHUNK]
+        job = client.query(
+            'SELECT %s FROM `%s` WHERE record_id IN UNNEST(@ids)' % (select, table.dotted),
+            job_config=bigquery.QueryJobConfig(
+                query_parameters=[bigquery.ArrayQueryParameter('ids', 'STRING', chunk)]))
+        found.extend(dict(row) for row in job.result())
+    return found

@@ -1,0 +1,93 @@
+"""The pipeline's own flags, with defaults from the local stack's environment variables."""
+
+import os
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+PATHS = ('oic', 'direct')
+DEFAULT_RECORDS = 200
+
+
+def _env(name, default=None):
+    value = os.environ.get(name)
+    return value if value not in (None, '') else default
+
+
+class WarehouseOptions(PipelineOptions):
+    """Flags of `python -m pipeline.run`; every standard Beam option is accepted beside them."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        source = parser.add_argument_group('source')
+        source.add_argument(
+            '--records', type=int, default=None,
+            help='How many synthetic records to generate (default %d in batch; unbounded with --streaming '
+                 'unless given).' % DEFAULT_RECORDS)
+        source.add_argument(
+            '--input', default=None,
+            help='Replay a file instead of generating: CSV in the seed\'s format (header WH_ID,Item_Name,Item_id,'
+                 'Quantity_Available,Quantity_Requested,Backlog) or JSON lines (.jsonl).')
+        source.add_argument(
+            '--rate', type=float, default=None,
+            help='Records per second the source emits; 0 = as fast as possible (default 0 in batch, 10 with '
+                 '--streaming).')
+        source.add_argument(
+            '--seed', type=int, default=None,
+            help='Seed for the synthetic generator: the same seed gives the same record values (record_id and '
+                 'event_time are new every run). Default: random.')
+
+        paths = parser.add_argument_group('paths')
+        paths.add_argument(
+            '--paths', default=','.join(PATHS),
+            help='Comma-separated branches to run: oic, direct, or both (default oic,direct).')
+        paths.add_argument(
+            '--out', default='out',
+            help='Directory for the run record (sent records, acknowledgements, dead letters) and reports '
+                 '(default out/).')
+
+        oic = parser.add_argument_group('OIC branch')
+        oic.add_argument(
+            '--oic_url', default=_env('OIC_URL'),
+            help='OIC REST trigger URL, e.g. https://HOST/ic/api/integration/v1/flows/rest/CODE/1.0/records '
+                 '(env OIC_URL).')
+        oic.add_argument(
+            '--oic_username', default=_env('OIC_USERNAME'),
+            help='OIC Basic Auth user (env OIC_USERNAME). The password is never a flag: it comes from the '
+                 'OIC_PASSWORD environment variable or from --oic_password_secret.')
+        oic.add_argument(
+            '--oic_password_secret', default=_env('OIC_PASSWORD_SECRET'),
+            help='Secret Manager version holding the OIC password, projects/P/secrets/S/versions/V; read by '
+                 'the workers at start-up (env OIC_PASSWORD_SECRET).')
+        oic.add_argument(
+            '--oic_payload', default='extended', choices=('extended', 'seed'),
+            help='Request body: extended = all eight fields (default); seed = exactly the seed\'s six fields.')
+        oic.add_argument(
+            '--oic_concurrency', type=int, default=16,
+            help='Requests in flight to OIC per worker (default 16).')
+        oic.add_argument(
+            '--oic_connect_timeout', type=float, default=5.0,
+            help='Seconds to wait for a connection to OIC (default 5).')
+        oic.add_argument(
+            '--oic_read_timeout', type=float, default=30.0,
+            help='Seconds to wait for OIC\'s answer to one request (default 30; OIC itself gives up at 300).')
+        oic.add_argument(
+            '--allow_insecure_http', action='store_true', default=False,
+            help='Allow Basic Auth over plain http:// to a host that is not loopback (refused by default).')
+
+        bigquery = parser.add_argument_group('BigQuery')
+        bigquery.add_argument(
+            '--oic_table', default=_env('OIC_TABLE', 'warehouse.inventory_oic'),
+            help='Table that OIC writes to, PROJECT:DATASET.TABLE (env OIC_TABLE); read by the comparison.')
+        bigquery.add_argument(
+            '--direct_table', default=_env('DIRECT_TABLE', 'warehouse.inventory_direct'),
+            help='Table the direct branch writes to, PROJECT:DATASET.TABLE (env DIRECT_TABLE).')
+        bigquery.add_argument(
+            '--bq_project', default=_env('BQ_PROJECT'),
+            help='Project for BigQuery when a table spec has none (env BQ_PROJECT; else --project).')
+        bigquery.add_argument(
+            '--bigquery_emulator_host', default=_env('BIGQUERY_EMULATOR_HOST'),
+            help='A BigQuery emulator\'s REST address with scheme, e.g. http://127.0.0.1:9050 (env '
+                 'BIGQUERY_EMULATOR_HOST). Unset = real BigQuery.')
+        bigquery.add_argument(
+            '--no_landed_check', action='store_true', default=False,
+            help='Skip reading BigQuery after the run (the summary then has no landed/missing figures).')

@@ -1,0 +1,129 @@
+"""Entry point: python -m pipeline.run — validate flags, run both branches, print the comparison."""
+
+import logging
+import sys
+import time
+
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+from apache_beam.runners.runner import PipelineState
+
+from pipeline.build import build_pipeline
+from pipeline.config import UsageError, resolve
+from pipeline.options import WarehouseOptions
+from pipeline.progress import Progress
+from pipeline.report import build_report, format_table, write_report
+from pipeline.run_record import clear_previous, write_run
+from transforms import records as rec
+
+AUTH_MARKER = 'OIC refused the credentials'
+EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a; source .local/stack.env` makes every '
+          'default point at it. Exit codes: 0 the pipeline completed (whatever was dead-lettered), 1 it failed, '
+          '2 a usage or configuration error.')
+
+
+def _all_options_parser():
+    """Our flags first, then every standard Beam option (the same set PipelineOptions understands)."""
+    parser = _BeamArgumentParser(prog='python -m pipeline.run', description=__doc__.split(' — ')[-1],
+                                 epilog=EPILOG, allow_abbrev=False)
+    WarehouseOptions._add_argparse_args(parser)  # pylint: disable=protected-access
+    seen = {str(WarehouseOptions)}
+    for cls in PipelineOptions.__subclasses__():
+        if str(cls) not in seen:
+            seen.add(str(cls))
+            cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    return parser
+
+
+def parse(argv, environ=None):
+    """argv -> (PipelineOptions, RunConfig); UsageError for unknown flags or invalid values."""
+    parser = _all_options_parser()
+    _, unknown = parser.parse_known_args(argv)
+    flags = [a for a in unknown if a.startswith('-')]
+    if flags:
+        raise UsageError('unknown flag %s (see python -m pipeline.run --help)' % flags[0].split('=', 1)[0])
+    if unknown:
+        raise UsageError('unexpected argument %r (see python -m pipeline.run --help)' % unknown[0])
+    options = PipelineOptions(argv)
+    return options, resolve(options, environ)
+
+
+def _failure_line(err):
+    """One readable line for a failed pipeline: the OIC auth message when that was the cause."""
+    text = str(err)
+    if AUTH_MARKER in text:
+        start = text.index(AUTH_MARKER)
+        return text[start:].split('\n', 1)[0].split("'", 1)[0].rstrip('"\\ ')
+    return '%s: %s' % (type(err).__name__, text.strip().splitlines()[-1][:300] if text.strip() else '')
+
+
+def execute(options, config):
+    """Runs the pipeline, keeping run.json current; returns (state, wall seconds)."""
+    local = '://' not in config.out
+    if local:
+        clear_previous(config.out)
+    started = rec.utc_now()
+    run = dict(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
+    write_run(config.out, run)
+    pipeline = build_pipeline(options, config)
+    clock = time.monotonic()
+    state = 'FAILED'
+    try:
+        with Progress(config.out, config.paths) if local else _NoProgress():
+            result = pipeline.run()
+            try:
+                state = result.wait_until_finish() or PipelineState.DONE
+            except KeyboardInterrupt:
+                print('\ninterrupted: cancelling the pipeline…', file=sys.stderr)
+                result.cancel()
+                state = PipelineState.CANCELLED
+    finally:
+        wall = time.monotonic() - clock
+        run.update(state=str(state), finished_at=rec.format_timestamp(rec.utc_now()), wall_s=round(wall, 3))
+        write_run(config.out, run)
+    return state, wall
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if '-h' in argv or '--help' in argv:
+        _all_options_parser().print_help()
+        return 0
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+    try:
+        options, config = parse(argv)
+    except UsageError as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 2
+    print('run %s: %s, paths %s, %s' % (
+        config.run_id, config.runner, ','.join(config.paths),
+        'file %s' % config.input if config.input else
+        '%s records' % (config.records if config.records else 'unbounded') +
+        (' at %g/s' % config.rate if config.rate else ' as fast as possible')), file=sys.stderr)
+    try:
+        state, _ = execute(options, config)
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
+    except Exception as err:  # The pipeline failed: one line here; Beam has logged the details above.
+        print('error: pipeline failed: %s' % _failure_line(err), file=sys.stderr)
+        return 1
+    if '://' in config.out or 'DataflowRunner' in config.runner:
+        print('pipeline %s; compare later with python -m pipeline.compare --out %s' % (state, config.out))
+        return 0
+    report = build_report(config.out)
+    write_report(config.out, report)
+    print(format_table(report))
+    print('run record and report.json in %s/' % config.out.rstrip('/'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The run record's metadata file (run.json) and the clearing of a previous run's record."""
+
+import glob
+import json
+import os
+import shutil
+
+RUN_FILE = 'run.json'
+# What a run writes under --out; only these are removed when a new run starts there.
+RECORD_ENTRIES = ('run.json', 'oic', 'direct', 'report.json', 'report.html')
+RECORD_GLOBS = ('invalid-*.jsonl',)
+
+
+def clear_previous(out_dir):
+    """Removes the previous run's record from `out_dir` (and nothing else); creates the directory."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name in RECORD_ENTRIES:
+        path = os.path.join(out_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    for pattern in RECORD_GLOBS:
+        for path in glob.glob(os.path.join(out_dir, pattern)):
+            os.remove(path)
+
+
+def write_run(out_dir, run):
+    path = os.path.join(out_dir, RUN_FILE)
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as handle:
+        json.dump(run, handle, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)
+
+
+def load_run(out_dir):
+    path = os.path.join(out_dir, RUN_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError('no run recorded in %s (expected %s); run python -m pipeline.run first' %
+                                (out_dir, path))
+    with open(path, encoding='utf-8') as handle:
+        return json.load(handle)

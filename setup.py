@@ -1,0 +1,34 @@
+"""Packaging: what Dataflow workers install (pipeline/ and transforms/ only; the local stack stays out)."""
+
+import setuptools
+
+BEAM_VERSION = '2.77.0'
+
+setuptools.setup(
+    name='oic-bigquery-pipeline',
+    version='0.1.0',
+    description='Warehouse records to BigQuery through Oracle Integration (OIC) and directly, compared.',
+    python_requires='>=3.10',
+    packages=setuptools.find_packages(include=['pipeline', 'pipeline.*', 'transforms', 'transforms.*']),
+    install_requires=[
+        'apache-beam[gcp]==%s' % BEAM_VERSION,
+        'requests>=2.31,<3',
+    ],
+    extras_require={
+        # The local stack: a BigQuery emulator (with DuckDB's spatial extension installed offline) and the OIC
+        # stand-in's HTTP framework. Never needed on Dataflow workers.
+        'local': [
+            'bqemulator==1.4.0',
+            'duckdb==1.5.5',
+            'duckdb-extension-spatial==1.5.5',
+            'duckdb-extensions==1.5.5',
+            'aiohttp>=3.9,<4',
+            'psutil>=5.9',
+        ],
+        'test': [
+            'pytest>=8',
+            'pytest-timeout>=2.3',
+            'hypothesis>=6.100',
+        ],
+    },
+)

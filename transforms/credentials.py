@@ -1,0 +1,38 @@
+"""Where the OIC password comes from: an environment variable (local) or Secret Manager (Dataflow), read on the worker."""
+
+import dataclasses
+import os
+from typing import Optional
+
+
+class CredentialsError(RuntimeError):
+    """The password could not be read; the message names where it was looked for, never the value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PasswordRef:
+    """A pointer to the password, safe to pickle and to show: it never holds the password itself."""
+    env: Optional[str] = 'OIC_PASSWORD'
+    secret: Optional[str] = None
+
+    def read(self):
+        if self.secret:
+            return _read_secret(self.secret)
+        value = os.environ.get(self.env or '')
+        if not value:
+            raise CredentialsError('the OIC password is not set: environment variable %s is empty on this worker' %
+                                   self.env)
+        return value
+
+
+def _read_secret(name):
+    try:
+        from google.cloud import secretmanager  # Imported here: only Dataflow runs need it.
+        client = secretmanager.SecretManagerServiceClient()
+        try:
+            return client.access_secret_version(request={'name': name}).payload.data.decode('utf-8')
+        finally:
+            client.transport.close()
+    except Exception as err:  # The client's errors vary; report where we looked and the kind of failure only.
+        raise CredentialsError('could not read the OIC password from Secret Manager %s: %s' %
+                               (name, type(err).__name__)) from None

@@ -1,0 +1,109 @@
+"""Sources of warehouse records: synthetic (bounded or streaming at a rate) and file replay."""
+
+import math
+import time
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+from apache_beam.utils.timestamp import Timestamp
+
+from transforms import records as rec
+
+METRICS_NAMESPACE = 'warehouse'
+STREAMING_TICK_S = 0.1
+
+
+class _PacedRecordFn(beam.DoFn):
+    """index -> record, emitted no faster than `rate` per second (0 = unpaced)."""
+
+    def __init__(self, seed, run_id, rate):
+        self._seed, self._run_id, self._rate = seed, run_id, rate
+        self.generated = Metrics.counter(METRICS_NAMESPACE, 'generated')
+
+    def setup(self):
+        self._started = None
+        self._emitted = 0
+
+    def process(self, index):
+        if self._rate > 0:
+            if self._started is None:
+                self._started = time.monotonic()
+            wait = self._started + self._emitted / self._rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)  # Pacing is the point of this DoFn: the rate the user asked for.
+            self._emitted += 1
+        self.generated.inc()
+        yield rec.make_record(self._seed, self._run_id, index)
+
+
+class SyntheticRecords(beam.PTransform):
+    """Emits `count` synthetic records, at `rate` per second or as fast as possible.
+
+    Element: {'WH_ID': 'WH3', 'Item_Name': 'Poultry Fat', 'Item_id': 105, 'Quantity_Available': 1759,
+              'Quantity_Requested': 1992, 'Backlog': -233, 'record_id': '…uuid…', 'event_time': '2026-…Z'}
+    """
+
+    def __init__(self, count, seed, run_id, rate=0.0):
+        super().__init__()
+        self._count, self._seed, self._run_id, self._rate = count, seed, run_id, rate
+
+    def expand(self, pbegin):
+        count = self._count
+        return (
+            pbegin
+            | 'Start' >> beam.Impulse()
+            | 'Indices' >> beam.FlatMap(lambda _: range(count))
+            | 'Generate' >> beam.ParDo(_PacedRecordFn(self._seed, self._run_id, self._rate)))
+
+
+def records_in_tick(tick, per_tick):
+    """How many records tick number `tick` emits so that the running total is floor((tick+1) * per_tick)."""
+    return math.floor((tick + 1) * per_tick) - math.floor(tick * per_tick)
+
+
+def first_index_of_tick(tick, per_tick):
+    return math.floor(tick * per_tick)
+
+
+class _TickToRecordsFn(beam.DoFn):
+    """Impulse timestamp -> the records of that tick (their indices derive from the tick number)."""
+
+    def __init__(self, seed, run_id, start, per_tick, tick_s, limit):
+        self._seed, self._run_id = seed, run_id
+        self._start, self._per_tick, self._tick_s, self._limit = start, per_tick, tick_s, limit
+        self.generated = Metrics.counter(METRICS_NAMESPACE, 'generated')
+
+    def process(self, fired_at):
+        tick = round((float(fired_at) - self._start) / self._tick_s)
+        first = first_index_of_tick(tick, self._per_tick)
+        for index in range(first, first + records_in_tick(tick, self._per_tick)):
+            if self._limit is not None and index >= self._limit:
+                return
+            self.generated.inc()
+            yield rec.make_record(self._seed, self._run_id, index)
+
+
+class StreamingSyntheticRecords(beam.PTransform):
+    """An unbounded stream of synthetic records at `rate` per second (stops after `limit` records if given).
+
+    Element: the same record dict as SyntheticRecords.
+    """
+
+    def __init__(self, rate, seed, run_id, limit=None, tick_s=STREAMING_TICK_S):
+        super().__init__()
+        self._rate, self._seed, self._run_id, self._limit = rate, seed, run_id, limit
+        self._tick_s = max(tick_s, 1.0 / rate)  # Slow rates: one record per tick.
+
+    def expand(self, pbegin):
+        start = time.time()
+        per_tick = self._rate * self._tick_s
+        impulse_args = dict(start_timestamp=Timestamp.of(start), fire_interval=self._tick_s)
+        if self._limit is not None:
+            ticks = math.ceil(self._limit / per_tick) + 1
+            impulse_args['stop_timestamp'] = Timestamp.of(start + ticks * self._tick_s)
+        return (
+            pbegin
+            | 'Ticks' >> PeriodicImpulse(**impulse_args)
+            | 'Generate' >> beam.ParDo(
+                _TickToRecordsFn(self._seed, self._run_id, start, per_tick, self._tick_s, self._limit)))
