@@ -112,7 +112,7 @@ def requires_auth(handler):
 
 
 def _reject_constant(name):
-    raise ValueError('%s is not valid JSON' % name)
+    raise ValueError('malformed JSON: %s is not valid JSON' % name)
 
 
 def parse_body(raw):

@@ -41,6 +41,20 @@ class BigQuerySink:
 
     async def insert_all(self, body):
         try:
+            answer = await self._post(body)
+        except aiohttp.ServerDisconnectedError:
+            # Usually a pooled keep-alive connection the emulator closed (e.g. it restarted) before reading the
+            # request: retry once on a fresh connection.
+            try:
+                answer = await self._post(body)
+            except aiohttp.ServerDisconnectedError:
+                raise SinkError('BigQuery closed the connection without answering') from None
+        errors = answer.get('insertErrors') if isinstance(answer, dict) else None
+        if errors:
+            raise SinkError('BigQuery insertErrors: %s' % errors)
+
+    async def _post(self, body):
+        try:
             async with self._session.post(self.url, json=body) as response:
                 text = await response.text()
                 if response.status != 200:
@@ -49,8 +63,8 @@ class BigQuerySink:
                     answer = await response.json(content_type=None)
                 except ValueError:
                     raise SinkError('BigQuery answered non-JSON: %s' % text[:300]) from None
+        except aiohttp.ServerDisconnectedError:
+            raise
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise SinkError('BigQuery unreachable: %s' % (error or type(error).__name__)) from None
-        errors = answer.get('insertErrors') if isinstance(answer, dict) else None
-        if errors:
-            raise SinkError('BigQuery insertErrors: %s' % errors)
+            raise SinkError('BigQuery unreachable: %s' % (str(error) or type(error).__name__)) from None
+        return answer

@@ -1,0 +1,105 @@
+"""Test API: running_stack() starts both services on free ports in a state dir and stops them on exit."""
+
+import contextlib
+import time
+
+import requests
+
+from devstack import bq
+from devstack import procs
+from devstack import stack as stack_mod
+
+
+class RunningStack:
+    """Endpoints, credentials and helpers of a stack started by running_stack()."""
+
+    def __init__(self, stack):
+        self._stack = stack
+        self._http = requests.Session()
+        self._http.auth = (stack.username, stack.password)
+
+    oic_url = property(lambda self: self._stack.oic_url)
+    oic_base = property(lambda self: self._stack.oic_base)
+    username = property(lambda self: self._stack.username)
+    password = property(lambda self: self._stack.password)
+    bq_endpoint = property(lambda self: self._stack.bq_endpoint if self._stack.with_bigquery else None)
+    project = property(lambda self: self._stack.project)
+    oic_table = property(lambda self: self._stack.oic_table)
+    direct_table = property(lambda self: self._stack.direct_table)
+    state_dir = property(lambda self: self._stack.state_dir)
+    monitoring_url = property(lambda self: self._stack.oic_base + '/ic/api/integration/v1/monitoring/instances')
+
+    def env(self):
+        return self._stack.env()
+
+    def pids(self):
+        return {name: process.pid for name, process in self._stack.processes.items()}
+
+    # -- OIC admin
+    def _admin(self, method, path, **kwargs):
+        response = self._http.request(method, self.oic_base + path, timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def set_faults(self, settings):
+        """Replaces the OIC fault settings (missing keys take their defaults); returns the active settings."""
+        return self._admin('PUT', '/admin/faults', json=settings)
+
+    def reset_faults(self):
+        return self._admin('DELETE', '/admin/faults')
+
+    def stats(self):
+        return self._admin('GET', '/admin/stats')
+
+    def reset_stats(self):
+        """Zeroes the request counters and forgets tracking instances."""
+        return self._admin('DELETE', '/admin/stats')
+
+    def restart_oic(self):
+        self._stack.restart('oic')
+
+    def restart_bigquery(self):
+        self._stack.restart('bigquery')
+
+    # -- BigQuery
+    def bq_client(self):
+        return self._stack.bq_client()
+
+    def create_tables(self):
+        """Creates the dataset and both tables if missing (idempotent)."""
+        return self._stack.create_tables()
+
+    def rows(self, table):
+        """All rows of table ('project:dataset.table' or just the table name) as dicts."""
+        return [dict(row) for row in self.bq_client().list_rows(self._table_id(table))]
+
+    def truncate(self, table):
+        self.bq_client().query('DELETE FROM `%s` WHERE TRUE' % self._table_id(table)).result()
+
+    def wait_for_rows(self, table, count, timeout=10.0):
+        """Polls until table holds at least count rows; returns them (AssertionError at the deadline)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.rows(table)
+            if len(found) >= count or time.monotonic() > deadline:
+                assert len(found) >= count, 'expected %d rows in %s, found %d' % (count, table, len(found))
+                return found
+            time.sleep(0.05)
+
+    def _table_id(self, table):
+        if ':' not in table and '.' not in table:
+            table = '%s:%s.%s' % (self.project, self._stack.dataset, table)
+        return bq.table_id(table)
+
+
+@contextlib.contextmanager
+def running_stack(state_dir, faults=None, with_bigquery=True):
+    """Starts the emulator (unless with_bigquery=False) and the OIC stand-in on free ports; yields a RunningStack;
+    stops both on exit."""
+    stack = stack_mod.Stack(state_dir, oic_port=procs.free_port(), bq_rest_port=procs.free_port(),
+                            bq_grpc_port=procs.free_port(), faults=faults, with_bigquery=with_bigquery)
+    stack.start()
+    try:
+        yield RunningStack(stack)
+    finally:
+        stack.stop()

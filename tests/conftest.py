@@ -1,0 +1,35 @@
+"""Shared pytest fixtures: the local stack (BigQuery emulator + OIC stand-in) for tests marked `stack`."""
+
+import os
+import sys
+
+import pytest
+
+# Tests import the project's packages from the repository root, however pytest was started.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from devstack.testing import running_stack  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'stack: needs the local stack (BigQuery emulator and OIC stand-in)')
+
+
+@pytest.fixture(scope='session')
+def local_stack(tmp_path_factory):
+    """One stack for the whole session, on free ports, in a temporary state dir."""
+    with running_stack(str(tmp_path_factory.mktemp('stack'))) as stack:
+        yield stack
+
+
+@pytest.fixture
+def clean_stack(local_stack):
+    """The session stack with no faults, zeroed counters, no tracking instances and both tables empty."""
+    local_stack.reset_faults()
+    local_stack.reset_stats()
+    local_stack.create_tables()
+    for table in (local_stack.oic_table, local_stack.direct_table):
+        local_stack.truncate(table)
+    return local_stack

@@ -1,0 +1,219 @@
+"""The OIC stand-in's REST trigger and monitoring API against the real local services."""
+
+import base64
+import json
+import random
+import uuid
+
+import pytest
+import requests
+
+from transforms import records
+
+pytestmark = pytest.mark.stack
+
+
+def seed_create_json():
+    """The seed script's createJSON(), verbatim in substance."""
+    wh_id = ['WH1', 'WH2', 'WH3', 'WH4', 'WH5', 'WH6', 'WH7']
+    item_name = ['Mechanically Separated', 'Shelf-Stable, Pathogen Negative Meat Slurry', 'Poultry Fat',
+                 'Chicken Meal', 'Whole Ground']
+    data = {}
+    data['WH_ID'] = random.choice(wh_id)
+    data['Item_Name'] = random.choice(item_name)
+    data['Item_id'] = random.randint(100, 110)
+    data['Quantity_Available'] = random.randint(1000, 5000)
+    data['Quantity_Requested'] = random.randint(1000, 5000)
+    data['Backlog'] = random.randint(1000, 5000)
+    return data
+
+
+def post(stack, body, auth=True, **kwargs):
+    return requests.post(stack.oic_url, json=body, auth=(stack.username, stack.password) if auth else None,
+                         timeout=10, **kwargs)
+
+
+def record(**overrides):
+    fields = records.make_record(seed=1, run_id='test-%s' % uuid.uuid4(), index=0)
+    fields.update(overrides)
+    return fields
+
+
+def test_missing_or_wrong_credentials_get_401(clean_stack):
+    body = record()
+    for auth in (None, (clean_stack.username, 'wrong'), ('someone', clean_stack.password)):
+        response = requests.post(clean_stack.oic_url, json=body, auth=auth, timeout=10)
+        assert response.status_code == 401
+        assert response.headers['WWW-Authenticate'].startswith('Basic ')
+    garbled = requests.post(clean_stack.oic_url, json=body, headers={'Authorization': 'Basic %%%'}, timeout=10)
+    assert garbled.status_code == 401
+    assert clean_stack.rows(clean_stack.oic_table) == []
+
+
+def test_seed_script_request_shape_lands_with_the_seed_mapping(clean_stack):
+    # Exactly what the seed's submitData() sends, with the URL and the Postman-made Authorization header filled in.
+    token = base64.b64encode(('%s:%s' % (clean_stack.username, clean_stack.password)).encode()).decode()
+    headers = {
+        'Content-Type': "application/json",
+        'Content-Transfer-Encoding': "buffered",
+        'Authorization': "Basic %s" % token,
+    }
+    sent = seed_create_json()
+    payload = json.dumps(sent)
+    r = requests.request("POST", clean_stack.oic_url, data=payload, headers=headers)
+    assert r.status_code == 200
+    assert r.json() == {'response': 'Submitted'}
+    rows = clean_stack.wait_for_rows(clean_stack.oic_table, 1)
+    assert rows == [dict(sent, record_id=None, event_time=None)]
+
+
+def test_extended_payload_lands_with_record_id_and_event_time(clean_stack):
+    sent = record()
+    response = post(clean_stack, records.oic_payload(sent, 'extended'))
+    assert response.status_code == 200, response.text
+    [row] = clean_stack.wait_for_rows(clean_stack.oic_table, 1)
+    assert row['record_id'] == sent['record_id']
+    assert records.format_timestamp(row['event_time']) == sent['event_time']
+    assert {k: row[k] for k in records.SEED_FIELDS} == {k: sent[k] for k in records.SEED_FIELDS}
+
+
+def test_integers_sent_as_strings_are_accepted(clean_stack):
+    sent = record(Item_id='101', Backlog='-5', Quantity_Available='7')
+    assert post(clean_stack, sent).status_code == 200
+    [row] = clean_stack.wait_for_rows(clean_stack.oic_table, 1)
+    assert (row['Item_id'], row['Backlog'], row['Quantity_Available']) == (101, -5, 7)
+
+
+@pytest.mark.parametrize('change, reason', [
+    ({'WH_ID': ''}, 'WH_ID is empty'),
+    ({'Item_id': 'abc'}, 'Item_id is not an integer'),
+    ({'Quantity_Available': -1}, 'Quantity_Available is negative'),
+    ({'Backlog': None}, 'Backlog is missing'),
+    ({'record_id': 'not-a-uuid'}, 'record_id is not a UUID'),
+    ({'event_time': 'yesterday'}, 'event_time is not a timestamp'),
+    ({'Item_Name': 'x' * 300}, 'Item_Name is longer than 256'),
+])
+def test_invalid_records_get_400_with_reasons_and_nothing_lands(clean_stack, change, reason):
+    response = post(clean_stack, record(**change))
+    assert response.status_code == 400
+    assert reason in response.json()['detail']
+    assert any(reason in error for error in response.json()['errors'])
+    assert clean_stack.rows(clean_stack.oic_table) == []
+
+
+def test_non_object_body_gets_400(clean_stack):
+    response = post(clean_stack, [record()])
+    assert response.status_code == 400
+    assert 'not an object' in response.json()['detail']
+
+
+def test_body_over_the_limit_gets_413(clean_stack):
+    response = post(clean_stack, record(Item_Name='x' * (70 * 1024)))
+    assert response.status_code == 413
+    assert 'limit' in response.json()['detail']
+
+
+def test_chunked_body_over_the_limit_gets_413(clean_stack):
+    def chunks():
+        yield b'{"Item_Name": "'
+        for _ in range(70):
+            yield b'x' * 1024
+        yield b'"}'
+    response = requests.post(clean_stack.oic_url, data=chunks(), auth=(clean_stack.username, clean_stack.password),
+                             headers={'Content-Type': 'application/json'}, timeout=10)
+    assert response.status_code == 413
+
+
+def test_non_json_content_type_gets_415(clean_stack):
+    response = requests.post(clean_stack.oic_url, data=json.dumps(record()), timeout=10,
+                             auth=(clean_stack.username, clean_stack.password), headers={'Content-Type': 'text/plain'})
+    assert response.status_code == 415
+    assert 'application/json' in response.json()['detail']
+
+
+@pytest.mark.parametrize('body, reason', [
+    (b'{"WH_ID": ', 'malformed JSON'),
+    (b'', 'empty'),
+    (b'\xff\xfe', 'not UTF-8'),
+    (b'{"Item_id": NaN}', 'malformed JSON'),
+])
+def test_malformed_json_gets_400_with_reason(clean_stack, body, reason):
+    response = requests.post(clean_stack.oic_url, data=body, auth=(clean_stack.username, clean_stack.password),
+                             headers={'Content-Type': 'application/json; charset=utf-8'}, timeout=10)
+    assert response.status_code == 400
+    assert reason in response.json()['detail']
+
+
+def test_bigquery_failure_gets_502_and_a_failed_instance(clean_stack):
+    clean_stack.bq_client().delete_table(clean_stack.oic_table.replace(':', '.'))
+    try:
+        response = post(clean_stack, record(WH_ID='WH8'))
+        assert response.status_code == 502
+        assert 'BigQuery' in response.json()['detail']
+    finally:
+        clean_stack.create_tables()
+    failed = monitoring(clean_stack, q="{status:'FAILED'}")
+    assert failed['totalResults'] == 1
+    assert 'BigQuery' in failed['items'][0]['errorMessage']
+
+
+def test_health_is_open_and_names_the_sink(local_stack):
+    health = requests.get(local_stack.oic_base + '/healthz', timeout=5).json()
+    assert health['status'] == 'ok'
+    assert health['sink'].startswith('bigquery')
+
+
+def monitoring(stack, auth=True, **params):
+    response = requests.get(stack.monitoring_url, params=params, timeout=10,
+                            auth=(stack.username, stack.password) if auth else None)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_monitoring_api_shape_filters_and_paging(clean_stack):
+    clean_stack.set_faults({'reject': {'field': 'WH_ID', 'values': ['WH3'], 'status': 400}})
+    sent = [record(WH_ID='WH1'), record(WH_ID='WH3'), record(WH_ID='WH1'), record(WH_ID='WH2')]
+    statuses = [post(clean_stack, body).status_code for body in sent]
+    assert statuses == [200, 400, 200, 200]
+
+    everything = monitoring(clean_stack)
+    assert everything['totalResults'] == 4 and everything['hasMore'] is False
+    assert {'items', 'totalResults', 'hasMore', 'limit', 'offset'} <= set(everything)
+    newest = everything['items'][0]
+    assert newest['primaryValue'] == 'WH2'  # newest first
+    for key in ('id', 'integrationId', 'integrationVersion', 'status', 'creationDate', 'lastTrackedTime',
+                'primaryValue', 'trackings'):
+        assert key in newest
+    assert newest['integrationId'] == 'WAREHOUSE_STREAM' and newest['integrationVersion'] == '01.00.0000'
+    assert {'name': 'record_id', 'primary': False, 'value': sent[3]['record_id']} in newest['trackings']
+
+    failed = monitoring(clean_stack, q="{timewindow:'1h', status:'FAILED', code:'WAREHOUSE_STREAM'}")
+    assert failed['totalResults'] == 1
+    assert failed['items'][0]['primaryValue'] == 'WH3'
+    assert 'rejected' in failed['items'][0]['errorMessage']
+    assert monitoring(clean_stack, q="{primaryValue:'WH1'}")['totalResults'] == 2
+    assert monitoring(clean_stack, q="{secondaryValue:'%s'}" % sent[0]['record_id'])['totalResults'] == 1
+    assert monitoring(clean_stack, q="{code:'OTHER'}")['totalResults'] == 0
+
+    first = monitoring(clean_stack, limit=3, offset=0)
+    second = monitoring(clean_stack, limit=3, offset=3)
+    assert (len(first['items']), first['hasMore']) == (3, True)
+    assert (len(second['items']), second['hasMore']) == (1, False)
+    assert {i['id'] for i in first['items']}.isdisjoint(i['id'] for i in second['items'])
+
+    one = requests.get(clean_stack.monitoring_url + '/' + newest['id'], timeout=5,
+                       auth=(clean_stack.username, clean_stack.password))
+    assert one.json()['id'] == newest['id']
+
+
+@pytest.mark.parametrize('params', [{'q': "{status:'MAYBE'}"}, {'q': "{colour:'red'}"}, {'q': 'status=FAILED'},
+                                    {'limit': 'x'}, {'q': "{timewindow:'5y'}"}])
+def test_monitoring_rejects_bad_queries(local_stack, params):
+    response = requests.get(local_stack.monitoring_url, params=params, timeout=5,
+                            auth=(local_stack.username, local_stack.password))
+    assert response.status_code == 400
+
+
+def test_monitoring_and_admin_need_auth(local_stack):
+    for path in ('/ic/api/integration/v1/monitoring/instances', '/admin/faults', '/admin/stats'):
+        assert requests.get(local_stack.oic_base + path, timeout=5).status_code == 401
