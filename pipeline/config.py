@@ -141,9 +141,10 @@ def resolve(options, environ=None):
                          '(scheme included, no path); got %r' % emulator)
     project = flags.bq_project or gcp.project
     direct_table = _table('--direct_table', flags.direct_table, project) if 'direct' in paths else None
-    oic_table = None
-    if flags.oic_table and (emulator or project or ':' in flags.oic_table):
-        oic_table = _table('--oic_table', flags.oic_table, project)
+    # OIC writes the OIC table itself; the pipeline only reads it to compare, so without a project it is skipped.
+    oic_project = project or (direct_table.project if direct_table else None)
+    oic_table = _table('--oic_table', flags.oic_table, oic_project) if flags.oic_table and (
+        oic_project or ':' in flags.oic_table or flags.oic_table.count('.') == 2) else None
 
     if 'oic' in paths:
         if not flags.oic_url:

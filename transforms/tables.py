@@ -3,7 +3,8 @@
 import dataclasses
 import re
 
-_SPEC = re.compile(r'^(?:(?P<project>[a-z][a-z0-9.:-]{0,61}[a-z0-9])[:.])?(?P<dataset>\w{1,1024})\.(?P<table>[\w$-]{1,1024})$')
+_PROJECT = re.compile(r'^[a-z0-9][a-z0-9.:-]*$')
+_NAME = re.compile(r'^[\w$-]{1,1024}$')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,10 +24,15 @@ class TableSpec:
 
 def parse_table_spec(text, default_project=None):
     """'project:dataset.table' or 'dataset.table' (with a default project) -> TableSpec; ValueError otherwise."""
-    match = _SPEC.match((text or '').strip())
-    if not match:
+    text = (text or '').strip()
+    project, rest = (text.rsplit(':', 1) if ':' in text else (None, text))
+    names = rest.split('.')
+    if project is None and len(names) == 3:
+        project, names = names[0], names[1:]
+    if (len(names) != 2 or not all(_NAME.match(n) for n in names)
+            or (project is not None and not _PROJECT.match(project))):
         raise ValueError('table must be PROJECT:DATASET.TABLE or DATASET.TABLE (got %r)' % text)
-    project = match.group('project') or default_project
+    project = project or default_project
     if not project:
         raise ValueError('table %r has no project; write PROJECT:DATASET.TABLE or set --bq_project' % text)
-    return TableSpec(project, match.group('dataset'), match.group('table'))
+    return TableSpec(project, names[0], names[1])
