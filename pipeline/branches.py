@@ -24,7 +24,7 @@ class OICPath(beam.PTransform):
         posted = records | 'Post' >> PostToOIC(
             c.oic_url, c.oic_username,
             password_ref=PasswordRef(secret=c.oic_password_secret) if c.oic_password_secret else PasswordRef(),
-            payload_shape=c.oic_payload, concurrency=c.oic_concurrency,
+            payload_shape=c.oic_payload, concurrency=c.oic_worker_concurrency,
             connect_timeout=c.oic_connect_timeout, read_timeout=c.oic_read_timeout)
         _ = posted.acks | 'RecordAcks' >> RecordRun(c.out, 'oic/acks')
         return posted.dead_letter | 'RecordDeadLetters' >> RecordRun(c.out, 'oic/dead_letters')

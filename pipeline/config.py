@@ -38,6 +38,7 @@ class RunConfig:
     oic_password_secret: Optional[str]
     oic_payload: str
     oic_concurrency: int
+    oic_worker_concurrency: int
     oic_connect_timeout: float
     oic_read_timeout: float
     oic_table: Optional[TableSpec]
@@ -166,6 +167,7 @@ def resolve(options, environ=None):
         run_id=str(uuid.uuid4()), paths=paths, streaming=streaming, records=records, rate=float(rate),
         seed=seed, input=flags.input, out=flags.out, oic_url=flags.oic_url, oic_username=flags.oic_username,
         oic_password_secret=flags.oic_password_secret, oic_payload=flags.oic_payload,
-        oic_concurrency=flags.oic_concurrency, oic_connect_timeout=flags.oic_connect_timeout,
+        oic_concurrency=flags.oic_concurrency, oic_worker_concurrency=flags.oic_concurrency,
+        oic_connect_timeout=flags.oic_connect_timeout,
         oic_read_timeout=flags.oic_read_timeout, oic_table=oic_table, direct_table=direct_table,
         emulator_host=emulator, landed_check=not flags.no_landed_check, runner=runner)
