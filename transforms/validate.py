@@ -29,8 +29,8 @@ class _ValidateFn(beam.DoFn):
         self.invalid = Metrics.counter(METRICS_NAMESPACE, 'invalid')
 
     def process(self, record):
-        errors = record.get('_errors') if isinstance(record, dict) else None
-        errors = list(errors or []) + rec.validation_errors(record)
+        # A line that could not be parsed has its own reason; the field checks would only restate it.
+        errors = (record.get('_errors') if isinstance(record, dict) else None) or rec.validation_errors(record)
         if errors:
             self.invalid.inc()
             yield pvalue.TaggedOutput(INVALID, invalid_letter(record, errors))
