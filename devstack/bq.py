@@ -21,8 +21,12 @@ def ensure_spatial_extension():
     installed = list(pathlib.Path.home().glob('.duckdb/extensions/v%s/*/spatial.duckdb_extension' % version))
     if installed:
         return
-    from duckdb_extensions import import_extension
-    import_extension('spatial')
+    try:
+        from duckdb_extensions import import_extension
+        import_extension('spatial')
+    except Exception as error:  # ImportError or a duckdb error: either way the emulator could not start
+        raise procs.StackError('cannot install DuckDB\'s spatial extension offline (%s); install '
+                               'duckdb-extension-spatial==%s and duckdb-extensions' % (error, version)) from None
 
 
 def emulator_command(project, rest_port, grpc_port, host='127.0.0.1'):
