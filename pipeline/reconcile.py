@@ -1,6 +1,63 @@
-"""Reconciles one path of a run by record_id: sent, acknowledged, dead-lettered, landed, missing, duplicates."""
+"""Reconciles one path of a run by record_id: sent, acknowledged, dead-lettered, landed, missing, duplicates, values."""
 
 import collections
+import datetime
+
+from transforms import records as rec
+
+MISMATCH_EXAMPLES = 50
+
+
+def canonical(field, value):
+    """`value` as BigQuery holds a `field` of the contract: INT64 fields as int (the OIC mapping sends some as
+    strings, which BigQuery coerces), TIMESTAMP as an aware UTC datetime, STRING as str; None stays None."""
+    if value is None:
+        return None
+    kind = rec.BIGQUERY_TYPES.get(field, 'STRING')
+    try:
+        if kind == 'INT64':
+            return int(str(value).strip()) if not isinstance(value, bool) else value
+        if kind == 'TIMESTAMP':
+            if isinstance(value, datetime.datetime):
+                moment = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+                return moment.astimezone(datetime.timezone.utc)
+            return rec.parse_timestamp(str(value))
+    except ValueError:
+        return value
+    return str(value)
+
+
+def _shown(value):
+    if isinstance(value, datetime.datetime):
+        return rec.format_timestamp(value)
+    return value
+
+
+def value_mismatches(sent, landed_rows, fields=rec.FIELDS):
+    """Field-by-field differences between what was sent and the rows that landed, compared as BigQuery types.
+
+    Returns (by_field {field: rows}, mismatched_ids, examples [{record_id, field, sent, landed}]). A field the
+    row does not carry at all (e.g. the seed payload has no record_id) is not compared.
+    """
+    by_id = {r['record_id']: r for r in sent if r.get('record_id')}
+    by_field = collections.Counter()
+    ids = set()
+    examples = []
+    for row in landed_rows:
+        original = by_id.get(row.get('record_id'))
+        if original is None:
+            continue
+        for field in fields:
+            if field not in row or field not in original:
+                continue
+            want, got = canonical(field, original[field]), canonical(field, row[field])
+            if want != got:
+                by_field[field] += 1
+                ids.add(row['record_id'])
+                if len(examples) < MISMATCH_EXAMPLES:
+                    examples.append({'record_id': row['record_id'], 'field': field,
+                                     'sent': _shown(want), 'landed': _shown(got)})
+    return dict(sorted(by_field.items())), sorted(ids), examples
 
 
 def reconcile_path(sent, acks, dead_letters, landed_rows=None, acks_derived=False):
@@ -29,17 +86,23 @@ def reconcile_path(sent, acks, dead_letters, landed_rows=None, acks_derived=Fals
     if landed_rows is None:
         unaccounted = sorted(sent_ids - acked_ids - dead_ids)
         result.update(landed=None, missing=len(unaccounted), missing_ids=unaccounted, duplicates=None,
+                      mismatched=None, mismatched_by_field={}, mismatched_ids=[], mismatch_examples=[],
                       landed_check='skipped')
         return result
     row_counts = collections.Counter(r.get('record_id') for r in landed_rows if r.get('record_id') in sent_ids)
     landed_ids = set(row_counts)
     missing = sorted(sent_ids - landed_ids - dead_ids)
+    by_field, mismatched_ids, examples = value_mismatches(sent, landed_rows)
     result.update(
         landed=len(landed_ids),
         missing=len(missing),
         missing_ids=missing,
         duplicates=sum(n - 1 for n in row_counts.values()),
         landed_but_dead_lettered=len(landed_ids & dead_ids),
+        mismatched=len(mismatched_ids),
+        mismatched_by_field=by_field,
+        mismatched_ids=mismatched_ids,
+        mismatch_examples=examples,
         landed_check='done',
     )
     return result

@@ -10,8 +10,10 @@ from apache_beam.runners.runner import PipelineState
 from pipeline.build import build_pipeline
 from pipeline.config import UsageError, resolve
 from pipeline.options import WarehouseOptions
+from pipeline.probe import probe_for
 from pipeline.progress import Progress
 from pipeline.report import build_report, format_table, write_report
+from pipeline.run_metrics import pipeline_metrics
 from pipeline.run_record import clear_previous, write_run
 from transforms import records as rec
 
@@ -68,7 +70,7 @@ def execute(options, config):
     clock = time.monotonic()
     state = 'FAILED'
     try:
-        with Progress(config.out, config.paths) if local else _NoProgress():
+        with Progress(config.out, config.paths) if local else _NoProgress(), probe_for(config.out, run, local):
             result = pipeline.run()
             try:
                 state = result.wait_until_finish() or PipelineState.DONE
@@ -76,6 +78,7 @@ def execute(options, config):
                 print('\ninterrupted: cancelling the pipeline…', file=sys.stderr)
                 result.cancel()
                 state = PipelineState.CANCELLED
+            run['metrics'] = pipeline_metrics(result)
     finally:
         wall = time.monotonic() - clock
         run.update(state=str(state), finished_at=rec.format_timestamp(rec.utc_now()), wall_s=round(wall, 3))

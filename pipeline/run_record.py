@@ -7,7 +7,7 @@ import shutil
 
 RUN_FILE = 'run.json'
 # What a run writes under --out; only these are removed when a new run starts there.
-RECORD_ENTRIES = ('run.json', 'oic', 'direct', 'report.json', 'report.html')
+RECORD_ENTRIES = ('run.json', 'oic', 'direct', 'probe.jsonl', 'probe.json', 'report.json', 'report.html')
 RECORD_GLOBS = ('invalid-*.jsonl',)
 
 

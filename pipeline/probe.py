@@ -1,0 +1,150 @@
+"""The time-to-queryable probe: polls both tables during a run and records when each of its rows is first seen."""
+
+import json
+import os
+import threading
+import time
+
+from google.cloud import bigquery
+
+from pipeline import bq_read
+from transforms import records as rec
+from transforms.tables import parse_table_spec
+
+SIGHTINGS = 'probe.jsonl'
+SUMMARY = 'probe.json'
+DEFAULT_INTERVAL_S = 0.5  # Well under the 1 s resolution asked for, leaving room for the query itself.
+
+
+def probe_tables(run):
+    """{path: TableSpec} of the tables the probe can watch for this run (rows need record_id and event_time)."""
+    tables = {}
+    for path in run.get('paths', []):
+        text = run.get('%s_table' % path)
+        if not text or (path == 'oic' and run.get('oic_payload') == 'seed'):
+            continue
+        tables[path] = parse_table_spec(text)
+    return tables
+
+
+class Probe:
+    """Polls each table every `interval` seconds (from the start of one poll to the next) for rows with
+    event_time ≥ the run's start, appending each new record_id to OUT/probe.jsonl as
+    {'path', 'record_id', 'event_time', 'seen_at', 'window_s'}: the row became queryable within `window_s` before
+    `seen_at` (between the previous poll's start and the end of the poll that found it). On exit it polls once
+    more and writes OUT/probe.json (interval, polls, errors). It never fails the run: errors are counted.
+    """
+
+    def __init__(self, out_dir, run, interval=DEFAULT_INTERVAL_S, client_factory=bq_read.make_client):
+        self._out_dir, self._run, self._interval = out_dir, run, interval
+        self._client_factory = client_factory
+        self._tables = probe_tables(run)
+        self._since = rec.parse_timestamp(run['started_at'])
+        self._seen = {path: set() for path in self._tables}
+        self._last_start = {}
+        self._polls = 0
+        self._errors = 0
+        self._first_error = None
+        self._gaps = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name='probe', daemon=True)
+        self._file = None
+
+    def __enter__(self):
+        if self._tables:
+            self._file = open(os.path.join(self._out_dir, SIGHTINGS), 'a', encoding='utf-8')
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if not self._tables:
+            return False
+        self._stop.set()
+        self._thread.join()
+        try:
+            self._poll_all(self._client)
+        except Exception as err:  # The last poll is best effort too.
+            self._note_error(err)
+        self._file.close()
+        self._write_summary()
+        return False
+
+    def _loop(self):
+        try:
+            self._client = self._client_factory(next(iter(self._tables.values())).project,
+                                                self._run.get('emulator_host'))
+        except Exception as err:  # No BigQuery client: the report says the probe saw nothing and why.
+            self._client = None
+            self._note_error(err)
+            return
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self._poll_all(self._client)
+            self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
+
+    def _poll_all(self, client):
+        if client is None:
+            return
+        for path, table in self._tables.items():
+            try:
+                self._poll(client, path, table)
+            except Exception as err:  # A failed poll widens the next sighting's window; it is counted.
+                self._note_error(err)
+
+    def _poll(self, client, path, table):
+        started = rec.utc_now()
+        job = client.query(
+            'SELECT record_id, event_time FROM `%s` WHERE event_time >= @since' % table.dotted,
+            job_config=bigquery.QueryJobConfig(
+                query_parameters=[bigquery.ScalarQueryParameter('since', 'TIMESTAMP', self._since)]))
+        rows = list(job.result())
+        finished = rec.utc_now()
+        previous = self._last_start.get(path)
+        self._last_start[path] = started
+        self._polls += 1
+        if previous is not None:
+            self._gaps.append((started - previous).total_seconds())
+        window = (finished - (previous or self._since)).total_seconds()
+        seen = self._seen[path]
+        lines = []
+        for row in rows:
+            record_id = row['record_id']
+            if record_id and record_id not in seen:
+                seen.add(record_id)
+                lines.append(json.dumps({
+                    'path': path, 'record_id': record_id, 'event_time': rec.format_timestamp(row['event_time']),
+                    'seen_at': rec.format_timestamp(finished), 'window_s': round(window, 3)}))
+        if lines:
+            self._file.write('\n'.join(lines) + '\n')
+            self._file.flush()
+
+    def _note_error(self, err):
+        self._errors += 1
+        if self._first_error is None:
+            self._first_error = '%s: %s' % (type(err).__name__, (str(err).splitlines() or [''])[0][:200])
+
+    def _write_summary(self):
+        gaps = sorted(self._gaps)
+        summary = {
+            'interval_s': self._interval, 'polls': self._polls, 'errors': self._errors,
+            'first_error': self._first_error, 'tables': {p: str(t) for p, t in self._tables.items()},
+            'gap_p50_s': round(gaps[len(gaps) // 2], 3) if gaps else None,
+            'gap_max_s': round(gaps[-1], 3) if gaps else None,
+        }
+        with open(os.path.join(self._out_dir, SUMMARY), 'w', encoding='utf-8') as handle:
+            json.dump(summary, handle, indent=2, sort_keys=True)
+
+
+class NoProbe:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def probe_for(out_dir, run, local):
+    """The probe for a run writing to a local `out_dir` with the landed check on; a no-op otherwise."""
+    if not local or not run.get('landed_check', True):
+        return NoProbe()
+    return Probe(out_dir, run)
