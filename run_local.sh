@@ -8,16 +8,22 @@ cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3}
 VENV=.venv
-STATE=.local
+STATE=${LOCAL_STACK_DIR:-.local}
+# Ports of the stack that ./run_local.sh and ./run_local.sh up start (override to run beside another stack).
+UP_PORTS=(--oic-port "${LOCAL_OIC_PORT:-8088}" --bq-rest-port "${LOCAL_BQ_PORT:-9050}"
+          --bq-grpc-port "${LOCAL_BQ_GRPC_PORT:-9060}")
 
 log() { printf '==> %s\n' "$*" >&2; }
 
 ensure_venv() {
-  # (Re)install when setup.py changed or the wanted extras are missing; a stamp file remembers what is installed.
-  local extras=$1
-  local want
-  want="$extras $(cksum < setup.py | cut -d' ' -f1)"
-  if [ -x "$VENV/bin/python" ] && [ -f "$VENV/.installed" ] && grep -qxF "$want" "$VENV/.installed"; then
+  # (Re)install when setup.py changed or a wanted extra is missing. .venv/.installed holds one "extra checksum"
+  # line per installed extra, so the test suite's venv also serves the main command without reinstalling.
+  local extras=$1 sum missing=0 extra
+  sum=$(cksum < setup.py | cut -d' ' -f1)
+  for extra in ${extras//,/ }; do
+    grep -qxF "$extra $sum" "$VENV/.installed" 2>/dev/null || missing=1
+  done
+  if [ -x "$VENV/bin/python" ] && [ $missing = 0 ]; then
     return
   fi
   if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
@@ -28,10 +34,13 @@ ensure_venv() {
     log "creating $VENV"
     "$PYTHON" -m venv "$VENV"
   fi
+  # Keep what is installed already (same setup.py) and add what is wanted.
+  extras=$( (echo "${extras//,/ }" | tr ' ' '\n'; grep " $sum\$" "$VENV/.installed" 2>/dev/null | cut -d' ' -f1) \
+            | sort -u | paste -sd, -)
   log "installing the project with extras [$extras] into $VENV (about 2 minutes the first time)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
-  echo "$want" > "$VENV/.installed"
+  for extra in ${extras//,/ }; do echo "$extra $sum"; done > "$VENV/.installed"
 }
 
 stack() { "$VENV/bin/python" -m devstack "$@" --state-dir "$STATE"; }
@@ -45,7 +54,7 @@ case "${1:-}" in
   up)
     shift
     ensure_venv local
-    stack up "$@"
+    stack up "${UP_PORTS[@]}" "$@"
     ;;
   down|status)
     if [ ! -x "$VENV/bin/python" ]; then echo "no local stack (no $VENV yet)"; exit 0; fi
@@ -60,7 +69,7 @@ case "${1:-}" in
       started_here=1
       trap 'log "stopping the local stack"; stack down >/dev/null || true' EXIT
       trap 'exit 130' INT TERM
-      stack up
+      stack up "${UP_PORTS[@]}"
     fi
     set -a
     # shellcheck disable=SC1091

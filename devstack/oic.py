@@ -131,14 +131,6 @@ def parse_body(raw):
         raise ValueError('malformed JSON: nested too deeply') from None
 
 
-def schema_errors(record):
-    """records.validation_errors, with an out-of-range date reported as an error instead of raised."""
-    try:
-        return records.validation_errors(record)
-    except OverflowError as error:  # e.g. event_time '0001-01-01T00:00:00+01:00' is before year 1 in UTC
-        return ['event_time is out of range: %s' % error]
-
-
 def _drop(request):
     """Closes the connection without answering."""
     request['dropped'] = True
@@ -206,7 +198,7 @@ async def _process(request, state):
     rejection = state.faults.rejection(record)
     if rejection:
         return failed(*rejection)
-    errors = schema_errors(record)
+    errors = records.validation_errors(record)
     if errors:
         return failed(400, 'request does not match the integration schema: ' + '; '.join(errors), errors=errors)
     try:

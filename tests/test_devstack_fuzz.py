@@ -59,7 +59,7 @@ def test_parse_body_raises_only_value_error(raw):
 @FUZZ
 @given(any_record)
 def test_mapping_of_valid_records_keeps_the_seed_shape(record):
-    if oic.schema_errors(record):
+    if records.validation_errors(record):
         return
     body = mapping.insert_all_request(record)
     [row] = body['rows']
@@ -73,12 +73,12 @@ def test_mapping_of_valid_records_keeps_the_seed_shape(record):
 @given(any_record)
 def test_live_trigger_never_answers_5xx_and_valid_rows_land(local_stack, record):
     marker = str(uuid.uuid4())
-    if oic.schema_errors(record) == []:
+    if records.validation_errors(record) == []:
         record = dict(record, record_id=marker)
     response = requests.post(local_stack.oic_url, data=json.dumps(record), timeout=10,
                              auth=(local_stack.username, local_stack.password),
                              headers={'Content-Type': 'application/json'})
-    errors = oic.schema_errors(record)
+    errors = records.validation_errors(record)
     event('invalid record' if errors else 'valid record')
     if errors:
         assert response.status_code == 400, (record, response.text)
@@ -101,11 +101,9 @@ def _params(marker):
 
 def test_out_of_range_event_time_is_a_400_not_a_crash():
     record = dict(records.make_record(1, 'r', 0), event_time='0001-01-01T00:00:00+01:00')
-    assert oic.schema_errors(record) == ['event_time is out of range: date value out of range']
+    assert records.validation_errors(record) == ['event_time is not a timestamp']
 
 
-@pytest.mark.xfail(reason='records.format_timestamp uses strftime %Y, which glibc does not pad below year 1000',
-                   strict=False)
 def test_format_timestamp_pads_years_before_1000():
     moment = datetime.datetime(999, 1, 1, tzinfo=datetime.timezone.utc)
     assert records.format_timestamp(moment).startswith('0999-')

@@ -1,5 +1,6 @@
 """The data contract's pure functions: generation, validation, payload shapes."""
 
+import datetime
 import uuid
 
 import pytest
@@ -34,6 +35,10 @@ def test_timestamps_round_trip():
     moment = rec.utc_now()
     assert rec.parse_timestamp(rec.format_timestamp(moment)) == moment
     assert rec.format_timestamp(moment).endswith('Z')
+    early = datetime.datetime(999, 1, 2, tzinfo=datetime.timezone.utc)
+    assert rec.format_timestamp(early).startswith('0999-01-02T')
+    assert rec.validation_errors(dict(rec.make_record(1, 'r', 0), event_time='0001-01-01T00:00:00+01:00')) == \
+        ['event_time is not a timestamp']
 
 
 @pytest.mark.parametrize('change, message', [

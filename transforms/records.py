@@ -48,7 +48,8 @@ def utc_now():
 
 def format_timestamp(moment):
     """RFC 3339 UTC with microseconds, the form BigQuery's JSON API accepts for TIMESTAMP."""
-    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+    moment = moment.astimezone(datetime.timezone.utc)
+    return '%04d-%s' % (moment.year, moment.strftime('%m-%dT%H:%M:%S.%fZ'))  # %Y does not pad years < 1000.
 
 
 def parse_timestamp(text):
@@ -151,7 +152,7 @@ def validation_errors(record):
     if record.get('event_time') is not None:
         try:
             parse_timestamp(str(record['event_time']))
-        except ValueError:
+        except (ValueError, OverflowError):
             errors.append('event_time is not a timestamp')
     return errors
 
