@@ -9,8 +9,10 @@ import uuid
 from typing import Optional
 
 from apache_beam.options.pipeline_options import GoogleCloudOptions, StandardOptions
+from apache_beam.runners.runner import create_runner
 
 from pipeline.options import DEFAULT_RECORDS, PATHS, WarehouseOptions
+from transforms.file_source import check_local_file
 from transforms.tables import TableSpec, parse_table_spec
 
 PASSWORD_ENV = 'OIC_PASSWORD'
@@ -61,10 +63,13 @@ def redact_url(url):
     """The URL without any user:password part, for logs and reports."""
     if not url:
         return url
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ''
-    if parts.port:
-        host = '%s:%d' % (host, parts.port)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ''
+        if parts.port:
+            host = '%s:%d' % (host, parts.port)
+    except ValueError:  # Unparseable (bad port, unclosed IPv6 bracket): show no part that could hold a password.
+        return '<malformed URL>'
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, '', ''))
 
 
@@ -79,7 +84,11 @@ def is_loopback(host):
 
 def check_oic_url(url, allow_insecure_http=False):
     """Raises UsageError unless `url` is an http(s) URL safe to send Basic Auth to."""
-    parts = urllib.parse.urlsplit(url or '')
+    try:
+        parts = urllib.parse.urlsplit(url or '')
+        _ = parts.port  # Raises ValueError for a port that is not a number in range.
+    except ValueError as err:
+        raise UsageError('--oic_url is not a valid URL (%s)' % err) from None
     if parts.scheme not in ('http', 'https') or not parts.hostname:
         raise UsageError('--oic_url must be an http(s) URL, e.g. '
                          'https://HOST/ic/api/integration/v1/flows/rest/CODE/1.0/records (got %r)' % redact_url(url))
@@ -88,6 +97,13 @@ def check_oic_url(url, allow_insecure_http=False):
     if parts.scheme == 'http' and not is_loopback(parts.hostname) and not allow_insecure_http:
         raise UsageError('refusing to send Basic Auth over plain http:// to %s; use https:// or pass '
                          '--allow_insecure_http' % parts.hostname)
+
+
+def _check_runner(name):
+    try:
+        create_runner(name)
+    except (ValueError, ImportError) as err:
+        raise UsageError('--runner: %s' % str(err).splitlines()[0]) from None
 
 
 def _parse_paths(text):
@@ -112,6 +128,7 @@ def resolve(options, environ=None):
     standard = options.view_as(StandardOptions)
     gcp = options.view_as(GoogleCloudOptions)
     runner = standard.runner or 'DirectRunner'
+    _check_runner(runner)
     streaming = bool(standard.streaming)
     paths = _parse_paths(flags.paths)
 
@@ -123,6 +140,13 @@ def resolve(options, environ=None):
         raise UsageError('--input: no such file: %s' % flags.input)
     if flags.input and streaming:
         raise UsageError('--input replays a file in batch mode; drop --streaming')
+    if flags.input and '://' not in flags.input:
+        try:
+            check_local_file(flags.input)
+        except OSError as err:
+            raise UsageError('--input: cannot read %s: %s' % (flags.input, err.strerror or err)) from None
+        except ValueError as err:
+            raise UsageError('--input %s: %s' % (flags.input, err)) from None
     rate = flags.rate
     if rate is None:
         rate = DEFAULT_STREAMING_RATE if streaming else 0.0

@@ -23,10 +23,17 @@ EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a;
           '2 a usage or configuration error.')
 
 
+class _UsageParser(_BeamArgumentParser):
+    """Reports a bad flag value (argparse's usage screen) as one UsageError line instead."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
 def _all_options_parser():
     """Our flags first, then every standard Beam option (the same set PipelineOptions understands)."""
-    parser = _BeamArgumentParser(prog='python -m pipeline.run', description=__doc__.split(' — ')[-1],
-                                 epilog=EPILOG, allow_abbrev=False)
+    parser = _UsageParser(prog='python -m pipeline.run', description=__doc__.split(' — ')[-1],
+                          epilog=EPILOG, allow_abbrev=False)
     WarehouseOptions._add_argparse_args(parser)  # pylint: disable=protected-access
     seen = {str(WarehouseOptions)}
     for cls in PipelineOptions.__subclasses__():

@@ -11,9 +11,46 @@ from apache_beam.metrics import Metrics
 from transforms import records as rec
 from transforms.source import METRICS_NAMESPACE
 
+JSON_SUFFIXES = ('.jsonl', '.json', '.ndjson')
+
 
 def _broken(source, raw, error):
     return {'_source': source, '_errors': [error], '_raw': raw}
+
+
+def is_json_lines(path):
+    return path.endswith(JSON_SUFFIXES)
+
+
+def header_problem(header):
+    """Why a CSV header (list of column names) cannot be replayed; None when it can."""
+    missing = [f for f in rec.SEED_FIELDS if f not in header]
+    if missing:
+        return 'the header lacks %s (expected %s)' % (', '.join(missing), ','.join(rec.SEED_FIELDS))
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        return 'the header repeats %s' % ', '.join(repeated)
+    return None
+
+
+def check_local_file(path):
+    """Pre-flight check of a local replay file, before any pipeline runs: raises ValueError with the reason when
+    a CSV's header is unreadable or lacks the seed's columns (JSON lines are checked line by line in the run)."""
+    if is_json_lines(path):
+        return
+    with open(path, 'rb') as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode('utf-8-sig')
+            except UnicodeDecodeError as err:
+                raise ValueError('the header line is not valid UTF-8 (byte %d)' % err.start) from None
+            problem = header_problem([c.strip() for c in next(csv.reader(io.StringIO(text)))])
+            if problem:
+                raise ValueError(problem)
+            return
+    raise ValueError('the file is empty: a CSV replay needs the header %s' % ','.join(rec.SEED_FIELDS))
 
 
 def parse_csv_lines(lines, name):
@@ -22,8 +59,10 @@ def parse_csv_lines(lines, name):
     for number, raw in lines:
         source = '%s:%d' % (name, number)
         try:
-            text = raw.decode('utf-8')
+            text = raw.decode('utf-8-sig' if header is None else 'utf-8')  # A spreadsheet's BOM before the header.
         except UnicodeDecodeError as err:
+            if header is None:
+                raise ValueError('%s: the header line is not valid UTF-8 (byte %d)' % (name, err.start)) from None
             yield _broken(source, raw.decode('utf-8', 'replace'), 'line is not valid UTF-8 (byte %d)' % err.start)
             continue
         if not text.strip():
@@ -31,10 +70,9 @@ def parse_csv_lines(lines, name):
         cells = next(csv.reader(io.StringIO(text)))
         if header is None:
             header = [c.strip() for c in cells]
-            missing = [f for f in rec.SEED_FIELDS if f not in header]
-            if missing:
-                raise ValueError('%s: the header lacks %s (expected %s)' % (name, ', '.join(missing),
-                                                                          ','.join(rec.SEED_FIELDS)))
+            problem = header_problem(header)
+            if problem:
+                raise ValueError('%s: %s' % (name, problem))
             continue
         if len(cells) != len(header):
             yield _broken(source, text.rstrip('\r\n'),
@@ -77,7 +115,7 @@ class _ReadFileFn(beam.DoFn):
 
     def process(self, path):
         name = path.rsplit('/', 1)[-1]
-        parse = parse_json_lines if path.endswith(('.jsonl', '.json', '.ndjson')) else parse_csv_lines
+        parse = parse_json_lines if is_json_lines(path) else parse_csv_lines
         with FileSystems.open(path) as handle:
             lines = enumerate(handle.read().splitlines(), start=1)
             for index, record in enumerate(parse(lines, name)):
