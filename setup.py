@@ -13,6 +13,8 @@ setuptools.setup(
     install_requires=[
         'apache-beam[gcp]==%s' % BEAM_VERSION,
         'requests>=2.31,<3',
+        'tenacity>=8.4,<10',  # The OIC caller's retry loop and stop rules (stop_before_delay needs 8.4).
+        'google-cloud-secret-manager>=2.16',  # --oic_password_secret, read on the workers.
     ],
     extras_require={
         # The local stack: a BigQuery emulator (with DuckDB's spatial extension installed offline) and the OIC

@@ -5,11 +5,13 @@ import apache_beam as beam
 from transforms.bigquery import WriteDirect
 from transforms.credentials import PasswordRef
 from transforms.oic import PostToOIC
+from transforms.oic_dead_letters import WriteDeadLetters
 from transforms.recording import RecordRun
 
 
 class OICPath(beam.PTransform):
-    """Posts records to OIC and records sent records, acknowledgements and dead letters under `out/oic/`.
+    """Posts records to OIC and records sent records, acknowledgements and dead letters under `out/oic/` (dead
+    letters also in --dead_letter_table when given).
 
     Element in: a valid record dict. Nothing comes out: the run record is the output.
     """
@@ -25,8 +27,12 @@ class OICPath(beam.PTransform):
             c.oic_url, c.oic_username,
             password_ref=PasswordRef(secret=c.oic_password_secret) if c.oic_password_secret else PasswordRef(),
             payload_shape=c.oic_payload, concurrency=c.oic_worker_concurrency,
-            connect_timeout=c.oic_connect_timeout, read_timeout=c.oic_read_timeout)
+            connect_timeout=c.oic_connect_timeout, read_timeout=c.oic_read_timeout,
+            max_attempts=c.oic_max_attempts, deadline_s=c.oic_deadline, max_rps=c.oic_max_rps or None,
+            allow_insecure_http=c.allow_insecure_http)
         _ = posted.acks | 'RecordAcks' >> RecordRun(c.out, 'oic/acks')
+        if c.dead_letter_table:
+            _ = posted.dead_letter | 'WriteDeadLetters' >> WriteDeadLetters(c.dead_letter_table, c.emulator_host)
         return posted.dead_letter | 'RecordDeadLetters' >> RecordRun(c.out, 'oic/dead_letters')
 
 

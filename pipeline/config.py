@@ -48,6 +48,11 @@ class RunConfig:
     emulator_host: Optional[str]
     landed_check: bool
     runner: str
+    oic_max_attempts: int = 12
+    oic_deadline: float = 300.0
+    oic_max_rps: float = 0.0
+    allow_insecure_http: bool = False
+    dead_letter_table: Optional[TableSpec] = None
 
     def describe(self):
         """A JSON-able summary for the run record; no credentials."""
@@ -55,6 +60,7 @@ class RunConfig:
         data['paths'] = list(self.paths)
         data['oic_table'] = str(self.oic_table) if self.oic_table else None
         data['direct_table'] = str(self.direct_table) if self.direct_table else None
+        data['dead_letter_table'] = str(self.dead_letter_table) if self.dead_letter_table else None
         data['oic_url'] = redact_url(self.oic_url)
         return data
 
@@ -159,6 +165,12 @@ def resolve(options, environ=None):
         raise UsageError('--oic_concurrency must be at least 1')
     if flags.oic_connect_timeout <= 0 or flags.oic_read_timeout <= 0:
         raise UsageError('--oic_connect_timeout and --oic_read_timeout must be positive')
+    if flags.oic_max_attempts < 1:
+        raise UsageError('--oic_max_attempts must be at least 1')
+    if flags.oic_deadline <= 0:
+        raise UsageError('--oic_deadline must be positive (seconds)')
+    if flags.oic_max_rps < 0:
+        raise UsageError('--oic_max_rps must be >= 0 (0 = no cap)')
 
     emulator = flags.bigquery_emulator_host
     if emulator and not re.match(r'^https?://[^/\s]+$', emulator):
@@ -194,4 +206,8 @@ def resolve(options, environ=None):
         oic_concurrency=flags.oic_concurrency, oic_worker_concurrency=flags.oic_concurrency,
         oic_connect_timeout=flags.oic_connect_timeout,
         oic_read_timeout=flags.oic_read_timeout, oic_table=oic_table, direct_table=direct_table,
-        emulator_host=emulator, landed_check=not flags.no_landed_check, runner=runner)
+        emulator_host=emulator, landed_check=not flags.no_landed_check, runner=runner,
+        oic_max_attempts=flags.oic_max_attempts, oic_deadline=flags.oic_deadline, oic_max_rps=flags.oic_max_rps,
+        allow_insecure_http=flags.allow_insecure_http,
+        dead_letter_table=_table('--dead_letter_table', flags.dead_letter_table, project or oic_project)
+        if flags.dead_letter_table and 'oic' in paths else None)

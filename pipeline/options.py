@@ -71,6 +71,22 @@ class WarehouseOptions(PipelineOptions):
             '--oic_read_timeout', type=float, default=30.0,
             help='Seconds to wait for OIC\'s answer to one request (default 30; OIC itself gives up at 300).')
         oic.add_argument(
+            '--oic_max_attempts', type=int, default=12,
+            help='Attempts per record, the first included, for retryable outcomes (connection errors, timeouts, '
+                 '408, 429, 500, 502, 503, 504); default 12.')
+        oic.add_argument(
+            '--oic_deadline', type=float, default=300.0,
+            help='Seconds one record may take, retries and waits included, before it is dead-lettered '
+                 '(default 300).')
+        oic.add_argument(
+            '--oic_max_rps', type=float, default=0.0,
+            help='Hard cap on requests per second from each worker process (default 0 = no cap; the adaptive '
+                 'throttling on 429/503 applies anyway).')
+        oic.add_argument(
+            '--dead_letter_table', default=None,
+            help='BigQuery table PROJECT:DATASET.TABLE for the OIC branch\'s dead letters (besides the JSON '
+                 'lines under --out); created if missing on real BigQuery.')
+        oic.add_argument(
             '--allow_insecure_http', action='store_true', default=False,
             help='Allow Basic Auth over plain http:// to a host that is not loopback (refused by default).')
 

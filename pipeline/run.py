@@ -14,7 +14,7 @@ from pipeline.probe import probe_for
 from pipeline.progress import Progress
 from pipeline.report import build_report, format_table, write_report
 from pipeline.run_metrics import pipeline_metrics
-from pipeline.run_record import clear_previous, write_run
+from pipeline.run_record import clear_previous, load_run, write_run
 from transforms import records as rec
 
 AUTH_MARKER = 'OIC refused the credentials'
@@ -93,6 +93,21 @@ def execute(options, config):
     return state, wall
 
 
+def format_oic_metrics(metrics):
+    """One line of the OIC caller's Beam metrics (namespace 'oic'), or '' when the run had none."""
+    names = sorted(name for name in metrics if name.startswith('oic_'))
+    parts = []
+    for name in names:
+        value = metrics[name]
+        if isinstance(value, dict):
+            if value.get('count'):
+                parts.append('%s mean %.0f max %s (n=%d)' % (name[4:], value['sum'] / value['count'], value['max'],
+                                                             value['count']))
+        elif value:
+            parts.append('%s %s' % (name[4:], value))
+    return 'OIC caller: ' + ', '.join(parts) if parts else ''
+
+
 class _NoProgress:
     def __enter__(self):
         return self
@@ -131,6 +146,9 @@ def main(argv=None):
     report = build_report(config.out)
     write_report(config.out, report)
     print(format_table(report))
+    oic_line = format_oic_metrics(load_run(config.out).get('metrics') or {}) if 'oic' in config.paths else ''
+    if oic_line:
+        print(oic_line)
     print('run record and report.json in %s/' % config.out.rstrip('/'))
     return 0
 

@@ -1,22 +1,28 @@
 """The OIC branch's caller: posts each record to the OIC REST trigger with Basic Auth, many requests in flight."""
 
 import concurrent.futures
-import time
+import queue
+import threading
+import uuid
 
 import apache_beam as beam
-import requests
 from apache_beam import pvalue
+from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
-from requests.adapters import HTTPAdapter
 
 from transforms import records as rec
 from transforms.credentials import PasswordRef
-from transforms.source import METRICS_NAMESPACE
+from transforms.oic_caller import OICCaller, check_basic_auth_url
+from transforms.oic_retry import AUTH_STATUSES, RetryPolicy, is_retryable
+from transforms.oic_throttle import Gate, OverloadThrottler, TokenBucket, shared
 
 DEAD_LETTER = 'dead_letter'
-AUTH_STATUSES = (401, 403)
 DETAIL_LIMIT = 300
+METRICS_NAMESPACE = 'oic'
+AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
+DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
+                'deadline_exceeded')
 
 
 class OICAuthError(RuntimeError):
@@ -24,12 +30,12 @@ class OICAuthError(RuntimeError):
 
 
 def classify(status):
-    """'ok', 'auth' or 'error' for an HTTP status (retries arrive with the resilient caller)."""
+    """'ok', 'auth', 'retry' or 'error' for an HTTP status."""
     if 200 <= status < 300:
         return 'ok'
     if status in AUTH_STATUSES:
         return 'auth'
-    return 'error'
+    return 'retry' if is_retryable(status) else 'error'
 
 
 def ack(record, status, attempts, latency_s, path='oic'):
@@ -48,95 +54,131 @@ def dead_letter(record, reason, status, attempts, detail='', path='oic'):
     }
 
 
+class AuthWatch:
+    """Counts consecutive authentication refusals; a success resets the count. Thread-safe."""
+
+    def __init__(self, stop_after=AUTH_STOP_AFTER):
+        self._stop_after, self._run, self._lock = stop_after, 0, threading.Lock()
+
+    def seen(self, outcome_kind):
+        """Records an outcome ('ack', 'dead' or 'auth'); True when the run should stop."""
+        with self._lock:
+            if outcome_kind == 'auth':
+                self._run += 1
+            elif outcome_kind == 'ack':
+                self._run = 0
+            return self._run >= self._stop_after
+
+
 class _PostFn(beam.DoFn):
     """record -> acknowledgement (main) or dead letter (tagged); up to `concurrency` requests in flight.
 
-    Every record handed to the DoFn is acknowledged or dead-lettered before its bundle finishes.
+    Every record handed to the DoFn is acknowledged or dead-lettered before its bundle finishes. A record's failure
+    never raises (on Dataflow that would retry the whole bundle); only repeated authentication refusals do.
+    Metrics are updated here, on the bundle's thread: Beam does not see metrics from other threads.
     """
 
-    def __init__(self, url, username, password_ref, payload_shape, concurrency, connect_timeout, read_timeout):
+    def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
+                 share_key):
         self._url, self._username, self._password_ref = url, username, password_ref
-        self._shape, self._concurrency = payload_shape, concurrency
-        self._timeout = (connect_timeout, read_timeout)
-        self.requests = Metrics.counter(METRICS_NAMESPACE, 'oic_requests')
-        self.acked = Metrics.counter(METRICS_NAMESPACE, 'oic_acked')
-        self.dead = Metrics.counter(METRICS_NAMESPACE, 'oic_dead_lettered')
+        self._shape, self._concurrency, self._timeouts = payload_shape, concurrency, timeouts
+        self._policy, self._max_rps, self._share_key = policy, max_rps, share_key
+        counter = lambda name: Metrics.counter(METRICS_NAMESPACE, 'oic_' + name)  # noqa: E731
+        self.requests, self.successes, self.retries = counter('requests'), counter('successes'), counter('retries')
+        self.throttled, self.throttled_ms = counter('throttled'), counter('throttled_ms')
+        self.overloaded, self.dead = counter('overload_answers'), counter('dead_lettered')
+        self.dead_by_reason = {reason: counter('dead_lettered_' + reason) for reason in DEAD_REASONS}
         self.latency = Metrics.distribution(METRICS_NAMESPACE, 'oic_latency_ms')
+        self.signaler = ThrottlingSignaler(METRICS_NAMESPACE)
 
     def setup(self):
-        self._session = requests.Session()
-        self._session.auth = (self._username, self._password_ref.read())
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._concurrency)
-        self._session.mount('http://', adapter)
-        self._session.mount('https://', adapter)
-        self._session.headers['Content-Type'] = 'application/json'
+        throttler = shared((self._share_key, 'throttler'), OverloadThrottler)
+        bucket = shared((self._share_key, 'bucket'), lambda: TokenBucket(self._max_rps)) if self._max_rps else None
+        self._stop = threading.Event()
+        self._auth = AuthWatch()
+        self._caller = OICCaller(self._url, self._username, self._password_ref.read(), self._concurrency,
+                                 self._timeouts, self._policy, Gate(throttler, bucket), self._shape, self._stop)
         self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
 
     def start_bundle(self):
-        self._pending = {}
+        self._in_flight = 0
+        self._done = queue.SimpleQueue()
 
     def process(self, record, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        while len(self._pending) >= self._concurrency:
-            yield from self._collect(concurrent.futures.FIRST_COMPLETED)
-        future = self._executor.submit(self._call, record)
-        self._pending[future] = (timestamp, window)
-        yield from self._collect(timeout=0)
+        # Up to twice `concurrency` records are queued so that a thread never idles waiting for this one to hand it
+        # the next record; the pool's `concurrency` threads bound the requests in flight.
+        while self._in_flight >= 2 * self._concurrency:
+            yield from self._emit(self._done.get())
+        self._executor.submit(self._run, record, timestamp, window)
+        self._in_flight += 1
+        while True:
+            try:
+                finished = self._done.get_nowait()
+            except queue.Empty:
+                return
+            yield from self._emit(finished)
 
     def finish_bundle(self):
-        yield from self._collect(concurrent.futures.ALL_COMPLETED)
+        while self._in_flight:
+            yield from self._emit(self._done.get())
 
     def teardown(self):
+        stop = getattr(self, '_stop', None)
+        if stop is not None:
+            stop.set()
         executor = getattr(self, '_executor', None)
         if executor:
             executor.shutdown(wait=True, cancel_futures=True)
-        session = getattr(self, '_session', None)
-        if session:
-            session.close()
+        caller = getattr(self, '_caller', None)
+        if caller:
+            caller.close()
 
-    def _collect(self, return_when=concurrent.futures.ALL_COMPLETED, timeout=None):
-        """Yields the outcomes of finished requests, waiting as `return_when` says."""
-        if not self._pending:
-            return
-        done, _ = concurrent.futures.wait(list(self._pending), timeout=timeout, return_when=return_when)
-        for future in done:
-            timestamp, window = self._pending.pop(future)
-            kind, value = future.result()
-            if kind == 'auth':
-                raise OICAuthError(value)
-            if kind == 'ack':
-                yield WindowedValue(value, timestamp, [window])
-            else:
-                yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, [window]))
+    def _run(self, record, timestamp, window):
+        """On a pool thread: one record's whole call; hands the outcome back to the bundle's thread."""
+        self._done.put((record, timestamp, window, self._caller.call(record)))  # call() never raises.
 
-    def _call(self, record):
-        """One record's request; returns ('ack', …), ('dead', …) or ('auth', message) and never raises."""
-        body = rec.oic_payload(record, self._shape)
-        started = time.monotonic()
-        self.requests.inc()
-        try:
-            response = self._session.post(self._url, json=body, timeout=self._timeout)
-        except requests.Timeout as err:
+    def _emit(self, finished):
+        """Outputs one finished record as an acknowledgement or a dead letter, and counts it."""
+        record, timestamp, window, outcome = finished
+        self._in_flight -= 1
+        self._count(outcome)
+        if self._auth.seen(outcome.kind):
+            self._stop.set()
+            raise OICAuthError('OIC refused the credentials of user %r (HTTP %d on %d requests in a row); check '
+                               '--oic_username and the password' % (self._username, outcome.status, AUTH_STOP_AFTER))
+        if outcome.kind == 'ack':
+            value = ack(record, outcome.status, outcome.attempts, outcome.latency_s)
+            yield WindowedValue(value, timestamp, [window])
+        else:
+            value = dead_letter(record, outcome.reason, outcome.status, outcome.attempts, outcome.detail)
+            yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, [window]))
+
+    def _count(self, outcome):
+        self.requests.inc(outcome.attempts)
+        self.retries.inc(max(outcome.attempts - 1, 0))
+        if outcome.overloads:
+            self.overloaded.inc(outcome.overloads)
+        if outcome.held:
+            self.throttled.inc(outcome.held)
+            self.throttled_ms.inc(int(outcome.held_s * 1000))
+            self.signaler.signal_throttled(int(outcome.held_s))
+        if outcome.kind == 'ack':
+            self.successes.inc()
+            self.latency.update(int(outcome.latency_s * 1000))
+        else:
             self.dead.inc()
-            return 'dead', dead_letter(record, 'timeout', None, 1, type(err).__name__)
-        except requests.RequestException as err:
-            self.dead.inc()
-            return 'dead', dead_letter(record, 'connection_error', None, 1, type(err).__name__)
-        elapsed = time.monotonic() - started
-        outcome = classify(response.status_code)
-        if outcome == 'ok':
-            self.acked.inc()
-            self.latency.update(int(elapsed * 1000))
-            return 'ack', ack(record, response.status_code, 1, elapsed)
-        if outcome == 'auth':
-            return 'auth', ('OIC refused the credentials of user %r (HTTP %d); check --oic_username and the '
-                            'password' % (self._username, response.status_code))
-        self.dead.inc()
-        return 'dead', dead_letter(record, 'http_%d' % response.status_code, response.status_code, 1,
-                                   response.text)
+            counter = self.dead_by_reason.get(outcome.reason)
+            if counter is None:
+                counter = self.dead_by_reason[outcome.reason] = Metrics.counter(
+                    METRICS_NAMESPACE, 'oic_dead_lettered_' + outcome.reason)
+            counter.inc()
 
 
 class PostToOIC(beam.PTransform):
     """Posts records to the OIC REST trigger; returns acknowledgements and `.dead_letter`.
+
+    Many requests in flight per DoFn instance over a keep-alive pool; retries with backoff for retryable outcomes;
+    client-side throttling on overload; the record's record_id is the same on every attempt.
 
     Element in:  a valid record dict.
     Main out:    {'path': 'oic', 'record_id': '…', 'status': 200, 'attempts': 1, 'latency_ms': 41.2,
@@ -146,9 +188,15 @@ class PostToOIC(beam.PTransform):
     """
 
     def __init__(self, url, username, password_ref=PasswordRef(), payload_shape='extended', concurrency=16,
-                 connect_timeout=5.0, read_timeout=30.0):
+                 connect_timeout=5.0, read_timeout=30.0, max_attempts=8, deadline_s=300.0, max_rps=None,
+                 initial_backoff_s=0.25, max_backoff_s=30.0, allow_insecure_http=False):
         super().__init__()
-        self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, connect_timeout, read_timeout)
+        check_basic_auth_url(url, allow_insecure_http)
+        if concurrency < 1:
+            raise ValueError('concurrency must be at least 1')
+        policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
+        self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
+                           policy, max_rps, share_key=uuid.uuid4().hex)
 
     def expand(self, records):
         return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, main='acks')

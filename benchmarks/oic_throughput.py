@@ -1,0 +1,131 @@
+"""python -m benchmarks.oic_throughput — records/s of PostToOIC, Beam's RequestResponseIO and the seed's serial loop."""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import apache_beam as beam
+import requests
+from apache_beam.io.requestresponse import Caller, RequestResponseIO, UserCodeExecutionException
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from devstack.testing import running_stack
+from transforms import records as rec
+from transforms.oic import PostToOIC
+from transforms.recording import RecordRun, read_records
+
+DIRECT = ['--runner=DirectRunner', '--direct_num_workers=1', '--direct_running_mode=in_memory']
+
+
+def make_records(count, run_id):
+    return [rec.make_record(1, run_id, i) for i in range(count)]
+
+
+def rate(count, spans):
+    """Records per second from (start, end) wall-clock pairs: count over first start to last end."""
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    return count / (last - first)
+
+
+def measure_post_to_oic(stack, count, concurrency):
+    """PostToOIC on DirectRunner; the span runs from the first request to the last acknowledgement."""
+    out = tempfile.mkdtemp(prefix='oic-bench-')
+    records = make_records(count, 'bench-c%d-%f' % (concurrency, time.time()))
+    clock = time.monotonic()
+    with beam.Pipeline(options=PipelineOptions(DIRECT)) as pipeline:
+        posted = pipeline | beam.Create(records) | PostToOIC(stack.oic_url, stack.username, concurrency=concurrency)
+        _ = posted.acks | RecordRun(out, 'acks')
+    wall = time.monotonic() - clock
+    acks = read_records(out, 'acks')
+    assert len(acks) == count, 'expected %d acknowledgements, got %d' % (count, len(acks))
+    spans = []
+    for a in acks:
+        end = rec.parse_timestamp(a['ack_time']).timestamp()
+        spans.append((end - a['latency_ms'] / 1000.0, end))
+    return rate(count, spans), wall
+
+
+class _RequestsCaller(Caller):
+    """A RequestResponseIO Caller posting one record with requests (a pooled session, as Beam's docs suggest)."""
+
+    def __init__(self, url, username):
+        self.url, self.username = url, username
+
+    def __enter__(self):
+        self.session = requests.Session()
+        self.session.auth = (self.username, os.environ['OIC_PASSWORD'])
+        return self
+
+    def __call__(self, record, *args, **kwargs):
+        started = time.time()
+        response = self.session.post(self.url, json=rec.oic_payload(record), timeout=30)
+        if response.status_code != 200:
+            raise UserCodeExecutionException('HTTP %d' % response.status_code)
+        return {'record_id': record['record_id'], 'start': started, 'end': time.time()}
+
+    def __exit__(self, *exc):
+        self.session.close()
+
+
+def measure_request_response_io(stack, count):
+    out = tempfile.mkdtemp(prefix='rrio-bench-')
+    records = make_records(count, 'bench-rrio-%f' % time.time())
+    clock = time.monotonic()
+    with beam.Pipeline(options=PipelineOptions(DIRECT)) as pipeline:
+        responses = (pipeline | beam.Create(records)
+                     | RequestResponseIO(_RequestsCaller(stack.oic_url, stack.username)))
+        _ = responses | RecordRun(out, 'responses')
+    wall = time.monotonic() - clock
+    got = read_records(out, 'responses')
+    assert len(got) == count, 'expected %d responses, got %d' % (count, len(got))
+    return rate(count, [(r['start'], r['end']) for r in got]), wall
+
+
+def measure_seed_loop(stack, count):
+    """The seed's client without its 1 s pause: one requests.post at a time, a new connection each, no timeout."""
+    records = make_records(count, 'bench-seed-%f' % time.time())
+    password = os.environ['OIC_PASSWORD']
+    clock = time.monotonic()
+    started = time.time()
+    for record in records:
+        response = requests.request('POST', stack.oic_url, json=rec.oic_payload(record),
+                                    auth=(stack.username, password))
+        assert response.status_code == 200, response.status_code
+    wall = time.monotonic() - clock
+    return count / (time.time() - started), wall
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.oic_throughput', description=__doc__)
+    parser.add_argument('--latency_ms', type=int, default=50, help='fixed latency of the OIC stand-in (50)')
+    parser.add_argument('--records', type=int, default=4000, help='records per PostToOIC run (4000)')
+    parser.add_argument('--baseline_records', type=int, default=200,
+                        help='records for RequestResponseIO and the seed loop (200)')
+    args = parser.parse_args(argv)
+    latency = args.latency_ms / 1000.0
+    rows = []
+    with tempfile.TemporaryDirectory(prefix='oic-bench-stack-') as state, \
+            running_stack(state, faults={'latency_ms': args.latency_ms}, with_bigquery=False) as stack:
+        os.environ['OIC_PASSWORD'] = stack.password  # In-process DirectRunner workers read it from here.
+        for concurrency in (16, 32):
+            value, wall = measure_post_to_oic(stack, args.records, concurrency)
+            rows.append(('PostToOIC --oic_concurrency %d' % concurrency, args.records, value, wall,
+                         concurrency / latency))
+        value, wall = measure_request_response_io(stack, args.baseline_records)
+        rows.append(('RequestResponseIO (requests Caller)', args.baseline_records, value, wall, 1 / latency))
+        value, wall = measure_seed_loop(stack, args.baseline_records)
+        rows.append(('seed serial loop', args.baseline_records, value, wall, 1 / latency))
+    print('OIC stand-in latency %d ms; records/s from first request to last answer (wall includes pipeline start)'
+          % args.latency_ms)
+    print('%-38s %8s %10s %8s %10s %9s' % ('caller', 'records', 'records/s', 'wall s', 'ideal/s', 'of ideal'))
+    for name, count, value, wall, ideal in rows:
+        print('%-38s %8d %10.1f %8.1f %10.0f %8.0f%%' % (name, count, value, wall, ideal, 100 * value / ideal))
+    rrio = rows[2][2]
+    print('PostToOIC at 16 is %.1fx RequestResponseIO; at 32, %.1fx' % (rows[0][2] / rrio, rows[1][2] / rrio))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

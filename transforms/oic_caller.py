@@ -1,0 +1,144 @@
+"""Posts one record to OIC with timeouts, retries and client-side throttling; returns an Outcome, never raises."""
+
+import dataclasses
+import ipaddress
+import threading
+import time
+import urllib.parse
+from typing import Optional
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from transforms import records as rec
+from transforms.oic_retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, is_retryable, parse_retry_after
+
+DETAIL_LIMIT = 300
+TRUST_ENV = False
+
+
+def check_basic_auth_url(url, allow_insecure_http=False):
+    """Raises ValueError unless `url` is https, or http to a loopback host (or insecure http is allowed)."""
+    parts = urllib.parse.urlsplit(url or '')
+    if parts.scheme not in ('http', 'https') or not parts.hostname:
+        raise ValueError('the OIC URL must be an http(s) URL')
+    if parts.username or parts.password:
+        raise ValueError('the OIC URL must not contain credentials')
+    if parts.scheme == 'http' and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise ValueError('refusing to send Basic Auth over plain http:// to %s; use https:// or allow insecure http'
+                         % parts.hostname)
+
+
+def _is_loopback(host):
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclasses.dataclass
+class Attempt:
+    """One request's result: a status, or an error kind ('timeout', 'connection_error', 'deadline', 'stopped')."""
+    status: Optional[int] = None
+    error: Optional[str] = None
+    detail: str = ''
+    retry_after: Optional[float] = None
+    sent: bool = True
+
+    @property
+    def retryable(self):
+        return self.sent and is_retryable(self.status, self.error)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What happened to one record: kind 'ack', 'dead' or 'auth', with the counts the metrics need."""
+    kind: str
+    status: Optional[int]
+    attempts: int
+    latency_s: float
+    reason: str = ''
+    detail: str = ''
+    overloads: int = 0
+    held: int = 0
+    held_s: float = 0.0
+
+
+def give_up_reason(last, attempts, policy):
+    """The dead-letter reason for a record whose last attempt was `last`."""
+    if last.error in ('deadline', 'stopped'):
+        return 'deadline_exceeded' if last.error == 'deadline' else 'stopped'
+    if not last.retryable:
+        return 'http_%d' % last.status if last.status is not None else last.error
+    return 'attempts_exhausted' if attempts >= policy.max_attempts else 'deadline_exceeded'
+
+
+class OICCaller:
+    """A keep-alive session sized to `concurrency`, and the retry loop for one record (thread-safe)."""
+
+    def __init__(self, url, username, password, concurrency, timeouts, policy, gate, payload_shape='extended',
+                 stop_event=None):
+        self.url, self.policy, self.gate, self.shape = url, policy, gate, payload_shape
+        self.connect_timeout, self.read_timeout = timeouts
+        self.stop_event = stop_event or threading.Event()
+        self.session = requests.Session()
+        self.session.auth = (username, password)
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=concurrency, pool_block=True, max_retries=0)
+        self.session.mount('http://', adapter)
+        self.session.mount('https://', adapter)
+        self.session.headers['Content-Type'] = 'application/json'
+        self.session.trust_env = TRUST_ENV
+
+    def close(self):
+        self.session.close()
+
+    def call(self, record):
+        """Posts `record` until it is accepted, refused for good, or the policy gives up; never raises."""
+        started = time.monotonic()
+        deadline = started + self.policy.deadline_s
+        body = rec.oic_payload(record, self.shape)
+        counts = {'attempts': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
+
+        def attempt():
+            went, held, held_s = self.gate.wait_turn(deadline, self.stop_event)
+            counts['held'] += held
+            counts['held_s'] += held_s
+            if not went:
+                return Attempt(error='stopped' if self.stop_event.is_set() else 'deadline', sent=False)
+            counts['attempts'] += 1
+            result = self._post(body, deadline)
+            if result.status in OVERLOAD_STATUSES or result.error is not None:
+                counts['overloads'] += 1
+            else:
+                self.gate.throttler.accepted()
+            return result
+
+        try:
+            last = self.policy.retrying(self.stop_event)(attempt)
+        except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
+            last = Attempt(error='client_error', detail=type(err).__name__, sent=False)
+        elapsed = time.monotonic() - started
+        common = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
+                      held=counts['held'], held_s=counts['held_s'])
+        if last.status is not None and 200 <= last.status < 300:
+            return Outcome('ack', last.status, **common)
+        if last.status in AUTH_STATUSES:
+            return Outcome('auth', last.status, reason='http_%d' % last.status, detail=last.detail, **common)
+        return Outcome('dead', last.status, reason=give_up_reason(last, counts['attempts'], self.policy),
+                       detail=last.detail, **common)
+
+    def _post(self, body, deadline):
+        remaining = max(deadline - time.monotonic(), 0.001)
+        try:
+            response = self.session.post(self.url, json=body,
+                                         timeout=(self.connect_timeout, min(self.read_timeout, remaining)))
+        except requests.Timeout as err:
+            return Attempt(error='timeout', detail='timeout: %s' % type(err).__name__)
+        except requests.RequestException as err:  # Only the kind: messages can carry hosts and proxies.
+            return Attempt(error='connection_error', detail='connection_error: %s' % type(err).__name__)
+        if 200 <= response.status_code < 300:
+            return Attempt(status=response.status_code)
+        return Attempt(status=response.status_code, detail=(response.text or '')[:DETAIL_LIMIT],
+                       retry_after=parse_retry_after(response.headers.get('Retry-After')))

@@ -1,0 +1,62 @@
+"""The OIC branch's dead letters as rows of a BigQuery error table (schema, row shape and the write)."""
+
+import json
+
+import apache_beam as beam
+from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
+from apache_beam.io.gcp.bigquery_tools import RetryStrategy
+
+from transforms.bigquery import EmulatorClient
+
+DEAD_LETTER_SCHEMA = {'fields': [
+    {'name': 'path', 'type': 'STRING', 'mode': 'NULLABLE'},
+    {'name': 'record_id', 'type': 'STRING', 'mode': 'NULLABLE'},
+    {'name': 'reason', 'type': 'STRING', 'mode': 'REQUIRED'},
+    {'name': 'status', 'type': 'INT64', 'mode': 'NULLABLE'},
+    {'name': 'attempts', 'type': 'INT64', 'mode': 'NULLABLE'},
+    {'name': 'detail', 'type': 'STRING', 'mode': 'NULLABLE'},
+    {'name': 'record', 'type': 'STRING', 'mode': 'NULLABLE'},
+    {'name': 'error_time', 'type': 'TIMESTAMP', 'mode': 'NULLABLE'},
+]}
+
+
+def dead_letter_row(letter):
+    """A dead letter -> an error-table row; the record is kept whole as a JSON string (it may be malformed)."""
+    row = {field['name']: letter.get(field['name']) for field in DEAD_LETTER_SCHEMA['fields']}
+    row['record'] = json.dumps(letter.get('record'), sort_keys=True, default=str)
+    return row
+
+
+def create_emulator_table(endpoint, table):
+    """Creates the error table in a BigQuery emulator (Beam cannot create tables there); idempotent."""
+    from google.cloud import bigquery
+    client = EmulatorClient(endpoint, table.project)._get()  # pylint: disable=protected-access
+    client.create_dataset(table.project + '.' + table.dataset, exists_ok=True)
+    schema = [bigquery.SchemaField(f['name'], f['type'], mode=f['mode']) for f in DEAD_LETTER_SCHEMA['fields']]
+    client.create_table(bigquery.Table(table.dotted, schema=schema), exists_ok=True)
+
+
+class WriteDeadLetters(beam.PTransform):
+    """Streams OIC dead letters into a BigQuery error table.
+
+    Element in: {'path': 'oic', 'record_id': '…', 'reason': 'http_400', 'status': 400, 'attempts': 1,
+                 'detail': '…', 'record': {…}, 'error_time': '…Z'}
+    """
+
+    def __init__(self, table, emulator_host=None):
+        super().__init__()
+        self._table, self._emulator = table, emulator_host
+
+    def expand(self, letters):
+        emulated = bool(self._emulator)
+        if emulated:
+            create_emulator_table(self._emulator, self._table)
+        return (letters
+                | 'ToRow' >> beam.Map(dead_letter_row)
+                | 'Write' >> WriteToBigQuery(
+                    table=str(self._table), schema=DEAD_LETTER_SCHEMA, method='STREAMING_INSERTS',
+                    create_disposition=(BigQueryDisposition.CREATE_NEVER if emulated
+                                        else BigQueryDisposition.CREATE_IF_NEEDED),
+                    write_disposition=BigQueryDisposition.WRITE_APPEND,
+                    insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
+                    test_client=EmulatorClient(self._emulator, self._table.project) if emulated else None))

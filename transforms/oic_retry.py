@@ -1,0 +1,91 @@
+"""The OIC caller's retry policy: which outcomes are retried, how long to wait (backoff, Retry-After), when to stop."""
+
+import dataclasses
+import email.utils
+import random
+import time
+
+import tenacity
+
+RETRYABLE_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
+OVERLOAD_STATUSES = frozenset((429, 503))
+AUTH_STATUSES = frozenset((401, 403))
+MAX_RETRY_AFTER_S = 300.0  # OIC's own synchronous timeout; a longer Retry-After is treated as this.
+
+
+def is_retryable(status=None, error=None):
+    """Connection errors, timeouts and 408/429/5xx-transient statuses are worth another attempt; nothing else is."""
+    if error is not None:
+        return error in ('timeout', 'connection_error')
+    return status in RETRYABLE_STATUSES
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment is None:
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of the retries of one record: attempts, a total deadline, and exponential backoff with full jitter."""
+    max_attempts: int = 8
+    deadline_s: float = 300.0
+    initial_backoff_s: float = 0.25
+    max_backoff_s: float = 30.0
+
+    def __post_init__(self):
+        if self.max_attempts < 1:
+            raise ValueError('max_attempts must be at least 1')
+        if self.deadline_s <= 0 or self.initial_backoff_s < 0 or self.max_backoff_s < self.initial_backoff_s:
+            raise ValueError('deadline must be positive and 0 <= initial backoff <= max backoff')
+
+    def backoff(self, attempt, rng=random):
+        """Full-jitter exponential backoff after failed attempt number `attempt` (1-based)."""
+        ceiling = min(self.max_backoff_s, self.initial_backoff_s * (2 ** (attempt - 1)))
+        return rng.uniform(0, ceiling)
+
+    def wait(self, attempt, retry_after=None, rng=random):
+        """Seconds before the next attempt: at least Retry-After when the server sent one (plus up to 10% jitter so
+        that clients told the same moment do not return together), else the jittered backoff."""
+        if retry_after is not None:
+            return retry_after * (1 + rng.uniform(0, 0.1))
+        return self.backoff(attempt, rng)
+
+    def retrying(self, stop_event=None):
+        """A tenacity Retrying for attempts that return an object with `.retryable` and `.retry_after`.
+
+        tenacity gives the stop rules (attempts, a deadline that counts the coming sleep) and the loop; the wait is
+        ours because it must read Retry-After from the last answer. `stop_event` ends the retries (and any sleep)
+        at once, e.g. when the run is stopping because of an authentication failure.
+        """
+        stop = tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_before_delay(self.deadline_s)
+        sleep = time.sleep
+        if stop_event is not None:
+            stop = stop | (lambda state: stop_event.is_set())
+            sleep = stop_event.wait
+
+        def wait(state):
+            result = state.outcome.result()
+            return self.wait(state.attempt_number, result.retry_after)
+
+        return tenacity.Retrying(
+            stop=stop, wait=wait, sleep=sleep,
+            retry=tenacity.retry_if_result(lambda result: result.retryable),
+            retry_error_callback=lambda state: state.outcome.result())

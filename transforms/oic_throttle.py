@@ -1,0 +1,103 @@
+"""Client-side throttling for the OIC caller: adaptive backoff on overload signals and an optional hard rate cap."""
+
+import random
+import threading
+import time
+
+from apache_beam.io.components.adaptive_throttler import AdaptiveThrottler
+
+WINDOW_MS = 30_000
+BUCKET_MS = 1_000
+OVERLOAD_RATIO = 2.0  # The SRE book's K: requests may exceed accepted ones by this factor before throttling starts.
+HOLD_S = (0.05, 0.5)  # How long a held-back request waits before asking again (random, to spread the retries).
+
+_shared = {}
+_shared_lock = threading.Lock()
+
+
+def shared(key, factory):
+    """One object per key per worker process, so that every DoFn instance (and thread) of a transform in a process
+    sees the same overload signals and shares the same rate cap."""
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = factory()
+        return _shared[key]
+
+
+class TokenBucket:
+    """A thread-safe hard cap of `rate` requests per second with a burst of `burst`.
+
+    Written here (twenty lines) because Beam's only rate limiter needs an Envoy service and no well-kept library
+    does a blocking, deadline-aware, thread-safe bucket without another dependency on the workers.
+    """
+
+    def __init__(self, rate, burst=None, clock=time.monotonic):
+        if rate <= 0:
+            raise ValueError('rate must be positive')
+        self.rate = float(rate)
+        self.burst = float(burst or max(1.0, rate / 10))
+        self._clock = clock
+        self._tokens = self.burst
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def reserve(self):
+        """Takes one token; returns how many seconds the caller must wait before using it (0 when available)."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            self._tokens -= 1
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
+class OverloadThrottler:
+    """Beam's AdaptiveThrottler (client-side throttling from Google's SRE book), made thread-safe.
+
+    Every answer except an overload signal (429, 503, a timeout, no connection) counts as accepted. While the
+    endpoint rejects many requests, each caller holds back a matching share of its requests before sending them,
+    so all workers ease off together and recover as the endpoint does.
+    """
+
+    def __init__(self, window_ms=WINDOW_MS, bucket_ms=BUCKET_MS, overload_ratio=OVERLOAD_RATIO, clock=time.time):
+        self._throttler = AdaptiveThrottler(window_ms, bucket_ms, overload_ratio)
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def _now_ms(self):
+        return int(self._clock() * 1000)
+
+    def should_hold(self):
+        with self._lock:
+            return self._throttler.throttle_request(self._now_ms())
+
+    def accepted(self):
+        with self._lock:
+            self._throttler.successful_request(self._now_ms())
+
+
+class Gate:
+    """Where each request waits for its turn: the overload throttler, then the rate cap."""
+
+    def __init__(self, throttler, bucket=None, hold_s=HOLD_S):
+        self.throttler, self.bucket, self._hold_s = throttler, bucket, hold_s
+
+    def wait_turn(self, deadline, stop_event=None):
+        """Blocks until the request may go; returns (went, times held back, seconds held). `went` is False when the
+        monotonic `deadline` passed (or `stop_event` was set) first."""
+        held, held_s = 0, 0.0
+        sleep = stop_event.wait if stop_event is not None else time.sleep
+        while self.throttler.should_hold():
+            pause = random.uniform(*self._hold_s)
+            if time.monotonic() + pause > deadline or (stop_event is not None and stop_event.is_set()):
+                return False, held + 1, held_s
+            sleep(pause)
+            held, held_s = held + 1, held_s + pause
+        if self.bucket is not None:
+            pause = self.bucket.reserve()
+            if pause:
+                if time.monotonic() + pause > deadline:
+                    return False, held + 1, held_s
+                sleep(pause)
+                held, held_s = held + 1, held_s + pause
+        return True, held, held_s
