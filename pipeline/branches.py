@@ -6,6 +6,7 @@ from transforms.bigquery import WriteDirect
 from transforms.credentials import PasswordRef
 from transforms.oic import PostToOIC
 from transforms.oic_dead_letters import WriteDeadLetters
+from transforms.rate_limit import GlobalRateLimit, TakeGlobalBudget
 from transforms.recording import RecordRun
 
 
@@ -23,6 +24,9 @@ class OICPath(beam.PTransform):
     def expand(self, records):
         c = self._config
         _ = records | 'RecordSent' >> RecordRun(c.out, 'oic/sent')
+        if c.oic_rate_limiter:
+            records = records | 'GlobalBudget' >> TakeGlobalBudget(
+                GlobalRateLimit.for_url(c.oic_rate_limiter, c.oic_rate_limit_domain, c.oic_url))
         posted = records | 'Post' >> PostToOIC(
             c.oic_url, c.oic_username,
             password_ref=PasswordRef(secret=c.oic_password_secret) if c.oic_password_secret else PasswordRef(),
@@ -49,5 +53,5 @@ class DirectPath(beam.PTransform):
     def expand(self, records):
         c = self._config
         _ = records | 'RecordSent' >> RecordRun(c.out, 'direct/sent')
-        failed = records | 'Write' >> WriteDirect(c.direct_table, emulator_host=c.emulator_host)
+        failed = records | 'Write' >> WriteDirect(c.direct_table, emulator_host=c.emulator_host, method=c.direct_method)
         return failed | 'RecordDeadLetters' >> RecordRun(c.out, 'direct/dead_letters')

@@ -14,7 +14,8 @@ def source_for(config):
     if config.input:
         return ReadRecordFile(config.input, config.run_id)
     if config.streaming:
-        return StreamingSyntheticRecords(config.rate, config.seed, config.run_id, limit=config.records)
+        return StreamingSyntheticRecords(config.rate, config.seed, config.run_id, limit=config.records,
+                                         shards=config.source_shards)
     return SyntheticRecords(config.records, config.seed, config.run_id, rate=config.rate)
 
 

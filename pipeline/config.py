@@ -2,13 +2,15 @@
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 import urllib.parse
 import uuid
 from typing import Optional
 
-from apache_beam.options.pipeline_options import GoogleCloudOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions, GoogleCloudOptions, SetupOptions, StandardOptions, WorkerOptions)
 from apache_beam.runners.runner import create_runner
 
 from pipeline.options import DEFAULT_RECORDS, PATHS, WarehouseOptions
@@ -53,6 +55,11 @@ class RunConfig:
     oic_max_rps: float = 0.0
     allow_insecure_http: bool = False
     dead_letter_table: Optional[TableSpec] = None
+    direct_method: str = 'STREAMING_INSERTS'
+    source_shards: int = 1
+    oic_rate_limiter: Optional[str] = None
+    oic_rate_limit_domain: str = 'oic'
+    workers: int = 1
 
     def describe(self):
         """A JSON-able summary for the run record; no credentials."""
@@ -198,12 +205,28 @@ def resolve(options, environ=None):
         elif not environ.get(PASSWORD_ENV):
             raise UsageError('the oic path needs the OIC password in %s (or --oic_password_secret)' % PASSWORD_ENV)
 
+    if 'direct' in paths:
+        check_direct_method(flags.direct_method, streaming, emulator, gcp.temp_location)
+    if flags.source_shards < 1:
+        raise UsageError('--source_shards must be at least 1 (got %d)' % flags.source_shards)
+    if flags.oic_rate_limiter and not re.match(r'^[\w.-]+:\d{1,5}$', flags.oic_rate_limiter):
+        raise UsageError('--oic_rate_limiter must be HOST:PORT of an Envoy rate-limit service (got %r)'
+                         % flags.oic_rate_limiter)
+    if 'DataflowRunner' in runner:
+        check_dataflow(options, paths, flags.oic_url, flags.input, flags.out, emulator)
+    if not emulator:
+        for flag, table in (('--direct_table', direct_table), ('--oic_table', oic_table)):
+            check_real_table(flag, table)
+    workers = worker_count(options, runner)
+
     seed = flags.seed if flags.seed is not None else int.from_bytes(os.urandom(4), 'big')
     return RunConfig(
+        direct_method=flags.direct_method, source_shards=flags.source_shards, workers=workers,
+        oic_rate_limiter=flags.oic_rate_limiter, oic_rate_limit_domain=flags.oic_rate_limit_domain,
         run_id=str(uuid.uuid4()), paths=paths, streaming=streaming, records=records, rate=float(rate),
         seed=seed, input=flags.input, out=flags.out, oic_url=flags.oic_url, oic_username=flags.oic_username,
         oic_password_secret=flags.oic_password_secret, oic_payload=flags.oic_payload,
-        oic_concurrency=flags.oic_concurrency, oic_worker_concurrency=flags.oic_concurrency,
+        oic_concurrency=flags.oic_concurrency, oic_worker_concurrency=worker_share(flags.oic_concurrency, workers),
         oic_connect_timeout=flags.oic_connect_timeout,
         oic_read_timeout=flags.oic_read_timeout, oic_table=oic_table, direct_table=direct_table,
         emulator_host=emulator, landed_check=not flags.no_landed_check, runner=runner,
@@ -211,3 +234,84 @@ def resolve(options, environ=None):
         allow_insecure_http=flags.allow_insecure_http,
         dead_letter_table=_table('--dead_letter_table', flags.dead_letter_table, project or oic_project)
         if flags.dead_letter_table and 'oic' in paths else None)
+
+
+# -- Scale-out and Dataflow pre-flight: every mistake is one line before anything is submitted.
+
+PROJECT_PATTERN = re.compile(r'^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$')
+REGION_PATTERN = re.compile(r'^[a-z]+-[a-z]+[0-9]+$')
+GCS_PATTERN = re.compile(r'^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$')
+
+
+def worker_count(options, runner):
+    """How many workers share the job's OIC budget: --max_num_workers on Dataflow, the processes of a
+    multi-processing DirectRunner, else 1."""
+    if 'DataflowRunner' in runner:
+        return options.view_as(WorkerOptions).max_num_workers or 1
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode == 'multi_processing':
+        return max(1, direct.direct_num_workers or os.cpu_count() or 1)
+    return 1
+
+
+def worker_share(total, workers):
+    """Each worker's share of a job-wide budget: ceil(total / workers), so the sum never falls short of it."""
+    return max(1, math.ceil(total / max(1, workers)))
+
+
+def check_direct_method(method, streaming, emulator, temp_location):
+    """Raises UsageError when the direct branch's write method cannot work with these flags."""
+    if method != 'STREAMING_INSERTS' and emulator:
+        raise UsageError('--direct_method %s needs real BigQuery; the emulator takes STREAMING_INSERTS only'
+                         % method)
+    if method == 'FILE_LOADS' and streaming:
+        raise UsageError('--direct_method FILE_LOADS is for batch runs; use STREAMING_INSERTS or '
+                         'STORAGE_WRITE_API with --streaming')
+    if method == 'FILE_LOADS' and not GCS_PATTERN.match(temp_location or ''):
+        raise UsageError('--direct_method FILE_LOADS stages files in GCS: pass --temp_location gs://BUCKET/tmp')
+
+
+def check_real_table(flag, table):
+    """Raises UsageError unless real BigQuery (and Beam) would take the table spec."""
+    if table is None:
+        return
+    from apache_beam.io.gcp.bigquery_tools import parse_table_reference
+    try:
+        parse_table_reference(str(table))
+    except ValueError:
+        raise UsageError('%s: %s is not a valid BigQuery table (PROJECT:DATASET.TABLE; project ids are '
+                         'lowercase letters, digits and hyphens)' % (flag, table)) from None
+
+
+def check_dataflow(options, paths, oic_url, input_path, out, emulator):
+    """Raises UsageError for anything that would make a Dataflow submission fail or leak (checked offline)."""
+    gcp = options.view_as(GoogleCloudOptions)
+    setup = options.view_as(SetupOptions)
+    worker = options.view_as(WorkerOptions)
+    if not gcp.project or not PROJECT_PATTERN.match(gcp.project):
+        raise UsageError('Dataflow needs --project PROJECT_ID (6-30 lowercase letters, digits, hyphens; got %r)'
+                         % gcp.project)
+    if not gcp.region or not REGION_PATTERN.match(gcp.region):
+        raise UsageError('Dataflow needs --region, e.g. us-central1 (got %r)' % gcp.region)
+    for flag, value in (('--temp_location', gcp.temp_location), ('--staging_location', gcp.staging_location)):
+        if (value or flag == '--temp_location') and not GCS_PATTERN.match(value or ''):
+            raise UsageError('Dataflow needs %s gs://BUCKET/PATH (got %r)' % (flag, value))
+    if not GCS_PATTERN.match(out or ''):
+        raise UsageError('on Dataflow --out must be gs://BUCKET/PATH: workers cannot write to this machine '
+                         '(got %r)' % out)
+    if input_path and not GCS_PATTERN.match(input_path):
+        raise UsageError('on Dataflow --input must be a gs:// file the workers can read (got %r)' % input_path)
+    if emulator:
+        raise UsageError('a BigQuery emulator is local only: unset BIGQUERY_EMULATOR_HOST/--bigquery_emulator_host '
+                         'for Dataflow')
+    if not setup.setup_file and not worker.sdk_container_image:
+        raise UsageError('Dataflow workers need this project: pass --setup_file ./setup.py')
+    if setup.setup_file and not os.path.isfile(setup.setup_file):
+        raise UsageError('--setup_file: no such file: %s' % setup.setup_file)
+    if 'oic' in paths:
+        host = urllib.parse.urlsplit(oic_url or '').hostname or ''
+        if is_loopback(host):
+            raise UsageError('--oic_url points at this machine (%s); Dataflow workers cannot reach it' % host)
+        if not worker.max_num_workers or worker.max_num_workers < 1:
+            raise UsageError('the oic path on Dataflow needs --max_num_workers: --oic_concurrency is the job\'s '
+                             'total and each worker takes ceil(total / max_num_workers)')

@@ -107,3 +107,23 @@ class WarehouseOptions(PipelineOptions):
         bigquery.add_argument(
             '--no_landed_check', action='store_true', default=False,
             help='Skip reading BigQuery after the run (the summary then has no landed/missing figures).')
+
+        dataflow = parser.add_argument_group('Dataflow and scale-out')
+        dataflow.add_argument(
+            '--direct_method', default='STREAMING_INSERTS',
+            choices=('STREAMING_INSERTS', 'STORAGE_WRITE_API', 'FILE_LOADS'),
+            help='How the direct branch writes to BigQuery: STREAMING_INSERTS (default; rows refused by BigQuery '
+                 'are dead-lettered), STORAGE_WRITE_API (Dataflow; needs Beam\'s Java expansion service) or '
+                 'FILE_LOADS (batch only; needs a gs:// --temp_location).')
+        dataflow.add_argument(
+            '--source_shards', type=int, default=16,
+            help='Work items each tick of the streaming source fans out to; Dataflow spreads them over its workers '
+                 'while the total stays --rate (default 16).')
+        dataflow.add_argument(
+            '--oic_rate_limiter', default=None,
+            help='HOST:PORT of an Envoy rate-limit service that caps requests per second to OIC across the whole '
+                 'job (optional; the limit itself is configured in that service).')
+        dataflow.add_argument(
+            '--oic_rate_limit_domain', default='oic',
+            help='Rate-limit domain the --oic_rate_limiter service is configured with (default oic); the descriptor '
+                 'is oic_host=<the host of --oic_url>.')

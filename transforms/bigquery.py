@@ -1,9 +1,10 @@
-"""The direct branch: the same records streamed straight into BigQuery with WriteToBigQuery."""
+"""The direct branch: the same records written straight into BigQuery with WriteToBigQuery (method selectable)."""
 
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import StandardOptions
 
 from transforms import records as rec
 from transforms.source import METRICS_NAMESPACE
@@ -62,6 +63,24 @@ def failed_row_letter(failed):
     }
 
 
+def storage_write_letter(failed):
+    """STORAGE_WRITE_API's {'failed_row': row, 'error_message': …} -> a dead letter of the direct path."""
+    row = {k: (str(v) if k == 'event_time' and v is not None else v) for k, v in failed['failed_row'].items()}
+    return {
+        'path': 'direct', 'record_id': row.get('record_id'), 'reason': 'bigquery_storage_write',
+        'status': None, 'attempts': None, 'detail': str(failed.get('error_message', ''))[:200], 'record': row,
+        'table': None, 'error_time': rec.format_timestamp(rec.utc_now()),
+    }
+
+
+def storage_write_row(row):
+    """A BigQuery JSON row with event_time as a Beam Timestamp, the type the Storage Write API schema expects."""
+    from apache_beam.utils.timestamp import Timestamp
+    if row.get('event_time'):
+        row = dict(row, event_time=Timestamp.from_utc_datetime(rec.parse_timestamp(row['event_time'])))
+    return row
+
+
 class _CountFn(beam.DoFn):
     def __init__(self, name):
         self._counter = Metrics.counter(METRICS_NAMESPACE, name)
@@ -71,8 +90,22 @@ class _CountFn(beam.DoFn):
         yield element
 
 
+def check_method(method, emulated, streaming):
+    """ValueError when `method` cannot work here (the launcher reports the same as a usage error first)."""
+    if method not in METHODS:
+        raise ValueError('method must be one of %s (got %r)' % (', '.join(METHODS), method))
+    if emulated and method != 'STREAMING_INSERTS':
+        raise ValueError('the BigQuery emulator takes STREAMING_INSERTS only (got %s)' % method)
+    if streaming and method == 'FILE_LOADS':
+        raise ValueError('FILE_LOADS is for batch pipelines; use STREAMING_INSERTS or STORAGE_WRITE_API')
+
+
 class WriteDirect(beam.PTransform):
-    """Streams records into `table` with WriteToBigQuery; returns the rows BigQuery refused, as dead letters.
+    """Writes records into `table` with WriteToBigQuery; returns the rows BigQuery refused, as dead letters.
+
+    `method`: STREAMING_INSERTS (default; insertId = record_id, refused rows come back), STORAGE_WRITE_API
+    (Dataflow: a cross-language transform that needs Beam's Java expansion service; refused rows come back) or
+    FILE_LOADS (batch load jobs through a gs:// temp location; a failed load fails the job, so nothing comes back).
 
     Element in:  a valid record dict (becomes the row as is: the eight contract fields).
     Out:         {'path': 'direct', 'record_id': '…', 'reason': 'bigquery_invalid', 'detail': '…', 'record': {…}}
@@ -80,10 +113,12 @@ class WriteDirect(beam.PTransform):
 
     def __init__(self, table, emulator_host=None, method='STREAMING_INSERTS', max_retries=8):
         super().__init__()
+        check_method(method, bool(emulator_host), streaming=False)
         self._table, self._emulator, self._method, self._max_retries = table, emulator_host, method, max_retries
 
     def expand(self, records):
         emulated = bool(self._emulator)
+        check_method(self._method, emulated, records.pipeline.options.view_as(StandardOptions).streaming)
         write = WriteToBigQuery(
             table=str(self._table),
             schema=rec.BIGQUERY_SCHEMA,
@@ -94,14 +129,14 @@ class WriteDirect(beam.PTransform):
             insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
             max_retries=self._max_retries,
             test_client=EmulatorClient(self._emulator, self._table.project) if emulated else None)
-        result = (
-            records
-            | 'ToRow' >> beam.Map(rec.bigquery_row)
-            | 'Count' >> beam.ParDo(_CountFn('direct_sent'))
-            | 'Write' >> write)
-        if self._method != 'STREAMING_INSERTS':
+        rows = records | 'ToRow' >> beam.Map(rec.bigquery_row)
+        if self._method == 'STORAGE_WRITE_API':
+            rows = rows | 'ToStorageRow' >> beam.Map(storage_write_row)
+        result = rows | 'Count' >> beam.ParDo(_CountFn('direct_sent')) | 'Write' >> write
+        if self._method == 'FILE_LOADS':
             return records.pipeline | 'NoFailedRows' >> beam.Create([])
+        to_letter = storage_write_letter if self._method == 'STORAGE_WRITE_API' else failed_row_letter
         return (
             result.failed_rows_with_errors
-            | 'ToDeadLetter' >> beam.Map(failed_row_letter)
+            | 'ToDeadLetter' >> beam.Map(to_letter)
             | 'CountFailed' >> beam.ParDo(_CountFn('direct_dead_lettered')))

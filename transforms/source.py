@@ -66,34 +66,66 @@ def first_index_of_tick(tick, per_tick):
     return math.floor(tick * per_tick)
 
 
-class _TickToRecordsFn(beam.DoFn):
-    """Impulse timestamp -> the records of that tick (their indices derive from the tick number)."""
+def shard_indices(tick, shard, shards, per_tick, limit=None):
+    """The record indices of `tick` that `shard` of `shards` generates: every shards-th one, offset by shard.
 
-    def __init__(self, seed, run_id, start, per_tick, tick_s, limit):
-        self._seed, self._run_id = seed, run_id
-        self._start, self._per_tick, self._tick_s, self._limit = start, per_tick, tick_s, limit
-        self.generated = Metrics.counter(METRICS_NAMESPACE, 'generated')
+    Over all shards each index of the tick appears exactly once; the total per tick stays what the rate asks.
+    """
+    first = first_index_of_tick(tick, per_tick)
+    end = first + records_in_tick(tick, per_tick)
+    if limit is not None:
+        end = min(end, limit)
+    start = first + (shard - first) % shards
+    return range(start, end, shards)
+
+
+class _FanOutTickFn(beam.DoFn):
+    """Impulse timestamp -> (tick, shard) for every shard: the one clock tells all shards what to emit."""
+
+    def __init__(self, start, tick_s, shards):
+        self._start, self._tick_s, self._shards = start, tick_s, shards
 
     def process(self, fired_at):
         tick = round((float(fired_at) - self._start) / self._tick_s)
-        first = first_index_of_tick(tick, self._per_tick)
-        for index in range(first, first + records_in_tick(tick, self._per_tick)):
-            if self._limit is not None and index >= self._limit:
-                return
+        for shard in range(self._shards):
+            yield tick, shard
+
+
+class _ShardToRecordsFn(beam.DoFn):
+    """(tick, shard) -> that shard's share of the tick's records (indices derive from tick and shard)."""
+
+    def __init__(self, seed, run_id, per_tick, shards, limit):
+        self._seed, self._run_id = seed, run_id
+        self._per_tick, self._shards, self._limit = per_tick, shards, limit
+        self.generated = Metrics.counter(METRICS_NAMESPACE, 'generated')
+
+    def process(self, tick_and_shard):
+        tick, shard = tick_and_shard
+        for index in shard_indices(tick, shard, self._shards, self._per_tick, self._limit):
             self.generated.inc()
             yield rec.make_record(self._seed, self._run_id, index)
 
 
+def effective_shards(shards, per_tick):
+    """No more shards than records per tick (a shard with nothing to emit is pure overhead)."""
+    return max(1, min(int(shards), math.ceil(per_tick)))
+
+
 class StreamingSyntheticRecords(beam.PTransform):
-    """An unbounded stream of synthetic records at `rate` per second (stops after `limit` records if given).
+    """An unbounded stream of synthetic records at `rate` per second in total (stops after `limit` if given).
+
+    One PeriodicImpulse is the clock; each tick fans out to `shards` (tick, shard) work items that a Reshuffle
+    spreads over workers, each generating every shards-th record of the tick. Dataflow can thus run the record
+    generation (and everything after it) on many workers while the total rate stays the one asked for.
 
     Element: the same record dict as SyntheticRecords.
     """
 
-    def __init__(self, rate, seed, run_id, limit=None, tick_s=STREAMING_TICK_S):
+    def __init__(self, rate, seed, run_id, limit=None, tick_s=STREAMING_TICK_S, shards=1):
         super().__init__()
         self._rate, self._seed, self._run_id, self._limit = rate, seed, run_id, limit
         self._tick_s = max(tick_s, 1.0 / rate)  # Slow rates: one record per tick.
+        self._shards = effective_shards(shards, rate * self._tick_s)
 
     def expand(self, pbegin):
         start = time.time()
@@ -105,5 +137,7 @@ class StreamingSyntheticRecords(beam.PTransform):
         return (
             pbegin
             | 'Ticks' >> PeriodicImpulse(**impulse_args)
+            | 'FanOut' >> beam.ParDo(_FanOutTickFn(start, self._tick_s, self._shards))
+            | 'Spread' >> beam.Reshuffle()
             | 'Generate' >> beam.ParDo(
-                _TickToRecordsFn(self._seed, self._run_id, start, per_tick, self._tick_s, self._limit)))
+                _ShardToRecordsFn(self._seed, self._run_id, per_tick, self._shards, self._limit)))
