@@ -12,9 +12,10 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['pipeline', 'pipeline.*', 'transforms', 'transforms.*']),
     install_requires=[
         'apache-beam[gcp]==%s' % BEAM_VERSION,
-        'requests>=2.31,<3',
+        # Worker dependencies, within the ranges apache-beam 2.77 itself requires (pip never has to pick).
+        'requests>=2.32.4,<3',
         'tenacity>=8.4,<10',  # The OIC caller's retry loop and stop rules (stop_before_delay needs 8.4).
-        'google-cloud-secret-manager>=2.16',  # --oic_password_secret, read on the workers.
+        'google-cloud-secret-manager>=2.16,<3',  # --oic_password_secret, read on the workers.
     ],
     extras_require={
         # The local stack: a BigQuery emulator (with DuckDB's spatial extension installed offline) and the OIC

@@ -4,7 +4,7 @@ import logging
 import sys
 import time
 
-from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
 from apache_beam.runners.runner import PipelineState
 
 from pipeline.build import build_pipeline
@@ -72,7 +72,9 @@ def execute(options, config):
         clear_previous(config.out)
     started = rec.utc_now()
     run = dict(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
-    write_run(config.out, run)
+    # A --dry_run (Dataflow job built offline, nothing submitted) leaves no run record behind.
+    record = (lambda *_: None) if options.view_as(TestOptions).dry_run else write_run
+    record(config.out, run)
     pipeline = build_pipeline(options, config)
     clock = time.monotonic()
     state = 'FAILED'
@@ -80,7 +82,9 @@ def execute(options, config):
         with Progress(config.out, config.paths) if local else _NoProgress(), probe_for(config.out, run, local):
             result = pipeline.run()
             try:
-                state = result.wait_until_finish() or PipelineState.DONE
+                # --no_wait_until_finish: submit and return (a Flex Template launcher, a Dataflow stream).
+                no_wait = options.view_as(StandardOptions).no_wait_until_finish
+                state = (result.state if no_wait else result.wait_until_finish()) or PipelineState.DONE
             except KeyboardInterrupt:
                 print('\ninterrupted: cancelling the pipeline…', file=sys.stderr)
                 result.cancel()
@@ -89,7 +93,7 @@ def execute(options, config):
     finally:
         wall = time.monotonic() - clock
         run.update(state=str(state), finished_at=rec.format_timestamp(rec.utc_now()), wall_s=round(wall, 3))
-        write_run(config.out, run)
+        record(config.out, run)
     return state, wall
 
 

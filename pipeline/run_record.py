@@ -26,6 +26,11 @@ def clear_previous(out_dir):
 
 
 def write_run(out_dir, run):
+    if '://' in out_dir:  # gs:// (Dataflow): one object, written whole.
+        from apache_beam.io.filesystems import FileSystems
+        with FileSystems.create('%s/%s' % (out_dir.rstrip('/'), RUN_FILE), mime_type='application/json') as handle:
+            handle.write(json.dumps(run, indent=2, sort_keys=True, default=str).encode('utf-8'))
+        return
     path = os.path.join(out_dir, RUN_FILE)
     tmp = path + '.tmp'
     with open(tmp, 'w', encoding='utf-8') as handle:

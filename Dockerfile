@@ -1,0 +1,22 @@
+# Flex Template launcher image: parses the template's parameters and submits the job to Dataflow.
+# Build and run it with the gcloud commands in README.md ("Run on Dataflow").
+FROM gcr.io/dataflow-templates-base/python311-template-launcher-base
+
+ARG WORKDIR=/template
+WORKDIR ${WORKDIR}
+
+# The project (setup.py installs pipeline/ and transforms/ with the pinned worker dependencies; MANIFEST.in keeps the
+# local tooling out of what is staged for the workers).
+COPY setup.py MANIFEST.in ./
+COPY pipeline ./pipeline
+COPY transforms ./transforms
+RUN pip install --no-cache-dir --upgrade pip \
+    && pip install --no-cache-dir .
+
+# The launcher runs this file with the template's parameters as --name=value, and stages setup.py for the workers.
+ENV FLEX_TEMPLATE_PYTHON_PY_FILE="${WORKDIR}/pipeline/flex.py"
+ENV FLEX_TEMPLATE_PYTHON_SETUP_FILE="${WORKDIR}/setup.py"
+ENV PYTHONPATH="${WORKDIR}"
+# Dependencies are already installed in this image: do not resolve them again at launch.
+ENV PIP_NO_DEPS=True
+

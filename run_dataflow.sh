@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Submit the pipeline to Dataflow from this machine (needs gcloud auth application-default login):
+#   ./run_dataflow.sh batch  [pipeline flags]   a bounded job (default 200 records, or --records N / --input gs://…)
+#   ./run_dataflow.sh stream [pipeline flags]   a streaming job at --rate R records/s; returns once submitted
+#   ./run_dataflow.sh check  [batch|stream] [pipeline flags]
+#                                               build the whole job offline (--dry_run) and submit nothing
+# Settings come from the environment (see README.md, "Run on Dataflow"):
+#   PROJECT REGION BUCKET OIC_URL OIC_USERNAME OIC_PASSWORD_SECRET [MAX_WORKERS=4] [SERVICE_ACCOUNT]
+#   [DATASET=warehouse] [RATE=100]
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-.venv/bin/python}
+mode=${1:-}
+shift || true
+dry_run=()
+if [ "$mode" = check ]; then
+  dry_run=(--dry_run=True)
+  mode=${1:-batch}
+  shift || true
+fi
+case "$mode" in
+  batch) mode_flags=() ;;
+  stream) mode_flags=(--streaming --rate "${RATE:-100}" --no_wait_until_finish) ;;
+  *) echo "usage: $0 batch|stream|check [batch|stream] [pipeline flags]" >&2; exit 2 ;;
+esac
+
+for name in PROJECT REGION BUCKET OIC_URL OIC_USERNAME OIC_PASSWORD_SECRET; do
+  if [ -z "${!name:-}" ]; then
+    echo "error: set $name (see README.md, \"Run on Dataflow\")" >&2
+    exit 2
+  fi
+done
+# The password itself never goes to Dataflow: only the Secret Manager reference does.
+unset OIC_PASSWORD BIGQUERY_EMULATOR_HOST
+
+dataset=${DATASET:-warehouse}
+extra=()
+if [ -n "${SERVICE_ACCOUNT:-}" ]; then extra+=(--service_account_email "$SERVICE_ACCOUNT"); fi
+
+exec "$PYTHON" -m pipeline.run \
+  --runner DataflowRunner \
+  --project "$PROJECT" --region "$REGION" \
+  --temp_location "gs://$BUCKET/tmp" --staging_location "gs://$BUCKET/staging" \
+  --setup_file ./setup.py \
+  --max_num_workers "${MAX_WORKERS:-4}" \
+  --oic_url "$OIC_URL" --oic_username "$OIC_USERNAME" --oic_password_secret "$OIC_PASSWORD_SECRET" \
+  --oic_table "$PROJECT:$dataset.inventory_oic" --direct_table "$PROJECT:$dataset.inventory_direct" \
+  --out "gs://$BUCKET/runs/$(date -u +%Y%m%dT%H%M%SZ)" \
+  ${mode_flags[@]+"${mode_flags[@]}"} ${dry_run[@]+"${dry_run[@]}"} ${extra[@]+"${extra[@]}"} "$@"
