@@ -72,7 +72,7 @@ def test_streaming_job_is_streaming_with_a_sharded_source(streaming_job):
     assert job.proto.type_.name == 'JOB_TYPE_STREAMING'
     assert job.options.view_as(StandardOptions).streaming
     names = transform_names(job)
-    for name in ('Source/Ticks', 'Source/FanOut', 'Source/Spread', 'Source/Generate', 'Validate',
+    for name in ('Source/Shards', 'Source/Spread', 'Source/Ticks', 'Source/Generate', 'Validate',
                  'OIC/RecordSent', 'OIC/Post', 'OIC/RecordAcks', 'OIC/RecordDeadLetters',
                  'Direct/RecordSent', 'Direct/Write', 'Direct/RecordDeadLetters', 'RecordInvalid'):
         assert name in names, name

@@ -5,8 +5,8 @@ import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.periodicsequence import PeriodicImpulse
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.transforms.periodicsequence import PeriodicSequence
+from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
 from transforms import records as rec
 
@@ -79,44 +79,50 @@ def shard_indices(tick, shard, shards, per_tick, limit=None):
     return range(start, end, shards)
 
 
-class _FanOutTickFn(beam.DoFn):
-    """Impulse timestamp -> (tick, shard) for every shard: the one clock tells all shards what to emit."""
-
-    def __init__(self, start, tick_s, shards):
-        self._start, self._tick_s, self._shards = start, tick_s, shards
-
-    def process(self, fired_at):
-        tick = round((float(fired_at) - self._start) / self._tick_s)
-        for shard in range(self._shards):
-            yield tick, shard
+MAX_SHARDS = 1024  # Shards fire tick_s / shards apart; beyond this the slots get too close to tell apart.
 
 
-class _ShardToRecordsFn(beam.DoFn):
-    """(tick, shard) -> that shard's share of the tick's records (indices derive from tick and shard)."""
+def shard_clocks(start, tick_s, shards, ticks=None):
+    """One (first, stop, interval) clock per shard for PeriodicSequence: shard s fires at start + (t + s/shards) *
+    tick_s for t = 0, 1, … (ticks of them, or without end), so the shards' work is staggered across each tick."""
+    stop = None if ticks is None else start + ticks * tick_s
+    return [(start + s * tick_s / shards, MAX_TIMESTAMP if stop is None else stop + s * tick_s / shards, tick_s)
+            for s in range(shards)]
 
-    def __init__(self, seed, run_id, per_tick, shards, limit):
+
+def tick_and_shard(fired_at, start, tick_s, shards):
+    """Inverse of shard_clocks: which tick and shard a clock's firing time belongs to."""
+    slot = round((float(fired_at) - start) / (tick_s / shards))
+    return slot // shards, slot % shards
+
+
+class _ShardTickToRecordsFn(beam.DoFn):
+    """A shard clock's firing time -> that shard's share of the tick's records (indices from tick and shard)."""
+
+    def __init__(self, seed, run_id, start, tick_s, per_tick, shards, limit):
         self._seed, self._run_id = seed, run_id
-        self._per_tick, self._shards, self._limit = per_tick, shards, limit
+        self._start, self._tick_s, self._per_tick, self._shards, self._limit = start, tick_s, per_tick, shards, limit
         self.generated = Metrics.counter(METRICS_NAMESPACE, 'generated')
 
-    def process(self, tick_and_shard):
-        tick, shard = tick_and_shard
+    def process(self, fired_at):
+        tick, shard = tick_and_shard(fired_at, self._start, self._tick_s, self._shards)
         for index in shard_indices(tick, shard, self._shards, self._per_tick, self._limit):
             self.generated.inc()
             yield rec.make_record(self._seed, self._run_id, index)
 
 
 def effective_shards(shards, per_tick):
-    """No more shards than records per tick (a shard with nothing to emit is pure overhead)."""
-    return max(1, min(int(shards), math.ceil(per_tick)))
+    """No more shards than records per tick (a shard with nothing to emit is pure overhead), at most MAX_SHARDS."""
+    return max(1, min(int(shards), math.ceil(per_tick), MAX_SHARDS))
 
 
 class StreamingSyntheticRecords(beam.PTransform):
     """An unbounded stream of synthetic records at `rate` per second in total (stops after `limit` if given).
 
-    One PeriodicImpulse is the clock; each tick fans out to `shards` (tick, shard) work items that a Reshuffle
-    spreads over workers, each generating every shards-th record of the tick. Dataflow can thus run the record
-    generation (and everything after it) on many workers while the total rate stays the one asked for.
+    The source is `shards` clocks (one PeriodicSequence element each, a splittable DoFn restriction that Dataflow
+    places on any worker), all ticking every `tick_s` seconds, staggered within the tick. At each tick, shard s
+    generates every shards-th record of that tick, offset by s; together they emit exactly `rate` * `tick_s`
+    records per tick, however the shards are spread over workers.
 
     Element: the same record dict as SyntheticRecords.
     """
@@ -130,14 +136,11 @@ class StreamingSyntheticRecords(beam.PTransform):
     def expand(self, pbegin):
         start = time.time()
         per_tick = self._rate * self._tick_s
-        impulse_args = dict(start_timestamp=Timestamp.of(start), fire_interval=self._tick_s)
-        if self._limit is not None:
-            ticks = math.ceil(self._limit / per_tick) + 1
-            impulse_args['stop_timestamp'] = Timestamp.of(start + ticks * self._tick_s)
+        ticks = None if self._limit is None else math.ceil(self._limit / per_tick)
         return (
             pbegin
-            | 'Ticks' >> PeriodicImpulse(**impulse_args)
-            | 'FanOut' >> beam.ParDo(_FanOutTickFn(start, self._tick_s, self._shards))
+            | 'Shards' >> beam.Create(shard_clocks(start, self._tick_s, self._shards, ticks))
             | 'Spread' >> beam.Reshuffle()
-            | 'Generate' >> beam.ParDo(
-                _ShardToRecordsFn(self._seed, self._run_id, per_tick, self._shards, self._limit)))
+            | 'Ticks' >> PeriodicSequence()
+            | 'Generate' >> beam.ParDo(_ShardTickToRecordsFn(
+                self._seed, self._run_id, start, self._tick_s, per_tick, self._shards, self._limit)))
