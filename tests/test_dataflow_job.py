@@ -164,3 +164,10 @@ def test_worker_share_of_the_oic_budget():
     assert [worker_share(16, w) for w in (1, 2, 3, 4, 16, 32)] == [16, 8, 6, 4, 1, 1]
     _, config = parse(_with('--max_num_workers', '5'), ENV)
     assert (config.oic_concurrency, config.workers, config.oic_worker_concurrency) == (10, 5, 2)
+
+
+def test_rate_limit_service_puts_the_job_wide_budget_before_the_oic_caller():
+    _, job = dry_run('--oic_rate_limiter', 'ratelimit.internal:8081')
+    assert 'OIC/GlobalBudget' in transform_names(job)
+    _, job = dry_run()
+    assert 'OIC/GlobalBudget' not in transform_names(job)
