@@ -10,6 +10,7 @@ setuptools.setup(
     description='Warehouse records to BigQuery through Oracle Integration (OIC) and directly, compared.',
     python_requires='>=3.10',
     packages=setuptools.find_packages(include=['pipeline', 'pipeline.*', 'transforms', 'transforms.*']),
+    package_data={'pipeline': ['prices.json']},
     install_requires=[
         'apache-beam[gcp]==%s' % BEAM_VERSION,
         # Worker dependencies, within the ranges apache-beam 2.77 itself requires (pip never has to pick).
@@ -27,6 +28,8 @@ setuptools.setup(
             'duckdb-extensions==1.5.5',
             'aiohttp>=3.9,<4',
             'psutil>=5.9',
+            # The comparison report's charts (inline SVG in report.html).
+            'matplotlib>=3.8,<4',
         ],
         'test': [
             'pytest>=8',

@@ -5,6 +5,13 @@ from google.cloud import bigquery
 from transforms import records as rec
 
 ID_CHUNK = 10000
+# Give up on an unreachable BigQuery instead of the client's 10-minute default retry.
+DEADLINE_S = 180.0
+EMULATOR_DEADLINE_S = 15.0  # The emulator answers at once or not at all.
+
+
+def deadline_for(emulator_host):
+    return EMULATOR_DEADLINE_S if emulator_host else DEADLINE_S
 
 
 def make_client(project, emulator_host=None):
@@ -17,7 +24,7 @@ def make_client(project, emulator_host=None):
     return bigquery.Client(project=project)
 
 
-def fetch_rows(client, table, record_ids, columns=rec.FIELDS):
+def fetch_rows(client, table, record_ids, columns=rec.FIELDS, deadline=DEADLINE_S):
     """Every row of `table` (a TableSpec) whose record_id is among `record_ids`, as dicts (duplicates kept)."""
     ids = sorted(set(i for i in record_ids if i))
     found = []
@@ -27,6 +34,7 @@ def fetch_rows(client, table, record_ids, columns=rec.FIELDS):
         job = client.query(
             'SELECT %s FROM `%s` WHERE record_id IN UNNEST(@ids)' % (select, table.dotted),
             job_config=bigquery.QueryJobConfig(
-                query_parameters=[bigquery.ArrayQueryParameter('ids', 'STRING', chunk)]))
-        found.extend(dict(row) for row in job.result())
+                query_parameters=[bigquery.ArrayQueryParameter('ids', 'STRING', chunk)]),
+            retry=bigquery.DEFAULT_RETRY.with_deadline(deadline), job_retry=None)
+        found.extend(dict(row) for row in job.result(retry=bigquery.DEFAULT_RETRY.with_deadline(deadline)))
     return found

@@ -13,6 +13,8 @@ from transforms.tables import parse_table_spec
 
 SIGHTINGS = 'probe.jsonl'
 SUMMARY = 'probe.json'
+POLL_DEADLINE_S = 10.0  # A stuck poll gives up; the next one widens the window.
+POLL_RETRY = bigquery.DEFAULT_RETRY.with_deadline(POLL_DEADLINE_S)
 DEFAULT_INTERVAL_S = 0.5  # Well under the 1 s resolution asked for, leaving room for the query itself.
 
 
@@ -96,8 +98,9 @@ class Probe:
         job = client.query(
             'SELECT record_id, event_time FROM `%s` WHERE event_time >= @since' % table.dotted,
             job_config=bigquery.QueryJobConfig(
-                query_parameters=[bigquery.ScalarQueryParameter('since', 'TIMESTAMP', self._since)]))
-        rows = list(job.result())
+                query_parameters=[bigquery.ScalarQueryParameter('since', 'TIMESTAMP', self._since)]),
+            retry=POLL_RETRY, job_retry=None)
+        rows = list(job.result(retry=POLL_RETRY, timeout=POLL_DEADLINE_S))
         finished = rec.utc_now()
         previous = self._last_start.get(path)
         self._last_start[path] = started

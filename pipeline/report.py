@@ -1,13 +1,18 @@
-"""Builds the comparison report of a recorded run (report.json) and its terminal table."""
+"""Builds the comparison report of a recorded run (report.json) from the run record, BigQuery and OIC monitoring."""
 
 import json
 import os
 
-from pipeline import bq_read
+from pipeline import bq_read, latency, monitoring, pricing, throughput
 from pipeline.reconcile import reconcile_path
+from pipeline.report_table import format_table  # noqa: F401  (re-exported: pipeline.run prints it)
 from pipeline.run_record import load_run
+from transforms import records as rec
 from transforms.recording import read_records
 from transforms.tables import parse_table_spec
+
+PROBE_SIGHTINGS = 'probe.jsonl'
+PROBE_SUMMARY = 'probe.json'
 
 
 def landed_rows_for(run, path, sent, client_factory=bq_read.make_client):
@@ -22,79 +27,127 @@ def landed_rows_for(run, path, sent, client_factory=bq_read.make_client):
     table = parse_table_spec(table_text)
     try:
         client = client_factory(table.project, run.get('emulator_host'))
-        return bq_read.fetch_rows(client, table, [r.get('record_id') for r in sent]), 'done'
+        return bq_read.fetch_rows(client, table, [r.get('record_id') for r in sent],
+                                  deadline=bq_read.deadline_for(run.get('emulator_host'))), 'done'
     except Exception as err:  # Report it; the rest of the comparison still stands.
         return None, 'failed: %s: %s' % (type(err).__name__, str(err).splitlines()[0][:200] if str(err) else '')
 
 
-def build_report(out_dir, client_factory=bq_read.make_client):
-    """Reads the run recorded in `out_dir` and what BigQuery holds; returns the report dict (see DESIGN.md)."""
+def _read_json_lines(path):
+    if not os.path.exists(path):
+        return []
+    found = []
+    with open(path, encoding='utf-8') as handle:
+        for raw in handle:
+            try:
+                found.append(json.loads(raw))
+            except ValueError:
+                continue
+    return found
+
+
+def read_probe(out_dir):
+    """(sightings, summary) the time-to-queryable probe recorded; ([], None) when it did not run."""
+    summary_path = os.path.join(out_dir, PROBE_SUMMARY)
+    summary = json.load(open(summary_path, encoding='utf-8')) if os.path.exists(summary_path) else None
+    return _read_json_lines(os.path.join(out_dir, PROBE_SIGHTINGS)), summary
+
+
+def _latency(path, acks, sightings, sent_ids, probe_summary):
+    ttq = latency.queryable_latencies(sightings, sent_ids)
+    result = {'time_to_queryable': latency.summarise(ttq), 'time_to_queryable_cdf': latency.cdf_points(ttq, 100)}
+    if probe_summary:
+        windows = sorted(s.get('window_s') or 0 for s in sightings if s.get('record_id') in sent_ids)
+        result['probe'] = {
+            'interval_s': probe_summary.get('interval_s'), 'polls': probe_summary.get('polls'),
+            'errors': probe_summary.get('errors'), 'first_error': probe_summary.get('first_error'),
+            'poll_gap_max_s': probe_summary.get('gap_max_s'),
+            'resolution_p50_s': windows[len(windows) // 2] if windows else None,
+            'note': 'first seen = end of the poll that found the row; it became queryable at most resolution '
+                    'seconds before',
+        }
+    else:
+        result['probe'] = {'note': 'no probe ran for this run (remote --out or --no_landed_check)'}
+    if path == 'oic':
+        ack = latency.ack_latencies(acks, sent_ids)
+        result['ack'] = latency.summarise(ack)
+        result['ack_cdf'] = latency.cdf_points(ack, 100)
+    else:
+        result['ack'] = None
+        result['ack_note'] = ('WriteToBigQuery acknowledges no single row; time-to-queryable is the honest '
+                              'equivalent for the direct path')
+    return result
+
+
+def _sizes(sent, path, payload_shape):
+    if not sent:
+        return 0, 0
+    rows = [pricing.bigquery_row_bytes(r if path == 'direct' or payload_shape != 'seed'
+                                       else {k: r.get(k) for k in rec.SEED_FIELDS}) for r in sent]
+    payloads = [pricing.payload_bytes(r, payload_shape) for r in sent] if path == 'oic' else [0]
+    return round(sum(rows) / len(rows)), round(sum(payloads) / len(payloads))
+
+
+def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_monitoring=True,
+                 monitoring_options=None):
+    """Reads the run recorded in `out_dir` and what BigQuery (and OIC's monitoring API) hold; returns the report
+    dict: DESIGN.md's keys plus value mismatches, OIC's view, latency, throughput, requests and cost per path."""
     run = load_run(out_dir)
+    prices = prices or pricing.load_prices()
     wall = run.get('wall_s')
+    sightings, probe_summary = read_probe(out_dir)
     report = {
         'run_id': run.get('run_id'),
         'started_at': run.get('started_at'),
         'finished_at': run.get('finished_at'),
         'state': run.get('state'),
+        'runner': run.get('runner'),
         'invalid': len(read_records(out_dir, 'invalid')),
+        'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
         'paths': {},
     }
     for path in run.get('paths', []):
         sent = read_records(out_dir, '%s/sent' % path)
         acks = read_records(out_dir, '%s/acks' % path)
         dead = read_records(out_dir, '%s/dead_letters' % path)
+        sent_ids = {r.get('record_id') for r in sent if r.get('record_id')}
         rows, check = landed_rows_for(run, path, sent, client_factory)
         result = reconcile_path(sent, acks, dead, rows, acks_derived=(path == 'direct'))
         result['landed_check'] = check
         result['wall_s'] = wall
-        result['throughput_rps'] = round(result['acked'] / wall, 2) if wall else None
+        path_sightings = [s for s in sightings if s.get('path') == path]
+        result['latency'] = _latency(path, acks, path_sightings, sent_ids, probe_summary)
+        if path == 'oic':
+            completions, basis = [a.get('ack_time') for a in acks if a.get('record_id') in sent_ids], 'acknowledgements'
+        elif path_sightings:
+            completions, basis = [s['seen_at'] for s in path_sightings if s.get('record_id') in sent_ids], \
+                'rows first seen in BigQuery by the probe'
+        else:
+            completions, basis = [], 'unknown without the probe'
+        result['throughput'] = throughput.path_throughput(completions, [r.get('event_time') for r in sent], basis)
+        result['throughput_rps'] = result['throughput']['rows_per_s']
+        requests_made, counted = throughput.http_requests(path, acks, dead, run.get('metrics'))
+        result['http_requests'] = requests_made
+        result['http_requests_counted'] = counted
+        result['http_requests_per_row'] = round(requests_made / result['sent'], 4) \
+            if requests_made is not None and result['sent'] else None
+        row_bytes, payload = _sizes(sent, path, run.get('oic_payload', 'extended'))
+        result['cost'] = pricing.path_cost(path, result['throughput_rps'], row_bytes, payload, prices)
+        if path == 'oic' and oic_monitoring:
+            view = monitoring.oic_view(run, sent_ids, **(monitoring_options or {}))
+            if view.get('check') == 'done':
+                view['three_way'] = monitoring.three_way(result['acked'], result['dead_lettered'],
+                                                         result['landed'], view)
+            result['oic_monitoring'] = view
         report['paths'][path] = result
     return report
 
 
 def write_report(out_dir, report):
+    """Writes report.json and the self-contained report.html beside it; returns the report.json path."""
+    from pipeline.html_report import write_html  # Charts need matplotlib (the 'local' extra): only here.
     path = os.path.join(out_dir, 'report.json')
     with open(path, 'w', encoding='utf-8') as handle:
         json.dump(report, handle, indent=2, sort_keys=True)
+    write_html(os.path.join(out_dir, 'report.html'), report)
     return path
-
-
-ROWS = (
-    ('sent', 'sent'), ('acknowledged', 'acked'), ('dead-lettered', 'dead_lettered'), ('landed', 'landed'),
-    ('missing', 'missing'), ('duplicates', 'duplicates'), ('wall time (s)', 'wall_s'),
-    ('throughput (rec/s)', 'throughput_rps'),
-)
-
-
-def _cell(result, key):
-    value = result.get(key)
-    if value is None:
-        return 'n/a'
-    if key == 'acked' and result.get('acked_is_derived'):
-        return '%s*' % value
-    if isinstance(value, float):
-        return '%.1f' % value
-    return str(value)
-
-
-def format_table(report):
-    """The side-by-side summary printed at the end of a run."""
-    paths = list(report['paths'])
-    width = max(len(label) for label, _ in ROWS) + 2
-    lines = ['run %s  (%s)' % (report.get('run_id'), report.get('state') or 'unknown'),
-             ''.ljust(width) + ''.join(p.rjust(12) for p in paths)]
-    for label, key in ROWS:
-        lines.append(label.ljust(width) + ''.join(_cell(report['paths'][p], key).rjust(12) for p in paths))
-    lines.append('invalid records (not sent): %d' % report['invalid'])
-    for path in paths:
-        result = report['paths'][path]
-        if result.get('dead_lettered_by_reason'):
-            reasons = ', '.join('%s %d' % kv for kv in result['dead_lettered_by_reason'].items())
-            lines.append('%s dead letters by reason: %s' % (path, reasons))
-        if result.get('landed_check') != 'done':
-            lines.append('%s landed check %s' % (path, result.get('landed_check')))
-        if result.get('missing_ids'):
-            lines.append('%s missing ids (first 5): %s' % (path, ', '.join(result['missing_ids'][:5])))
-    if any(r.get('acked_is_derived') for r in report['paths'].values()):
-        lines.append('* WriteToBigQuery reports only failed rows: acknowledged = sent - dead-lettered.')
-    return '\n'.join(lines)

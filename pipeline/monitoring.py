@@ -1,0 +1,126 @@
+"""OIC's own view of a run, from its monitoring API (instances completed / failed), with the run's Basic Auth."""
+
+import collections
+import datetime
+import os
+import re
+import urllib.parse
+
+import requests
+
+from transforms import records as rec
+
+MONITORING_PATH = '/ic/api/integration/v1/monitoring/instances'
+PAGE = 100
+MAX_PAGES = 500
+MARGIN = datetime.timedelta(seconds=5)
+_TRIGGER = re.compile(r'/ic/api/integration/v1/flows/rest/([^/]+)/')
+
+
+def monitoring_url(oic_url):
+    """The monitoring endpoint on the same host as the REST trigger URL."""
+    parts = urllib.parse.urlsplit(oic_url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, MONITORING_PATH, '', ''))
+
+
+def integration_code(oic_url):
+    """INTEGRATION_CODE from a trigger URL like …/flows/rest/CODE/VERSION/RESOURCE, or None."""
+    match = _TRIGGER.search(urllib.parse.urlsplit(oic_url or '').path)
+    return match.group(1) if match else None
+
+
+def _oic_date(moment):
+    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S')
+
+
+def build_q(started, finished, code=None):
+    """OIC's q filter for instances of `code` that ended in [started - 5 s, finished + 5 s]."""
+    pairs = ["startdate:'%s'" % _oic_date(started - MARGIN), "enddate:'%s'" % _oic_date(finished + MARGIN)]
+    if code:
+        pairs.append("code:'%s'" % code)
+    return '{%s}' % ', '.join(pairs)
+
+
+def fetch_instances(session, url, q, timeout=30):
+    """Every instance matching `q`, following OIC's limit/offset paging."""
+    items = []
+    for page in range(MAX_PAGES):
+        response = session.get(url, params={'q': q, 'limit': PAGE, 'offset': page * PAGE}, timeout=timeout)
+        if response.status_code in (401, 403):
+            raise PermissionError('OIC refused the credentials for the monitoring API (HTTP %d)' %
+                                  response.status_code)
+        response.raise_for_status()
+        body = response.json()
+        items.extend(body.get('items') or [])
+        if not body.get('hasMore') or not body.get('items'):
+            break
+    return items
+
+
+def instance_record_id(instance):
+    """The record_id an instance tracked (secondary tracking value or a tracking named record_id), or None."""
+    for tracking in instance.get('trackings') or []:
+        if tracking.get('name') == 'record_id' and tracking.get('value'):
+            return tracking['value']
+    if instance.get('secondaryName') == 'record_id' and instance.get('secondaryValue'):
+        return instance['secondaryValue']
+    return None
+
+
+def summarise_instances(instances, sent_ids):
+    """Counts of OIC instances for this run by status. Instances tracking a record_id are scoped to `sent_ids`
+    (and counted per record too); when none do (the seed payload), every instance in the time window counts."""
+    tracked = [i for i in instances if instance_record_id(i)]
+    scoped = [i for i in tracked if instance_record_id(i) in sent_ids] if tracked else list(instances)
+    statuses = collections.Counter(i.get('status', 'UNKNOWN') for i in scoped)
+    summary = {
+        'scoped_by': 'record_id' if tracked else 'time window (instances carry no record_id)',
+        'instances': len(scoped),
+        'completed': statuses.get('COMPLETED', 0),
+        'failed': statuses.get('FAILED', 0),
+        'aborted': statuses.get('ABORTED', 0),
+        'in_progress': statuses.get('IN_PROGRESS', 0),
+    }
+    if tracked:
+        completed = {instance_record_id(i) for i in scoped if i.get('status') == 'COMPLETED'}
+        failed = {instance_record_id(i) for i in scoped if i.get('status') in ('FAILED', 'ABORTED')}
+        summary['records_completed'] = len(completed)
+        summary['records_failed_never_completed'] = len(failed - completed)
+    return summary
+
+
+def three_way(acked, dead_lettered, landed, oic):
+    """Pipeline × OIC × BigQuery: do acknowledgements, OIC's completed instances and landed rows agree?"""
+    completed = oic.get('records_completed', oic.get('completed'))
+    failed = oic.get('records_failed_never_completed', oic.get('failed', 0) + oic.get('aborted', 0))
+    checks = {
+        'pipeline_acked': acked, 'oic_completed': completed, 'bigquery_landed': landed,
+        'pipeline_dead_lettered': dead_lettered, 'oic_failed': failed,
+    }
+    checks['agree'] = (acked == completed and (landed is None or landed == completed)
+                       and dead_lettered == failed)
+    return checks
+
+
+def oic_view(run, sent_ids, password=None, url=None, username=None, session_factory=requests.Session):
+    """OIC's view of the run: {'check': 'done', ...summary} or {'check': 'skipped: …' | 'failed: …'}."""
+    url = url or (monitoring_url(run['oic_url']) if run.get('oic_url') else None)
+    username = username or run.get('oic_username')
+    password = password if password is not None else os.environ.get('OIC_PASSWORD')
+    if not url or not username:
+        return {'check': 'skipped: no OIC URL or username in the run record'}
+    if not password:
+        return {'check': 'skipped: OIC_PASSWORD is not set (the monitoring API needs the same Basic Auth)'}
+    if not run.get('started_at') or not run.get('finished_at'):
+        return {'check': 'skipped: the run has not finished'}
+    q = build_q(rec.parse_timestamp(run['started_at']), rec.parse_timestamp(run['finished_at']),
+                integration_code(run.get('oic_url')))
+    session = session_factory()
+    session.auth = (username, password)
+    try:
+        instances = fetch_instances(session, url, q)
+    except (requests.RequestException, PermissionError, ValueError) as err:
+        return {'check': 'failed: %s' % (str(err).splitlines() or [type(err).__name__])[0][:200], 'url': url}
+    finally:
+        session.close()
+    return dict(summarise_instances(instances, sent_ids), check='done', url=url, q=q)

@@ -1,0 +1,60 @@
+"""Throughput of each path over a run: rows per second overall and per second of the run, and HTTP requests per row."""
+
+from transforms import records as rec
+
+SERIES_LIMIT = 3600  # One point per second, at most an hour of the run (longer runs are bucketed more coarsely).
+
+
+def _times(texts):
+    found = []
+    for text in texts:
+        try:
+            found.append(rec.parse_timestamp(str(text)))
+        except (TypeError, ValueError):
+            continue
+    return sorted(found)
+
+
+def series(moments, start, end=None):
+    """[[seconds since start, count in that bucket]], buckets of 1 s (wider when the run is longer than
+    SERIES_LIMIT seconds), empty buckets included so a stall shows as zeros."""
+    if not moments:
+        return []
+    end = end or moments[-1]
+    span = max(0.0, (end - start).total_seconds())
+    width = max(1, int(span // SERIES_LIMIT) + 1)
+    counts = [0] * (int(span // width) + 1)
+    for moment in moments:
+        offset = (moment - start).total_seconds()
+        if 0 <= offset <= span:
+            counts[int(offset // width)] += 1
+    return [[i * width, c / width] for i, c in enumerate(counts)]
+
+
+def path_throughput(completions, event_times, basis):
+    """Rows per second from the first event_time sent to the last completion (ack or first sighting), plus the
+    per-second series. `completions` and `event_times` are timestamp strings; `basis` says what a completion is."""
+    done = _times(completions)
+    events = _times(event_times)
+    if not done or not events:
+        return {'rows_per_s': None, 'span_s': None, 'basis': basis, 'series': []}
+    start = events[0]
+    span = (done[-1] - start).total_seconds()
+    return {
+        'rows_per_s': round(len(done) / span, 2) if span > 0 else None,
+        'span_s': round(span, 3),
+        'rows': len(done),
+        'basis': basis,
+        'series': series(done, start),
+    }
+
+
+def http_requests(path, acks, dead_letters, metrics):
+    """(requests, how they were counted) — OIC: one POST per attempt; direct: one insertAll per batch."""
+    if path == 'oic':
+        attempts = sum(int(item.get('attempts') or 1) for item in list(acks) + list(dead_letters))
+        return attempts, 'one POST per record and attempt (from acks and dead letters)'
+    batches = (metrics or {}).get('batch_size')
+    if isinstance(batches, dict) and batches.get('count'):
+        return batches['count'], "insertAll calls (WriteToBigQuery's batch_size metric; retries not included)"
+    return None, 'unknown: the runner reported no WriteToBigQuery batch metric'
