@@ -50,7 +50,7 @@ class RunConfig:
     emulator_host: Optional[str]
     landed_check: bool
     runner: str
-    oic_max_attempts: int = 12
+    oic_max_attempts: int = 15
     oic_deadline: float = 300.0
     oic_max_rps: float = 0.0
     allow_insecure_http: bool = False

@@ -71,9 +71,9 @@ class WarehouseOptions(PipelineOptions):
             '--oic_read_timeout', type=float, default=30.0,
             help='Seconds to wait for OIC\'s answer to one request (default 30; OIC itself gives up at 300).')
         oic.add_argument(
-            '--oic_max_attempts', type=int, default=12,
+            '--oic_max_attempts', type=int, default=15,
             help='Attempts per record, the first included, for retryable outcomes (connection errors, timeouts, '
-                 '408, 429, 500, 502, 503, 504); default 12.')
+                 '408, 429, 500, 502, 503, 504); default 15.')
         oic.add_argument(
             '--oic_deadline', type=float, default=300.0,
             help='Seconds one record may take, retries and waits included, before it is dead-lettered '

@@ -2,13 +2,14 @@
 
 import email.utils
 import random
+import time
 
 import pytest
 
 from transforms.oic import AuthWatch, classify
 from transforms.oic_caller import Attempt, check_basic_auth_url, give_up_reason
 from transforms.oic_retry import RetryPolicy, is_retryable, parse_retry_after
-from transforms.oic_throttle import TokenBucket
+from transforms.oic_throttle import Gate, TokenBucket
 
 
 @pytest.mark.parametrize('status', [408, 429, 500, 502, 503, 504])
@@ -109,3 +110,23 @@ def test_basic_auth_over_plain_http_to_a_remote_host_is_refused(url):
                                  'http://[::1]:9/x'])
 def test_https_and_loopback_are_accepted(url):
     check_basic_auth_url(url)
+
+
+class _AlwaysHold:
+    def __init__(self):
+        self.asked = 0
+
+    def should_hold(self):
+        self.asked += 1
+        return True
+
+
+def test_a_held_request_asks_the_throttler_once_then_goes():
+    throttler = _AlwaysHold()
+    went, held, _ = Gate(throttler, hold_s=(0.0, 0.01)).wait_turn(deadline=time.monotonic() + 5)
+    assert went and held == 1 and throttler.asked == 1
+
+
+def test_a_hold_past_the_deadline_gives_up_without_sending():
+    went, held, _ = Gate(_AlwaysHold(), hold_s=(1.0, 1.0)).wait_turn(deadline=time.monotonic() + 0.1)
+    assert not went and held == 1

@@ -188,8 +188,8 @@ class PostToOIC(beam.PTransform):
     """
 
     def __init__(self, url, username, password_ref=PasswordRef(), payload_shape='extended', concurrency=16,
-                 connect_timeout=5.0, read_timeout=30.0, max_attempts=8, deadline_s=300.0, max_rps=None,
-                 initial_backoff_s=0.25, max_backoff_s=30.0, allow_insecure_http=False):
+                 connect_timeout=5.0, read_timeout=30.0, max_attempts=15, deadline_s=300.0, max_rps=None,
+                 initial_backoff_s=0.25, max_backoff_s=20.0, allow_insecure_http=False):
         super().__init__()
         check_basic_auth_url(url, allow_insecure_http)
         if concurrency < 1:

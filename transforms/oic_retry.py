@@ -45,10 +45,10 @@ def parse_retry_after(value, now=None):
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """Bounds of the retries of one record: attempts, a total deadline, and exponential backoff with full jitter."""
-    max_attempts: int = 8
+    max_attempts: int = 15
     deadline_s: float = 300.0
     initial_backoff_s: float = 0.25
-    max_backoff_s: float = 30.0
+    max_backoff_s: float = 20.0
 
     def __post_init__(self):
         if self.max_attempts < 1:

@@ -9,7 +9,7 @@ from apache_beam.io.components.adaptive_throttler import AdaptiveThrottler
 WINDOW_MS = 30_000
 BUCKET_MS = 1_000
 OVERLOAD_RATIO = 2.0  # The SRE book's K: requests may exceed accepted ones by this factor before throttling starts.
-HOLD_S = (0.05, 0.5)  # How long a held-back request waits before asking again (random, to spread the retries).
+HOLD_S = (0.5, 2.0)  # How long a held-back request waits before it goes (random, to spread them out).
 
 _shared = {}
 _shared_lock = threading.Lock()
@@ -77,7 +77,10 @@ class OverloadThrottler:
 
 
 class Gate:
-    """Where each request waits for its turn: the overload throttler, then the rate cap."""
+    """Where each request waits for its turn: the overload throttler, then the rate cap.
+
+    The throttler is asked once per request: asking again while held would count as more requests and keep the
+    throttling probability near 1 long after the endpoint recovered."""
 
     def __init__(self, throttler, bucket=None, hold_s=HOLD_S):
         self.throttler, self.bucket, self._hold_s = throttler, bucket, hold_s
@@ -87,12 +90,14 @@ class Gate:
         monotonic `deadline` passed (or `stop_event` was set) first."""
         held, held_s = 0, 0.0
         sleep = stop_event.wait if stop_event is not None else time.sleep
-        while self.throttler.should_hold():
+        if self.throttler.should_hold():
             pause = random.uniform(*self._hold_s)
-            if time.monotonic() + pause > deadline or (stop_event is not None and stop_event.is_set()):
-                return False, held + 1, held_s
+            if time.monotonic() + pause > deadline:
+                return False, 1, 0.0
             sleep(pause)
-            held, held_s = held + 1, held_s + pause
+            held, held_s = 1, pause
+        if stop_event is not None and stop_event.is_set():
+            return False, held, held_s
         if self.bucket is not None:
             pause = self.bucket.reserve()
             if pause:
