@@ -35,7 +35,7 @@ ensure_venv() {
     "$PYTHON" -m venv "$VENV"
   fi
   # Keep what is installed already (same setup.py) and add what is wanted.
-  extras=$( (echo "${extras//,/ }" | tr ' ' '\n'; grep " $sum\$" "$VENV/.installed" 2>/dev/null | cut -d' ' -f1) \
+  extras=$( (echo "${extras//,/ }" | tr ' ' '\n'; { grep " $sum\$" "$VENV/.installed" 2>/dev/null || true; } | cut -d' ' -f1) \
             | sort -u | paste -sd, -)
   log "installing the project with extras [$extras] into $VENV (about 2 minutes the first time)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
