@@ -2,7 +2,8 @@
 
 from transforms import records as rec
 
-SERIES_LIMIT = 3600  # One point per second, at most an hour of the run (longer runs are bucketed more coarsely).
+BUCKETS_S = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
+MAX_BUCKETS = 240  # Enough points for a chart; the bucket widens with the run.
 
 
 def _times(texts):
@@ -16,19 +17,19 @@ def _times(texts):
 
 
 def series(moments, start, end=None):
-    """[[seconds since start, count in that bucket]], buckets of 1 s (wider when the run is longer than
-    SERIES_LIMIT seconds), empty buckets included so a stall shows as zeros."""
+    """[[seconds since start, rows per second in that bucket]]: the narrowest bucket of BUCKETS_S giving at most
+    MAX_BUCKETS points; empty buckets included so a stall shows as zeros."""
     if not moments:
         return []
     end = end or moments[-1]
     span = max(0.0, (end - start).total_seconds())
-    width = max(1, int(span // SERIES_LIMIT) + 1)
+    width = next((w for w in BUCKETS_S if span / w < MAX_BUCKETS), BUCKETS_S[-1])
     counts = [0] * (int(span // width) + 1)
     for moment in moments:
         offset = (moment - start).total_seconds()
         if 0 <= offset <= span:
             counts[int(offset // width)] += 1
-    return [[i * width, c / width] for i, c in enumerate(counts)]
+    return [[round(i * width, 3), c / width] for i, c in enumerate(counts)]
 
 
 def path_throughput(completions, event_times, basis):

@@ -10,7 +10,15 @@ def ts(seconds):
 def test_rate_spans_first_event_to_last_completion_with_zero_buckets():
     result = throughput.path_throughput([ts(1.5), ts(1.7), ts(4.0)], [ts(0), ts(0.5)], 'acks')
     assert result['rows_per_s'] == 0.75 and result['span_s'] == 4.0
-    assert result['series'] == [[0, 0.0], [1, 2.0], [2, 0.0], [3, 0.0], [4, 1.0]]
+    series = result['series']  # 0.25 s buckets, as rows per second
+    assert len(series) == 17 and series[6] == [1.5, 8.0] and series[-1] == [4.0, 4.0]
+    assert sum(c for _, c in series) * 0.25 == 3
+
+
+def test_long_runs_get_wider_buckets():
+    series = throughput.series([throughput.rec.parse_timestamp(ts(0)).replace(hour=19)],
+                               throughput.rec.parse_timestamp(ts(0)))
+    assert series[1][0] - series[0][0] == 60
     assert throughput.path_throughput([], [ts(0)], 'acks')['rows_per_s'] is None
 
 
