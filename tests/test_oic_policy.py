@@ -9,7 +9,7 @@ import pytest
 from transforms.oic import AuthWatch, classify
 from transforms.oic_caller import Attempt, check_basic_auth_url, give_up_reason
 from transforms.oic_retry import RetryPolicy, is_retryable, parse_retry_after
-from transforms.oic_throttle import Gate, TokenBucket
+from transforms.oic_throttle import Gate, OverloadThrottler, TokenBucket
 
 
 @pytest.mark.parametrize('status', [408, 429, 500, 502, 503, 504])
@@ -130,3 +130,19 @@ def test_a_held_request_asks_the_throttler_once_then_goes():
 def test_a_hold_past_the_deadline_gives_up_without_sending():
     went, held, _ = Gate(_AlwaysHold(), hold_s=(1.0, 1.0)).wait_turn(deadline=time.monotonic() + 0.1)
     assert not went and held == 1
+
+
+def test_the_throttler_leaves_a_healthy_endpoint_alone_and_holds_back_an_overloaded_one():
+    now = [1000.0]
+    throttler = OverloadThrottler(window_ms=10_000, bucket_ms=1_000, clock=lambda: now[0])
+    assert throttler.probability() == 0
+    for _ in range(50):
+        throttler.record(accepted=True)
+    assert throttler.probability() == 0
+    for _ in range(200):
+        throttler.record(accepted=False)
+    assert throttler.probability() == pytest.approx((250 - 2 * 50) / 251)
+    now[0] += 11  # the window has moved past the overload
+    for _ in range(5):
+        throttler.record(accepted=True)
+    assert throttler.probability() == 0

@@ -109,10 +109,9 @@ class OICCaller:
                 return Attempt(error='stopped' if self.stop_event.is_set() else 'deadline', sent=False)
             counts['attempts'] += 1
             result = self._post(body, deadline)
-            if result.status in OVERLOAD_STATUSES or result.error is not None:
-                counts['overloads'] += 1
-            else:
-                self.gate.throttler.accepted()
+            overloaded = result.status in OVERLOAD_STATUSES or result.error is not None
+            counts['overloads'] += overloaded
+            self.gate.throttler.record(accepted=not overloaded)
             return result
 
         try:

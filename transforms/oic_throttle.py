@@ -4,7 +4,7 @@ import random
 import threading
 import time
 
-from apache_beam.io.components.adaptive_throttler import AdaptiveThrottler
+from apache_beam.io.components.util import MovingSum
 
 WINDOW_MS = 30_000
 BUCKET_MS = 1_000
@@ -52,28 +52,46 @@ class TokenBucket:
 
 
 class OverloadThrottler:
-    """Beam's AdaptiveThrottler (client-side throttling from Google's SRE book), made thread-safe.
+    """Client-side throttling from Google's SRE book ("Handling Overload"), thread-safe, on Beam's MovingSum.
 
-    Every answer except an overload signal (429, 503, a timeout, no connection) counts as accepted. While the
-    endpoint rejects many requests, each caller holds back a matching share of its requests before sending them,
-    so all workers ease off together and recover as the endpoint does.
+    Hold probability = max(0, (requests - K * accepted) / (requests + 1)) over the last WINDOW_MS, where every
+    answer except an overload signal (429, 503, a timeout, no connection) counts as accepted. While the endpoint
+    rejects many requests, each caller holds back a matching share of its requests, so all workers ease off
+    together and recover as the endpoint does. Beam's AdaptiveThrottler implements the same formula but counts a
+    request when it is asked: with many requests in flight that throttles a healthy endpoint at start-up (16 sent,
+    none answered yet) and, asked again while holding, keeps throttling long after the endpoint recovered. Here a
+    request counts when its answer arrives.
     """
 
-    def __init__(self, window_ms=WINDOW_MS, bucket_ms=BUCKET_MS, overload_ratio=OVERLOAD_RATIO, clock=time.time):
-        self._throttler = AdaptiveThrottler(window_ms, bucket_ms, overload_ratio)
-        self._clock = clock
+    def __init__(self, window_ms=WINDOW_MS, bucket_ms=BUCKET_MS, overload_ratio=OVERLOAD_RATIO, clock=time.time,
+                 rng=None):
+        self._requests = MovingSum(window_ms, bucket_ms)
+        self._accepted = MovingSum(window_ms, bucket_ms)
+        self._ratio, self._clock = float(overload_ratio), clock
+        self._rng = rng or random.Random()
         self._lock = threading.Lock()
 
     def _now_ms(self):
         return int(self._clock() * 1000)
 
-    def should_hold(self):
+    def probability(self):
+        now = self._now_ms()
         with self._lock:
-            return self._throttler.throttle_request(self._now_ms())
+            if not self._requests.has_data(now):
+                return 0.0
+            requests, accepted = self._requests.sum(now), self._accepted.sum(now)
+        return max(0.0, (requests - self._ratio * accepted) / (requests + 1))
 
-    def accepted(self):
+    def should_hold(self):
+        return self._rng.random() < self.probability()
+
+    def record(self, accepted):
+        """Counts one answered request; `accepted` is False for an overload signal."""
+        now = self._now_ms()
         with self._lock:
-            self._throttler.successful_request(self._now_ms())
+            self._requests.add(now, 1)
+            if accepted:
+                self._accepted.add(now, 1)
 
 
 class Gate:
