@@ -146,3 +146,17 @@ def test_streaming_run_rides_out_a_short_outage(clean_stack, password, tmp_path)
     stats = clean_stack.stats()
     assert stats['by_status'].get('503', 0) >= 10
     assert collections.Counter(stats['by_status']).get('200', 0) >= 40
+
+
+def test_dead_letters_land_in_the_bigquery_error_table(clean_stack, password, tmp_path):
+    clean_stack.set_faults({'reject': {'field': 'WH_ID', 'values': ['WH5'], 'status': 400}})
+    table = clean_stack.oic_table.rsplit('.', 1)[0] + '.oic_dead_letters'
+    code = main(['--out', str(tmp_path), '--oic_url', clean_stack.oic_url, '--oic_username', clean_stack.username,
+                 '--paths', 'oic', '--records', '40', '--seed', '2', '--no_landed_check',
+                 '--bigquery_emulator_host', clean_stack.bq_endpoint, '--dead_letter_table', table])
+    assert code == 0
+    dead = read_records(str(tmp_path), 'oic/dead_letters')
+    assert dead
+    rows = clean_stack.wait_for_rows(table, len(dead))
+    assert sorted(r['record_id'] for r in rows) == sorted(d['record_id'] for d in dead)
+    assert all(r['reason'] == 'http_400' and r['status'] == 400 and '"WH5"' in r['record'] for r in rows)
