@@ -1,6 +1,7 @@
 """File replay and validation on DirectRunner: good rows flow on, every bad row leaves with its reason."""
 
 import json
+import os
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -9,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from transforms.file_source import ReadRecordFile, parse_csv_lines, parse_json_lines
 from transforms.validate import ValidateRecords
 
-SEED_CSV = '../shared/data/poultry.csv'
+SEED_CSV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'poultry.csv')
 MIXED = (b'WH_ID,Item_Name,Item_id,Quantity_Available,Quantity_Requested,Backlog\n'
          b'WH8,Mechanically Separated,100,3365,3615,-250\n'
          b'WH5,"Shelf-Stable, Pathogen Negative Meat Slurry",104,8489,8085,0\n'

@@ -4,7 +4,7 @@ import datetime
 import random
 import uuid
 
-# Synthetic catalog, as in the seed's sample data (shared/data/poultry.csv).
+# Synthetic catalog, as in the seed's sample data (data/poultry.csv, a copy of the lab's sample).
 CATALOG = {
     100: 'Mechanically Separated',
     101: 'Whole Ground',
