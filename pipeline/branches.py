@@ -5,16 +5,14 @@ import apache_beam as beam
 from transforms.bigquery import WriteDirect
 from transforms.credentials import PasswordRef
 from transforms.oic import PostToOIC
-from transforms.oic_dead_letters import WriteDeadLetters
 from transforms.rate_limit import GlobalRateLimit, TakeGlobalBudget
 from transforms.recording import RecordRun
 
 
 class OICPath(beam.PTransform):
-    """Posts records to OIC and records sent records, acknowledgements and dead letters under `out/oic/` (dead
-    letters also in --dead_letter_table when given).
+    """Posts records to OIC and records sent records, acknowledgements and dead letters under `out/oic/`.
 
-    Element in: a valid record dict. Nothing comes out: the run record is the output.
+    Element in: a valid record dict. Out: the path's dead letters (already recorded).
     """
 
     def __init__(self, config):
@@ -32,18 +30,17 @@ class OICPath(beam.PTransform):
             password_ref=PasswordRef(secret=c.oic_password_secret) if c.oic_password_secret else PasswordRef(),
             payload_shape=c.oic_payload, concurrency=c.oic_worker_concurrency,
             connect_timeout=c.oic_connect_timeout, read_timeout=c.oic_read_timeout,
-            max_attempts=c.oic_max_attempts, deadline_s=c.oic_deadline, max_rps=c.oic_max_rps or None,
+            max_attempts=c.oic_max_attempts, deadline_s=c.oic_deadline, max_rps=c.oic_worker_max_rps or None,
             allow_insecure_http=c.allow_insecure_http)
         _ = posted.acks | 'RecordAcks' >> RecordRun(c.out, 'oic/acks')
-        if c.dead_letter_table:
-            _ = posted.dead_letter | 'WriteDeadLetters' >> WriteDeadLetters(c.dead_letter_table, c.emulator_host)
-        return posted.dead_letter | 'RecordDeadLetters' >> RecordRun(c.out, 'oic/dead_letters')
+        _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(c.out, 'oic/dead_letters')
+        return posted.dead_letter
 
 
 class DirectPath(beam.PTransform):
     """Streams records into the direct table and records sent records and refused rows under `out/direct/`.
 
-    Element in: a valid record dict. Nothing comes out: the run record is the output.
+    Element in: a valid record dict. Out: the rows BigQuery refused, as dead letters (already recorded).
     """
 
     def __init__(self, config):
@@ -54,4 +51,5 @@ class DirectPath(beam.PTransform):
         c = self._config
         _ = records | 'RecordSent' >> RecordRun(c.out, 'direct/sent')
         failed = records | 'Write' >> WriteDirect(c.direct_table, emulator_host=c.emulator_host, method=c.direct_method)
-        return failed | 'RecordDeadLetters' >> RecordRun(c.out, 'direct/dead_letters')
+        _ = failed | 'RecordDeadLetters' >> RecordRun(c.out, 'direct/dead_letters')
+        return failed

@@ -3,6 +3,7 @@
 import apache_beam as beam
 
 from pipeline.branches import DirectPath, OICPath
+from transforms.dead_letters import WriteDeadLetters
 from transforms.file_source import ReadRecordFile
 from transforms.recording import RecordRun
 from transforms.source import StreamingSyntheticRecords, SyntheticRecords
@@ -20,12 +21,16 @@ def source_for(config):
 
 
 def build_pipeline(options, config):
-    """Read records, validate them, and send the valid ones down each chosen path; returns the Pipeline."""
+    """Read records, validate them, send the valid ones down each chosen path, and keep every dead letter."""
     pipeline = beam.Pipeline(options=options)
     checked = pipeline | 'Source' >> source_for(config) | 'Validate' >> ValidateRecords()
     _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, 'invalid')
+    dead_letters = [checked.invalid]
     if 'oic' in config.paths:
-        _ = checked.valid | 'OIC' >> OICPath(config)
+        dead_letters.append(checked.valid | 'OIC' >> OICPath(config))
     if 'direct' in config.paths:
-        _ = checked.valid | 'Direct' >> DirectPath(config)
+        dead_letters.append(checked.valid | 'Direct' >> DirectPath(config))
+    if config.dead_letter_table:
+        _ = (dead_letters | 'AllDeadLetters' >> beam.Flatten()
+             | 'WriteDeadLetters' >> WriteDeadLetters(config.dead_letter_table, config.emulator_host))
     return pipeline

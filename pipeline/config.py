@@ -53,6 +53,7 @@ class RunConfig:
     oic_max_attempts: int = 15
     oic_deadline: float = 300.0
     oic_max_rps: float = 0.0
+    oic_worker_max_rps: float = 0.0
     allow_insecure_http: bool = False
     dead_letter_table: Optional[TableSpec] = None
     direct_method: str = 'STREAMING_INSERTS'
@@ -231,9 +232,10 @@ def resolve(options, environ=None):
         oic_read_timeout=flags.oic_read_timeout, oic_table=oic_table, direct_table=direct_table,
         emulator_host=emulator, landed_check=not flags.no_landed_check, runner=runner,
         oic_max_attempts=flags.oic_max_attempts, oic_deadline=flags.oic_deadline, oic_max_rps=flags.oic_max_rps,
+        oic_worker_max_rps=flags.oic_max_rps / max(1, workers),
         allow_insecure_http=flags.allow_insecure_http,
         dead_letter_table=_table('--dead_letter_table', flags.dead_letter_table, project or oic_project)
-        if flags.dead_letter_table and 'oic' in paths else None)
+        if flags.dead_letter_table else None)
 
 
 # -- Scale-out and Dataflow pre-flight: every mistake is one line before anything is submitted.

@@ -80,12 +80,12 @@ class WarehouseOptions(PipelineOptions):
                  '(default 300).')
         oic.add_argument(
             '--oic_max_rps', type=float, default=0.0,
-            help='Hard cap on requests per second from each worker process (default 0 = no cap; the adaptive '
-                 'throttling on 429/503 applies anyway).')
+            help='Hard cap on requests per second to OIC across the job; each worker takes an equal share '
+                 '(default 0 = no cap; the adaptive throttling on 429/503 applies anyway).')
         oic.add_argument(
             '--dead_letter_table', default=None,
-            help='BigQuery table PROJECT:DATASET.TABLE for the OIC branch\'s dead letters (besides the JSON '
-                 'lines under --out); created if missing on real BigQuery.')
+            help='BigQuery table PROJECT:DATASET.TABLE for every dead letter: invalid records and both paths\' '
+                 'failures (besides the JSON lines under --out); created if missing.')
         oic.add_argument(
             '--allow_insecure_http', action='store_true', default=False,
             help='Allow Basic Auth over plain http:// to a host that is not loopback (refused by default).')

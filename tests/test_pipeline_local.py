@@ -97,3 +97,21 @@ def test_wrong_password_stops_the_run(clean_stack, monkeypatch, tmp_path, capsys
     assert code == 1
     assert 'OIC refused the credentials' in err
     assert clean_stack.password not in err
+
+
+def test_every_kind_of_dead_letter_lands_in_the_error_table(clean_stack, password, tmp_path):
+    clean_stack.set_faults({'reject': {'field': 'WH_ID', 'values': ['WH2'], 'status': 400}})
+    source = tmp_path / 'mixed.csv'
+    source.write_text('WH_ID,Item_Name,Item_id,Quantity_Available,Quantity_Requested,Backlog\n'
+                      'WH1,Chicken Meal,107,10,5,0\n'
+                      'WH2,Poultry Fat,105,4,5,-1\n'
+                      'WH3,Chicken Fat,106,-1,5,0\n')
+    table = clean_stack.oic_table.rsplit('.', 1)[0] + '.all_dead_letters'
+    code, report = run_pipeline(clean_stack, tmp_path / 'out', '--input', str(source), '--dead_letter_table', table)
+    assert code == 0
+    assert report['invalid'] == 1 and report['paths']['oic']['dead_lettered'] == 1
+    rows = clean_stack.wait_for_rows(table, 2)
+    by_reason = {row['reason']: row for row in rows}
+    assert sorted(by_reason) == ['http_400', 'invalid']
+    assert by_reason['invalid']['path'] is None and 'Quantity_Available is negative' in by_reason['invalid']['detail']
+    assert by_reason['http_400']['path'] == 'oic' and '"WH2"' in by_reason['http_400']['record']

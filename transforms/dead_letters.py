@@ -1,4 +1,4 @@
-"""The OIC branch's dead letters as rows of a BigQuery error table (schema, row shape and the write)."""
+"""Dead letters of every kind (invalid records, OIC, direct) as rows of a BigQuery error table."""
 
 import json
 
@@ -24,6 +24,8 @@ def dead_letter_row(letter):
     """A dead letter -> an error-table row; the record is kept whole as a JSON string (it may be malformed)."""
     row = {field['name']: letter.get(field['name']) for field in DEAD_LETTER_SCHEMA['fields']}
     row['record'] = json.dumps(letter.get('record'), sort_keys=True, default=str)
+    if not row['detail'] and letter.get('errors'):  # An invalid record: its reasons, and where it came from.
+        row['detail'] = '; '.join(letter['errors'] + ([letter['source']] if letter.get('source') else []))
     return row
 
 
@@ -37,7 +39,7 @@ def create_emulator_table(endpoint, table):
 
 
 class WriteDeadLetters(beam.PTransform):
-    """Streams OIC dead letters into a BigQuery error table.
+    """Streams dead letters into a BigQuery error table (path is null for invalid records).
 
     Element in: {'path': 'oic', 'record_id': '…', 'reason': 'http_400', 'status': 400, 'attempts': 1,
                  'detail': '…', 'record': {…}, 'error_time': '…Z'}
