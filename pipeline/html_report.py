@@ -148,9 +148,3 @@ def render_html(report):
         'or <code>--price KEY=VALUE</code>.</p>' % (html.escape(str(prices.get('currency', 'USD'))),
                                                     html.escape(str(prices.get('as_of')))),
         '</body></html>\n'))
-
-
-def write_html(path, report):
-    with open(path, 'w', encoding='utf-8') as handle:
-        handle.write(render_html(report))
-    return path

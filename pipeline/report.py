@@ -143,11 +143,21 @@ def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_m
     return report
 
 
+def _write_text(path, text):
+    """Writes a whole file, locally or on any Beam filesystem (a Dataflow run's gs:// directory)."""
+    if '://' in path:
+        from apache_beam.io.filesystems import FileSystems
+        with FileSystems.create(path) as handle:
+            handle.write(text.encode('utf-8'))
+        return
+    with open(path, 'w', encoding='utf-8') as handle:
+        handle.write(text)
+
+
 def write_report(out_dir, report):
     """Writes report.json and the self-contained report.html beside it; returns the report.json path."""
-    from pipeline.html_report import write_html  # Charts need matplotlib (the 'local' extra): only here.
-    path = os.path.join(out_dir, 'report.json')
-    with open(path, 'w', encoding='utf-8') as handle:
-        json.dump(report, handle, indent=2, sort_keys=True)
-    write_html(os.path.join(out_dir, 'report.html'), report)
-    return path
+    from pipeline.html_report import render_html  # Charts need matplotlib (the 'local' extra): only here.
+    base = out_dir.rstrip('/')
+    _write_text(base + '/report.json', json.dumps(report, indent=2, sort_keys=True))
+    _write_text(base + '/report.html', render_html(report))
+    return base + '/report.json'

@@ -39,9 +39,11 @@ def write_run(out_dir, run):
 
 
 def load_run(out_dir):
-    path = os.path.join(out_dir, RUN_FILE)
-    if not os.path.exists(path):
+    """run.json of a run directory, local or on any Beam filesystem (gs:// for Dataflow runs)."""
+    from apache_beam.io.filesystems import FileSystems
+    path = '%s/%s' % (out_dir.rstrip('/'), RUN_FILE)
+    if not FileSystems.exists(path):
         raise FileNotFoundError('no run recorded in %s (expected %s); run python -m pipeline.run first' %
                                 (out_dir, path))
-    with open(path, encoding='utf-8') as handle:
-        return json.load(handle)
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode('utf-8'))
