@@ -29,11 +29,13 @@ def ensure_spatial_extension():
                                'duckdb-extension-spatial==%s and duckdb-extensions' % (error, version)) from None
 
 
-def emulator_command(project, rest_port, grpc_port, host='127.0.0.1'):
+def emulator_command(project, rest_port, grpc_port, host='127.0.0.1', data_dir=None):
+    """In memory by default; with data_dir the tables live in a DuckDB file there and survive a restart."""
     exe = pathlib.Path(sys.executable).with_name('bqemulator')
+    storage = ['--persistent', '--data-dir', data_dir] if data_dir else ['--ephemeral']
     return [str(exe), 'start', '--project', project, '--rest-host', host, '--rest-port', str(rest_port),
-            '--grpc-host', host, '--grpc-port', str(grpc_port), '--ephemeral', '--log-level', 'warning',
-            '--log-format', 'json']
+            '--grpc-host', host, '--grpc-port', str(grpc_port)] + storage + ['--log-level', 'warning',
+                                                                              '--log-format', 'json']
 
 
 def start_emulator(log_path, project=DEFAULT_PROJECT, rest_port=9050, grpc_port=9060, timeout=60.0):

@@ -25,8 +25,10 @@ class Stack:
 
     def __init__(self, state_dir, oic_port=8088, bq_rest_port=9050, bq_grpc_port=9060, faults=None,
                  with_bigquery=True, project=bq.DEFAULT_PROJECT, dataset=bq.DEFAULT_DATASET,
-                 username=USERNAME, password=None, host='127.0.0.1'):
+                 username=USERNAME, password=None, host='127.0.0.1', persistent_bigquery=False):
         self.state_dir = os.path.abspath(state_dir)
+        # Persistent: the emulator keeps its tables in state_dir, so a restart (a fault test) loses no rows.
+        self.bq_data_dir = os.path.join(self.state_dir, 'bigquery-data') if persistent_bigquery else None
         self.host = host
         self.oic_port, self.bq_rest_port, self.bq_grpc_port = oic_port, bq_rest_port, bq_grpc_port
         self.faults = faults_mod.parse(faults)  # fails early on bad settings
@@ -85,9 +87,7 @@ class Stack:
         try:
             if self.with_bigquery:
                 bq.ensure_spatial_extension()
-                self.processes['bigquery'] = procs.spawn(
-                    bq.emulator_command(self.project, self.bq_rest_port, self.bq_grpc_port, self.host),
-                    self.log_path('bigquery'))
+                self._spawn_bigquery()
             self._spawn_oic()
             if self.with_bigquery:
                 self._wait('bigquery', self.bq_endpoint + '/healthz')
@@ -97,6 +97,13 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _spawn_bigquery(self):
+        if self.bq_data_dir:
+            os.makedirs(self.bq_data_dir, exist_ok=True)
+        self.processes['bigquery'] = procs.spawn(
+            bq.emulator_command(self.project, self.bq_rest_port, self.bq_grpc_port, self.host, self.bq_data_dir),
+            self.log_path('bigquery'))
 
     def _spawn_oic(self):
         argv = [sys.executable, '-m', 'devstack.oic', '--host', self.host, '--port', str(self.oic_port),
@@ -119,8 +126,13 @@ class Stack:
         return bq.client(self.bq_endpoint, self.project)
 
     def restart(self, name):
-        """Stops one service and starts it again on the same ports (a restarted emulator is empty: tables are
-        recreated)."""
+        """Stops one service and starts it again on the same ports (a restarted in-memory emulator is empty: tables
+        are recreated; a persistent one keeps its rows)."""
+        self.stop_service(name)
+        self.start_service(name)
+
+    def stop_service(self, name):
+        """Stops one service ('oic' or 'bigquery') and waits until its port is free (an outage, for fault tests)."""
         process = self.processes.pop(name, None)
         if process is not None:
             procs.stop_group(process.pid)
@@ -128,13 +140,14 @@ class Stack:
         port = self.oic_port if name == 'oic' else self.bq_rest_port
         while procs.port_in_use(port, self.host) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def start_service(self, name):
+        """Starts a stopped service again on its ports and waits until it is healthy."""
         if name == 'oic':
             self._spawn_oic()
             self._wait('oic', self.oic_base + '/healthz')
         else:
-            self.processes['bigquery'] = procs.spawn(
-                bq.emulator_command(self.project, self.bq_rest_port, self.bq_grpc_port, self.host),
-                self.log_path('bigquery'))
+            self._spawn_bigquery()
             self._wait('bigquery', self.bq_endpoint + '/healthz')
             self.create_tables()
 

@@ -61,6 +61,13 @@ class RunningStack:
     def restart_bigquery(self):
         self._stack.restart('bigquery')
 
+    def stop_bigquery(self):
+        """Takes the emulator down (an outage) until start_bigquery()."""
+        self._stack.stop_service('bigquery')
+
+    def start_bigquery(self):
+        self._stack.start_service('bigquery')
+
     # -- BigQuery
     def bq_client(self):
         return self._stack.bq_client()
@@ -93,11 +100,12 @@ class RunningStack:
 
 
 @contextlib.contextmanager
-def running_stack(state_dir, faults=None, with_bigquery=True):
+def running_stack(state_dir, faults=None, with_bigquery=True, persistent_bigquery=False):
     """Starts the emulator (unless with_bigquery=False) and the OIC stand-in on free ports; yields a RunningStack;
-    stops both on exit."""
+    stops both on exit. persistent_bigquery: the emulator keeps its rows across restart_bigquery()."""
     stack = stack_mod.Stack(state_dir, oic_port=procs.free_port(), bq_rest_port=procs.free_port(),
-                            bq_grpc_port=procs.free_port(), faults=faults, with_bigquery=with_bigquery)
+                            bq_grpc_port=procs.free_port(), faults=faults, with_bigquery=with_bigquery,
+                            persistent_bigquery=persistent_bigquery)
     stack.start()
     try:
         yield RunningStack(stack)
