@@ -96,8 +96,12 @@ class _PostFn(beam.DoFn):
         bucket = shared((self._share_key, 'bucket'), lambda: TokenBucket(self._max_rps)) if self._max_rps else None
         self._stop = threading.Event()
         self._auth = AuthWatch()
+        # The worker's share of the job's concurrency holds for the whole process: a worker runs several DoFn
+        # instances (one per harness thread), and they draw on one set of request slots.
+        slots = shared((self._share_key, 'slots'), lambda: threading.BoundedSemaphore(self._concurrency))
         self._caller = OICCaller(self._url, self._username, self._password_ref.read(), self._concurrency,
-                                 self._timeouts, self._policy, Gate(throttler, bucket), self._shape, self._stop)
+                                 self._timeouts, self._policy, Gate(throttler, bucket, slots=slots), self._shape,
+                                 self._stop)
         self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
 
     def start_bundle(self):

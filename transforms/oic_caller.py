@@ -108,7 +108,8 @@ class OICCaller:
             if not went:
                 return Attempt(error='stopped' if self.stop_event.is_set() else 'deadline', sent=False)
             counts['attempts'] += 1
-            result = self._post(body, deadline)
+            with self.gate.slots:
+                result = self._post(body, deadline)
             overloaded = result.status in OVERLOAD_STATUSES or result.error is not None
             counts['overloads'] += overloaded
             self.gate.throttler.record(accepted=not overloaded)

@@ -1,5 +1,6 @@
 """Client-side throttling for the OIC caller: adaptive backoff on overload signals and an optional hard rate cap."""
 
+import contextlib
 import random
 import threading
 import time
@@ -100,8 +101,10 @@ class Gate:
     The throttler is asked once per request: asking again while held would count as more requests and keep the
     throttling probability near 1 long after the endpoint recovered."""
 
-    def __init__(self, throttler, bucket=None, hold_s=HOLD_S):
+    def __init__(self, throttler, bucket=None, hold_s=HOLD_S, slots=None):
         self.throttler, self.bucket, self._hold_s = throttler, bucket, hold_s
+        # Request slots shared by every caller of the process (a semaphore), or no limit beyond each caller's pool.
+        self.slots = slots if slots is not None else contextlib.nullcontext()
 
     def wait_turn(self, deadline, stop_event=None):
         """Blocks until the request may go; returns (went, times held back, seconds held). `went` is False when the
