@@ -1,0 +1,153 @@
+"""Soak: a long streaming run through both paths on its own local stack, watching the memory of the pipeline and OIC."""
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+from devstack.testing import running_stack
+
+MB = 1024 * 1024
+
+
+def rss(pid):
+    """Resident memory of a process and all its descendants, in bytes (0 once it is gone)."""
+    try:
+        process = psutil.Process(pid)
+        family = [process] + process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for member in family:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def summarise(samples, warmup_s):
+    """(start, peak, end, growth) in MB of (t, bytes) samples after the warm-up; start and end are medians of the
+    first and last three samples so that one garbage-collection swing does not decide the verdict."""
+    kept = [b for t, b in samples if t >= warmup_s and b] or [b for _, b in samples if b]
+    if not kept:
+        return None
+    start, end = statistics.median(kept[:3]) / MB, statistics.median(kept[-3:]) / MB
+    return start, max(kept) / MB, end, end - start
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.soak', description=__doc__)
+    parser.add_argument('--minutes', type=float, default=10.0, help='length of the stream (default 10)')
+    parser.add_argument('--rate', type=float, default=100.0, help='records per second (default 100)')
+    parser.add_argument('--warmup', type=float, default=60.0,
+                        help='seconds of start-up not counted in the memory growth (default 60; at most a quarter '
+                             'of the run)')
+    parser.add_argument('--interval', type=float, default=5.0, help='seconds between memory samples (default 5)')
+    parser.add_argument('--max_growth_mb', type=float, default=50.0, help='allowed RSS growth (default 50 MB)')
+    parser.add_argument('--out', default=None, help='keep the run record, samples and logs here (default: a '
+                                                    'temporary directory, removed at the end)')
+    args = parser.parse_args(argv)
+    if args.minutes <= 0 or args.rate <= 0 or args.interval <= 0:
+        parser.error('--minutes, --rate and --interval must be positive')
+    return args
+
+
+def soak(args, work):
+    records = int(round(args.minutes * 60 * args.rate))
+    warmup = min(args.warmup, args.minutes * 60 / 4)
+    out = os.path.join(work, 'out')
+    load_start = os.getloadavg()[0]
+    print('soak: %g min at %g/s (%d records), both paths; warm-up %gs, RSS sampled every %gs; load average %.2f'
+          % (args.minutes, args.rate, records, warmup, args.interval, load_start), flush=True)
+    with running_stack(os.path.join(work, 'stack')) as stack:
+        oic_pid = stack.pids()['oic']
+        env = dict(os.environ, **stack.env())
+        argv = [sys.executable, '-m', 'pipeline.run', '--streaming', '--rate', str(args.rate),
+                '--records', str(records), '--out', out]
+        log_path = os.path.join(work, 'pipeline.log')
+        started = time.monotonic()
+        with open(log_path, 'wb') as log:
+            pipeline = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+            samples, loads = [], []
+            deadline = started + args.minutes * 60 * 3 + 300
+            try:
+                while pipeline.poll() is None:
+                    t = time.monotonic() - started
+                    samples.append((t, rss(pipeline.pid), rss(oic_pid)))
+                    loads.append(os.getloadavg()[0])
+                    if len(samples) % max(1, int(60 / args.interval)) == 0:
+                        print('[%5.0fs] pipeline %.0f MB, OIC %.0f MB, load %.2f'
+                              % (t, samples[-1][1] / MB, samples[-1][2] / MB, loads[-1]), flush=True)
+                    if time.monotonic() > deadline:
+                        print('soak: the pipeline overran 3x its planned time; stopping it', file=sys.stderr)
+                        pipeline.send_signal(signal.SIGINT)
+                        break
+                    try:
+                        pipeline.wait(timeout=args.interval)
+                    except subprocess.TimeoutExpired:
+                        pass
+            except KeyboardInterrupt:
+                pipeline.send_signal(signal.SIGINT)
+                raise
+            finally:
+                code = pipeline.wait()
+        wall = time.monotonic() - started
+    with open(os.path.join(work, 'samples.csv'), 'w') as handle:
+        handle.write('t_s,pipeline_rss_bytes,oic_rss_bytes\n')
+        handle.writelines('%.1f,%d,%d\n' % sample for sample in samples)
+    return report_and_verdict(args, out, code, wall, warmup, samples, [load_start] + loads, log_path)
+
+
+def report_and_verdict(args, out, code, wall, warmup, samples, loads, log_path):
+    failures = []
+    print('\npipeline exit code %d, wall time %.0f s (stream planned %.0f s); load average mean %.2f, max %.2f'
+          % (code, wall, args.minutes * 60, statistics.mean(loads), max(loads)))
+    print('%-22s %9s %9s %9s %9s' % ('RSS after warm-up, MB', 'start', 'peak', 'end', 'growth'))
+    for name, index in (('pipeline (+children)', 1), ('local OIC', 2)):
+        figures = summarise([(s[0], s[index]) for s in samples], warmup)
+        if figures is None:
+            failures.append('no memory samples of %s' % name)
+            continue
+        print('%-22s %9.1f %9.1f %9.1f %+9.1f' % ((name,) + figures))
+        if figures[3] >= args.max_growth_mb:
+            failures.append('%s grew %.1f MB (limit %g)' % (name, figures[3], args.max_growth_mb))
+    report_path = os.path.join(out, 'report.json')
+    if code != 0:
+        failures.append('the pipeline exited with %d (see %s)' % (code, log_path))
+    if not os.path.exists(report_path):
+        failures.append('no report.json')
+    else:
+        report = json.load(open(report_path))
+        print('%-8s %8s %8s %8s %8s %8s %10s' % ('path', 'sent', 'acked', 'landed', 'missing', 'dead', 'duplicates'))
+        for path, result in sorted(report.get('paths', {}).items()):
+            print('%-8s %8s %8s %8s %8s %8s %10s' % (path, result.get('sent'), result.get('acked'), result.get('landed'),
+                                                     result.get('missing'), result.get('dead_lettered'),
+                                                     result.get('duplicates')))
+            rps = (result.get('throughput') or {}).get('rows_per_s')
+            if rps is not None:
+                print('         throughput %.1f rows/s' % rps)
+            if result.get('missing'):
+                failures.append('%s: %d records missing' % (path, result['missing']))
+    print('PASS' if not failures else 'FAIL: ' + '; '.join(failures))
+    return 0 if not failures else 1
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        return soak(args, os.path.abspath(args.out))
+    with tempfile.TemporaryDirectory(prefix='soak-') as work:
+        return soak(args, work)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
