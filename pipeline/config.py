@@ -49,6 +49,7 @@ class RunConfig:
     direct_table: Optional[TableSpec]
     emulator_host: Optional[str]
     landed_check: bool
+    probe_interval: float
     runner: str
     oic_max_attempts: int = 15
     oic_deadline: float = 300.0
@@ -177,6 +178,8 @@ def resolve(options, environ=None):
         raise UsageError('--oic_max_attempts must be at least 1')
     if flags.oic_deadline <= 0:
         raise UsageError('--oic_deadline must be positive (seconds)')
+    if flags.probe_interval < 0:
+        raise UsageError('--probe_interval must be >= 0 (0 = no probe)')
     if flags.oic_max_rps < 0:
         raise UsageError('--oic_max_rps must be >= 0 (0 = no cap)')
 
@@ -231,6 +234,7 @@ def resolve(options, environ=None):
         oic_connect_timeout=flags.oic_connect_timeout,
         oic_read_timeout=flags.oic_read_timeout, oic_table=oic_table, direct_table=direct_table,
         emulator_host=emulator, landed_check=not flags.no_landed_check, runner=runner,
+        probe_interval=flags.probe_interval,
         oic_max_attempts=flags.oic_max_attempts, oic_deadline=flags.oic_deadline, oic_max_rps=flags.oic_max_rps,
         oic_worker_max_rps=flags.oic_max_rps / max(1, workers),
         allow_insecure_http=flags.allow_insecure_http,

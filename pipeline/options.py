@@ -107,6 +107,10 @@ class WarehouseOptions(PipelineOptions):
         bigquery.add_argument(
             '--no_landed_check', action='store_true', default=False,
             help='Skip reading BigQuery after the run (the summary then has no landed/missing figures).')
+        bigquery.add_argument(
+            '--probe_interval', type=float, default=0.5,
+            help='Seconds between the polls of both tables that time when rows become queryable during a local run '
+                 '(default 0.5; 0 = no probe). On real BigQuery each poll is a query job, billed at least 10 MB.')
 
         dataflow = parser.add_argument_group('Dataflow and scale-out')
         dataflow.add_argument(

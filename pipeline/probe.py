@@ -148,6 +148,7 @@ class NoProbe:
 
 def probe_for(out_dir, run, local):
     """The probe for a run writing to a local `out_dir` with the landed check on; a no-op otherwise."""
-    if not local or not run.get('landed_check', True):
+    interval = run.get('probe_interval', DEFAULT_INTERVAL_S)
+    if not local or not run.get('landed_check', True) or not interval:
         return NoProbe()
-    return Probe(out_dir, run)
+    return Probe(out_dir, run, interval=interval)
