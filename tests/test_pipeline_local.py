@@ -46,8 +46,9 @@ def test_both_paths_land_everything(clean_stack, password, tmp_path):
 
 
 def test_rows_carry_the_records_values(clean_stack, password, tmp_path):
-    code, _ = run_pipeline(clean_stack, tmp_path, '--records', '5', '--seed', '11')
+    code, report = run_pipeline(clean_stack, tmp_path, '--records', '5', '--seed', '11', '--probe_interval', '0')
     assert code == 0
+    assert not (tmp_path / 'probe.jsonl').exists() and report['paths']['direct']['landed'] == 5
     sent = {json.loads(l)['record_id']: json.loads(l) for f in (tmp_path / 'direct').glob('sent-*.jsonl')
             for l in open(f)}
     for table in (clean_stack.oic_table, clean_stack.direct_table):
