@@ -75,7 +75,9 @@ def soak(args, work):
         log_path = os.path.join(work, 'pipeline.log')
         started = time.monotonic()
         with open(log_path, 'wb') as log:
-            pipeline = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # Ctrl-C must reach the pipeline even when this runs in the background (where SIGINT starts ignored).
+            pipeline = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             samples, loads = [], []
             deadline = started + args.minutes * 60 * 3 + 300
             try:
@@ -94,9 +96,9 @@ def soak(args, work):
                         pipeline.wait(timeout=args.interval)
                     except subprocess.TimeoutExpired:
                         pass
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # The pipeline cancels, still writes its report; the figures so far print.
+                print('soak: interrupted; stopping the pipeline', file=sys.stderr)
                 pipeline.send_signal(signal.SIGINT)
-                raise
             finally:
                 code = pipeline.wait()
         wall = time.monotonic() - started
