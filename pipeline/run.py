@@ -1,6 +1,7 @@
 """Entry point: python -m pipeline.run — validate flags, run both branches, print the comparison."""
 
 import logging
+import os
 import sys
 import time
 
@@ -17,6 +18,7 @@ from pipeline.run_metrics import pipeline_metrics
 from pipeline.run_record import clear_previous, load_run, write_run
 from transforms import records as rec
 
+INTERRUPTED = 130  # Ctrl-C: the exit code a shell gives SIGINT.
 AUTH_MARKER = 'OIC refused the credentials'
 EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a; source .local/stack.env` makes every '
           'default point at it. Exit codes: 0 the pipeline completed (whatever was dead-lettered), 1 it failed, '
@@ -65,6 +67,17 @@ def _failure_line(err):
     return '%s: %s' % (type(err).__name__, text.strip().splitlines()[-1][:300] if text.strip() else '')
 
 
+def _is_interrupt(err):
+    """True for Ctrl-C, also when Beam re-raised it from inside a DoFn as another error."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, KeyboardInterrupt) or str(err).startswith('KeyboardInterrupt'):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def execute(options, config):
     """Runs the pipeline, keeping run.json current; returns (state, wall seconds)."""
     local = '://' not in config.out
@@ -80,16 +93,23 @@ def execute(options, config):
     state = 'FAILED'
     try:
         with Progress(config.out, config.paths) if local else _NoProgress(), probe_for(config.out, run, local):
-            result = pipeline.run()
+            result = None
             try:
+                # The local runner runs the whole pipeline inside run(); Dataflow returns once the job is submitted.
+                result = pipeline.run()
                 # --no_wait_until_finish: submit and return (a Flex Template launcher, a Dataflow stream).
                 no_wait = options.view_as(StandardOptions).no_wait_until_finish
                 state = (result.state if no_wait else result.wait_until_finish()) or PipelineState.DONE
-            except KeyboardInterrupt:
-                print('\ninterrupted: cancelling the pipeline…', file=sys.stderr)
-                result.cancel()
+            except (KeyboardInterrupt, Exception) as err:  # Ctrl-C ends a stream: stop, then report what got through.
+                if not _is_interrupt(err):
+                    raise
+                print('\ninterrupted: stopping the pipeline; records still in flight show as missing',
+                      file=sys.stderr)
+                if result is not None:
+                    result.cancel()
                 state = PipelineState.CANCELLED
-            run['metrics'] = pipeline_metrics(result)
+            if result is not None:
+                run['metrics'] = pipeline_metrics(result)
     finally:
         wall = time.monotonic() - clock
         run.update(state=str(state), finished_at=rec.format_timestamp(rec.utc_now()), wall_s=round(wall, 3))
@@ -138,9 +158,10 @@ def main(argv=None):
         (' at %g/s' % config.rate if config.rate else ' as fast as possible')), file=sys.stderr)
     try:
         state, _ = execute(options, config)
+        interrupted = state == PipelineState.CANCELLED
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except Exception as err:  # The pipeline failed: one line here; Beam has logged the details above.
         print('error: pipeline failed: %s' % _failure_line(err), file=sys.stderr)
         return 1
@@ -154,8 +175,14 @@ def main(argv=None):
     if oic_line:
         print(oic_line)
     print('run record and report.json in %s/' % config.out.rstrip('/'))
-    return 0
+    return INTERRUPTED if interrupted else 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    code = main()
+    if code == INTERRUPTED:
+        # The local runner's worker threads outlive an interrupted run and would keep the process up.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -1,7 +1,7 @@
 """The direct branch: the same records written straight into BigQuery with WriteToBigQuery (method selectable)."""
 
 import apache_beam as beam
-from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
+from apache_beam.io.gcp.bigquery import BigQueryDisposition, BigQueryWriteFn, WriteResult, WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import StandardOptions
@@ -10,6 +10,7 @@ from transforms import records as rec
 from transforms.source import METRICS_NAMESPACE
 
 EMULATOR_RETRY_DEADLINE_S = 15.0
+INSERT_BATCH_ROWS = 500
 METHODS = ('STREAMING_INSERTS', 'STORAGE_WRITE_API', 'FILE_LOADS')
 
 
@@ -90,6 +91,38 @@ class _CountFn(beam.DoFn):
         yield element
 
 
+class InsertWithRecordIds(beam.PTransform):
+    """Streaming inserts in the stage that makes the rows, with each row's record_id as insertId.
+
+    WriteToBigQuery puts a reshuffle before its inserts so that the random insert ids it assigns stay the same when a
+    bundle is retried. Our insert ids are the record_ids, the same on every retry by construction; and on a local
+    streaming runner that reshuffle holds every row until the stream ends (and a cancelled stream loses them). So
+    streaming pipelines run Beam's own insert DoFn (BigQueryWriteFn, what WriteToBigQuery runs after its reshuffle)
+    with the same settings, without the reshuffle.
+
+    Element in: a row dict with record_id. Out: a WriteResult, as WriteToBigQuery's (refused rows with errors).
+    """
+
+    def __init__(self, table, write):
+        super().__init__()
+        self._table, self._write = table, write  # `write`: the WriteToBigQuery whose settings we keep.
+
+    def expand(self, rows):
+        w = self._write
+        table = str(self._table)
+        inserted = (
+            rows
+            | 'KeyByTable' >> beam.Map(lambda row: (table, (row, row.get('record_id'))))
+            | 'Insert' >> beam.ParDo(BigQueryWriteFn(
+                batch_size=INSERT_BATCH_ROWS, schema=w.schema, create_disposition=w.create_disposition,
+                write_disposition=w.write_disposition, test_client=w.test_client,
+                retry_strategy=w.insert_retry_strategy, max_retries=w._max_retries)).with_outputs(
+                    BigQueryWriteFn.FAILED_ROWS, BigQueryWriteFn.FAILED_ROWS_WITH_ERRORS, main='main'))
+        return WriteResult(method=WriteToBigQuery.Method.STREAMING_INSERTS,
+                           failed_rows=inserted[BigQueryWriteFn.FAILED_ROWS],
+                           failed_rows_with_errors=inserted[BigQueryWriteFn.FAILED_ROWS_WITH_ERRORS])
+
+
 def check_method(method, emulated, streaming):
     """ValueError when `method` cannot work here (the launcher reports the same as a usage error first)."""
     if method not in METHODS:
@@ -118,7 +151,8 @@ class WriteDirect(beam.PTransform):
 
     def expand(self, records):
         emulated = bool(self._emulator)
-        check_method(self._method, emulated, records.pipeline.options.view_as(StandardOptions).streaming)
+        streaming = records.pipeline.options.view_as(StandardOptions).streaming
+        check_method(self._method, emulated, streaming)
         write = WriteToBigQuery(
             table=str(self._table),
             schema=rec.BIGQUERY_SCHEMA,
@@ -129,6 +163,8 @@ class WriteDirect(beam.PTransform):
             insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
             max_retries=self._max_retries,
             test_client=EmulatorClient(self._emulator, self._table.project) if emulated else None)
+        if streaming and self._method == 'STREAMING_INSERTS':
+            write = InsertWithRecordIds(self._table, write)
         rows = records | 'ToRow' >> beam.Map(rec.bigquery_row)
         if self._method == 'STORAGE_WRITE_API':
             rows = rows | 'ToStorageRow' >> beam.Map(storage_write_row)
