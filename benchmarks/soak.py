@@ -51,6 +51,9 @@ def parse_args(argv):
                         help='seconds of start-up not counted in the memory growth (default 60; at most a quarter '
                              'of the run)')
     parser.add_argument('--interval', type=float, default=5.0, help='seconds between memory samples (default 5)')
+    parser.add_argument('--probe_interval', type=float, default=0.0,
+                        help="the pipeline's time-to-queryable probe (default 0 = off: its queries of ever larger "
+                             'tables compete with the inserts for the emulator)')
     parser.add_argument('--max_growth_mb', type=float, default=50.0, help='allowed RSS growth (default 50 MB)')
     parser.add_argument('--out', default=None, help='keep the run record, samples and logs here (default: a '
                                                     'temporary directory, removed at the end)')
@@ -71,7 +74,7 @@ def soak(args, work):
         oic_pid = stack.pids()['oic']
         env = dict(os.environ, **stack.env())
         argv = [sys.executable, '-m', 'pipeline.run', '--streaming', '--rate', str(args.rate),
-                '--records', str(records), '--out', out]
+                '--records', str(records), '--out', out, '--probe_interval', str(args.probe_interval)]
         log_path = os.path.join(work, 'pipeline.log')
         started = time.monotonic()
         with open(log_path, 'wb') as log:
