@@ -25,7 +25,7 @@ class Stack:
 
     def __init__(self, state_dir, oic_port=8088, bq_rest_port=9050, bq_grpc_port=9060, faults=None,
                  with_bigquery=True, project=bq.DEFAULT_PROJECT, dataset=bq.DEFAULT_DATASET,
-                 username=USERNAME, password=None, host='127.0.0.1', persistent_bigquery=False):
+                 username=USERNAME, password=None, host='127.0.0.1', persistent_bigquery=False, oic_sink=True):
         self.state_dir = os.path.abspath(state_dir)
         # Persistent: the emulator keeps its tables in state_dir, so a restart (a fault test) loses no rows.
         self.bq_data_dir = os.path.join(self.state_dir, 'bigquery-data') if persistent_bigquery else None
@@ -33,6 +33,7 @@ class Stack:
         self.oic_port, self.bq_rest_port, self.bq_grpc_port = oic_port, bq_rest_port, bq_grpc_port
         self.faults = faults_mod.parse(faults)  # fails early on bad settings
         self.with_bigquery = with_bigquery
+        self.oic_sink = oic_sink and with_bigquery  # False: OIC acknowledges without storing (the emulator still runs)
         self.project, self.dataset = project, dataset
         self.username = username
         self.password = password or secrets.token_urlsafe(24)
@@ -108,7 +109,7 @@ class Stack:
     def _spawn_oic(self):
         argv = [sys.executable, '-m', 'devstack.oic', '--host', self.host, '--port', str(self.oic_port),
                 '--project', self.project, '--table', self.oic_table]
-        if self.with_bigquery:
+        if self.oic_sink:
             argv += ['--bq-endpoint', self.bq_endpoint]
         if self.faults != faults_mod.parse(None):
             argv += ['--faults', json.dumps(self.faults)]

@@ -100,12 +100,13 @@ class RunningStack:
 
 
 @contextlib.contextmanager
-def running_stack(state_dir, faults=None, with_bigquery=True, persistent_bigquery=False):
+def running_stack(state_dir, faults=None, with_bigquery=True, persistent_bigquery=False, oic_sink=True):
     """Starts the emulator (unless with_bigquery=False) and the OIC stand-in on free ports; yields a RunningStack;
-    stops both on exit. persistent_bigquery: the emulator keeps its rows across restart_bigquery()."""
+    stops both on exit. persistent_bigquery: the emulator keeps its rows across restart_bigquery(). oic_sink=False:
+    the OIC stand-in acknowledges without inserting (the emulator still serves the direct path)."""
     stack = stack_mod.Stack(state_dir, oic_port=procs.free_port(), bq_rest_port=procs.free_port(),
                             bq_grpc_port=procs.free_port(), faults=faults, with_bigquery=with_bigquery,
-                            persistent_bigquery=persistent_bigquery)
+                            persistent_bigquery=persistent_bigquery, oic_sink=oic_sink)
     stack.start()
     try:
         yield RunningStack(stack)
