@@ -1,0 +1,54 @@
+"""Memory of Beam's local streaming runner alone: PeriodicImpulse -> no-op, RSS sampled while it runs.
+
+python -m benchmarks.runner_memory [--seconds 30 --interval 1.0]
+
+It isolates what the soak measures from this project's code: no source of ours, no OIC, no BigQuery.
+"""
+
+import argparse
+import sys
+import threading
+import time
+
+import apache_beam as beam
+import psutil
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+from apache_beam.utils.timestamp import Timestamp
+
+MB = 2 ** 20
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.runner_memory', description=__doc__.splitlines()[0])
+    parser.add_argument('--seconds', type=float, default=30.0, help='length of the stream (default 30)')
+    parser.add_argument('--interval', type=float, default=1.0, help='PeriodicImpulse fire interval (default 1 s)')
+    args = parser.parse_args(argv)
+    process = psutil.Process()
+    samples = []
+    stop = threading.Event()
+
+    def sample():
+        started = time.monotonic()
+        while not stop.wait(5):
+            samples.append((time.monotonic() - started, process.memory_info().rss / MB))
+            print('[%4.0fs] RSS %.0f MB' % samples[-1], flush=True)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.time()
+    with beam.Pipeline(options=PipelineOptions(['--streaming'])) as pipeline:
+        _ = (pipeline
+             | PeriodicImpulse(start_timestamp=Timestamp.of(start), stop_timestamp=Timestamp.of(start + args.seconds),
+                               fire_interval=args.interval)
+             | beam.Map(lambda _: None))
+    stop.set()
+    if len(samples) >= 2:
+        (t0, first), (t1, last) = samples[0], samples[-1]
+        print('Beam %s DirectRunner streaming, one element every %gs: RSS %.0f -> %.0f MB over %.0f s = %.1f MB/s'
+              % (beam.__version__, args.interval, first, last, t1 - t0, (last - first) / max(t1 - t0, 1e-9)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
