@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from devstack.testing import running_stack
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.stack
 
@@ -17,7 +19,15 @@ def count_lines(folder, pattern):
     return sum(open(path).read().count('\n') for path in folder.glob(pattern))
 
 
-def test_stream_lands_while_running_and_ctrl_c_reports(clean_stack, tmp_path):
+@pytest.fixture
+def fresh_stack(tmp_path):
+    """A stack of its own: after a whole session of tests the shared emulator is large and slower to answer."""
+    with running_stack(str(tmp_path / 'stack')) as stack:
+        yield stack
+
+
+def test_stream_lands_while_running_and_ctrl_c_reports(fresh_stack, tmp_path):
+    clean_stack = fresh_stack
     env = dict(os.environ, **clean_stack.env())
     out = tmp_path / 'out'
     process = subprocess.Popen(
