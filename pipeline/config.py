@@ -1,7 +1,6 @@
 """Checks the flags before anything runs and turns them into one validated, secret-free RunConfig."""
 
 import dataclasses
-import ipaddress
 import math
 import os
 import re
@@ -15,6 +14,7 @@ from apache_beam.runners.runner import create_runner
 
 from pipeline.options import DEFAULT_RECORDS, PATHS, WarehouseOptions
 from transforms.file_source import check_local_file
+from transforms.oic_caller import is_loopback
 from transforms.tables import TableSpec, parse_table_spec
 
 PASSWORD_ENV = 'OIC_PASSWORD'
@@ -86,15 +86,6 @@ def redact_url(url):
     except ValueError:  # Unparseable (bad port, unclosed IPv6 bracket): show no part that could hold a password.
         return '<malformed URL>'
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, '', ''))
-
-
-def is_loopback(host):
-    if host in ('localhost',):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_oic_url(url, allow_insecure_http=False):

@@ -23,12 +23,13 @@ def check_basic_auth_url(url, allow_insecure_http=False):
         raise ValueError('the OIC URL must be an http(s) URL')
     if parts.username or parts.password:
         raise ValueError('the OIC URL must not contain credentials')
-    if parts.scheme == 'http' and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == 'http' and not allow_insecure_http and not is_loopback(parts.hostname):
         raise ValueError('refusing to send Basic Auth over plain http:// to %s; use https:// or allow insecure http'
                          % parts.hostname)
 
 
-def _is_loopback(host):
+def is_loopback(host):
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1): the only hosts Basic Auth may reach over http."""
     if host == 'localhost':
         return True
     try:
