@@ -10,6 +10,7 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline.build import build_pipeline
 from pipeline.config import UsageError, resolve
+from pipeline.local_runner import apply_fixes, is_local
 from pipeline.options import WarehouseOptions
 from pipeline.probe import probe_for
 from pipeline.progress import Progress
@@ -89,6 +90,8 @@ def execute(options, config):
     record = (lambda *_: None) if options.view_as(TestOptions).dry_run else write_run
     record(config.out, run)
     pipeline = build_pipeline(options, config)
+    if is_local(config.runner):
+        apply_fixes()  # Keeps a long local stream's memory flat (see pipeline/local_runner.py).
     clock = time.monotonic()
     state = 'FAILED'
     try:
