@@ -67,6 +67,42 @@ def _parse_date(text, key):
     return moment
 
 
+class Instance:
+    """One finished instance, kept compact (a few hundred bytes): the OIC shape is rendered only when queried."""
+
+    __slots__ = ('id', 'status', 'started', 'ended', 'primary', 'record_id', 'error')
+
+    def __init__(self, id_, status, started, ended, primary, record_id, error):
+        self.id, self.status, self.started, self.ended = id_, status, started, ended
+        self.primary, self.record_id, self.error = primary, record_id, error
+
+    def as_oic(self):
+        primary = self.primary if self.primary is not None else ''
+        shape = {
+            'id': str(self.id),
+            'integrationId': INTEGRATION_CODE,
+            'integrationName': 'Warehouse Stream',
+            'integrationVersion': INTEGRATION_VERSION,
+            'status': self.status,
+            'creationDate': oic_time(self.started),
+            'lastTrackedTime': oic_time(self.ended),
+            'processingEndDate': oic_time(self.ended),
+            'duration': int((self.ended - self.started).total_seconds() * 1000),
+            'primaryValue': primary,
+            'primaryName': 'WH_ID',
+            'secondaryValue': self.record_id or '',
+            'secondaryName': 'record_id' if self.record_id else '',
+            'trackings': [{'name': 'WH_ID', 'primary': True, 'value': primary}]
+                         + ([{'name': 'record_id', 'primary': False, 'value': self.record_id}]
+                            if self.record_id else []),
+            'flowType': 'APP_DRIVEN',
+            'invokedBy': 'REST',
+        }
+        if self.error:
+            shape['errorMessage'] = self.error
+        return shape
+
+
 class InstanceStore:
     """The newest `capacity` instances (older ones fall off, so memory stays flat)."""
 
@@ -82,31 +118,9 @@ class InstanceStore:
 
     def record(self, started, status, primary=None, record_id=None, error=None):
         """Adds one finished instance; returns its id."""
-        ended = now()
-        instance = {
-            'id': str(next(self._ids)),
-            'integrationId': INTEGRATION_CODE,
-            'integrationName': 'Warehouse Stream',
-            'integrationVersion': INTEGRATION_VERSION,
-            'status': status,
-            'creationDate': oic_time(started),
-            'lastTrackedTime': oic_time(ended),
-            'processingEndDate': oic_time(ended),
-            'duration': int((ended - started).total_seconds() * 1000),
-            'primaryValue': primary if primary is not None else '',
-            'primaryName': 'WH_ID',
-            'secondaryValue': record_id or '',
-            'secondaryName': 'record_id' if record_id else '',
-            'trackings': [{'name': 'WH_ID', 'primary': True, 'value': primary if primary is not None else ''}]
-                         + ([{'name': 'record_id', 'primary': False, 'value': record_id}] if record_id else []),
-            'flowType': 'APP_DRIVEN',
-            'invokedBy': 'REST',
-            '_ended': ended,
-        }
-        if error:
-            instance['errorMessage'] = error
+        instance = Instance(next(self._ids), status, started, now(), primary, record_id, error)
         self._items.append(instance)
-        return instance['id']
+        return str(instance.id)
 
     def query(self, filters, limit=50, offset=0):
         """OIC's response shape: newest first, filtered, paged."""
@@ -116,12 +130,12 @@ class InstanceStore:
         until = filters.get('enddate')
         matched = []
         for item in reversed(self._items):
-            if since and item['_ended'] < since or until and item['_ended'] > until:
+            if since and item.ended < since or until and item.ended > until:
                 continue
             if not _matches(item, filters):
                 continue
             matched.append(item)
-        page = [{k: v for k, v in item.items() if not k.startswith('_')} for item in matched[offset:offset + limit]]
+        page = [item.as_oic() for item in matched[offset:offset + limit]]
         return {
             'items': page,
             'totalResults': len(matched),
@@ -134,13 +148,14 @@ class InstanceStore:
 
 
 def _matches(item, filters):
-    checks = (('code', 'integrationId'), ('version', 'integrationVersion'), ('status', 'status'),
-              ('primaryValue', 'primaryValue'), ('secondaryValue', 'secondaryValue'), ('id', 'id'))
-    for key, field in checks:
-        if key in filters and item[field] != filters[key]:
+    primary = item.primary if item.primary is not None else ''
+    fields = {'code': INTEGRATION_CODE, 'version': INTEGRATION_VERSION, 'status': item.status,
+              'primaryValue': primary, 'secondaryValue': item.record_id or '', 'id': str(item.id)}
+    for key, value in fields.items():
+        if key in filters and value != filters[key]:
             return False
     value = filters.get('businessIDValue')
-    if value is not None and value not in (item['primaryValue'], item['secondaryValue']):
+    if value is not None and value not in (primary, item.record_id or ''):
         return False
     return True
 
