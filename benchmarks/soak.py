@@ -33,6 +33,15 @@ def rss(pid):
     return total
 
 
+def streaming(out):
+    """True while the pipeline's run record says RUNNING (after that it reads BigQuery back and writes the report)."""
+    try:
+        with open(os.path.join(out, 'run.json')) as handle:
+            return json.load(handle).get('state') == 'RUNNING'
+    except (OSError, ValueError):  # Not written yet, or caught mid-write: count it as part of the stream.
+        return True
+
+
 def summarise(samples, warmup_s):
     """(start, peak, end, growth) in MB of (t, bytes) samples after the warm-up; start and end are medians of the
     first and last three samples so that one garbage-collection swing does not decide the verdict."""
@@ -97,7 +106,7 @@ def soak(args, work):
             try:
                 while pipeline.poll() is None:
                     t = time.monotonic() - started
-                    samples.append((t, rss(pipeline.pid), rss(oic_pid)))
+                    samples.append((t, rss(pipeline.pid), rss(oic_pid), streaming(out)))
                     loads.append(os.getloadavg()[0])
                     if len(samples) % max(1, int(60 / args.interval)) == 0:
                         print('[%5.0fs] pipeline %.0f MB, OIC %.0f MB, load %.2f'
@@ -117,8 +126,8 @@ def soak(args, work):
                 code = pipeline.wait()
         wall = time.monotonic() - started
     with open(os.path.join(work, 'samples.csv'), 'w') as handle:
-        handle.write('t_s,pipeline_rss_bytes,oic_rss_bytes\n')
-        handle.writelines('%.1f,%d,%d\n' % sample for sample in samples)
+        handle.write('t_s,pipeline_rss_bytes,oic_rss_bytes,streaming\n')
+        handle.writelines('%.1f,%d,%d,%d\n' % sample for sample in samples)
     return report_and_verdict(args, out, code, wall, warmup, samples, [load_start] + loads, log_path)
 
 
@@ -126,15 +135,21 @@ def report_and_verdict(args, out, code, wall, warmup, samples, loads, log_path):
     failures = []
     print('\npipeline exit code %d, wall time %.0f s (stream planned %.0f s); load average mean %.2f, max %.2f'
           % (code, wall, args.minutes * 60, statistics.mean(loads), max(loads)))
-    print('%-22s %9s %9s %9s %9s' % ('RSS after warm-up, MB', 'start', 'peak', 'end', 'growth'))
+    stream = [sample for sample in samples if sample[3]]
+    print('RSS while streaming, after the warm-up (judged; the report phase after the stream is shown apart)')
+    print('%-22s %9s %9s %9s %9s' % ('MB', 'start', 'peak', 'end', 'growth'))
     for name, index in (('pipeline (+children)', 1), ('local OIC', 2)):
-        figures = summarise([(s[0], s[index]) for s in samples], warmup)
+        figures = summarise([(s[0], s[index]) for s in stream], warmup)
         if figures is None:
             failures.append('no memory samples of %s' % name)
             continue
         print('%-22s %9.1f %9.1f %9.1f %+9.1f' % ((name,) + figures))
         if figures[3] >= args.max_growth_mb:
             failures.append('%s grew %.1f MB (limit %g)' % (name, figures[3], args.max_growth_mb))
+    after = [sample[1] for sample in samples if not sample[3] and sample[1]]
+    if after:
+        print('report phase (reads BigQuery back, reconciles): pipeline peak %.1f MB over %d s'
+              % (max(after) / MB, len(after) * args.interval))
     report_path = os.path.join(out, 'report.json')
     if code != 0:
         failures.append('the pipeline exited with %d (see %s)' % (code, log_path))

@@ -35,6 +35,9 @@ def fetch_rows(client, table, record_ids, columns=rec.FIELDS, deadline=DEADLINE_
             'SELECT %s FROM `%s` WHERE record_id IN UNNEST(@ids)' % (select, table.dotted),
             job_config=bigquery.QueryJobConfig(
                 query_parameters=[bigquery.ArrayQueryParameter('ids', 'STRING', chunk)]),
-            retry=bigquery.DEFAULT_RETRY.with_deadline(deadline), job_retry=None)
-        found.extend(dict(row) for row in job.result(retry=bigquery.DEFAULT_RETRY.with_deadline(deadline)))
+            retry=bigquery.DEFAULT_RETRY.with_deadline(deadline), job_retry=None, timeout=deadline)
+        # A per-request timeout as well as the retry deadline: a server that takes the connection and never answers
+        # (bqemulator can) would otherwise hold the report forever.
+        found.extend(dict(row) for row in job.result(retry=bigquery.DEFAULT_RETRY.with_deadline(deadline),
+                                                     timeout=deadline))
     return found

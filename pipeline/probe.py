@@ -99,7 +99,7 @@ class Probe:
             'SELECT record_id, event_time FROM `%s` WHERE event_time >= @since' % table.dotted,
             job_config=bigquery.QueryJobConfig(
                 query_parameters=[bigquery.ScalarQueryParameter('since', 'TIMESTAMP', self._since)]),
-            retry=POLL_RETRY, job_retry=None)
+            retry=POLL_RETRY, job_retry=None, timeout=POLL_DEADLINE_S)
         rows = list(job.result(retry=POLL_RETRY, timeout=POLL_DEADLINE_S))
         finished = rec.utc_now()
         previous = self._last_start.get(path)
