@@ -31,9 +31,9 @@ def ensure_spatial_extension():
 
 def emulator_command(project, rest_port, grpc_port, host='127.0.0.1', data_dir=None):
     """In memory by default; with data_dir the tables live in a DuckDB file there and survive a restart."""
-    exe = pathlib.Path(sys.executable).with_name('bqemulator')
     storage = ['--persistent', '--data-dir', data_dir] if data_dir else ['--ephemeral']
-    return [str(exe), 'start', '--project', project, '--rest-host', host, '--rest-port', str(rest_port),
+    # bqemulator's own CLI, minus its per-write snapshot copies (see devstack/bq_server.py).
+    return [sys.executable, '-m', 'devstack.bq_server', 'start', '--project', project, '--rest-host', host, '--rest-port', str(rest_port),
             '--grpc-host', host, '--grpc-port', str(grpc_port)] + storage + ['--log-level', 'warning',
                                                                               '--log-format', 'json']
 
