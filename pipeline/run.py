@@ -1,8 +1,11 @@
 """Entry point: python -m pipeline.run — validate flags, run both branches, print the comparison."""
 
+import faulthandler
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
@@ -20,6 +23,7 @@ from pipeline.run_record import clear_previous, load_run, write_run
 from transforms import records as rec
 
 INTERRUPTED = 130  # Ctrl-C: the exit code a shell gives SIGINT.
+STOP_GRACE_S = 60  # After Ctrl-C, the pipeline's own shutdown gets this long before the stacks are dumped and it exits.
 AUTH_MARKER = 'OIC refused the credentials'
 EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a; source .local/stack.env` makes every '
           'default point at it. Exit codes: 0 the pipeline completed (whatever was dead-lettered), 1 it failed, '
@@ -79,6 +83,24 @@ def _is_interrupt(err):
     return False
 
 
+def _stop_watchdog(signum, frame):
+    """SIGINT: interrupt as Python does, and make sure the stop cannot hang: if the runner's shutdown (DoFn teardown,
+    requests in flight) is not over within STOP_GRACE_S, every thread's stack goes to stderr and the process exits 1.
+    A second Ctrl-C interrupts again at once."""
+    faulthandler.dump_traceback_later(STOP_GRACE_S, exit=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    raise KeyboardInterrupt
+
+
+def _watch_interrupts():
+    """Installs _stop_watchdog for the run; returns a function that puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return lambda: None  # Not ours to change (a test harness, an embedding program).
+    signal.signal(signal.SIGINT, _stop_watchdog)
+    return lambda: signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def execute(options, config):
     """Runs the pipeline, keeping run.json current; returns (state, wall seconds)."""
     local = '://' not in config.out
@@ -92,6 +114,7 @@ def execute(options, config):
     pipeline = build_pipeline(options, config)
     if is_local(config.runner):
         apply_fixes()  # Keeps a long local stream's memory flat (see pipeline/local_runner.py).
+    unwatch = _watch_interrupts()
     clock = time.monotonic()
     state = 'FAILED'
     try:
@@ -114,6 +137,8 @@ def execute(options, config):
             if result is not None:
                 run['metrics'] = pipeline_metrics(result)
     finally:
+        faulthandler.cancel_dump_traceback_later()  # Stopped: the report's reads have deadlines of their own.
+        unwatch()
         wall = time.monotonic() - clock
         run.update(state=str(state), finished_at=rec.format_timestamp(rec.utc_now()), wall_s=round(wall, 3))
         record(config.out, run)
