@@ -60,14 +60,10 @@ def parse_args(argv):
                         help='seconds of start-up not counted in the memory growth (default 60; at most a quarter '
                              'of the run)')
     parser.add_argument('--interval', type=float, default=5.0, help='seconds between memory samples (default 5)')
-    parser.add_argument('--oic_stores_rows', action='store_true', default=False,
-                        help='the OIC stand-in inserts each row into the emulator, as in ./run_local.sh (off by '
-                             "default: bqemulator's single-row inserts slow down as a table grows, ~80/s empty to "
-                             '~11/s at 30,000 rows, so a 100/s soak would measure the emulator; the OIC path is then '
-                             'checked by acknowledgements, the direct path by rows landed)')
-    parser.add_argument('--paths', default='oic,direct',
-                        help='the paths to soak (default both; bqemulator grows by about 0.4 MB per insertAll call, '
-                             'so a long direct-path soak at 100/s exhausts memory in the emulator, not the pipeline)')
+    parser.add_argument('--oic_acks_only', action='store_true', default=False,
+                        help='the OIC stand-in acknowledges without inserting into the emulator (by default it inserts '
+                             'each row, as in ./run_local.sh; the OIC path is then checked by acknowledgements)')
+    parser.add_argument('--paths', default='oic,direct', help='the paths to soak (default both)')
     parser.add_argument('--probe_interval', type=float, default=0.0,
                         help="the pipeline's time-to-queryable probe (default 0 = off: its queries of ever larger "
                              'tables compete with the inserts for the emulator)')
@@ -87,13 +83,13 @@ def soak(args, work):
     load_start = os.getloadavg()[0]
     print('soak: %g min at %g/s (%d records), paths %s; warm-up %gs, RSS sampled every %gs; load average %.2f'
           % (args.minutes, args.rate, records, args.paths, warmup, args.interval, load_start), flush=True)
-    with running_stack(os.path.join(work, 'stack'), oic_sink=args.oic_stores_rows) as stack:
-        oic_pid = stack.pids()['oic']
+    with running_stack(os.path.join(work, 'stack'), oic_sink=not args.oic_acks_only) as stack:
+        oic_pid, bq_pid = stack.pids()['oic'], stack.pids()['bigquery']
         env = dict(os.environ, **stack.env())
         argv = [sys.executable, '-m', 'pipeline.run', '--streaming', '--rate', str(args.rate),
                 '--records', str(records), '--out', out, '--probe_interval', str(args.probe_interval),
                 '--paths', args.paths]
-        if not args.oic_stores_rows:
+        if args.oic_acks_only:
             argv += ['--oic_table', '']  # Nothing to look up: the OIC path is reconciled by acknowledgements.
         log_path = os.path.join(work, 'pipeline.log')
         started = time.monotonic()
@@ -106,11 +102,12 @@ def soak(args, work):
             try:
                 while pipeline.poll() is None:
                     t = time.monotonic() - started
-                    samples.append((t, rss(pipeline.pid), rss(oic_pid), streaming(out)))
+                    samples.append((t, rss(pipeline.pid), rss(oic_pid), streaming(out), rss(bq_pid)))
                     loads.append(os.getloadavg()[0])
                     if len(samples) % max(1, int(60 / args.interval)) == 0:
-                        print('[%5.0fs] pipeline %.0f MB, OIC %.0f MB, load %.2f'
-                              % (t, samples[-1][1] / MB, samples[-1][2] / MB, loads[-1]), flush=True)
+                        print('[%5.0fs] pipeline %.0f MB, OIC %.0f MB, BigQuery emulator %.0f MB, load %.2f'
+                              % (t, samples[-1][1] / MB, samples[-1][2] / MB, samples[-1][4] / MB, loads[-1]),
+                              flush=True)
                     if time.monotonic() > deadline:
                         print('soak: the pipeline overran 3x its planned time; stopping it', file=sys.stderr)
                         pipeline.send_signal(signal.SIGINT)
@@ -126,8 +123,8 @@ def soak(args, work):
                 code = pipeline.wait()
         wall = time.monotonic() - started
     with open(os.path.join(work, 'samples.csv'), 'w') as handle:
-        handle.write('t_s,pipeline_rss_bytes,oic_rss_bytes,streaming\n')
-        handle.writelines('%.1f,%d,%d,%d\n' % sample for sample in samples)
+        handle.write('t_s,pipeline_rss_bytes,oic_rss_bytes,streaming,emulator_rss_bytes\n')
+        handle.writelines('%.1f,%d,%d,%d,%d\n' % sample for sample in samples)
     return report_and_verdict(args, out, code, wall, warmup, samples, [load_start] + loads, log_path)
 
 
@@ -146,6 +143,10 @@ def report_and_verdict(args, out, code, wall, warmup, samples, loads, log_path):
         print('%-22s %9.1f %9.1f %9.1f %+9.1f' % ((name,) + figures))
         if figures[3] >= args.max_growth_mb:
             failures.append('%s grew %.1f MB (limit %g)' % (name, figures[3], args.max_growth_mb))
+    emulator = summarise([(s[0], s[4]) for s in stream], warmup)
+    if emulator:
+        print('%-22s %9.1f %9.1f %9.1f %+9.1f  (not judged: stands in for BigQuery)'
+              % (('BigQuery emulator',) + emulator))
     after = [sample[1] for sample in samples if not sample[3] and sample[1]]
     if after:
         print('report phase (reads BigQuery back, reconciles): pipeline peak %.1f MB over %d s'
