@@ -2,13 +2,13 @@
 
 import random
 
-ERROR_STATUSES = (429, 500, 502, 503)
+ERROR_STATUSES = (408, 429, 500, 502, 503, 504)
 DEFAULTS = {
     'seed': None,            # int: makes every random draw reproducible
     'latency_ms': 0,         # fixed extra latency per trigger request
     'jitter_ms': 0,          # plus uniform random latency in [0, jitter_ms]
     'error_rates': {},       # {"429": 0.1, "500": 0.05, "502": 0, "503": 0}: answer that status instead
-    'retry_after': 1,        # seconds, sent as Retry-After with every 429
+    'retry_after': 1,        # seconds, sent as Retry-After with every injected 429 and 503
     'hang_rate': 0.0,        # share of requests that sleep hang_seconds, then are processed normally
     'hang_seconds': 30.0,
     'drop_rate': 0.0,        # share of requests whose connection is closed with no response, nothing stored

@@ -77,9 +77,9 @@ def problem(status, detail, headers=None, **extra):
     return web.json_response(body, status=status, headers=headers)
 
 
-_TITLES = {400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 413: 'Payload Too Large',
-           415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error',
-           502: 'Bad Gateway', 503: 'Service Unavailable'}
+_TITLES = {400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 408: 'Request Timeout',
+           413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
+           500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'}
 
 
 def authorized(request):
@@ -193,6 +193,8 @@ async def _process(request, state):
         await asyncio.sleep(fate['hang'])
     if fate['error'] == 429:  # throttled at the gateway: no instance, as in OIC
         return problem(429, 'injected throttling', headers={'Retry-After': str(state.faults.settings['retry_after'])})
+    if fate['error'] == 503:  # overloaded: a gateway says when to come back
+        return failed(503, 'injected HTTP 503', headers={'Retry-After': str(state.faults.settings['retry_after'])})
     if fate['error']:
         return failed(fate['error'], 'injected HTTP %d' % fate['error'])
     rejection = state.faults.rejection(record)

@@ -57,14 +57,24 @@ def test_every_record_is_acknowledged_or_dead_lettered_once_under_faults(clean_s
         assert attempts[letter['record_id']] == letter['attempts']
 
 
-def test_retry_after_is_honoured(clean_stack, password, tmp_path):
-    clean_stack.set_faults({'seed': 3, 'error_rates': {'429': 0.5}, 'retry_after': 1})
+@pytest.mark.parametrize('status', ['429', '503'])
+def test_retry_after_is_honoured(clean_stack, password, tmp_path, status):
+    clean_stack.set_faults({'seed': 3, 'error_rates': {status: 0.5}, 'retry_after': 1})
     acks, dead = post(clean_stack, tmp_path, make(12, 'retry-after-run'), concurrency=4, **FAST)
     assert not dead and len(acks) == 12
     retried = [a for a in acks if a['attempts'] > 1]
     assert retried
     for a in retried:  # backoff alone would be <= 0.05 s per retry
         assert a['latency_ms'] >= 1000 * (a['attempts'] - 1), a
+
+
+def test_request_and_gateway_timeouts_are_retried_until_they_land(clean_stack, password, tmp_path):
+    clean_stack.set_faults({'seed': 5, 'error_rates': {'408': 0.3, '504': 0.3}})
+    records = make(20, 'timeouts-run')
+    acks, dead = post(clean_stack, tmp_path, records, concurrency=4, max_attempts=12, **FAST)
+    assert not dead and sorted(a['record_id'] for a in acks) == sorted(r['record_id'] for r in records)
+    assert any(a['attempts'] > 1 for a in acks)
+    assert {'408', '504'} <= set(clean_stack.stats()['by_status'])
 
 
 def test_non_retryable_statuses_are_dead_lettered_at_once(clean_stack, password, tmp_path):

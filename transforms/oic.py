@@ -14,7 +14,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms import records as rec
 from transforms.credentials import PasswordRef
 from transforms.oic_caller import OICCaller, check_basic_auth_url
-from transforms.oic_retry import AUTH_STATUSES, RetryPolicy, is_retryable
+from transforms.oic_retry import RetryPolicy
 from transforms.oic_throttle import Gate, OverloadThrottler, TokenBucket, shared
 
 DEAD_LETTER = 'dead_letter'
@@ -27,15 +27,6 @@ DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'att
 
 class OICAuthError(RuntimeError):
     """OIC refused the credentials: retrying every record with a wrong password helps no one, so the run stops."""
-
-
-def classify(status):
-    """'ok', 'auth', 'retry' or 'error' for an HTTP status."""
-    if 200 <= status < 300:
-        return 'ok'
-    if status in AUTH_STATUSES:
-        return 'auth'
-    return 'retry' if is_retryable(status) else 'error'
 
 
 def ack(record, status, attempts, latency_s, path='oic'):
