@@ -88,6 +88,21 @@ def _sizes(sent, path, payload_shape):
     return round(sum(rows) / len(rows)), round(sum(payloads) / len(payloads))
 
 
+INVALID_SHOWN = 5
+
+
+def _source_order(letter):
+    """'file.csv:12' sorts by file, then line number; records without a source come last."""
+    name, _, line = str(letter.get('source') or '').rpartition(':')
+    return (0, name, int(line)) if line.isdigit() else (1, str(letter.get('source') or ''), 0)
+
+
+def invalid_examples(invalid, limit=INVALID_SHOWN):
+    """The first `limit` invalid records in input order, as {'source': 'file.csv:3', 'errors': [...]}."""
+    return [{'source': letter.get('source'), 'errors': letter.get('errors') or [letter.get('reason')]}
+            for letter in sorted(invalid, key=_source_order)[:limit]]
+
+
 def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_monitoring=True,
                  monitoring_options=None):
     """Reads the run recorded in `out_dir` and what BigQuery (and OIC's monitoring API) hold; returns the report
@@ -96,13 +111,15 @@ def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_m
     prices = prices or pricing.load_prices()
     wall = run.get('wall_s')
     sightings, probe_summary = read_probe(out_dir)
+    invalid = read_records(out_dir, 'invalid')
     report = {
         'run_id': run.get('run_id'),
         'started_at': run.get('started_at'),
         'finished_at': run.get('finished_at'),
         'state': run.get('state'),
         'runner': run.get('runner'),
-        'invalid': len(read_records(out_dir, 'invalid')),
+        'invalid': len(invalid),
+        'invalid_first': invalid_examples(invalid),
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
         'paths': {},
     }

@@ -84,6 +84,14 @@ def format_table(report):
         for label, cell in rows:
             lines.append(('  ' + label).ljust(width) + ''.join(cell(r).rjust(COLUMN) for r in results))
     lines.append('invalid records (not sent): %d' % report['invalid'])
+    shown = report.get('invalid_first') or []
+    if shown:
+        if report['invalid'] > len(shown):
+            lines[-1] += ', the first %d (all, with their lines, in invalid-*.jsonl):' % len(shown)
+        else:
+            lines[-1] += ' (with their lines in invalid-*.jsonl):'
+        lines.extend('  %s  %s' % (item.get('source') or '(generated)', '; '.join(map(str, item['errors'])))
+                     for item in shown)
     lines.extend(_notes(report, paths))
     return '\n'.join(lines)
 

@@ -49,7 +49,7 @@ def password(clean_stack, monkeypatch):
     monkeypatch.setenv('OIC_PASSWORD', clean_stack.password)
 
 
-def test_a_csv_with_good_and_bad_rows(clean_stack, password, tmp_path):
+def test_a_csv_with_good_and_bad_rows(clean_stack, password, tmp_path, capsys):
     lines = [HEADER]
     for good, bad in zip(GOOD + [None] * len(BAD), list(BAD)):
         lines += [line for line in (good, bad) if line is not None]
@@ -61,6 +61,12 @@ def test_a_csv_with_good_and_bad_rows(clean_stack, password, tmp_path):
     report = json.load(open(out / 'report.json'))
 
     assert report['invalid'] == len(BAD)
+    # The summary names the first bad rows, in file order, with their reasons: the user need not open a file.
+    printed = capsys.readouterr().out
+    assert 'invalid records (not sent): %d, the first 5' % len(BAD) in printed
+    first = [line for line in printed.splitlines() if line.startswith('  mixed.csv:')]
+    assert [line.split()[0] for line in first] == ['mixed.csv:%d' % n for n in (3, 5, 7, 9, 11)]
+    assert 'expected 6 columns, found 5' in first[0] and 'Item_id is not an integer' in first[2]
     sent = {r['record_id']: r for r in read_jsonl(str(out / 'oic' / 'sent-*.jsonl'))}
     assert sorted(r['WH_ID'] for r in sent.values()) == sorted(g.split(b',')[0].strip(b'"').decode() for g in GOOD)
     for path_name, table in (('oic', clean_stack.oic_table), ('direct', clean_stack.direct_table)):
