@@ -33,6 +33,23 @@ def rss(pid):
     return total
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far (0 once it is gone)."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return times.user + times.system
+
+
+def cpu_share(samples, index, warmup_s):
+    """Mean share of one core used between the first and last (t, cpu seconds) sample after the warm-up, in %."""
+    kept = [(s[0], s[index]) for s in samples if s[0] >= warmup_s and s[index]]
+    if len(kept) < 2 or kept[-1][0] <= kept[0][0]:
+        return None
+    return 100.0 * (kept[-1][1] - kept[0][1]) / (kept[-1][0] - kept[0][0])
+
+
 def streaming(out):
     """True while the pipeline's run record says RUNNING (after that it reads BigQuery back and writes the report)."""
     try:
@@ -102,7 +119,8 @@ def soak(args, work):
             try:
                 while pipeline.poll() is None:
                     t = time.monotonic() - started
-                    samples.append((t, rss(pipeline.pid), rss(oic_pid), streaming(out), rss(bq_pid)))
+                    samples.append((t, rss(pipeline.pid), rss(oic_pid), streaming(out), rss(bq_pid),
+                                    cpu_seconds(pipeline.pid), cpu_seconds(oic_pid), cpu_seconds(bq_pid)))
                     loads.append(os.getloadavg()[0])
                     if len(samples) % max(1, int(60 / args.interval)) == 0:
                         print('[%5.0fs] pipeline %.0f MB, OIC %.0f MB, BigQuery emulator %.0f MB, load %.2f'
@@ -123,8 +141,9 @@ def soak(args, work):
                 code = pipeline.wait()
         wall = time.monotonic() - started
     with open(os.path.join(work, 'samples.csv'), 'w') as handle:
-        handle.write('t_s,pipeline_rss_bytes,oic_rss_bytes,streaming,emulator_rss_bytes\n')
-        handle.writelines('%.1f,%d,%d,%d,%d\n' % sample for sample in samples)
+        handle.write('t_s,pipeline_rss_bytes,oic_rss_bytes,streaming,emulator_rss_bytes,pipeline_cpu_s,oic_cpu_s,'
+                     'emulator_cpu_s\n')
+        handle.writelines('%.1f,%d,%d,%d,%d,%.2f,%.2f,%.2f\n' % sample for sample in samples)
     return report_and_verdict(args, out, code, wall, warmup, samples, [load_start] + loads, log_path)
 
 
@@ -147,6 +166,10 @@ def report_and_verdict(args, out, code, wall, warmup, samples, loads, log_path):
     if emulator:
         print('%-22s %9.1f %9.1f %9.1f %+9.1f  (not judged: stands in for BigQuery)'
               % (('BigQuery emulator',) + emulator))
+    shares = [(name, cpu_share(stream, index, warmup)) for name, index in
+              (('pipeline', 5), ('local OIC', 6), ('BigQuery emulator', 7))]
+    print('CPU while streaming, share of one core: ' + ', '.join('%s %.0f%%' % (name, share)
+                                                                for name, share in shares if share is not None))
     after = [sample[1] for sample in samples if not sample[3] and sample[1]]
     if after:
         print('report phase (reads BigQuery back, reconciles): pipeline peak %.1f MB over %d s'

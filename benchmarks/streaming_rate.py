@@ -8,6 +8,7 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.local_runner import apply_fixes
 from transforms import records as rec
 from transforms.recording import RecordRun, read_records
 from transforms.source import StreamingSyntheticRecords
@@ -23,6 +24,7 @@ def measure(rate, seconds, shards):
     out = tempfile.mkdtemp(prefix='rate-bench-')
     limit = int(rate * (WARM_UP_S + seconds + COOL_DOWN_S))
     options = PipelineOptions(['--runner=DirectRunner', '--streaming'])
+    apply_fixes()  # The local runner as pipeline.run runs it.
     with beam.Pipeline(options=options) as pipeline:
         _ = (pipeline
              | 'Source' >> StreamingSyntheticRecords(rate, seed=1, run_id='bench-%f' % time.time(), limit=limit,
