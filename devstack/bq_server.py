@@ -25,8 +25,7 @@ def without_write_snapshots():
 def main():
     without_write_snapshots()
     from bqemulator.cli import main as bqemulator_main
-    sys.argv[0] = 'bqemulator'
-    return bqemulator_main()
+    return bqemulator_main(prog_name='python -m devstack.bq_server')
 
 
 if __name__ == '__main__':
