@@ -113,7 +113,7 @@ def execute(options, config):
     record(config.out, run)
     pipeline = build_pipeline(options, config)
     if is_local(config.runner):
-        apply_fixes()  # Keeps a long local stream's memory flat (see pipeline/local_runner.py).
+        apply_fixes()  # A long local stream: flat memory, no busy loop (see pipeline/local_runner.py).
     unwatch = _watch_interrupts()
     clock = time.monotonic()
     state = 'FAILED'
