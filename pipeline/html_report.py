@@ -32,54 +32,41 @@ def _pyplot():
     return plt
 
 
-def latency_cdf_svg(report):
-    """Latency CDF per path: event -> queryable (solid), event -> acknowledged (dashed, OIC only)."""
+def _step_chart(series, empty_text, legend_loc, **axes_props):
+    """A step chart as inline SVG; `series` is [(points [(x, y)], line style, color, label)], empty ones skipped."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(6.4, 3.8))
-    drawn = 0
-    for path, result in report['paths'].items():
-        data = result.get('latency') or {}
-        for key, style, label in (('time_to_queryable_cdf', '-', 'event → queryable'),
-                                  ('ack_cdf', '--', 'event → acknowledged')):
-            points = data.get(key) or []
-            if points:
-                axes.step([p[0] for p in points], [p[1] for p in points], style, where='post',
-                          color=COLORS.get(path), label='%s: %s' % (path, label))
-                drawn += 1
+    drawn = [line for line in series if line[0]]
+    for points, style, color, label in drawn:
+        axes.step([p[0] for p in points], [p[1] for p in points], style, where='post', color=color, label=label)
     if not drawn:
-        axes.text(0.5, 0.5, 'no latency samples', ha='center', transform=axes.transAxes)
-    axes.set(xlabel='seconds since event_time', ylabel='fraction of rows', ylim=(0, 1.02),
-             title='Latency CDF per path')
+        axes.text(0.5, 0.5, empty_text, ha='center', transform=axes.transAxes)
+    axes.set(**axes_props)
     axes.grid(alpha=0.3)
     if drawn:
-        axes.legend(fontsize=8, loc='lower right')
+        axes.legend(fontsize=8, loc=legend_loc)
     svg = _svg(figure)
     plt.close(figure)
     return svg
+
+
+def latency_cdf_svg(report):
+    """Latency CDF per path: event -> queryable (solid), event -> acknowledged (dashed, OIC only)."""
+    series = [((result.get('latency') or {}).get(key) or [], style, COLORS.get(path), '%s: %s' % (path, label))
+              for path, result in report['paths'].items()
+              for key, style, label in (('time_to_queryable_cdf', '-', 'event → queryable'),
+                                        ('ack_cdf', '--', 'event → acknowledged'))]
+    return _step_chart(series, 'no latency samples', 'lower right', xlabel='seconds since event_time',
+                       ylabel='fraction of rows', ylim=(0, 1.02), title='Latency CDF per path')
 
 
 def throughput_svg(report):
     """Rows completed per second of the run, per path."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6.4, 3.8))
-    drawn = 0
-    for path, result in report['paths'].items():
-        data = result.get('throughput') or {}
-        points = data.get('series') or []
-        if points:
-            axes.step([p[0] for p in points], [p[1] for p in points], where='post', color=COLORS.get(path),
-                      label='%s (%s)' % (path, data.get('basis')))
-            drawn += 1
-    if not drawn:
-        axes.text(0.5, 0.5, 'no throughput samples', ha='center', transform=axes.transAxes)
-    axes.set(xlabel='seconds since the first event', ylabel='rows per second', title='Throughput over the run')
-    axes.set_ylim(bottom=0)
-    axes.grid(alpha=0.3)
-    if drawn:
-        axes.legend(fontsize=8, loc='upper right')
-    svg = _svg(figure)
-    plt.close(figure)
-    return svg
+    series = [((result.get('throughput') or {}).get('series') or [], '-', COLORS.get(path),
+               '%s (%s)' % (path, (result.get('throughput') or {}).get('basis')))
+              for path, result in report['paths'].items()]
+    return _step_chart(series, 'no throughput samples', 'upper right', xlabel='seconds since the first event',
+                       ylabel='rows per second', ylim=(0, None), title='Throughput over the run')
 
 
 def _summary_table(report):
