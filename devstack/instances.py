@@ -74,10 +74,10 @@ class Instance:
 
     def __init__(self, id_, status, started, ended, primary, record_id, error):
         self.id, self.status, self.started, self.ended = id_, status, started, ended
-        self.primary, self.record_id, self.error = primary, record_id, error
+        # OIC shows a missing tracking value as ''.
+        self.primary, self.record_id, self.error = '' if primary is None else primary, record_id or '', error
 
     def as_oic(self):
-        primary = self.primary if self.primary is not None else ''
         shape = {
             'id': str(self.id),
             'integrationId': INTEGRATION_CODE,
@@ -88,11 +88,11 @@ class Instance:
             'lastTrackedTime': oic_time(self.ended),
             'processingEndDate': oic_time(self.ended),
             'duration': int((self.ended - self.started).total_seconds() * 1000),
-            'primaryValue': primary,
+            'primaryValue': self.primary,
             'primaryName': 'WH_ID',
-            'secondaryValue': self.record_id or '',
+            'secondaryValue': self.record_id,
             'secondaryName': 'record_id' if self.record_id else '',
-            'trackings': [{'name': 'WH_ID', 'primary': True, 'value': primary}]
+            'trackings': [{'name': 'WH_ID', 'primary': True, 'value': self.primary}]
                          + ([{'name': 'record_id', 'primary': False, 'value': self.record_id}]
                             if self.record_id else []),
             'flowType': 'APP_DRIVEN',
@@ -147,17 +147,17 @@ class InstanceStore:
         }
 
 
+_FILTER_FIELDS = {'code': lambda item: INTEGRATION_CODE, 'version': lambda item: INTEGRATION_VERSION,
+                  'status': lambda item: item.status, 'primaryValue': lambda item: item.primary,
+                  'secondaryValue': lambda item: item.record_id, 'id': lambda item: str(item.id)}
+
+
 def _matches(item, filters):
-    primary = item.primary if item.primary is not None else ''
-    fields = {'code': INTEGRATION_CODE, 'version': INTEGRATION_VERSION, 'status': item.status,
-              'primaryValue': primary, 'secondaryValue': item.record_id or '', 'id': str(item.id)}
-    for key, value in fields.items():
-        if key in filters and value != filters[key]:
+    for key, field in _FILTER_FIELDS.items():
+        if key in filters and field(item) != filters[key]:
             return False
     value = filters.get('businessIDValue')
-    if value is not None and value not in (primary, item.record_id or ''):
-        return False
-    return True
+    return value is None or value in (item.primary, item.record_id)
 
 
 def paging(query):
