@@ -1,6 +1,8 @@
 """Soak: a long streaming run through both paths on its own local stack, watching the memory of the pipeline and OIC."""
 
 import argparse
+import collections
+import csv
 import json
 import os
 import signal
@@ -15,6 +17,12 @@ import psutil
 from devstack.testing import running_stack
 
 MB = 1024 * 1024
+# One sample every --interval seconds; the CSV's columns too.
+Sample = collections.namedtuple('Sample', 't_s streaming pipeline_rss_bytes oic_rss_bytes emulator_rss_bytes '
+                                          'pipeline_cpu_s oic_cpu_s emulator_cpu_s')
+# (label, field prefix in Sample, judged against --max_growth_mb)
+WATCHED = (('pipeline (+children)', 'pipeline', True), ('local OIC', 'oic', True),
+           ('BigQuery emulator', 'emulator', False))
 
 
 def rss(pid):
@@ -39,12 +47,13 @@ def cpu_seconds(pid):
         times = psutil.Process(pid).cpu_times()
     except psutil.NoSuchProcess:
         return 0.0
-    return times.user + times.system
+    return round(times.user + times.system, 2)
 
 
-def cpu_share(samples, index, warmup_s):
-    """Mean share of one core used between the first and last (t, cpu seconds) sample after the warm-up, in %."""
-    kept = [(s[0], s[index]) for s in samples if s[0] >= warmup_s and s[index]]
+def cpu_share(samples, prefix, warmup_s):
+    """Mean share of one core a process used between the first and last sample after the warm-up, in %."""
+    kept = [(s.t_s, getattr(s, prefix + '_cpu_s')) for s in samples if s.t_s >= warmup_s]
+    kept = [(t, cpu) for t, cpu in kept if cpu]
     if len(kept) < 2 or kept[-1][0] <= kept[0][0]:
         return None
     return 100.0 * (kept[-1][1] - kept[0][1]) / (kept[-1][0] - kept[0][0])
@@ -119,12 +128,13 @@ def soak(args, work):
             try:
                 while pipeline.poll() is None:
                     t = time.monotonic() - started
-                    samples.append((t, rss(pipeline.pid), rss(oic_pid), streaming(out), rss(bq_pid),
-                                    cpu_seconds(pipeline.pid), cpu_seconds(oic_pid), cpu_seconds(bq_pid)))
+                    samples.append(Sample(round(t, 1), streaming(out), rss(pipeline.pid), rss(oic_pid), rss(bq_pid),
+                                          cpu_seconds(pipeline.pid), cpu_seconds(oic_pid), cpu_seconds(bq_pid)))
                     loads.append(os.getloadavg()[0])
                     if len(samples) % max(1, int(60 / args.interval)) == 0:
                         print('[%5.0fs] pipeline %.0f MB, OIC %.0f MB, BigQuery emulator %.0f MB, load %.2f'
-                              % (t, samples[-1][1] / MB, samples[-1][2] / MB, samples[-1][4] / MB, loads[-1]),
+                              % (t, samples[-1].pipeline_rss_bytes / MB, samples[-1].oic_rss_bytes / MB,
+                                 samples[-1].emulator_rss_bytes / MB, loads[-1]),
                               flush=True)
                     if time.monotonic() > deadline:
                         print('soak: the pipeline overran 3x its planned time; stopping it', file=sys.stderr)
@@ -140,10 +150,10 @@ def soak(args, work):
             finally:
                 code = pipeline.wait()
         wall = time.monotonic() - started
-    with open(os.path.join(work, 'samples.csv'), 'w') as handle:
-        handle.write('t_s,pipeline_rss_bytes,oic_rss_bytes,streaming,emulator_rss_bytes,pipeline_cpu_s,oic_cpu_s,'
-                     'emulator_cpu_s\n')
-        handle.writelines('%.1f,%d,%d,%d,%d,%.2f,%.2f,%.2f\n' % sample for sample in samples)
+    with open(os.path.join(work, 'samples.csv'), 'w', newline='') as handle:
+        writer = csv.writer(handle)
+        writer.writerow(Sample._fields)
+        writer.writerows(samples)
     return report_and_verdict(args, out, code, wall, warmup, samples, [load_start] + loads, log_path)
 
 
@@ -151,26 +161,23 @@ def report_and_verdict(args, out, code, wall, warmup, samples, loads, log_path):
     failures = []
     print('\npipeline exit code %d, wall time %.0f s (stream planned %.0f s); load average mean %.2f, max %.2f'
           % (code, wall, args.minutes * 60, statistics.mean(loads), max(loads)))
-    stream = [sample for sample in samples if sample[3]]
+    stream = [sample for sample in samples if sample.streaming]
     print('RSS while streaming, after the warm-up (judged; the report phase after the stream is shown apart)')
     print('%-22s %9s %9s %9s %9s' % ('MB', 'start', 'peak', 'end', 'growth'))
-    for name, index in (('pipeline (+children)', 1), ('local OIC', 2)):
-        figures = summarise([(s[0], s[index]) for s in stream], warmup)
+    for name, prefix, judged in WATCHED:
+        figures = summarise([(s.t_s, getattr(s, prefix + '_rss_bytes')) for s in stream], warmup)
         if figures is None:
-            failures.append('no memory samples of %s' % name)
+            if judged:
+                failures.append('no memory samples of %s' % name)
             continue
-        print('%-22s %9.1f %9.1f %9.1f %+9.1f' % ((name,) + figures))
-        if figures[3] >= args.max_growth_mb:
+        print('%-22s %9.1f %9.1f %9.1f %+9.1f' % ((name,) + figures)
+              + ('' if judged else '  (not judged: stands in for BigQuery)'))
+        if judged and figures[3] >= args.max_growth_mb:
             failures.append('%s grew %.1f MB (limit %g)' % (name, figures[3], args.max_growth_mb))
-    emulator = summarise([(s[0], s[4]) for s in stream], warmup)
-    if emulator:
-        print('%-22s %9.1f %9.1f %9.1f %+9.1f  (not judged: stands in for BigQuery)'
-              % (('BigQuery emulator',) + emulator))
-    shares = [(name, cpu_share(stream, index, warmup)) for name, index in
-              (('pipeline', 5), ('local OIC', 6), ('BigQuery emulator', 7))]
+    shares = [(name.split(' (')[0], cpu_share(stream, prefix, warmup)) for name, prefix, _ in WATCHED]
     print('CPU while streaming, share of one core: ' + ', '.join('%s %.0f%%' % (name, share)
                                                                 for name, share in shares if share is not None))
-    after = [sample[1] for sample in samples if not sample[3] and sample[1]]
+    after = [s.pipeline_rss_bytes for s in samples if not s.streaming and s.pipeline_rss_bytes]
     if after:
         print('report phase (reads BigQuery back, reconciles): pipeline peak %.1f MB over %d s'
               % (max(after) / MB, len(after) * args.interval))
