@@ -190,9 +190,8 @@ def report_and_verdict(args, out, code, wall, warmup, samples, loads, log_path):
         report = json.load(open(report_path))
         print('%-8s %8s %8s %8s %8s %8s %10s' % ('path', 'sent', 'acked', 'landed', 'missing', 'dead', 'duplicates'))
         for path, result in sorted(report.get('paths', {}).items()):
-            print('%-8s %8s %8s %8s %8s %8s %10s' % (path, result.get('sent'), result.get('acked'), result.get('landed'),
-                                                     result.get('missing'), result.get('dead_lettered'),
-                                                     result.get('duplicates')))
+            print('%-8s %8s %8s %8s %8s %8s %10s' % ((path,) + tuple(result.get(key) for key in (
+                'sent', 'acked', 'landed', 'missing', 'dead_lettered', 'duplicates'))))
             rps = (result.get('throughput') or {}).get('rows_per_s')
             if rps is not None:
                 print('         throughput %.1f rows/s' % rps)
