@@ -10,11 +10,14 @@ WORKDIR ${WORKDIR}
 COPY setup.py MANIFEST.in ./
 COPY pipeline ./pipeline
 COPY transforms ./transforms
+# The launcher (and the comparison it imports) run here, on the launcher image only; workers never need them.
+COPY launcher ./launcher
+COPY comparison ./comparison
 RUN pip install --no-cache-dir --upgrade pip \
     && pip install --no-cache-dir .
 
 # The launcher runs this file with the template's parameters as --name=value, and stages setup.py for the workers.
-ENV FLEX_TEMPLATE_PYTHON_PY_FILE="${WORKDIR}/pipeline/flex.py"
+ENV FLEX_TEMPLATE_PYTHON_PY_FILE="${WORKDIR}/launcher/flex.py"
 ENV FLEX_TEMPLATE_PYTHON_SETUP_FILE="${WORKDIR}/setup.py"
 ENV PYTHONPATH="${WORKDIR}"
 # Dependencies are already installed in this image: do not resolve them again at launch.

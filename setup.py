@@ -1,4 +1,5 @@
-"""Packaging: what Dataflow workers install (pipeline/ and transforms/ only; the local stack stays out)."""
+"""Packaging: what Dataflow workers install (pipeline/ and transforms/ only; launcher/, comparison/ and the local stack
+stay out)."""
 
 import setuptools
 
@@ -10,7 +11,6 @@ setuptools.setup(
     description='Warehouse records to BigQuery through Oracle Integration (OIC) and directly, compared.',
     python_requires='>=3.10',
     packages=setuptools.find_packages(include=['pipeline', 'pipeline.*', 'transforms', 'transforms.*']),
-    package_data={'pipeline': ['prices.json']},
     install_requires=[
         'apache-beam[gcp]==%s' % BEAM_VERSION,
         # Worker dependencies, within the ranges apache-beam 2.77 itself requires (pip never has to pick).

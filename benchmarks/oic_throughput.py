@@ -14,7 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from devstack.testing import running_stack
 from transforms import records as rec
 from transforms.oic import PostToOIC
-from transforms.recording import RecordRun, read_records
+from transforms.run_record import RecordRun, read_records
 
 DIRECT = ['--runner=DirectRunner', '--direct_num_workers=1', '--direct_running_mode=in_memory']
 

@@ -3,7 +3,7 @@
 python -m benchmarks.runner_memory [--seconds 30 --interval 1.0] [--without_fix]
 
 It isolates what the soak measures from this project's code: no source of ours, no OIC, no BigQuery. By default the
-runner runs as `pipeline.run` runs it, with pipeline/local_runner.py's fixes; --without_fix shows Beam as released.
+runner runs as `pipeline.run` runs it, with launcher/beam_fixes.py's fixes; --without_fix shows Beam as released.
 """
 
 import argparse
@@ -17,7 +17,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import Timestamp
 
-from pipeline.local_runner import apply_fixes
+from launcher.beam_fixes import apply_fixes
 
 MB = 2 ** 20
 

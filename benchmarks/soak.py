@@ -112,7 +112,7 @@ def soak(args, work):
     with running_stack(os.path.join(work, 'stack'), oic_sink=not args.oic_acks_only) as stack:
         oic_pid, bq_pid = stack.pids()['oic'], stack.pids()['bigquery']
         env = dict(os.environ, **stack.env())
-        argv = [sys.executable, '-m', 'pipeline.run', '--streaming', '--rate', str(args.rate),
+        argv = [sys.executable, '-m', 'launcher.run', '--streaming', '--rate', str(args.rate),
                 '--records', str(records), '--out', out, '--probe_interval', str(args.probe_interval),
                 '--paths', args.paths]
         if args.oic_acks_only:

@@ -8,9 +8,9 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.local_runner import apply_fixes
+from launcher.beam_fixes import apply_fixes
 from transforms import records as rec
-from transforms.recording import RecordRun, read_records
+from transforms.run_record import RecordRun, read_records
 from transforms.source import StreamingSyntheticRecords
 
 

@@ -6,7 +6,7 @@ from transforms.bigquery import WriteDirect
 from transforms.credentials import PasswordRef
 from transforms.oic import PostToOIC
 from transforms.rate_limit import GlobalRateLimit, TakeGlobalBudget
-from transforms.recording import RecordRun
+from transforms.run_record import RecordRun
 
 
 class OICPath(beam.PTransform):

@@ -5,7 +5,7 @@ import apache_beam as beam
 from pipeline.branches import DirectPath, OICPath
 from transforms.dead_letters import WriteDeadLetters
 from transforms.file_source import ReadRecordFile
-from transforms.recording import RecordRun
+from transforms.run_record import RecordRun
 from transforms.source import StreamingSyntheticRecords, SyntheticRecords
 from transforms.validate import ValidateRecords
 

@@ -9,8 +9,8 @@ import tempfile
 
 import pytest
 
-from pipeline import compare
-from pipeline.run import main as run_main
+from comparison import compare
+from launcher.run import main as run_main
 
 pytestmark = pytest.mark.stack
 

@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.config import UsageError, check_oic_url, redact_url
-from pipeline.run import main, parse
+from launcher.run import main, parse
 
 STACK = ['--oic_url', 'http://127.0.0.1:1/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records',
          '--oic_username', 'u', '--direct_table', 'p:warehouse.inventory_direct',

@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
 from pipeline.build import build_pipeline
 from pipeline.config import worker_share
-from pipeline.run import main, parse
+from launcher.run import main, parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = 'never-show-me-7f3a'
@@ -111,7 +111,7 @@ def test_launcher_dry_run_succeeds_and_prints_no_password(capfd):
 def test_dataflow_without_a_secret_is_refused_in_one_line():
     argv = [a for a in DATAFLOW if a not in ('--oic_password_secret', SECRET)] + ['--streaming']
     env = dict(os.environ, OIC_PASSWORD=PASSWORD)
-    done = subprocess.run([sys.executable, '-m', 'pipeline.run'] + argv, cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, '-m', 'launcher.run'] + argv, cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.count('\n') == 1 and '--oic_password_secret' in done.stderr

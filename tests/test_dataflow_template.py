@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from pipeline.flex import SWITCHES, translate
+from launcher.flex import SWITCHES, translate
 from pipeline.options import WarehouseOptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

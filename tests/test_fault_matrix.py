@@ -11,7 +11,7 @@ import time
 import pytest
 
 from devstack.testing import running_stack
-from pipeline.run import main
+from launcher.run import main
 from transforms.records import record_id_for
 
 pytestmark = pytest.mark.stack
@@ -264,5 +264,5 @@ def test_oic_rides_out_a_bigquery_restart(stack, tmp_path):
 
 def run_compare(out):
     """Recomputes the report of the run recorded in `out` (python -m pipeline.compare)."""
-    from pipeline.report import build_report
+    from comparison.report import build_report
     return build_report(str(out), oic_monitoring=False)

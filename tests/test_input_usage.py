@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.run import main
+from launcher.run import main
 from transforms.file_source import check_local_file
 
 BASE = ['--oic_url', 'http://127.0.0.1:1/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records',

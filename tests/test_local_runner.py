@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import Timestamp
 
-from pipeline.local_runner import apply_fixes, is_local, resume_delay_s
+from launcher.beam_fixes import apply_fixes, is_local, resume_delay_s
 
 BUNDLES = 120
 

@@ -9,10 +9,10 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.run import main
+from launcher.run import main
 from transforms import records as rec
 from transforms.oic import PostToOIC
-from transforms.recording import RecordRun, read_records
+from transforms.run_record import RecordRun, read_records
 
 pytestmark = pytest.mark.stack
 FAST = dict(initial_backoff_s=0.01, max_backoff_s=0.05)

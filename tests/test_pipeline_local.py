@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from pipeline.run import main
+from launcher.run import main
 
 pytestmark = pytest.mark.stack
 

@@ -2,8 +2,8 @@
 
 import io
 
-from pipeline.progress import LineCounter, Progress, format_progress
-from pipeline.run_record import clear_previous
+from launcher.progress import LineCounter, Progress, format_progress
+from transforms.run_record import clear_previous
 
 
 def test_counts_only_whole_lines_incrementally(tmp_path):

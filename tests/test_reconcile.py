@@ -1,6 +1,6 @@
 """Reconciliation by record_id, as pure functions on small literal data."""
 
-from pipeline.reconcile import reconcile_path
+from comparison.reconcile import reconcile_path
 
 SENT = [{'record_id': i} for i in 'abcde']
 

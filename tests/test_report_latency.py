@@ -1,6 +1,6 @@
 """Latency percentiles and the sources they are computed from, on small literal data."""
 
-from pipeline import latency
+from comparison import latency
 
 
 def test_nearest_rank_percentiles():

@@ -2,7 +2,7 @@
 
 import datetime
 
-from pipeline import monitoring
+from comparison import monitoring
 
 
 def instance(status, record_id=None):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline import pricing
+from comparison import pricing
 
 PRICES = {
     'hours_per_month': 730, 'oic_pack_hour_usd': 1.0, 'oic_messages_per_pack_hour': 5000, 'oic_message_kb': 50,

@@ -1,6 +1,6 @@
 """Throughput and requests per row, on literal timestamps."""
 
-from pipeline import throughput
+from comparison import throughput
 
 
 def ts(seconds):

@@ -7,7 +7,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms import records as rec
-from transforms.recording import RecordRun, read_records
+from transforms.run_record import RecordRun, read_records
 from transforms.source import (
     MAX_SHARDS, StreamingSyntheticRecords, effective_shards, records_in_tick, shard_clocks, shard_indices,
     tick_and_shard)

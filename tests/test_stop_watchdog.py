@@ -9,7 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HANGS_AFTER_CTRL_C = '''
 import os, signal, threading
-import pipeline.run as run
+import launcher.run as run
 run.STOP_GRACE_S = 1
 restore = run._watch_interrupts()
 try:
@@ -22,7 +22,7 @@ except KeyboardInterrupt:
 
 STOPS_IN_TIME = '''
 import os, signal, faulthandler
-import pipeline.run as run
+import launcher.run as run
 run.STOP_GRACE_S = 1
 restore = run._watch_interrupts()
 try:
@@ -53,7 +53,7 @@ def test_a_prompt_stop_leaves_the_default_handler():
 
 
 def test_not_installed_over_someone_elses_handler():
-    import pipeline.run as run
+    import launcher.run as run
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         run._watch_interrupts()()

@@ -31,7 +31,7 @@ def test_stream_lands_while_running_and_ctrl_c_reports(fresh_stack, tmp_path):
     env = dict(os.environ, **clean_stack.env())
     out = tmp_path / 'out'
     process = subprocess.Popen(
-        [sys.executable, '-m', 'pipeline.run', '--streaming', '--rate', '20', '--out', str(out),
+        [sys.executable, '-m', 'launcher.run', '--streaming', '--rate', '20', '--out', str(out),
          '--probe_interval', '0'],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

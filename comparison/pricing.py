@@ -1,4 +1,4 @@
-"""Monthly cost per path at a measured rate, from a dated price table (pipeline/prices.json), formulas shown."""
+"""Monthly cost per path at a measured rate, from a dated price table (comparison/prices.json), formulas shown."""
 
 import json
 import math

@@ -2,7 +2,7 @@
 
 import sys
 
-from pipeline.run import main
+from launcher.run import main
 
 # Flags that take no value on the command line; a Flex Template passes every parameter as --name=value.
 SWITCHES = ('streaming', 'no_landed_check', 'allow_insecure_http')

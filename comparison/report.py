@@ -3,12 +3,11 @@
 import json
 import os
 
-from pipeline import bq_read, latency, monitoring, pricing, throughput
-from pipeline.reconcile import reconcile_path
-from pipeline.report_table import format_table  # noqa: F401  (re-exported: pipeline.run prints it)
-from pipeline.run_record import load_run
+from comparison import bq_read, latency, monitoring, pricing, throughput
+from comparison.reconcile import reconcile_path
+from transforms.run_record import load_run
 from transforms import records as rec
-from transforms.recording import read_records
+from transforms.run_record import read_records
 from transforms.tables import parse_table_spec
 
 PROBE_SIGHTINGS = 'probe.jsonl'
@@ -173,7 +172,7 @@ def _write_text(path, text):
 
 def write_report(out_dir, report):
     """Writes report.json and the self-contained report.html beside it; returns the report.json path."""
-    from pipeline.html_report import render_html  # Charts need matplotlib (the 'local' extra): only here.
+    from comparison.html_report import render_html  # Charts need matplotlib (the 'local' extra): only here.
     base = out_dir.rstrip('/')
     _write_text(base + '/report.json', json.dumps(report, indent=2, sort_keys=True))
     _write_text(base + '/report.html', render_html(report))

@@ -7,7 +7,7 @@ import time
 
 from google.cloud import bigquery
 
-from pipeline import bq_read
+from comparison import bq_read
 from transforms import records as rec
 from transforms.tables import parse_table_spec
 

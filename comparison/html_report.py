@@ -3,7 +3,7 @@
 import html
 import io
 
-from pipeline import report_table
+from comparison import report_table
 
 COLORS = {'oic': '#c74634', 'direct': '#1a73e8'}
 STYLE = """

@@ -1,0 +1,222 @@
+"""Entry point: python -m pipeline.run — validate flags, run both branches, print the comparison."""
+
+import faulthandler
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
+from apache_beam.runners.runner import PipelineState
+
+from pipeline.build import build_pipeline
+from pipeline.config import UsageError, resolve
+from launcher.beam_fixes import apply_fixes, is_local
+from pipeline.options import WarehouseOptions
+from comparison.probe import probe_for
+from launcher.progress import Progress
+from comparison.report import build_report, write_report
+from comparison.report_table import format_table
+from launcher.run_metrics import pipeline_metrics
+from transforms.run_record import clear_previous, load_run, write_run
+from transforms import records as rec
+
+INTERRUPTED = 130  # Ctrl-C: the exit code a shell gives SIGINT.
+STOP_GRACE_S = 60  # After Ctrl-C, the pipeline's own shutdown gets this long before the stacks are dumped and it exits.
+AUTH_MARKER = 'OIC refused the credentials'
+EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a; source .local/stack.env` makes every '
+          'default point at it. Exit codes: 0 the pipeline completed (whatever was dead-lettered), 1 it failed, '
+          '2 a usage or configuration error.')
+
+
+class _UsageParser(_BeamArgumentParser):
+    """Reports a bad flag value (argparse's usage screen) as one UsageError line instead."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _all_options_parser():
+    """Our flags first, then every standard Beam option (the same set PipelineOptions understands)."""
+    parser = _UsageParser(prog='python -m pipeline.run', description=__doc__.split(' — ')[-1],
+                          epilog=EPILOG, allow_abbrev=False)
+    WarehouseOptions._add_argparse_args(parser)  # pylint: disable=protected-access
+    seen = {str(WarehouseOptions)}
+    for cls in PipelineOptions.__subclasses__():
+        if str(cls) not in seen:
+            seen.add(str(cls))
+            cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    return parser
+
+
+def parse(argv, environ=None):
+    """argv -> (PipelineOptions, RunConfig); UsageError for unknown flags or invalid values."""
+    parser = _all_options_parser()
+    _, unknown = parser.parse_known_args(argv)
+    flags = [a for a in unknown if a.startswith('-')]
+    if flags:
+        raise UsageError('unknown flag %s (see python -m pipeline.run --help)' % flags[0].split('=', 1)[0])
+    if unknown:
+        raise UsageError('unexpected argument %r (see python -m pipeline.run --help)' % unknown[0])
+    options = PipelineOptions(argv)
+    return options, resolve(options, environ)
+
+
+def _failure_line(err):
+    """One readable line for a failed pipeline: the OIC auth message when that was the cause."""
+    text = str(err)
+    if AUTH_MARKER in text:
+        start = text.index(AUTH_MARKER)
+        return text[start:].split('\n', 1)[0].split("'", 1)[0].rstrip('"\\ ')
+    return '%s: %s' % (type(err).__name__, text.strip().splitlines()[-1][:300] if text.strip() else '')
+
+
+def _is_interrupt(err):
+    """True for Ctrl-C, also when Beam re-raised it from inside a DoFn as another error."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, KeyboardInterrupt) or str(err).startswith('KeyboardInterrupt'):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _stop_watchdog(signum, frame):
+    """SIGINT: interrupt as Python does, and make sure the stop cannot hang: if the runner's shutdown (DoFn teardown,
+    requests in flight) is not over within STOP_GRACE_S, every thread's stack goes to stderr and the process exits 1.
+    A second Ctrl-C interrupts again at once."""
+    faulthandler.dump_traceback_later(STOP_GRACE_S, exit=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    raise KeyboardInterrupt
+
+
+def _watch_interrupts():
+    """Installs _stop_watchdog for the run; returns a function that puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return lambda: None  # Not ours to change (a test harness, an embedding program).
+    signal.signal(signal.SIGINT, _stop_watchdog)
+    return lambda: signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def execute(options, config):
+    """Runs the pipeline, keeping run.json current; returns (state, wall seconds)."""
+    local = '://' not in config.out
+    if local:
+        clear_previous(config.out)
+    started = rec.utc_now()
+    run = dict(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
+    # A --dry_run (Dataflow job built offline, nothing submitted) leaves no run record behind.
+    record = (lambda *_: None) if options.view_as(TestOptions).dry_run else write_run
+    record(config.out, run)
+    pipeline = build_pipeline(options, config)
+    if is_local(config.runner):
+        apply_fixes()  # A long local stream: flat memory, no busy loop (see launcher/beam_fixes.py).
+    unwatch = _watch_interrupts()
+    clock = time.monotonic()
+    state = 'FAILED'
+    try:
+        with Progress(config.out, config.paths) if local else _NoProgress(), probe_for(config.out, run, local):
+            result = None
+            try:
+                # The local runner runs the whole pipeline inside run(); Dataflow returns once the job is submitted.
+                result = pipeline.run()
+                # --no_wait_until_finish: submit and return (a Flex Template launcher, a Dataflow stream).
+                no_wait = options.view_as(StandardOptions).no_wait_until_finish
+                state = (result.state if no_wait else result.wait_until_finish()) or PipelineState.DONE
+            except (KeyboardInterrupt, Exception) as err:  # Ctrl-C ends a stream: stop, then report what got through.
+                if not _is_interrupt(err):
+                    raise
+                print('\ninterrupted: stopping the pipeline; records still in flight show as missing',
+                      file=sys.stderr)
+                if result is not None:
+                    result.cancel()
+                state = PipelineState.CANCELLED
+            if result is not None:
+                run['metrics'] = pipeline_metrics(result)
+    finally:
+        faulthandler.cancel_dump_traceback_later()  # Stopped: the report's reads have deadlines of their own.
+        unwatch()
+        wall = time.monotonic() - clock
+        run.update(state=str(state), finished_at=rec.format_timestamp(rec.utc_now()), wall_s=round(wall, 3))
+        record(config.out, run)
+    return state, wall
+
+
+def format_oic_metrics(metrics):
+    """One line of the OIC caller's Beam metrics (namespace 'oic'), or '' when the run had none."""
+    names = sorted(name for name in metrics if name.startswith('oic_'))
+    parts = []
+    for name in names:
+        value = metrics[name]
+        if isinstance(value, dict):
+            if value.get('count'):
+                parts.append('%s mean %.0f max %s (n=%d)' % (name[4:], value['sum'] / value['count'], value['max'],
+                                                             value['count']))
+        elif value:
+            parts.append('%s %s' % (name[4:], value))
+    return 'OIC caller: ' + ', '.join(parts) if parts else ''
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if '-h' in argv or '--help' in argv:
+        _all_options_parser().print_help()
+        return 0
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+    try:
+        options, config = parse(argv)
+    except UsageError as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 2
+    print('run %s: %s, paths %s, %s' % (
+        config.run_id, config.runner, ','.join(config.paths),
+        'file %s' % config.input if config.input else
+        '%s records' % (config.records if config.records else 'unbounded') +
+        (' at %g/s' % config.rate if config.rate else ' as fast as possible')), file=sys.stderr)
+    try:
+        state, _ = execute(options, config)
+        interrupted = state == PipelineState.CANCELLED
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return INTERRUPTED
+    except Exception as err:  # The pipeline failed: one line here; Beam has logged the details above.
+        print('error: pipeline failed: %s' % _failure_line(err), file=sys.stderr)
+        return 1
+    if '://' in config.out or 'DataflowRunner' in config.runner:
+        print('pipeline %s; compare later with python -m pipeline.compare --out %s' % (state, config.out))
+        return 0
+    report = build_report(config.out)
+    write_report(config.out, report)
+    print(format_table(report))
+    oic_line = format_oic_metrics(load_run(config.out).get('metrics') or {}) if 'oic' in config.paths else ''
+    if oic_line:
+        print(oic_line)
+    print('run record and report.json in %s/' % config.out.rstrip('/'))
+    return INTERRUPTED if interrupted else 0
+
+
+def cli() -> None:
+    """`python -m pipeline.run`: main(), then exit with its code."""
+    code = main()
+    if code == INTERRUPTED:
+        # The local runner's worker threads outlive an interrupted run and would keep the process up.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+if __name__ == '__main__':
+    cli()

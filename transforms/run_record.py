@@ -1,0 +1,174 @@
+"""The run record under --out: every file's name, its writer and its reader, side by side.
+
+Written by the workers (sent records, acknowledgements, dead letters, invalid records: JSON lines, one file per
+writer), by the launcher (run.json) and by the local probe (probe.jsonl, probe.json); read by the comparison.
+"""
+
+import glob
+import json
+import os
+import shutil
+import time
+import uuid
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+FLUSH_EVERY_S = 1.0
+
+# Kinds of JSON-lines files (OUT/<kind>-<writer>.jsonl).
+INVALID = 'invalid'
+
+
+def sent_kind(path: str) -> str:
+    """The kind of the records a path was handed, e.g. 'oic/sent'."""
+    return '%s/sent' % path
+
+
+def acks_kind(path: str) -> str:
+    """The kind of a path's acknowledgements ('oic/acks')."""
+    return '%s/acks' % path
+
+
+def dead_letters_kind(path: str) -> str:
+    """The kind of a path's dead letters ('oic/dead_letters')."""
+    return '%s/dead_letters' % path
+
+
+RUN_FILE = 'run.json'
+PROBE_SIGHTINGS = 'probe.jsonl'
+PROBE_SUMMARY = 'probe.json'
+REPORT_JSON = 'report.json'
+REPORT_HTML = 'report.html'
+# What a run writes under --out; only these are removed when a new run starts there.
+RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML)
+RECORD_GLOBS = (INVALID + '-*.jsonl',)
+
+
+def is_local(out_dir: str) -> bool:
+    """True when the run directory is on this machine (not gs:// or another Beam filesystem)."""
+    return '://' not in out_dir
+
+
+def join(out_dir: str, name: str) -> str:
+    """A file of the run directory, local or remote."""
+    return '%s/%s' % (out_dir.rstrip('/'), name)
+
+
+def record_file_pattern(out_dir, kind):
+    """Where records of `kind` (e.g. 'oic/acks') are written; one file per writer."""
+    return join(out_dir, '%s-*.jsonl' % kind)
+
+
+class _AppendJsonLinesFn(beam.DoFn):
+    """Appends each element as one JSON line to a file of its own writer.
+
+    Local directories: one file per DoFn instance, flushed at least every second and at each bundle's end, so a
+    progress reader (and a crash) sees what happened. Other filesystems (gs://): one file per bundle, since objects
+    are only visible once closed.
+    """
+
+    def __init__(self, out_dir, kind):
+        self._out_dir, self._kind = out_dir, kind
+
+    def setup(self):
+        self._local = is_local(self._out_dir)
+        self._file = None
+        self._last_flush = time.monotonic()
+
+    def _open(self):
+        path = '%s/%s-%s.jsonl' % (self._out_dir.rstrip('/'), self._kind, uuid.uuid4().hex[:12])
+        if self._local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return open(path, 'a', encoding='utf-8')
+        return FileSystems.create(path, mime_type='application/x-ndjson')
+
+    def process(self, element):
+        if self._file is None:
+            self._file = self._open()
+        line = json.dumps(element, sort_keys=True, default=str) + '\n'
+        self._file.write(line if self._local else line.encode('utf-8'))
+        if self._local and time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
+            self._file.flush()
+            self._last_flush = time.monotonic()
+
+    def finish_bundle(self):
+        if self._file is None:
+            return
+        if self._local:
+            self._file.flush()
+        else:
+            self._file.close()
+            self._file = None
+
+    def teardown(self):
+        if getattr(self, '_file', None) is not None:
+            self._file.close()
+            self._file = None
+
+
+class RecordRun(beam.PTransform):
+    """Writes every element to the run record as `OUT/<kind>-<writer>.jsonl` and passes nothing on.
+
+    Element in: any JSON-able dict, e.g. an acknowledgement {'path': 'oic', 'record_id': '…', 'status': 200, …}.
+    """
+
+    def __init__(self, out_dir, kind):
+        super().__init__()
+        self._out_dir, self._kind = out_dir, kind
+
+    def expand(self, pcoll):
+        return pcoll | 'Append' >> beam.ParDo(_AppendJsonLinesFn(self._out_dir, self._kind))
+
+
+def read_records(out_dir, kind):
+    """All JSON lines of `kind` in a run directory (local or any Beam filesystem), in no particular order."""
+    pattern = record_file_pattern(out_dir, kind)
+    matches = FileSystems.match([pattern])[0].metadata_list
+    found = []
+    for meta in sorted(matches, key=lambda m: m.path):
+        with FileSystems.open(meta.path) as handle:
+            for raw in handle.read().decode('utf-8').splitlines():
+                if raw.strip():
+                    try:
+                        found.append(json.loads(raw))
+                    except ValueError:
+                        continue  # A torn last line of a writer that was killed mid-write.
+    return found
+
+
+def clear_previous(out_dir: str) -> None:
+    """Removes the previous run's record from `out_dir` (and nothing else); creates the directory."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name in RECORD_ENTRIES:
+        path = os.path.join(out_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    for pattern in RECORD_GLOBS:
+        for path in glob.glob(os.path.join(out_dir, pattern)):
+            os.remove(path)
+
+
+def write_run(out_dir: str, run: dict) -> None:
+    """Writes run.json (atomically on a local directory; one whole object on gs://)."""
+    if not is_local(out_dir):
+        with FileSystems.create(join(out_dir, RUN_FILE), mime_type='application/json') as handle:
+            handle.write(json.dumps(run, indent=2, sort_keys=True, default=str).encode('utf-8'))
+        return
+    path = os.path.join(out_dir, RUN_FILE)
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as handle:
+        json.dump(run, handle, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)
+
+
+def load_run(out_dir: str) -> dict:
+    """run.json of a run directory, local or on any Beam filesystem (gs:// for Dataflow runs)."""
+    path = join(out_dir, RUN_FILE)
+    if not FileSystems.exists(path):
+        raise FileNotFoundError('no run recorded in %s (expected %s); run python -m pipeline.run first' %
+                                (out_dir, path))
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode('utf-8'))
