@@ -1,0 +1,1 @@
+"""The launcher: parses flags, runs the pipeline locally or submits it, shows progress, stops cleanly (not shipped)."""
