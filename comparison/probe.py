@@ -9,10 +9,9 @@ from google.cloud import bigquery
 
 from comparison import bq_read
 from transforms import records as rec
+from transforms import run_record
 from transforms.tables import parse_table_spec
 
-SIGHTINGS = 'probe.jsonl'
-SUMMARY = 'probe.json'
 POLL_DEADLINE_S = 10.0  # A stuck poll gives up; the next one widens the window.
 POLL_RETRY = bigquery.DEFAULT_RETRY.with_deadline(POLL_DEADLINE_S)
 DEFAULT_INTERVAL_S = 0.5  # Well under the 1 s resolution asked for, leaving room for the query itself.
@@ -54,7 +53,7 @@ class Probe:
 
     def __enter__(self):
         if self._tables:
-            self._file = open(os.path.join(self._out_dir, SIGHTINGS), 'a', encoding='utf-8')
+            self._file = open(os.path.join(self._out_dir, run_record.PROBE_SIGHTINGS), 'a', encoding='utf-8')
             self._thread.start()
         return self
 
@@ -134,7 +133,7 @@ class Probe:
             'gap_p50_s': round(gaps[len(gaps) // 2], 3) if gaps else None,
             'gap_max_s': round(gaps[-1], 3) if gaps else None,
         }
-        with open(os.path.join(self._out_dir, SUMMARY), 'w', encoding='utf-8') as handle:
+        with open(os.path.join(self._out_dir, run_record.PROBE_SUMMARY), 'w', encoding='utf-8') as handle:
             json.dump(summary, handle, indent=2, sort_keys=True)
 
 

@@ -5,13 +5,13 @@ import os
 
 from comparison import bq_read, latency, monitoring, pricing, throughput
 from comparison.reconcile import reconcile_path
+from transforms import run_record
 from transforms.run_record import load_run
 from transforms import records as rec
+from transforms import run_record
 from transforms.run_record import read_records
 from transforms.tables import parse_table_spec
 
-PROBE_SIGHTINGS = 'probe.jsonl'
-PROBE_SUMMARY = 'probe.json'
 
 
 def landed_rows_for(run, path, sent, client_factory=bq_read.make_client):
@@ -47,9 +47,9 @@ def _read_json_lines(path):
 
 def read_probe(out_dir):
     """(sightings, summary) the time-to-queryable probe recorded; ([], None) when it did not run."""
-    summary_path = os.path.join(out_dir, PROBE_SUMMARY)
+    summary_path = os.path.join(out_dir, run_record.PROBE_SUMMARY)
     summary = json.load(open(summary_path, encoding='utf-8')) if os.path.exists(summary_path) else None
-    return _read_json_lines(os.path.join(out_dir, PROBE_SIGHTINGS)), summary
+    return _read_json_lines(os.path.join(out_dir, run_record.PROBE_SIGHTINGS)), summary
 
 
 def _latency(path, acks, sightings, sent_ids, probe_summary):
@@ -110,7 +110,7 @@ def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_m
     prices = prices or pricing.load_prices()
     wall = run.get('wall_s')
     sightings, probe_summary = read_probe(out_dir)
-    invalid = read_records(out_dir, 'invalid')
+    invalid = read_records(out_dir, run_record.INVALID)
     report = {
         'run_id': run.get('run_id'),
         'started_at': run.get('started_at'),
@@ -123,9 +123,9 @@ def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_m
         'paths': {},
     }
     for path in run.get('paths', []):
-        sent = read_records(out_dir, '%s/sent' % path)
-        acks = read_records(out_dir, '%s/acks' % path)
-        dead = read_records(out_dir, '%s/dead_letters' % path)
+        sent = read_records(out_dir, run_record.sent_kind(path))
+        acks = read_records(out_dir, run_record.acks_kind(path))
+        dead = read_records(out_dir, run_record.dead_letters_kind(path))
         sent_ids = {r.get('record_id') for r in sent if r.get('record_id')}
         rows, check = landed_rows_for(run, path, sent, client_factory)
         result = reconcile_path(sent, acks, dead, rows, acks_derived=(path == 'direct'))
@@ -161,7 +161,7 @@ def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_m
 
 def _write_text(path, text):
     """Writes a whole file, locally or on any Beam filesystem (a Dataflow run's gs:// directory)."""
-    if '://' in path:
+    if not run_record.is_local(path):
         from apache_beam.io.filesystems import FileSystems
         with FileSystems.create(path) as handle:
             handle.write(text.encode('utf-8'))
@@ -174,6 +174,6 @@ def write_report(out_dir, report):
     """Writes report.json and the self-contained report.html beside it; returns the report.json path."""
     from comparison.html_report import render_html  # Charts need matplotlib (the 'local' extra): only here.
     base = out_dir.rstrip('/')
-    _write_text(base + '/report.json', json.dumps(report, indent=2, sort_keys=True))
-    _write_text(base + '/report.html', render_html(report))
-    return base + '/report.json'
+    _write_text(run_record.join(base, run_record.REPORT_JSON), json.dumps(report, indent=2, sort_keys=True))
+    _write_text(run_record.join(base, run_record.REPORT_HTML), render_html(report))
+    return run_record.join(base, run_record.REPORT_JSON)

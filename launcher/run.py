@@ -13,6 +13,7 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline.build import build_pipeline
 from pipeline.config import UsageError, resolve
+from pipeline.config.dataflow import is_dataflow
 from launcher.beam_fixes import apply_fixes, is_local
 from pipeline.options import WarehouseOptions
 from comparison.probe import probe_for
@@ -20,6 +21,7 @@ from launcher.progress import Progress
 from comparison.report import build_report, write_report
 from comparison.report_table import format_table
 from launcher.run_metrics import pipeline_metrics
+from transforms import run_record
 from transforms.run_record import clear_previous, load_run, write_run
 from transforms import records as rec
 
@@ -104,7 +106,7 @@ def _watch_interrupts():
 
 def execute(options, config):
     """Runs the pipeline, keeping run.json current; returns (state, wall seconds)."""
-    local = '://' not in config.out
+    local = run_record.is_local(config.out)
     if local:
         clear_previous(config.out)
     started = rec.utc_now()
@@ -182,9 +184,9 @@ def main(argv=None):
         return 2
     print('run %s: %s, paths %s, %s' % (
         config.run_id, config.runner, ','.join(config.paths),
-        'file %s' % config.input if config.input else
-        '%s records' % (config.records if config.records else 'unbounded') +
-        (' at %g/s' % config.rate if config.rate else ' as fast as possible')), file=sys.stderr)
+        'file %s' % config.source.input if config.source.input else
+        '%s records' % (config.source.records if config.source.records else 'unbounded') +
+        (' at %g/s' % config.source.rate if config.source.rate else ' as fast as possible')), file=sys.stderr)
     try:
         state, _ = execute(options, config)
         interrupted = state == PipelineState.CANCELLED
@@ -194,7 +196,7 @@ def main(argv=None):
     except Exception as err:  # The pipeline failed: one line here; Beam has logged the details above.
         print('error: pipeline failed: %s' % _failure_line(err), file=sys.stderr)
         return 1
-    if '://' in config.out or 'DataflowRunner' in config.runner:
+    if not run_record.is_local(config.out) or is_dataflow(config.runner):
         print('pipeline %s; compare later with python -m pipeline.compare --out %s' % (state, config.out))
         return 0
     report = build_report(config.out)

@@ -1,10 +1,14 @@
 """The two paths a record can take to BigQuery, each recording what it sent, what was acknowledged and what failed."""
 
+from typing import Callable, Optional
+
 import apache_beam as beam
 
+from pipeline.config import BigQueryConfig, OICConfig
+from transforms import run_record
 from transforms.bigquery import WriteDirect
 from transforms.credentials import PasswordRef
-from transforms.oic import PostToOIC
+from transforms.oic import Caller, PostToOIC
 from transforms.rate_limit import GlobalRateLimit, TakeGlobalBudget
 from transforms.run_record import RecordRun
 
@@ -15,25 +19,25 @@ class OICPath(beam.PTransform):
     Element in: a valid record dict. Out: the path's dead letters (already recorded).
     """
 
-    def __init__(self, config):
+    def __init__(self, oic: OICConfig, out: str, caller_factory: Optional[Callable[[], Caller]] = None):
         super().__init__()
-        self._config = config
+        self._oic, self._out, self._caller_factory = oic, out, caller_factory
 
-    def expand(self, records):
-        c = self._config
-        _ = records | 'RecordSent' >> RecordRun(c.out, 'oic/sent')
-        if c.oic_rate_limiter:
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        c = self._oic
+        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('oic'))
+        if c.rate_limiter:
             records = records | 'GlobalBudget' >> TakeGlobalBudget(
-                GlobalRateLimit.for_url(c.oic_rate_limiter, c.oic_rate_limit_domain, c.oic_url))
+                GlobalRateLimit.for_url(c.rate_limiter, c.rate_limit_domain, c.url))
         posted = records | 'Post' >> PostToOIC(
-            c.oic_url, c.oic_username,
-            password_ref=PasswordRef(secret=c.oic_password_secret) if c.oic_password_secret else PasswordRef(),
-            payload_shape=c.oic_payload, concurrency=c.oic_worker_concurrency,
-            connect_timeout=c.oic_connect_timeout, read_timeout=c.oic_read_timeout,
-            max_attempts=c.oic_max_attempts, deadline_s=c.oic_deadline, max_rps=c.oic_worker_max_rps or None,
-            allow_insecure_http=c.allow_insecure_http)
-        _ = posted.acks | 'RecordAcks' >> RecordRun(c.out, 'oic/acks')
-        _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(c.out, 'oic/dead_letters')
+            c.url, c.username,
+            password_ref=PasswordRef(secret=c.password_secret) if c.password_secret else PasswordRef(),
+            payload_shape=c.payload, concurrency=c.worker_concurrency,
+            connect_timeout=c.connect_timeout, read_timeout=c.read_timeout,
+            max_attempts=c.max_attempts, deadline_s=c.deadline, max_rps=c.worker_max_rps or None,
+            allow_insecure_http=c.allow_insecure_http, caller_factory=self._caller_factory)
+        _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind('oic'))
+        _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('oic'))
         return posted.dead_letter
 
 
@@ -43,13 +47,15 @@ class DirectPath(beam.PTransform):
     Element in: a valid record dict. Out: the rows BigQuery refused, as dead letters (already recorded).
     """
 
-    def __init__(self, config):
+    def __init__(self, bigquery: BigQueryConfig, out: str, write: Optional[beam.PTransform] = None):
+        """`write` replaces the BigQuery write (element in: a record; out: dead letters), e.g. with a fake in tests."""
         super().__init__()
-        self._config = config
+        self._bigquery, self._out, self._write = bigquery, out, write
 
-    def expand(self, records):
-        c = self._config
-        _ = records | 'RecordSent' >> RecordRun(c.out, 'direct/sent')
-        failed = records | 'Write' >> WriteDirect(c.direct_table, emulator_host=c.emulator_host, method=c.direct_method)
-        _ = failed | 'RecordDeadLetters' >> RecordRun(c.out, 'direct/dead_letters')
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        c = self._bigquery
+        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('direct'))
+        write = self._write or WriteDirect(c.direct_table, emulator_host=c.emulator_host, method=c.direct_method)
+        failed = records | 'Write' >> write
+        _ = failed | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('direct'))
         return failed

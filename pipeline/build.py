@@ -1,8 +1,11 @@
 """Assembles the Beam pipeline from a validated RunConfig."""
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.branches import DirectPath, OICPath
+from pipeline.config import RunConfig, SourceConfig
+from transforms import run_record
 from transforms.dead_letters import WriteDeadLetters
 from transforms.file_source import ReadRecordFile
 from transforms.run_record import RecordRun
@@ -10,27 +13,27 @@ from transforms.source import StreamingSyntheticRecords, SyntheticRecords
 from transforms.validate import ValidateRecords
 
 
-def source_for(config):
+def source_for(source: SourceConfig, run_id: str) -> beam.PTransform:
     """The record source the flags ask for: a file replay, a stream at a rate, or a bounded batch."""
-    if config.input:
-        return ReadRecordFile(config.input, config.run_id)
-    if config.streaming:
-        return StreamingSyntheticRecords(config.rate, config.seed, config.run_id, limit=config.records,
-                                         shards=config.source_shards)
-    return SyntheticRecords(config.records, config.seed, config.run_id, rate=config.rate)
+    if source.input:
+        return ReadRecordFile(source.input, run_id)
+    if source.streaming:
+        return StreamingSyntheticRecords(source.rate, source.seed, run_id, limit=source.records, shards=source.shards)
+    return SyntheticRecords(source.records, source.seed, run_id, rate=source.rate)
 
 
-def build_pipeline(options, config):
+def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline:
     """Read records, validate them, send the valid ones down each chosen path, and keep every dead letter."""
     pipeline = beam.Pipeline(options=options)
-    checked = pipeline | 'Source' >> source_for(config) | 'Validate' >> ValidateRecords()
-    _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, 'invalid')
+    checked = pipeline | 'Source' >> source_for(config.source, config.run_id) | 'Validate' >> ValidateRecords()
+    _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, run_record.INVALID)
     dead_letters = [checked.invalid]
-    if 'oic' in config.paths:
-        dead_letters.append(checked.valid | 'OIC' >> OICPath(config))
+    if config.oic is not None:
+        dead_letters.append(checked.valid | 'OIC' >> OICPath(config.oic, config.out))
     if 'direct' in config.paths:
-        dead_letters.append(checked.valid | 'Direct' >> DirectPath(config))
-    if config.dead_letter_table:
+        dead_letters.append(checked.valid | 'Direct' >> DirectPath(config.bigquery, config.out))
+    bigquery = config.bigquery
+    if bigquery.dead_letter_table:
         _ = (dead_letters | 'AllDeadLetters' >> beam.Flatten()
-             | 'WriteDeadLetters' >> WriteDeadLetters(config.dead_letter_table, config.emulator_host))
+             | 'WriteDeadLetters' >> WriteDeadLetters(bigquery.dead_letter_table, bigquery.emulator_host))
     return pipeline

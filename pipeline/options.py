@@ -4,8 +4,12 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.oic import DEFAULT_CONCURRENCY
+from transforms.oic_caller import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S
+from transforms.oic_retry import DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS
+from transforms.source import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
+
 PATHS = ('oic', 'direct')
-DEFAULT_RECORDS = 200
 
 
 def _env(name, default=None):
@@ -29,8 +33,8 @@ class WarehouseOptions(PipelineOptions):
                  'Quantity_Available,Quantity_Requested,Backlog) or JSON lines (.jsonl).')
         source.add_argument(
             '--rate', type=float, default=None,
-            help='Records per second the source emits; 0 = as fast as possible (default 0 in batch, 10 with '
-                 '--streaming).')
+            help='Records per second the source emits; 0 = as fast as possible (default 0 in batch, %g with '
+                 '--streaming).' % DEFAULT_STREAMING_RATE)
         source.add_argument(
             '--seed', type=int, default=None,
             help='Seed for the synthetic generator: the same seed gives the same record values (record_id and '
@@ -62,22 +66,24 @@ class WarehouseOptions(PipelineOptions):
             '--oic_payload', default='extended', choices=('extended', 'seed'),
             help='Request body: extended = all eight fields (default); seed = exactly the seed\'s six fields.')
         oic.add_argument(
-            '--oic_concurrency', type=int, default=16,
-            help='Requests in flight to OIC per worker (default 16).')
+            '--oic_concurrency', type=int, default=DEFAULT_CONCURRENCY,
+            help='Requests in flight to OIC for the whole job; each worker takes ceil(total / workers) '
+                 '(default %d).' % DEFAULT_CONCURRENCY)
         oic.add_argument(
-            '--oic_connect_timeout', type=float, default=5.0,
-            help='Seconds to wait for a connection to OIC (default 5).')
+            '--oic_connect_timeout', type=float, default=DEFAULT_CONNECT_TIMEOUT_S,
+            help='Seconds to wait for a connection to OIC (default %g).' % DEFAULT_CONNECT_TIMEOUT_S)
         oic.add_argument(
-            '--oic_read_timeout', type=float, default=30.0,
-            help='Seconds to wait for OIC\'s answer to one request (default 30; OIC itself gives up at 300).')
+            '--oic_read_timeout', type=float, default=DEFAULT_READ_TIMEOUT_S,
+            help='Seconds to wait for OIC\'s answer to one request (default %g; OIC itself gives up at 300).'
+                 % DEFAULT_READ_TIMEOUT_S)
         oic.add_argument(
-            '--oic_max_attempts', type=int, default=15,
+            '--oic_max_attempts', type=int, default=DEFAULT_MAX_ATTEMPTS,
             help='Attempts per record, the first included, for retryable outcomes (connection errors, timeouts, '
-                 '408, 429, 500, 502, 503, 504); default 15.')
+                 '408, 429, 500, 502, 503, 504); default %d.' % DEFAULT_MAX_ATTEMPTS)
         oic.add_argument(
-            '--oic_deadline', type=float, default=300.0,
+            '--oic_deadline', type=float, default=DEFAULT_DEADLINE_S,
             help='Seconds one record may take, retries and waits included, before it is dead-lettered '
-                 '(default 300).')
+                 '(default %g).' % DEFAULT_DEADLINE_S)
         oic.add_argument(
             '--oic_max_rps', type=float, default=0.0,
             help='Hard cap on requests per second to OIC across the job; each worker takes an equal share '
@@ -120,9 +126,9 @@ class WarehouseOptions(PipelineOptions):
                  'are dead-lettered), STORAGE_WRITE_API (Dataflow; needs Beam\'s Java expansion service) or '
                  'FILE_LOADS (batch only; needs a gs:// --temp_location).')
         dataflow.add_argument(
-            '--source_shards', type=int, default=16,
+            '--source_shards', type=int, default=DEFAULT_SHARDS,
             help='Work items each tick of the streaming source fans out to; Dataflow spreads them over its workers '
-                 'while the total stays --rate (default 16).')
+                 'while the total stays --rate (default %d).' % DEFAULT_SHARDS)
         dataflow.add_argument(
             '--oic_rate_limiter', default=None,
             help='HOST:PORT of an Envoy rate-limit service that caps requests per second to OIC across the whole '

@@ -2,7 +2,8 @@
 
 import pytest
 
-from pipeline.config import UsageError, check_oic_url, redact_url
+from pipeline.config import UsageError
+from transforms.oic_caller import check_oic_url, redact_url
 from launcher.run import main, parse
 
 STACK = ['--oic_url', 'http://127.0.0.1:1/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records',
@@ -14,14 +15,14 @@ ENV = {'OIC_PASSWORD': 'hunter2'}
 def test_defaults():
     _, config = parse(STACK, ENV)
     assert config.paths == ('oic', 'direct')
-    assert config.records == 200 and config.rate == 0 and not config.streaming
-    assert str(config.direct_table) == 'p:warehouse.inventory_direct'
+    assert config.source.records == 200 and config.source.rate == 0 and not config.source.streaming
+    assert str(config.bigquery.direct_table) == 'p:warehouse.inventory_direct'
     assert 'hunter2' not in repr(config) and 'hunter2' not in str(config.describe())
 
 
 def test_streaming_defaults_to_a_rate_and_no_bound():
     _, config = parse(STACK + ['--streaming'], ENV)
-    assert config.streaming and config.rate == 10 and config.records is None
+    assert config.source.streaming and config.source.rate == 10 and config.source.records is None
 
 
 @pytest.mark.parametrize('argv, message', [
@@ -57,7 +58,7 @@ def test_dataflow_needs_a_secret():
 def test_insecure_http_can_be_allowed_and_https_is_fine():
     check_oic_url('http://example.com/x', allow_insecure_http=True)
     check_oic_url('https://example.com/x')
-    with pytest.raises(UsageError, match='must not contain credentials'):
+    with pytest.raises(ValueError, match='must not contain credentials'):
         check_oic_url('https://u:p@example.com/x')
 
 
@@ -68,7 +69,7 @@ def test_redact_url_drops_credentials():
 def test_oic_only_without_bigquery_is_allowed():
     argv = ['--paths', 'oic', '--oic_url', 'https://oic.example.com/x', '--oic_username', 'u']
     _, config = parse(argv, ENV)
-    assert config.direct_table is None and config.oic_table is None
+    assert config.bigquery.direct_table is None and config.bigquery.oic_table is None
 
 
 def test_main_exits_2_with_one_line(capsys):

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from transforms.oic import AuthWatch
-from transforms.oic_caller import Attempt, check_basic_auth_url, give_up_reason
+from transforms.oic_caller import Attempt, check_oic_url, give_up_reason
 from transforms.oic_retry import RetryPolicy, is_retryable, parse_retry_after
 from transforms.oic_throttle import Gate, OverloadThrottler, TokenBucket
 
@@ -102,14 +102,14 @@ def test_token_bucket_spaces_requests_at_the_rate():
 @pytest.mark.parametrize('url', ['http://oic.example.com/ic/api', 'http://10.1.2.3:8080/x'])
 def test_basic_auth_over_plain_http_to_a_remote_host_is_refused(url):
     with pytest.raises(ValueError, match='plain http'):
-        check_basic_auth_url(url)
-    check_basic_auth_url(url, allow_insecure_http=True)
+        check_oic_url(url)
+    check_oic_url(url, allow_insecure_http=True)
 
 
 @pytest.mark.parametrize('url', ['https://oic.example.com/ic/api', 'http://127.0.0.1:8088/x', 'http://localhost/x',
                                  'http://[::1]:9/x'])
 def test_https_and_loopback_are_accepted(url):
-    check_basic_auth_url(url)
+    check_oic_url(url)
 
 
 class _AlwaysHold:

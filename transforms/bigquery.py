@@ -57,21 +57,14 @@ def failed_row_letter(failed):
     """WriteToBigQuery's (table, row, errors) -> a dead letter of the direct path."""
     table, row, errors = failed
     reasons = sorted({e.get('reason', 'unknown') for e in errors or []}) or ['unknown']
-    return {
-        'path': 'direct', 'record_id': row.get('record_id'), 'reason': 'bigquery_' + '_'.join(reasons),
-        'status': None, 'attempts': None, 'detail': '; '.join(str(e.get('message', ''))[:200] for e in errors or []),
-        'record': row, 'table': str(table), 'error_time': rec.format_timestamp(rec.utc_now()),
-    }
+    return rec.make_dead_letter('direct', row, 'bigquery_' + '_'.join(reasons), table=str(table),
+                            detail='; '.join(str(e.get('message', ''))[:200] for e in errors or []))
 
 
 def storage_write_letter(failed):
     """STORAGE_WRITE_API's {'failed_row': row, 'error_message': …} -> a dead letter of the direct path."""
     row = {k: (str(v) if k == 'event_time' and v is not None else v) for k, v in failed['failed_row'].items()}
-    return {
-        'path': 'direct', 'record_id': row.get('record_id'), 'reason': 'bigquery_storage_write',
-        'status': None, 'attempts': None, 'detail': str(failed.get('error_message', ''))[:200], 'record': row,
-        'table': None, 'error_time': rec.format_timestamp(rec.utc_now()),
-    }
+    return rec.make_dead_letter('direct', row, 'bigquery_storage_write', detail=str(failed.get('error_message', '')))
 
 
 def storage_write_row(row):

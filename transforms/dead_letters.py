@@ -1,4 +1,5 @@
-"""Dead letters of every kind (invalid records, OIC, direct) as rows of a BigQuery error table."""
+"""Dead letters of every kind (invalid records, OIC, direct; shape: transforms.records.make_dead_letter) as rows of a
+BigQuery error table."""
 
 import json
 
@@ -20,7 +21,7 @@ DEAD_LETTER_SCHEMA = {'fields': [
 ]}
 
 
-def dead_letter_row(letter):
+def dead_letter_row(letter: dict) -> dict:
     """A dead letter -> an error-table row; the record is kept whole as a JSON string (it may be malformed)."""
     row = {field['name']: letter.get(field['name']) for field in DEAD_LETTER_SCHEMA['fields']}
     row['record'] = json.dumps(letter.get('record'), sort_keys=True, default=str)

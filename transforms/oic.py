@@ -3,22 +3,25 @@
 import concurrent.futures
 import queue
 import threading
-import uuid
+from typing import Callable, Optional, Protocol
 
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
 from apache_beam.metrics import Metrics
+from apache_beam.utils import shared
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import records as rec
 from transforms.credentials import PasswordRef
-from transforms.oic_caller import OICCaller, check_basic_auth_url
-from transforms.oic_retry import RetryPolicy
-from transforms.oic_throttle import Gate, OverloadThrottler, TokenBucket, shared
+from transforms.oic_caller import (
+    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome, check_oic_url)
+from transforms.oic_retry import (
+    DEFAULT_DEADLINE_S, DEFAULT_INITIAL_BACKOFF_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF_S, RetryPolicy)
+from transforms.oic_throttle import WorkerState
 
 DEAD_LETTER = 'dead_letter'
-DETAIL_LIMIT = 300
+DEFAULT_CONCURRENCY = 16  # Requests in flight to OIC for the whole job (--oic_concurrency).
 METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
 DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
@@ -29,19 +32,21 @@ class OICAuthError(RuntimeError):
     """OIC refused the credentials: retrying every record with a wrong password helps no one, so the run stops."""
 
 
-def ack(record, status, attempts, latency_s, path='oic'):
+class Caller(Protocol):
+    """What _PostFn needs of a caller: post one record until it is settled (never raising), and release resources.
+    OICCaller is the real one; tests hand PostToOIC a fake through `caller_factory`."""
+
+    def call(self, record: dict) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+def ack(record: dict, status: int, attempts: int, latency_s: float, path: str = 'oic') -> dict:
+    """The acknowledgement of a record OIC accepted (the OIC path's main output)."""
     return {
         'path': path, 'record_id': record.get('record_id'), 'status': status, 'attempts': attempts,
         'latency_ms': round(latency_s * 1000, 3), 'event_time': record.get('event_time'),
         'ack_time': rec.format_timestamp(rec.utc_now()),
-    }
-
-
-def dead_letter(record, reason, status, attempts, detail='', path='oic'):
-    return {
-        'path': path, 'record_id': record.get('record_id'), 'reason': reason, 'status': status,
-        'attempts': attempts, 'detail': (detail or '')[:DETAIL_LIMIT], 'record': record,
-        'error_time': rec.format_timestamp(rec.utc_now()),
     }
 
 
@@ -70,10 +75,13 @@ class _PostFn(beam.DoFn):
     """
 
     def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
-                 share_key):
+                 caller_factory=None):
         self._url, self._username, self._password_ref = url, username, password_ref
         self._shape, self._concurrency, self._timeouts = payload_shape, concurrency, timeouts
-        self._policy, self._max_rps, self._share_key = policy, max_rps, share_key
+        self._policy, self._max_rps, self._caller_factory = policy, max_rps, caller_factory
+        # One set of throttling state per worker process for this transform (Beam's Shared: released with the
+        # last DoFn instance that holds it, unlike a module-level registry).
+        self._shared = shared.Shared()
         counter = lambda name: Metrics.counter(METRICS_NAMESPACE, 'oic_' + name)  # noqa: E731
         self.requests, self.successes, self.retries = counter('requests'), counter('successes'), counter('retries')
         self.throttled, self.throttled_ms = counter('throttled'), counter('throttled_ms')
@@ -83,16 +91,16 @@ class _PostFn(beam.DoFn):
         self.signaler = ThrottlingSignaler(METRICS_NAMESPACE)
 
     def setup(self):
-        throttler = shared((self._share_key, 'throttler'), OverloadThrottler)
-        bucket = shared((self._share_key, 'bucket'), lambda: TokenBucket(self._max_rps)) if self._max_rps else None
         self._stop = threading.Event()
         self._auth = AuthWatch()
-        # The worker's share of the job's concurrency holds for the whole process: a worker runs several DoFn
-        # instances (one per harness thread), and they draw on one set of request slots.
-        slots = shared((self._share_key, 'slots'), lambda: threading.BoundedSemaphore(self._concurrency))
-        self._caller = OICCaller(self._url, self._username, self._password_ref.read(), self._concurrency,
-                                 self._timeouts, self._policy, Gate(throttler, bucket, slots=slots), self._shape,
-                                 self._stop)
+        if self._caller_factory is not None:
+            self._caller = self._caller_factory()
+        else:
+            # The worker's share of the job's concurrency holds for the whole process: a worker runs several DoFn
+            # instances (one per harness thread), and they draw on one set of request slots and throttling signals.
+            self._worker = self._shared.acquire(lambda: WorkerState(self._concurrency, self._max_rps))
+            self._caller = OICCaller(self._url, self._username, self._password_ref.read(), self._concurrency,
+                                     self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop)
         self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
 
     def start_bundle(self):
@@ -145,7 +153,8 @@ class _PostFn(beam.DoFn):
             value = ack(record, outcome.status, outcome.attempts, outcome.latency_s)
             yield WindowedValue(value, timestamp, [window])
         else:
-            value = dead_letter(record, outcome.reason, outcome.status, outcome.attempts, outcome.detail)
+            value = rec.make_dead_letter('oic', record, outcome.reason, status=outcome.status,
+                                         attempts=outcome.attempts, detail=outcome.detail)
             yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, [window]))
 
     def _count(self, outcome):
@@ -182,16 +191,22 @@ class PostToOIC(beam.PTransform):
                    'detail': '…', 'record': {…}, 'error_time': '…Z'}
     """
 
-    def __init__(self, url, username, password_ref=PasswordRef(), payload_shape='extended', concurrency=16,
-                 connect_timeout=5.0, read_timeout=30.0, max_attempts=15, deadline_s=300.0, max_rps=None,
-                 initial_backoff_s=0.25, max_backoff_s=20.0, allow_insecure_http=False):
+    def __init__(self, url: str, username: str, password_ref: PasswordRef = PasswordRef(),
+                 payload_shape: str = 'extended', concurrency: int = DEFAULT_CONCURRENCY,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S, read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, deadline_s: float = DEFAULT_DEADLINE_S,
+                 max_rps: Optional[float] = None, initial_backoff_s: float = DEFAULT_INITIAL_BACKOFF_S,
+                 max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
+                 caller_factory: Optional[Callable[[], Caller]] = None):
+        """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
+        with a fake in tests; the URL rule still applies."""
         super().__init__()
-        check_basic_auth_url(url, allow_insecure_http)
+        check_oic_url(url, allow_insecure_http)
         if concurrency < 1:
             raise ValueError('concurrency must be at least 1')
         policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
         self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
-                           policy, max_rps, share_key=uuid.uuid4().hex)
+                           policy, max_rps, caller_factory)
 
-    def expand(self, records):
+    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, main='acks')

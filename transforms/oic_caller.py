@@ -11,24 +11,47 @@ from typing import Optional
 import urllib3
 
 from transforms import records as rec
+from transforms.records import DETAIL_LIMIT
 from transforms.oic_retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, is_retryable, parse_retry_after
 
-DETAIL_LIMIT = 300
+DEFAULT_CONNECT_TIMEOUT_S = 5.0  # --oic_connect_timeout
+DEFAULT_READ_TIMEOUT_S = 30.0  # --oic_read_timeout (OIC itself gives up on a synchronous call at 300 s)
 
 
-def check_basic_auth_url(url, allow_insecure_http=False):
-    """Raises ValueError unless `url` is https, or http to a loopback host (or insecure http is allowed)."""
-    parts = urllib.parse.urlsplit(url or '')
+def redact_url(url: Optional[str]) -> Optional[str]:
+    """The URL without any user:password part or query, for logs and reports."""
+    if not url:
+        return url
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ''
+        if parts.port:
+            host = '%s:%d' % (host, parts.port)
+    except ValueError:  # Unparseable (bad port, unclosed IPv6 bracket): show no part that could hold a password.
+        return '<malformed URL>'
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, '', ''))
+
+
+def check_oic_url(url: Optional[str], allow_insecure_http: bool = False) -> None:
+    """The one rule for the OIC trigger URL: an http(s) URL with a host and a valid port, no credentials in it,
+    and no plain http:// to a host that is not loopback unless explicitly allowed (Basic Auth would travel in
+    clear). Raises ValueError naming the problem; the launcher reports it as a usage error."""
+    try:
+        parts = urllib.parse.urlsplit(url or '')
+        _ = parts.port  # Raises ValueError for a port that is not a number in range.
+    except ValueError as err:
+        raise ValueError('the OIC URL is not a valid URL (%s)' % err) from None
     if parts.scheme not in ('http', 'https') or not parts.hostname:
-        raise ValueError('the OIC URL must be an http(s) URL')
+        raise ValueError('the OIC URL must be an http(s) URL, e.g. '
+                         'https://HOST/ic/api/integration/v1/flows/rest/CODE/1.0/records (got %r)' % redact_url(url))
     if parts.username or parts.password:
-        raise ValueError('the OIC URL must not contain credentials')
+        raise ValueError('the OIC URL must not contain credentials; use --oic_username and OIC_PASSWORD')
     if parts.scheme == 'http' and not allow_insecure_http and not is_loopback(parts.hostname):
-        raise ValueError('refusing to send Basic Auth over plain http:// to %s; use https:// or allow insecure http'
-                         % parts.hostname)
+        raise ValueError('refusing to send Basic Auth over plain http:// to %s; use https:// or pass '
+                         '--allow_insecure_http' % parts.hostname)
 
 
-def is_loopback(host):
+def is_loopback(host: str) -> bool:
     """True for localhost and loopback addresses (127.0.0.0/8, ::1): the only hosts Basic Auth may reach over http."""
     if host == 'localhost':
         return True

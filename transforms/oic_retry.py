@@ -10,6 +10,10 @@ import tenacity
 RETRYABLE_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 OVERLOAD_STATUSES = frozenset((429, 503))
 AUTH_STATUSES = frozenset((401, 403))
+DEFAULT_MAX_ATTEMPTS = 15  # Attempts per record, the first included (--oic_max_attempts).
+DEFAULT_DEADLINE_S = 300.0  # Seconds one record may take, retries included (--oic_deadline); OIC's own sync timeout.
+DEFAULT_INITIAL_BACKOFF_S = 0.25
+DEFAULT_MAX_BACKOFF_S = 20.0
 MAX_RETRY_AFTER_S = 300.0  # OIC's own synchronous timeout; a longer Retry-After is treated as this.
 
 
@@ -45,10 +49,10 @@ def parse_retry_after(value, now=None):
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """Bounds of the retries of one record: attempts, a total deadline, and exponential backoff with full jitter."""
-    max_attempts: int = 15
-    deadline_s: float = 300.0
-    initial_backoff_s: float = 0.25
-    max_backoff_s: float = 20.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    deadline_s: float = DEFAULT_DEADLINE_S
+    initial_backoff_s: float = DEFAULT_INITIAL_BACKOFF_S
+    max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
 
     def __post_init__(self):
         if self.max_attempts < 1:

@@ -4,6 +4,7 @@ import contextlib
 import random
 import threading
 import time
+from typing import Optional
 
 from apache_beam.io.components.util import MovingSum
 
@@ -11,18 +12,6 @@ WINDOW_MS = 30_000
 BUCKET_MS = 1_000
 OVERLOAD_RATIO = 2.0  # The SRE book's K: requests may exceed accepted ones by this factor before throttling starts.
 HOLD_S = (0.5, 2.0)  # How long a held-back request waits before it goes (random, to spread them out).
-
-_shared = {}
-_shared_lock = threading.Lock()
-
-
-def shared(key, factory):
-    """One object per key per worker process, so that every DoFn instance (and thread) of a transform in a process
-    sees the same overload signals and shares the same rate cap."""
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = factory()
-        return _shared[key]
 
 
 class TokenBucket:
@@ -127,3 +116,17 @@ class Gate:
                 sleep(pause)
                 held, held_s = held + 1, held_s + pause
         return True, held, held_s
+
+
+class WorkerState:
+    """What every DoFn instance (and thread) of one PostToOIC in a worker process shares: the overload signals, the
+    rate cap and the request slots. Held through Beam's `shared.Shared`, so it lives as long as a DoFn uses it."""
+
+    def __init__(self, concurrency: int, max_rps: Optional[float] = None):
+        self.throttler = OverloadThrottler()
+        self.bucket = TokenBucket(max_rps) if max_rps else None
+        self.slots = threading.BoundedSemaphore(concurrency)
+
+    def gate(self) -> 'Gate':
+        """A Gate over this worker's shared state."""
+        return Gate(self.throttler, self.bucket, slots=self.slots)

@@ -1,8 +1,13 @@
-"""The warehouse record: data contract, synthetic generation, validation and payload shapes (pure functions)."""
+"""The warehouse record: data contract, synthetic generation, validation, payload and dead-letter shapes (pure).
+
+The home of every record shape the pipeline passes on: the record itself, its BigQuery row, its OIC payload and
+the dead letter of a record that could not be delivered.
+"""
 
 import datetime
 import random
 import uuid
+from typing import Any, Optional, Sequence
 
 # Synthetic catalog, as in the seed's sample data (data/poultry.csv, a copy of the lab's sample).
 CATALOG = {
@@ -177,3 +182,22 @@ def oic_payload(record, shape='extended'):
 def bigquery_row(record):
     """The row the direct branch inserts: the eight contract fields, nothing else."""
     return {name: record[name] for name in FIELDS}
+
+
+DETAIL_LIMIT = 300  # Characters of an error's detail kept in a dead letter (answers can be long; never credentials).
+
+
+def make_dead_letter(path: Optional[str], record: Any, reason: str, *, status: Optional[int] = None,
+                     attempts: Optional[int] = None, detail: str = '', errors: Optional[Sequence[str]] = None,
+                     source: Optional[str] = None, line: Optional[str] = None, table: Optional[str] = None) -> dict:
+    """A dead letter, the same keys whichever step refused the record (the run record and the error table rely on them).
+
+    {'path': 'oic'|'direct'|None (invalid), 'record_id', 'reason', 'status', 'attempts', 'detail', 'record',
+     'errors' (contract violations), 'source' (file:line), 'line' (the raw input line), 'table', 'error_time'}
+    """
+    record_id = record.get('record_id') if isinstance(record, dict) else None
+    return {
+        'path': path, 'record_id': record_id, 'reason': reason, 'status': status, 'attempts': attempts,
+        'detail': (detail or '')[:DETAIL_LIMIT], 'record': record, 'errors': list(errors) if errors else None,
+        'source': source, 'line': line, 'table': table, 'error_time': format_timestamp(utc_now()),
+    }

@@ -12,6 +12,9 @@ from transforms import records as rec
 
 METRICS_NAMESPACE = 'warehouse'
 STREAMING_TICK_S = 0.1
+DEFAULT_RECORDS = 200  # A batch run without --records.
+DEFAULT_STREAMING_RATE = 10.0  # Records per second of a stream without --rate.
+DEFAULT_SHARDS = 16  # Clocks of the streaming source.
 
 
 class _PacedRecordFn(beam.DoFn):
@@ -127,7 +130,7 @@ class StreamingSyntheticRecords(beam.PTransform):
     Element: the same record dict as SyntheticRecords.
     """
 
-    def __init__(self, rate, seed, run_id, limit=None, tick_s=STREAMING_TICK_S, shards=1):
+    def __init__(self, rate, seed, run_id, limit=None, tick_s=STREAMING_TICK_S, shards=DEFAULT_SHARDS):
         super().__init__()
         self._rate, self._seed, self._run_id, self._limit = rate, seed, run_id, limit
         self._tick_s = max(tick_s, 1.0 / rate)  # Slow rates: one record per tick.

@@ -4,23 +4,20 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
+from typing import Any, List
+
 from transforms import records as rec
 from transforms.source import METRICS_NAMESPACE
 
 INVALID = 'invalid'
 
 
-def invalid_letter(record, errors):
+def invalid_letter(record: Any, errors: List[str]) -> dict:
     """The dead letter of an invalid record: why, and what came in (the original line when there is one)."""
-    letter = {'path': None, 'reason': 'invalid', 'errors': errors, 'error_time': rec.format_timestamp(rec.utc_now())}
-    if isinstance(record, dict):
-        letter['record_id'] = record.get('record_id')
-        letter['source'] = record.get('_source')
-        letter['line'] = record.get('_raw')
-        letter['record'] = {k: v for k, v in record.items() if not k.startswith('_')}
-    else:
-        letter['record'] = repr(record)
-    return letter
+    if not isinstance(record, dict):
+        return rec.make_dead_letter(None, repr(record), INVALID, errors=errors)
+    return rec.make_dead_letter(None, {k: v for k, v in record.items() if not k.startswith('_')}, INVALID,
+                            errors=errors, source=record.get('_source'), line=record.get('_raw'))
 
 
 class _ValidateFn(beam.DoFn):

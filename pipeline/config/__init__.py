@@ -1,0 +1,91 @@
+"""Checks the flags before anything runs and turns them into one validated, secret-free RunConfig of small pieces.
+
+Each piece is resolved by its own module (source, oic, bigquery; Dataflow's pre-flight in dataflow) and each branch of
+the pipeline takes only its piece.
+"""
+
+import dataclasses
+import os
+import uuid
+from typing import Mapping, Optional, Tuple
+
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.runner import create_runner
+
+from pipeline.config.bigquery import BigQueryConfig, resolve_bigquery
+from pipeline.config.dataflow import check_dataflow, is_dataflow, worker_count
+from pipeline.config.errors import UsageError
+from pipeline.config.oic import OICConfig, resolve_oic, worker_share
+from pipeline.config.source import SourceConfig, resolve_source
+from pipeline.options import PATHS, WarehouseOptions
+from transforms.oic_caller import redact_url
+
+__all__ = ['BigQueryConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve', 'worker_share']
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, validated, in pieces. Holds no password: only where the workers will read it from."""
+    run_id: str
+    runner: str
+    paths: Tuple[str, ...]
+    out: str
+    workers: int
+    source: SourceConfig
+    bigquery: BigQueryConfig
+    oic: Optional[OICConfig] = None  # None when the oic path does not run.
+
+    def describe(self) -> dict:
+        """A flat, JSON-able summary for run.json (the comparison reads these keys); no credentials."""
+        bq, source = self.bigquery, self.source
+        data = {
+            'run_id': self.run_id, 'runner': self.runner, 'paths': list(self.paths), 'out': self.out,
+            'workers': self.workers, 'streaming': source.streaming, 'records': source.records, 'rate': source.rate,
+            'seed': source.seed, 'input': source.input, 'source_shards': source.shards,
+            'oic_table': str(bq.oic_table) if bq.oic_table else None,
+            'direct_table': str(bq.direct_table) if bq.direct_table else None,
+            'dead_letter_table': str(bq.dead_letter_table) if bq.dead_letter_table else None,
+            'emulator_host': bq.emulator_host, 'direct_method': bq.direct_method, 'landed_check': bq.landed_check,
+            'probe_interval': bq.probe_interval,
+        }
+        if self.oic is not None:
+            oic = dataclasses.asdict(self.oic)
+            oic['url'] = redact_url(self.oic.url)
+            data.update({'oic_' + key: value for key, value in oic.items()})
+        return data
+
+
+def _check_runner(name: str) -> None:
+    try:
+        create_runner(name)
+    except (ValueError, ImportError) as err:
+        raise UsageError('--runner: %s' % str(err).splitlines()[0]) from None
+
+
+def parse_paths(text: Optional[str]) -> Tuple[str, ...]:
+    """'oic,direct' -> ('oic', 'direct') in the canonical order; UsageError for anything else."""
+    paths = tuple(p.strip() for p in (text or '').split(',') if p.strip())
+    unknown = [p for p in paths if p not in PATHS]
+    if not paths or unknown:
+        raise UsageError('--paths takes a comma-separated list of %s (got %r)' % (' and '.join(PATHS), text))
+    return tuple(p for p in PATHS if p in paths)
+
+
+def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = None) -> RunConfig:
+    """Validates `options` and returns a RunConfig; raises UsageError on any mistake."""
+    environ = os.environ if environ is None else environ
+    flags = options.view_as(WarehouseOptions)
+    standard = options.view_as(StandardOptions)
+    gcp = options.view_as(GoogleCloudOptions)
+    runner = standard.runner or 'DirectRunner'
+    _check_runner(runner)
+    streaming = bool(standard.streaming)
+    paths = parse_paths(flags.paths)
+    workers = worker_count(options, runner)
+    source = resolve_source(flags, streaming)
+    oic = resolve_oic(flags, is_dataflow(runner), workers, environ) if 'oic' in paths else None
+    bigquery = resolve_bigquery(flags, paths, streaming, gcp.project, gcp.temp_location)
+    if is_dataflow(runner):
+        check_dataflow(options, paths, flags.oic_url, flags.input, flags.out, bigquery.emulator_host)
+    return RunConfig(run_id=str(uuid.uuid4()), runner=runner, paths=paths, out=flags.out, workers=workers,
+                     source=source, bigquery=bigquery, oic=oic)

@@ -1,0 +1,82 @@
+"""The BigQuery piece: the tables of both paths and of dead letters, the emulator, the direct write method."""
+
+import dataclasses
+import re
+from typing import Optional, Sequence
+
+from pipeline.config.errors import UsageError
+from transforms.bigquery import check_method
+from transforms.tables import TableSpec, parse_table_spec
+
+EMULATOR_PATTERN = re.compile(r'^https?://[^/\s]+$')
+GCS_PATTERN = re.compile(r'^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$')
+
+
+@dataclasses.dataclass(frozen=True)
+class BigQueryConfig:
+    """Validated BigQuery settings. A table is None when its path does not run (or cannot be read back)."""
+    oic_table: Optional[TableSpec]
+    direct_table: Optional[TableSpec]
+    dead_letter_table: Optional[TableSpec]
+    emulator_host: Optional[str]
+    direct_method: str
+    landed_check: bool
+    probe_interval: float
+
+
+def table(flag: str, text: str, project: Optional[str]) -> TableSpec:
+    """A table spec, or UsageError naming the flag."""
+    try:
+        return parse_table_spec(text, project)
+    except ValueError as err:
+        raise UsageError('%s: %s' % (flag, err)) from None
+
+
+def check_direct_method(method: str, streaming: bool, emulator: Optional[str], temp_location: Optional[str]) -> None:
+    """Raises UsageError when the direct branch's write method cannot work with these flags (the rule itself is
+    transforms.bigquery.check_method; FILE_LOADS also needs a gs:// temp location)."""
+    try:
+        check_method(method, bool(emulator), streaming)
+    except ValueError as err:
+        raise UsageError('--direct_method: %s' % err) from None
+    if method == 'FILE_LOADS' and not GCS_PATTERN.match(temp_location or ''):
+        raise UsageError('--direct_method FILE_LOADS stages files in GCS: pass --temp_location gs://BUCKET/tmp')
+
+
+def check_real_table(flag: str, spec: Optional[TableSpec]) -> None:
+    """Raises UsageError unless real BigQuery (and Beam) would take the table spec."""
+    if spec is None:
+        return
+    from apache_beam.io.gcp.bigquery_tools import parse_table_reference
+    try:
+        parse_table_reference(str(spec))
+    except ValueError:
+        raise UsageError('%s: %s is not a valid BigQuery table (PROJECT:DATASET.TABLE; project ids are '
+                         'lowercase letters, digits and hyphens)' % (flag, spec)) from None
+
+
+def resolve_bigquery(flags, paths: Sequence[str], streaming: bool, project: Optional[str],
+                     temp_location: Optional[str]) -> BigQueryConfig:
+    """The BigQuery piece from WarehouseOptions `flags`; UsageError on any mistake."""
+    if flags.probe_interval < 0:
+        raise UsageError('--probe_interval must be >= 0 (0 = no probe)')
+    emulator = flags.bigquery_emulator_host
+    if emulator and not EMULATOR_PATTERN.match(emulator):
+        raise UsageError('BIGQUERY_EMULATOR_HOST/--bigquery_emulator_host must be like http://127.0.0.1:9050 '
+                         '(scheme included, no path); got %r' % emulator)
+    project = flags.bq_project or project
+    direct_table = table('--direct_table', flags.direct_table, project) if 'direct' in paths else None
+    # OIC writes the OIC table itself; the pipeline only reads it to compare, so without a project it is skipped.
+    oic_project = project or (direct_table.project if direct_table else None)
+    oic_table = table('--oic_table', flags.oic_table, oic_project) if flags.oic_table and (
+        oic_project or ':' in flags.oic_table or flags.oic_table.count('.') == 2) else None
+    if 'direct' in paths:
+        check_direct_method(flags.direct_method, streaming, emulator, temp_location)
+    if not emulator:
+        for flag, spec in (('--direct_table', direct_table), ('--oic_table', oic_table)):
+            check_real_table(flag, spec)
+    dead_letter_table = table('--dead_letter_table', flags.dead_letter_table, oic_project) \
+        if flags.dead_letter_table else None
+    return BigQueryConfig(oic_table=oic_table, direct_table=direct_table, dead_letter_table=dead_letter_table,
+                          emulator_host=emulator, direct_method=flags.direct_method,
+                          landed_check=not flags.no_landed_check, probe_interval=flags.probe_interval)

@@ -1,0 +1,67 @@
+"""The Dataflow pre-flight: every mistake that would make a submission fail or leak, found offline, as one line."""
+
+import os
+import re
+import urllib.parse
+from typing import Optional, Sequence
+
+from apache_beam.options.pipeline_options import (
+    DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions, WorkerOptions)
+
+from pipeline.config.bigquery import GCS_PATTERN
+from pipeline.config.errors import UsageError
+from transforms.oic_caller import is_loopback
+
+PROJECT_PATTERN = re.compile(r'^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$')
+REGION_PATTERN = re.compile(r'^[a-z]+-[a-z]+[0-9]+$')
+
+
+def is_dataflow(runner: str) -> bool:
+    """True for the Dataflow runner (however it was spelled)."""
+    return 'DataflowRunner' in runner
+
+
+def worker_count(options: PipelineOptions, runner: str) -> int:
+    """How many workers share the job's OIC budget: --max_num_workers on Dataflow, the processes of a
+    multi-processing DirectRunner, else 1."""
+    if is_dataflow(runner):
+        return options.view_as(WorkerOptions).max_num_workers or 1
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode == 'multi_processing':
+        return max(1, direct.direct_num_workers or os.cpu_count() or 1)
+    return 1
+
+
+def check_dataflow(options: PipelineOptions, paths: Sequence[str], oic_url: Optional[str],
+                   input_path: Optional[str], out: str, emulator: Optional[str]) -> None:
+    """Raises UsageError for anything that would make a Dataflow submission fail or leak (checked offline)."""
+    gcp = options.view_as(GoogleCloudOptions)
+    setup = options.view_as(SetupOptions)
+    worker = options.view_as(WorkerOptions)
+    if not gcp.project or not PROJECT_PATTERN.match(gcp.project):
+        raise UsageError('Dataflow needs --project PROJECT_ID (6-30 lowercase letters, digits, hyphens; got %r)'
+                         % gcp.project)
+    if not gcp.region or not REGION_PATTERN.match(gcp.region):
+        raise UsageError('Dataflow needs --region, e.g. us-central1 (got %r)' % gcp.region)
+    for flag, value in (('--temp_location', gcp.temp_location), ('--staging_location', gcp.staging_location)):
+        if (value or flag == '--temp_location') and not GCS_PATTERN.match(value or ''):
+            raise UsageError('Dataflow needs %s gs://BUCKET/PATH (got %r)' % (flag, value))
+    if not GCS_PATTERN.match(out or ''):
+        raise UsageError('on Dataflow --out must be gs://BUCKET/PATH: workers cannot write to this machine '
+                         '(got %r)' % out)
+    if input_path and not GCS_PATTERN.match(input_path):
+        raise UsageError('on Dataflow --input must be a gs:// file the workers can read (got %r)' % input_path)
+    if emulator:
+        raise UsageError('a BigQuery emulator is local only: unset BIGQUERY_EMULATOR_HOST/--bigquery_emulator_host '
+                         'for Dataflow')
+    if not setup.setup_file and not worker.sdk_container_image:
+        raise UsageError('Dataflow workers need this project: pass --setup_file ./setup.py')
+    if setup.setup_file and not os.path.isfile(setup.setup_file):
+        raise UsageError('--setup_file: no such file: %s' % setup.setup_file)
+    if 'oic' in paths:
+        host = urllib.parse.urlsplit(oic_url or '').hostname or ''
+        if is_loopback(host):
+            raise UsageError('--oic_url points at this machine (%s); Dataflow workers cannot reach it' % host)
+        if not worker.max_num_workers or worker.max_num_workers < 1:
+            raise UsageError('the oic path on Dataflow needs --max_num_workers: --oic_concurrency is the job\'s '
+                             'total and each worker takes ceil(total / max_num_workers)')
