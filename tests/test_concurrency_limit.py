@@ -1,0 +1,302 @@
+"""The adaptive concurrency limit's rules, driven by an injected clock (no sleeping, no services)."""
+
+import threading
+
+import pytest
+
+from transforms import concurrency_limit as cl
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+def limiter(clock, **kwargs):
+    kwargs.setdefault('ceiling', 1000)
+    return cl.AdaptiveLimit(clock=clock, **kwargs)
+
+
+def fill(lim):
+    """Takes every free slot; returns the tickets."""
+    tickets = []
+    while True:
+        ticket = lim.try_acquire()
+        if ticket is None:
+            return tickets
+        tickets.append(ticket)
+
+
+def round_trip(lim, clock, rtt=0.1, signal=cl.OK):
+    """Fills the limit, lets one round trip pass, answers every request with `signal`; returns how many went."""
+    tickets = fill(lim)
+    clock.advance(rtt)
+    for ticket in tickets:
+        lim.release(ticket, signal)
+    return len(tickets)
+
+
+def steady(lim, clock, rounds, rtt=0.1):
+    for _ in range(rounds):
+        round_trip(lim, clock, rtt)
+
+
+@pytest.mark.parametrize('status, error, signal', [
+    (200, None, cl.OK), (201, None, cl.OK), (429, None, cl.BACKPRESSURE), (503, None, cl.BACKPRESSURE),
+    (504, None, cl.BACKPRESSURE), (None, 'timeout', cl.TIMEOUT), (None, 'connection_error', cl.BACKPRESSURE),
+    (500, None, cl.IGNORE), (502, None, cl.IGNORE), (400, None, cl.IGNORE), (None, 'deadline', cl.IGNORE),
+])
+def test_what_each_answer_tells_the_limiter(status, error, signal):
+    assert cl.signal_of(status, error) == signal
+
+
+def test_slow_start_doubles_the_limit_every_round_trip():
+    clock = Clock()
+    lim = limiter(clock)
+    seen = [round_trip(lim, clock) for _ in range(7)]
+    assert seen == [1, 2, 4, 8, 16, 32, 64]
+    assert lim.slow_start
+
+
+def test_slow_start_stops_at_the_ceiling():
+    clock = Clock()
+    lim = limiter(clock, ceiling=20)
+    steady(lim, clock, 10)
+    assert lim.limit == 20 and lim.in_flight == 0
+
+
+def test_back_pressure_ends_slow_start_at_what_oic_was_serving():
+    clock = Clock()
+    lim = limiter(clock)
+    steady(lim, clock, 5)  # limit 32
+    tickets = fill(lim)
+    assert len(tickets) == 32
+    clock.advance(0.002)
+    lim.release(tickets.pop(), cl.BACKPRESSURE)  # OIC said no with 31 others in flight
+    assert lim.limit == int(0.9 * 31) and not lim.slow_start
+
+
+def test_one_overshoot_costs_one_cut_but_a_later_one_cuts_again():
+    clock = Clock()
+    lim = limiter(clock)
+    steady(lim, clock, 5)
+    tickets = fill(lim)
+    clock.advance(0.002)
+    for ticket in tickets[:10]:  # a burst of 429s from requests sent before the first cut
+        lim.release(ticket, cl.BACKPRESSURE)
+    after_first = lim.limit
+    assert after_first == int(0.9 * 31) and lim.changes >= 1
+    for ticket in tickets[10:]:
+        lim.release(ticket, cl.OK)
+    fresh = lim.try_acquire()  # sent after the cut: its 429 is a new overshoot
+    clock.advance(0.002)
+    lim.release(fresh, cl.BACKPRESSURE)
+    assert lim.limit < after_first
+
+
+def test_a_429_retried_into_success_still_counts():
+    clock = Clock()
+    lim = limiter(clock)
+    steady(lim, clock, 4)  # 16
+    tickets = fill(lim)
+    clock.advance(0.002)
+    lim.release(tickets.pop(), cl.BACKPRESSURE)  # a record's first attempt is refused ...
+    for ticket in tickets:
+        lim.release(ticket, cl.OK)
+    retry = lim.try_acquire()
+    clock.advance(0.1)
+    lim.release(retry, cl.OK)  # ... and its retry lands: the record succeeded, the 429 still cut the limit
+    assert lim.limit == int(0.9 * 15) and not lim.slow_start
+
+
+def test_other_errors_do_not_move_the_limit():
+    clock = Clock()
+    lim = limiter(clock)
+    steady(lim, clock, 3)
+    assert round_trip(lim, clock, signal=cl.IGNORE) == 8
+    assert lim.limit == 8 and lim.slow_start
+
+
+def test_a_timeout_cuts_to_what_was_served_in_the_last_round_trip():
+    clock = Clock()
+    lim = limiter(clock)
+    steady(lim, clock, 5)  # 32, RTT 0.1
+    tickets = fill(lim)
+    clock.advance(0.002)
+    lim.release(tickets.pop(), cl.BACKPRESSURE)  # out of slow start: 27
+    clock.advance(0.098)
+    for ticket in tickets:
+        lim.release(ticket, cl.OK)
+    tickets = fill(lim)
+    clock.advance(0.1)
+    for ticket in tickets[:15]:  # 15 answered in the last round trip ...
+        lim.release(ticket, cl.OK)
+    clock.advance(0.01)
+    lim.release(tickets[15], cl.TIMEOUT)  # ... then a timeout, with 11 others (hung, maybe) in flight
+    assert lim.limit == int(0.9 * 15)
+
+def test_queueing_latency_brings_the_limit_down_without_any_error():
+    clock = Clock()
+    lim = limiter(clock, initial=16, ceiling=16)
+    steady(lim, clock, 3, rtt=0.1)  # the no-load RTT: 0.1
+    assert lim.limit == 16 and lim.no_load_rtt == pytest.approx(0.1)
+    steady(lim, clock, 2, rtt=0.2)  # the backend queues: twice the RTT (a round holds the last round trip's answers)
+    assert lim.limit <= int(0.9 * 16 * 0.5) and not lim.slow_start
+
+def test_latency_within_the_tolerance_is_not_queueing():
+    clock = Clock()
+    lim = limiter(clock, initial=16, ceiling=16)
+    steady(lim, clock, 3, rtt=0.1)
+    steady(lim, clock, 3, rtt=0.115)
+    assert lim.limit == 16
+
+
+def probe_until_cut(lim, clock):
+    """Rounds without signals; returns the limit after each."""
+    limits = []
+    for _ in range(12):
+        round_trip(lim, clock)
+        limits.append(lim.limit)
+    return limits
+
+
+def test_probing_grows_by_one_near_the_last_cut_then_faster():
+    clock = Clock()
+    lim = limiter(clock)
+    steady(lim, clock, 6)  # 64
+    tickets = fill(lim)
+    clock.advance(0.002)
+    lim.release(tickets.pop(), cl.BACKPRESSURE)  # cut to 56
+    clock.advance(0.1)
+    for ticket in tickets:
+        lim.release(ticket, cl.OK)
+    start = lim.limit
+    limits = probe_until_cut(lim, clock)
+    steps = [b - a for a, b in zip([start] + limits, limits)]
+    assert steps[:lim.plateau_rounds] == [1] * lim.plateau_rounds  # the plateau near where OIC said no
+    assert steps[lim.plateau_rounds + 1] > 1 and steps[-1] > steps[lim.plateau_rounds + 1]  # then accelerating
+    assert lim.in_flight == 0
+
+
+def test_an_idle_worker_does_not_grow_its_limit():
+    clock = Clock()
+    lim = limiter(clock, initial=8)
+    tickets = fill(lim)
+    clock.advance(0.002)
+    lim.release(tickets.pop(), cl.BACKPRESSURE)  # out of slow start at 6
+    for ticket in tickets:
+        lim.release(ticket, cl.OK)
+
+    def one_at_a_time(count):  # far below half the limit
+        for _ in range(count):
+            ticket = lim.try_acquire()
+            clock.advance(0.1)
+            lim.release(ticket, cl.OK)
+        return lim.limit
+    settled = one_at_a_time(20)
+    assert one_at_a_time(40) == settled <= 8
+
+def test_below_one_in_flight_requests_are_paced():
+    clock = Clock()
+    lim = limiter(clock)
+    for _ in range(3):
+        ticket = lim.try_acquire()
+        assert ticket is not None
+        clock.advance(0.1)
+        lim.release(ticket, cl.OK)  # an RTT of 0.1 is known
+    lim = limiter(clock)
+    ticket = lim.try_acquire()
+    clock.advance(0.1)
+    lim.release(ticket, cl.OK)
+    for _ in range(3):  # OIC keeps refusing the one request in flight: the pace halves each time
+        ticket = lim.try_acquire()
+        while ticket is None:
+            clock.now = lim.ready_at()
+            ticket = lim.try_acquire()
+        clock.advance(0.002)
+        lim.release(ticket, cl.BACKPRESSURE)
+    assert lim.limit_value == pytest.approx(0.9 / 4)
+    assert lim.try_acquire() is None and lim.ready_at() > clock()
+    clock.now = lim.ready_at()
+    assert lim.try_acquire() is not None
+
+
+def test_the_floor_bounds_the_pace():
+    clock = Clock()
+    lim = limiter(clock, floor=0.25)
+    for _ in range(10):
+        ticket = lim.try_acquire()
+        while ticket is None:
+            clock.now = lim.ready_at()
+            ticket = lim.try_acquire()
+        lim.release(ticket, cl.BACKPRESSURE)
+    assert lim.limit_value == 0.25
+
+
+def test_changes_are_counted_and_reported():
+    clock = Clock()
+    seen = []
+    lim = limiter(clock, on_change=lambda when, value: seen.append((when, value)))
+    steady(lim, clock, 3)
+    assert [value for _, value in seen] == [2, 3, 4, 5, 6, 7, 8]
+    assert lim.changes == len(seen)
+
+
+def test_fixed_limit_never_moves():
+    clock = Clock()
+    lim = cl.FixedLimit(4, clock=clock)
+    assert round_trip(lim, clock, signal=cl.BACKPRESSURE) == 4
+    assert round_trip(lim, clock, rtt=5.0) == 4 and lim.changes == 0
+
+
+def test_bad_settings_are_refused():
+    for kwargs in ({'ceiling': 0}, {'ceiling': 4, 'floor': 0}, {'ceiling': 4, 'backoff': 1.0}):
+        with pytest.raises(ValueError):
+            cl.AdaptiveLimit(**kwargs)
+    with pytest.raises(ValueError):
+        cl.FixedLimit(0)
+    with pytest.raises(ValueError):
+        cl.FixedLimit(1).release(cl.Ticket(0.0), 'maybe')
+
+
+def test_blocking_acquire_holds_threads_to_the_limit_and_gives_up_at_the_deadline():
+    lim = cl.FixedLimit(2)
+    first, second = lim.acquire(deadline=float('inf')), lim.acquire(deadline=float('inf'))
+    assert lim.acquire(deadline=0.0) is None  # full and the deadline has passed
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(lim.acquire(deadline=float('inf'))))
+    waiter.start()
+    lim.release(first, cl.OK)  # wakes the waiter
+    waiter.join(timeout=10)
+    assert not waiter.is_alive() and got[0] is not None and lim.in_flight == 2
+    stop = threading.Event()
+    stop.set()
+    assert lim.acquire(deadline=float('inf'), stop=stop) is None
+    lim.release(second, cl.OK)
+    lim.release(got[0], cl.OK)
+    assert lim.in_flight == 0
+
+
+def test_many_threads_never_exceed_the_limit():
+    lim = cl.AdaptiveLimit(ceiling=8, initial=4)
+    peak, lock = [0], threading.Lock()
+
+    def work():
+        for _ in range(200):
+            ticket = lim.acquire(deadline=float('inf'))
+            with lock:
+                peak[0] = max(peak[0], lim.in_flight)
+                assert lim.in_flight <= lim.limit
+            lim.release(ticket, cl.OK)
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert lim.in_flight == 0 and 1 <= peak[0] <= 8

@@ -1,0 +1,30 @@
+"""The real limiter in the deterministic simulator (virtual clock): the issue's targets on a small sweep."""
+
+import pytest
+
+from benchmarks import limiter_sim
+
+
+@pytest.mark.parametrize('backend, workers, capacity', [
+    ('refuse', 1, 64), ('refuse', 4, 64), ('refuse', 4, 256), ('queue', 1, 64), ('queue', 4, 64),
+    ('timeout', 1, 64), ('timeout', 4, 64),
+])
+def test_adaptive_limit_meets_the_simulator_targets(backend, workers, capacity):
+    result = limiter_sim.simulate('adaptive', backend, workers, capacity)
+    assert all(result.targets().values()), (result, result.targets())
+
+
+def test_adaptive_limit_refuses_less_than_a_fixed_limit_after_capacity_halves():
+    adaptive = limiter_sim.simulate('adaptive', 'refuse', 4, 64)
+    fixed = limiter_sim.simulate('fixed', 'refuse', 4, 64)
+    assert adaptive.refused < 0.05 < fixed.refused
+    assert fixed.halve is None and adaptive.halve is not None
+
+
+def test_the_simulation_is_deterministic():
+    assert limiter_sim.simulate('adaptive', 'queue', 4, 8) == limiter_sim.simulate('adaptive', 'queue', 4, 8)
+
+
+def test_jains_index():
+    assert limiter_sim.jain([5, 5, 5, 5]) == 1.0
+    assert limiter_sim.jain([20, 0, 0, 0]) == 0.25

@@ -1,0 +1,301 @@
+"""How many OIC requests one worker keeps in flight: an adaptive limit found from OIC's own answers, or a fixed one.
+
+OIC's capacity is hidden and shared (100 synchronous requests per message pack, with every other integration of the
+instance); beyond it OIC answers 429. `AdaptiveLimit` finds the limit per worker from what each attempt tells it —
+no coordination between workers. The rules (design, measurements and the projects they come from:
+docs/adaptive-concurrency.md):
+
+- **Slow start.** The limit starts at `initial` and grows by one for every success while the worker uses at least
+  half of it, which doubles it every round trip (TCP slow start), until the first back-pressure or queueing signal.
+  A fresh job reaches a capacity C within about log2(C) round trips (Vector's +1 per round trip from 1 takes C).
+- **Back-pressure** (429, 503, 504, a timeout, a refused or dropped connection), measured per attempt, so a 429 later
+  retried into success still counts: the limit falls to `backoff` (0.9) x what OIC was serving for this worker when
+  it said no: after a refusal, the requests still in flight; after a timeout (hung requests inflate that count), the
+  successes of the last round trip by Little's law. One cut per overshoot: an answer to an attempt sent before the
+  last cut does not cut again (TCP's rule), so a burst of 429s from one overshoot, or timeouts arriving long after
+  it, cost one cut, not twenty. One cut never takes more than half (x `backoff`) of the limit.
+- **Queueing** (latency grows, no errors: a backend that makes requests wait instead of refusing). Once per round
+  (about one round trip, at least `min_samples` successes) the median RTT of the round's successes is compared with
+  the no-load RTT (the lowest round median of the last `baseline_window_s`). Above `1 + tolerance` times it the
+  limit is cut to `backoff` x the lower of limit x no-load / median (the share of the RTT that is not queueing, as
+  Vegas and Envoy's gradient; at least 0.5) and the served estimate above.
+- **Probing** (congestion avoidance). After a round with no signal in which the worker used at least half of its
+  limit, the limit grows by `step`: 1 for `plateau_rounds` rounds after a cut (a slow approach to where OIC said no
+  last time, so few 429s in steady state), then doubling each round (capped at a quarter of the limit) so restored
+  capacity is found again within a few round trips (the max-probing of TCP BIC/CUBIC; Vector's +1 per round trip
+  needs C/2 round trips to win back a halving, its users' "slow recovery" complaint).
+- **Below one in flight.** When OIC refuses even one request at a time (its capacity taken by other integrations or
+  by many workers), the limit becomes a fraction: one request in flight, the next only after
+  srtt x (1 / limit - 1), halving the pace at each refusal down to `floor` and raising it by half at each success.
+  A worker never hammers a full OIC with back-to-back requests.
+- **Fairness without coordination**: every worker cuts by the same ratio and grows by the same absolute steps,
+  the additive-increase / multiplicative-decrease pattern that converges to equal shares (Chiu and Jain, 1989);
+  the simulator (benchmarks/limiter_sim.py) reports Jain's index.
+
+The limit never goes above `ceiling`. Everything is driven by an injected clock (a callable returning seconds), so
+the rules are tested and simulated with a virtual clock; `try_acquire`/`release` never block, `acquire` blocks (real
+threads) until a slot is free. Thread-safe: one lock around the state.
+"""
+
+import collections
+import math
+import statistics
+import threading
+import time
+from typing import Callable, Deque, List, NamedTuple, Optional, Tuple
+
+OK = 'ok'                      # a success: its RTT is a sample
+BACKPRESSURE = 'backpressure'  # 429, 503, 504, a refused or dropped connection
+TIMEOUT = 'timeout'            # no answer within the read timeout
+IGNORE = 'ignore'              # any other answer (400, 500, ...): frees the slot, says nothing about capacity
+SIGNALS = (OK, BACKPRESSURE, TIMEOUT, IGNORE)
+
+BACKPRESSURE_STATUSES = frozenset((429, 503, 504))
+
+
+def signal_of(status: Optional[int], error: Optional[str]) -> str:
+    """The limiter's signal for one attempt's answer: an HTTP status, or an error kind ('timeout',
+    'connection_error'; others, e.g. 'deadline' for an attempt never sent, say nothing)."""
+    if error == 'timeout':
+        return TIMEOUT
+    if error == 'connection_error':
+        return BACKPRESSURE
+    if error is not None:
+        return IGNORE
+    if status is not None and 200 <= status < 300:
+        return OK
+    return BACKPRESSURE if status in BACKPRESSURE_STATUSES else IGNORE
+
+
+class Ticket(NamedTuple):
+    """One attempt's slot: when it was taken (the limiter's clock)."""
+    sent_at: float
+
+
+Clock = Callable[[], float]
+OnChange = Callable[[float, float], None]  # (when, the new limit)
+
+
+class _Slots:
+    """Counting and waiting for slots under a limit that may change; the limit itself is the subclass's."""
+
+    def __init__(self, clock: Clock, on_change: Optional[OnChange]):
+        self._clock = clock
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._free = threading.Condition(self._lock)
+        self._in_flight = 0
+        self._hold_until = -math.inf  # no new request before this moment (a limit below one: pacing)
+        self.changes = 0
+
+    # -- subclass hooks (called with the lock held)
+    def _current(self) -> int:
+        raise NotImplementedError
+
+    def _settle(self, ticket: Ticket, signal: str, now: float) -> None:
+        raise NotImplementedError
+
+    @property
+    def limit(self) -> int:
+        with self._lock:
+            return self._current()
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+    def ready_at(self) -> Optional[float]:
+        """When a request paced by a limit below one may go (None: not held back by pacing)."""
+        with self._lock:
+            return self._hold_until if self._hold_until > self._clock() else None
+
+    def _free_now(self) -> bool:
+        return self._in_flight < self._current() and self._clock() >= self._hold_until
+
+    def try_acquire(self) -> Optional[Ticket]:
+        """A slot if one is free now, else None. Never blocks."""
+        with self._lock:
+            return self._take() if self._free_now() else None
+
+    def acquire(self, deadline: float, stop: Optional[threading.Event] = None, poll_s: float = 0.2) -> Optional[Ticket]:
+        """Blocks until a slot is free; None when `deadline` (this limiter's clock) passes or `stop` is set first."""
+        with self._lock:
+            while not self._free_now():
+                now = self._clock()
+                remaining = deadline - now
+                if remaining <= 0 or (stop is not None and stop.is_set()):
+                    return None
+                wait = min(remaining, poll_s)
+                if self._hold_until > now:
+                    wait = min(wait, self._hold_until - now)
+                self._free.wait(wait)
+            return self._take()
+
+    def release(self, ticket: Ticket, signal: str) -> None:
+        """Gives the slot back with what the attempt's answer said (one of SIGNALS)."""
+        if signal not in SIGNALS:
+            raise ValueError('unknown signal %r' % (signal,))
+        with self._lock:
+            self._in_flight -= 1
+            before = self._value()
+            self._settle(ticket, signal, self._clock())
+            after = self._value()
+            if after != before:
+                self.changes += 1
+                if self._on_change is not None:
+                    self._on_change(self._clock(), after)
+            self._free.notify(max(1, self._current() - self._in_flight))
+
+    def _value(self) -> float:
+        return float(self._current())
+
+    @property
+    def limit_value(self) -> float:
+        """The limit with its fraction (below one: requests are paced)."""
+        with self._lock:
+            return self._value()
+
+    def _take(self) -> Ticket:
+        self._in_flight += 1
+        self._note_in_flight()
+        return Ticket(self._clock())
+
+    def _note_in_flight(self) -> None:
+        pass
+
+
+class FixedLimit(_Slots):
+    """A constant limit (`--oic_concurrency_mode fixed`): the same interface, no adaptation."""
+
+    def __init__(self, limit: int, clock: Clock = time.monotonic, on_change: Optional[OnChange] = None):
+        if limit < 1:
+            raise ValueError('limit must be at least 1')
+        super().__init__(clock, on_change)
+        self._limit = int(limit)
+
+    def _current(self) -> int:
+        return self._limit
+
+    def _settle(self, ticket: Ticket, signal: str, now: float) -> None:
+        pass
+
+
+class AdaptiveLimit(_Slots):
+    """The adaptive limit (module docstring): slow start, then cuts on back-pressure or queueing and probing growth."""
+
+    def __init__(self, ceiling: int, initial: int = 1, floor: float = 1 / 32, backoff: float = 0.9,
+                 tolerance: float = 0.2, min_samples: int = 3, plateau_rounds: int = 6,
+                 baseline_window_s: float = 30.0, default_rtt_s: float = 0.5, clock: Clock = time.monotonic,
+                 on_change: Optional[OnChange] = None):
+        if ceiling < 1 or not 0 < floor <= 1:
+            raise ValueError('need ceiling >= 1 and 0 < floor <= 1')
+        if not 0 < backoff < 1 or tolerance <= 0 or min_samples < 1:
+            raise ValueError('backoff must be in (0, 1), tolerance positive, min_samples at least 1')
+        super().__init__(clock, on_change)
+        self.ceiling, self.floor = int(ceiling), float(floor)
+        self.backoff, self.tolerance, self.min_samples = backoff, tolerance, min_samples
+        self.plateau_rounds, self.baseline_window_s = plateau_rounds, baseline_window_s
+        self._srtt = default_rtt_s  # smoothed RTT of successes (EWMA), for pacing and the served estimate
+        self._limit = float(min(max(initial, 1), ceiling))
+        self.slow_start = True
+        self._step = 1.0
+        self._calm_rounds = 0
+        self._last_cut = -math.inf
+        self._baseline: Deque[Tuple[float, float]] = collections.deque()  # (time, round median RTT)
+        self._successes: Deque[float] = collections.deque()  # completion times of recent successes
+        self._new_round(clock())
+
+    # -- what the tests, the simulator and the metrics read
+    @property
+    def no_load_rtt(self) -> Optional[float]:
+        with self._lock:
+            return min(m for _, m in self._baseline) if self._baseline else None
+
+    def _value(self) -> float:
+        return self._limit
+
+    def _current(self) -> int:
+        return max(1, int(self._limit))
+
+    def _note_in_flight(self) -> None:
+        self._round_peak = max(self._round_peak, self._in_flight)
+
+    def _new_round(self, now: float) -> None:
+        self._round_start = now
+        self._round_rtts: List[float] = []
+        self._last_peak = getattr(self, '_round_peak', 0)
+        self._round_peak = self._in_flight
+        self._round_signal = False
+
+    def _saturated(self) -> bool:
+        """Whether the worker used at least half of its limit in this round or the last (else it has no use for
+        more: a limit grows only on evidence, as Netflix's and Vector's do)."""
+        return 2 * max(self._round_peak, self._last_peak) >= self._limit
+
+    def _settle(self, ticket: Ticket, signal: str, now: float) -> None:
+        if signal == OK:
+            self._success(ticket, now)
+        elif signal in (BACKPRESSURE, TIMEOUT):
+            self._round_signal = True
+            if ticket.sent_at >= self._last_cut:  # sent after the last cut: a new overshoot
+                # What OIC was serving for this worker when it said no: the requests still in flight after a
+                # refusal; after a timeout those include hung ones, so the successes of the last round trip.
+                served = self._in_flight if signal == BACKPRESSURE else self._served(now)
+                self._cut(self.backoff * min(self._limit, served), now)
+        if self._limit < 1:  # below one request in flight: space them one paced round trip apart
+            self._hold_until = now + self._srtt * (1 / self._limit - 1)
+
+    def _served(self, now: float) -> float:
+        """How many requests OIC served at once for this worker lately, by Little's law: the rate of successes over
+        the last smoothed round trip times the no-load round trip (queueing in the RTT does not inflate it)."""
+        window = self._srtt
+        while self._successes and self._successes[0] < now - window:
+            self._successes.popleft()
+        no_load = min(m for _, m in self._baseline) if self._baseline else window
+        return len(self._successes) / window * no_load
+
+    def _success(self, ticket: Ticket, now: float) -> None:
+        rtt = now - ticket.sent_at
+        self._srtt = 0.8 * self._srtt + 0.2 * rtt if self._baseline else rtt
+        self._successes.append(now)
+        if self._limit < 1:  # paced: each success brings the pace back up by half towards one in flight
+            self._limit = min(1.0, 1.5 * self._limit)
+        if ticket.sent_at >= self._last_cut:
+            self._round_rtts.append(rtt)
+        if self.slow_start and self._saturated():
+            self._grow(1.0)
+        if ticket.sent_at >= self._round_start and len(self._round_rtts) >= self.min_samples:
+            self._end_round(now)
+
+    def _end_round(self, now: float) -> None:
+        median = statistics.median(self._round_rtts)
+        self._baseline.append((now, median))
+        while self._baseline and self._baseline[0][0] < now - self.baseline_window_s:
+            self._baseline.popleft()
+        no_load = min(m for _, m in self._baseline)
+        if median > no_load * (1 + self.tolerance):
+            gradient = max(0.5, no_load / median)  # the share of the RTT that is not queueing (Vegas, Envoy)
+            self._cut(self.backoff * min(self._limit * gradient, self._served(now)), now)
+            return
+        if not self.slow_start and not self._round_signal and self._saturated():
+            self._grow(self._step)
+            self._calm_rounds += 1
+            if self._calm_rounds >= self.plateau_rounds:
+                self._step = min(2 * self._step, max(1.0, self._limit / 4))
+        self._new_round(now)
+
+    def _grow(self, by: float) -> None:
+        self._limit = min(float(self.ceiling), self._limit + by)
+
+    def _cut(self, target: float, now: float) -> None:
+        if self._limit > 1:
+            target = math.floor(target) if target >= 1 else target  # below one: paced, not fewer slots
+            self._limit = max(self.floor, min(self._limit, target), self._limit * 0.5 * self.backoff)
+        else:  # at one in flight or less already: halve the pace (exponential backoff, shared by the worker)
+            self._limit = max(self.floor, self._limit / 2)
+        self.slow_start = False
+        self._step = 1.0
+        self._calm_rounds = 0
+        self._last_cut = now
+        self._new_round(now)
