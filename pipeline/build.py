@@ -29,7 +29,12 @@ def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline
     _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, run_record.INVALID)
     dead_letters = [checked.invalid]
     if config.oic is not None:
-        dead_letters.append(checked.valid | 'OIC' >> OICPath(config.oic, config.out))
+        to_oic = checked.valid
+        if not config.source.streaming:
+            # A bounded source's records stay in the process that read or made them; spread them so that every
+            # worker process posts (and its concurrency limit learns), as the streaming source's shards already are.
+            to_oic = to_oic | 'SpreadForOIC' >> beam.Reshuffle()
+        dead_letters.append(to_oic | 'OIC' >> OICPath(config.oic, config.out))
     if 'direct' in config.paths:
         dead_letters.append(checked.valid | 'Direct' >> DirectPath(config.bigquery, config.out))
     bigquery = config.bigquery

@@ -4,7 +4,8 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.oic import DEFAULT_CONCURRENCY
+from transforms.oic import DEFAULT_CONCURRENCY, DEFAULT_CONCURRENCY_MODE
+from transforms.oic_throttle import CONCURRENCY_MODES
 from transforms.oic_caller import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S
 from transforms.oic_retry import DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS
 from transforms.source import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
@@ -66,9 +67,16 @@ class WarehouseOptions(PipelineOptions):
             '--oic_payload', default='extended', choices=('extended', 'seed'),
             help='Request body: extended = all eight fields (default); seed = exactly the seed\'s six fields.')
         oic.add_argument(
-            '--oic_concurrency', type=int, default=DEFAULT_CONCURRENCY,
-            help='Requests in flight to OIC for the whole job; each worker takes ceil(total / workers) '
-                 '(default %d).' % DEFAULT_CONCURRENCY)
+            '--oic_concurrency_mode', default=DEFAULT_CONCURRENCY_MODE, choices=CONCURRENCY_MODES,
+            help='adaptive (default): each worker finds how many requests in flight OIC takes from its answers '
+                 '(429/503/504, timeouts, latency), up to --oic_concurrency; fixed: exactly --oic_concurrency for '
+                 'the job, split evenly over the workers (docs/adaptive-concurrency.md).')
+        oic.add_argument(
+            '--oic_concurrency', type=int, default=None,
+            help='adaptive mode: the most requests any worker keeps in flight (default %d, one OIC message pack); '
+                 'a worker alone can reach it, and OIC\'s 429s share it among several (--oic_rate_limiter is the '
+                 'hard job-wide cap). fixed mode: requests in flight for the whole job, each worker taking '
+                 'ceil(total / workers) (default %d).' % (DEFAULT_CONCURRENCY['adaptive'], DEFAULT_CONCURRENCY['fixed']))
         oic.add_argument(
             '--oic_connect_timeout', type=float, default=DEFAULT_CONNECT_TIMEOUT_S,
             help='Seconds to wait for a connection to OIC (default %g).' % DEFAULT_CONNECT_TIMEOUT_S)

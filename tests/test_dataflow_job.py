@@ -78,7 +78,7 @@ def test_streaming_job_is_streaming_with_a_sharded_source(streaming_job):
         assert name in names, name
     reshuffles = [t for t in job.proto_pipeline.components.transforms.values() if t.unique_name == 'Source/Spread']
     assert reshuffles[0].spec.urn == 'beam:transform:reshuffle:v1'
-    assert config.oic.worker_concurrency == 3  # ceil(10 / 4): the job-wide total shared by four workers
+    assert config.oic.worker_concurrency == 10  # adaptive: any worker may reach the ceiling; 429s share it
 
 
 def test_batch_job_is_batch(batch_job):
@@ -162,8 +162,10 @@ def test_preflight_mistakes_are_one_line_and_exit_2(argv, message, capsys, tmp_p
 
 def test_worker_share_of_the_oic_budget():
     assert [worker_share(16, w) for w in (1, 2, 3, 4, 16, 32)] == [16, 8, 6, 4, 1, 1]
-    _, config = parse(_with('--max_num_workers', '5'), ENV)
+    _, config = parse(_with('--max_num_workers', '5') + ['--oic_concurrency_mode', 'fixed'], ENV)
     assert (config.oic.concurrency, config.workers, config.oic.worker_concurrency) == (10, 5, 2)
+    _, config = parse(_with('--max_num_workers', '5'), ENV)  # adaptive: the ceiling is each worker's
+    assert (config.oic.concurrency_mode, config.oic.worker_concurrency) == ('adaptive', 10)
 
 
 def test_rate_limit_service_puts_the_job_wide_budget_before_the_oic_caller():

@@ -1,7 +1,10 @@
 """The OIC branch's caller: posts each record to the OIC REST trigger with Basic Auth, many requests in flight."""
 
 import concurrent.futures
+import datetime
+import os
 import queue
+import socket
 import threading
 from typing import Callable, Optional, Protocol
 
@@ -18,10 +21,14 @@ from transforms.oic_caller import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome, check_oic_url)
 from transforms.oic_retry import (
     DEFAULT_DEADLINE_S, DEFAULT_INITIAL_BACKOFF_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF_S, RetryPolicy)
-from transforms.oic_throttle import WorkerState
+from transforms.oic_throttle import CONCURRENCY_MODES, WorkerState
 
 DEAD_LETTER = 'dead_letter'
-DEFAULT_CONCURRENCY = 16  # Requests in flight to OIC for the whole job (--oic_concurrency).
+LIMITS = 'limits'  # tagged output: the concurrency limit of a worker at each change
+DEFAULT_CONCURRENCY_MODE = 'adaptive'  # --oic_concurrency_mode
+# --oic_concurrency by mode: adaptive, the ceiling a worker's limit may grow to (one OIC message pack's 100
+# synchronous requests); fixed, the requests in flight for the whole job (as before the adaptive limit).
+DEFAULT_CONCURRENCY = {'adaptive': 100, 'fixed': 16}
 METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
 DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
@@ -75,10 +82,11 @@ class _PostFn(beam.DoFn):
     """
 
     def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
-                 caller_factory=None):
+                 caller_factory=None, concurrency_mode=DEFAULT_CONCURRENCY_MODE):
         self._url, self._username, self._password_ref = url, username, password_ref
         self._shape, self._concurrency, self._timeouts = payload_shape, concurrency, timeouts
         self._policy, self._max_rps, self._caller_factory = policy, max_rps, caller_factory
+        self._mode = concurrency_mode
         # One set of throttling state per worker process for this transform (Beam's Shared: released with the
         # last DoFn instance that holds it, unlike a module-level registry).
         self._shared = shared.Shared()
@@ -88,17 +96,22 @@ class _PostFn(beam.DoFn):
         self.overloaded, self.dead = counter('overload_answers'), counter('dead_lettered')
         self.dead_by_reason = {reason: counter('dead_lettered_' + reason) for reason in DEAD_REASONS}
         self.latency = Metrics.distribution(METRICS_NAMESPACE, 'oic_latency_ms')
+        self.limit_gauge = Metrics.gauge(METRICS_NAMESPACE, 'oic_concurrency_limit')
+        self.limit_changes = counter('concurrency_limit_changes')
         self.signaler = ThrottlingSignaler(METRICS_NAMESPACE)
 
     def setup(self):
         self._stop = threading.Event()
         self._auth = AuthWatch()
+        self._worker = None
+        self._worker_id = '%s:%d' % (socket.gethostname(), os.getpid())
         if self._caller_factory is not None:
             self._caller = self._caller_factory()
         else:
-            # The worker's share of the job's concurrency holds for the whole process: a worker runs several DoFn
-            # instances (one per harness thread), and they draw on one set of request slots and throttling signals.
-            self._worker = self._shared.acquire(lambda: WorkerState(self._concurrency, self._max_rps))
+            # The worker's limit holds for the whole process: a worker runs several DoFn instances (one per harness
+            # thread), and they draw on one set of request slots and throttling signals. The thread pool is as big
+            # as the ceiling, so the limit (not the pool) decides how many requests are in flight.
+            self._worker = self._shared.acquire(lambda: WorkerState(self._concurrency, self._max_rps, self._mode))
             self._caller = OICCaller(self._url, self._username, self._password_ref.read(), self._concurrency,
                                      self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop)
         self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
@@ -145,6 +158,7 @@ class _PostFn(beam.DoFn):
         record, timestamp, window, outcome = finished
         self._in_flight -= 1
         self._count(outcome)
+        yield from self._limit_samples(timestamp, window)
         if self._auth.seen(outcome.kind):
             self._stop.set()
             raise OICAuthError('OIC refused the credentials of user %r (HTTP %d on %d requests in a row); check '
@@ -156,6 +170,20 @@ class _PostFn(beam.DoFn):
             value = rec.make_dead_letter('oic', record, outcome.reason, status=outcome.status,
                                          attempts=outcome.attempts, detail=outcome.detail)
             yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, [window]))
+
+    def _limit_samples(self, timestamp, window):
+        """The worker's limit: a gauge and a counter of its changes, and each change as a `limits` sample."""
+        if self._worker is None:
+            return
+        self.limit_gauge.set(self._worker.limiter.limit)
+        changes = self._worker.take_changes()
+        if changes:
+            self.limit_changes.inc(changes)
+        for when, limit in self._worker.take_history():
+            moment = datetime.datetime.fromtimestamp(when, tz=datetime.timezone.utc)
+            sample = {'path': 'oic', 'worker': self._worker_id, 'time': rec.format_timestamp(moment),
+                      'limit': limit, 'mode': self._worker.mode, 'ceiling': self._worker.ceiling}
+            yield pvalue.TaggedOutput(LIMITS, WindowedValue(sample, timestamp, [window]))
 
     def _count(self, outcome):
         self.requests.inc(outcome.attempts)
@@ -179,34 +207,41 @@ class _PostFn(beam.DoFn):
 
 
 class PostToOIC(beam.PTransform):
-    """Posts records to the OIC REST trigger; returns acknowledgements and `.dead_letter`.
+    """Posts records to the OIC REST trigger; returns acknowledgements, `.dead_letter` and `.limits`.
 
-    Many requests in flight per DoFn instance over a keep-alive pool; retries with backoff for retryable outcomes;
-    client-side throttling on overload; the record's record_id is the same on every attempt.
+    Many requests in flight per worker over a keep-alive pool, as many as the worker's concurrency limit allows:
+    adaptive (default; found from OIC's answers, up to `concurrency`) or fixed (`concurrency`); retries with backoff
+    for retryable outcomes, overload answers not counted against max_attempts; the record's record_id is the same on
+    every attempt.
 
     Element in:  a valid record dict.
     Main out:    {'path': 'oic', 'record_id': '…', 'status': 200, 'attempts': 1, 'latency_ms': 41.2,
                   'event_time': '…Z', 'ack_time': '…Z'}
     .dead_letter: {'path': 'oic', 'record_id': '…', 'reason': 'http_400', 'status': 400, 'attempts': 1,
                    'detail': '…', 'record': {…}, 'error_time': '…Z'}
+    .limits:      {'path': 'oic', 'worker': 'host:pid', 'time': '…Z', 'limit': 24.0, 'mode': 'adaptive',
+                   'ceiling': 100}  (one per change of a worker's limit)
     """
 
     def __init__(self, url: str, username: str, password_ref: PasswordRef = PasswordRef(),
-                 payload_shape: str = 'extended', concurrency: int = DEFAULT_CONCURRENCY,
+                 payload_shape: str = 'extended', concurrency: int = DEFAULT_CONCURRENCY['adaptive'],
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S, read_timeout: float = DEFAULT_READ_TIMEOUT_S,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, deadline_s: float = DEFAULT_DEADLINE_S,
                  max_rps: Optional[float] = None, initial_backoff_s: float = DEFAULT_INITIAL_BACKOFF_S,
                  max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
-                 caller_factory: Optional[Callable[[], Caller]] = None):
+                 caller_factory: Optional[Callable[[], Caller]] = None,
+                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE):
         """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
         with a fake in tests; the URL rule still applies."""
         super().__init__()
         check_oic_url(url, allow_insecure_http)
         if concurrency < 1:
             raise ValueError('concurrency must be at least 1')
+        if concurrency_mode not in CONCURRENCY_MODES:
+            raise ValueError('concurrency_mode must be one of %s' % (CONCURRENCY_MODES,))
         policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
         self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
-                           policy, max_rps, caller_factory)
+                           policy, max_rps, caller_factory, concurrency_mode)
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, main='acks')
+        return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, LIMITS, main='acks')

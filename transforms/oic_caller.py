@@ -10,6 +10,7 @@ from typing import Optional
 
 import urllib3
 
+from transforms import concurrency_limit as cl
 from transforms import records as rec
 from transforms.records import DETAIL_LIMIT
 from transforms.oic_retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, is_retryable, parse_retry_after
@@ -90,7 +91,8 @@ class Outcome:
 
 
 def give_up_reason(last, attempts, policy):
-    """The dead-letter reason for a record whose last attempt was `last`."""
+    """The dead-letter reason for a record whose last attempt was `last`; `attempts` counts those charged against
+    the policy's max_attempts (overload answers are not)."""
     if last.error in ('deadline', 'stopped'):
         return 'deadline_exceeded' if last.error == 'deadline' else 'stopped'
     if not last.retryable:
@@ -98,8 +100,21 @@ def give_up_reason(last, attempts, policy):
     return 'attempts_exhausted' if attempts >= policy.max_attempts else 'deadline_exceeded'
 
 
+def is_overload(result: 'Attempt') -> bool:
+    """An answer that says OIC (or the way to it) is busy: 429, 503, 504, a timeout, no connection. It cuts the
+    concurrency limit and, while the record's deadline allows, does not count against its max_attempts."""
+    return result.sent and cl.signal_of(result.status, result.error) in (cl.BACKPRESSURE, cl.TIMEOUT)
+
+
+def _answer(result: Optional['Attempt']):
+    """(status, error) of an attempt for the limiter; a post that raised (a bug) says nothing about OIC."""
+    return (result.status, result.error) if result is not None else (None, 'client_error')
+
+
 class OICCaller:
-    """A keep-alive connection pool sized to `concurrency`, and the retry loop for one record (thread-safe).
+    """A keep-alive connection pool sized to `concurrency` (the most requests the gate's limiter allows in flight),
+    and the retry loop for one record (thread-safe). Each attempt takes a slot of the gate's limiter and gives it
+    back with what the answer said, so the limit learns from every attempt, retries included.
 
     urllib3 (what requests is built on) directly: at hundreds of requests per second from one process, requests'
     per-call work (settings merge, environment lookups) holds the GIL long enough to cost a tenth of the throughput.
@@ -123,24 +138,41 @@ class OICCaller:
         started = time.monotonic()
         deadline = started + self.policy.deadline_s
         body = rec.oic_payload(record, self.shape)
-        counts = {'attempts': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
+        counts = {'attempts': 0, 'charged': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
+        limiter = self.gate.limiter
 
         def attempt():
             went, held, held_s = self.gate.wait_turn(deadline, self.stop_event)
             counts['held'] += held
             counts['held_s'] += held_s
+            ticket = None
+            if went and limiter is not None:
+                waited = time.monotonic()
+                ticket = limiter.acquire(deadline, self.stop_event)
+                waited = time.monotonic() - waited
+                went = ticket is not None
+                if waited > 0.001:  # waited for a slot of a limit that OIC's answers keep low: throttled time
+                    counts['held'] += 1
+                    counts['held_s'] += waited
             if not went:
                 return Attempt(error='stopped' if self.stop_event.is_set() else 'deadline', sent=False)
             counts['attempts'] += 1
-            with self.gate.slots:
+            result = None
+            try:
                 result = self._post(body, deadline)
+            finally:  # the slot goes back whatever happened, with what the answer said about OIC's capacity
+                if ticket is not None:
+                    limiter.release(ticket, cl.signal_of(*_answer(result)))
+            if not is_overload(result):
+                counts['charged'] += 1
             overloaded = result.status in OVERLOAD_STATUSES or result.error is not None
             counts['overloads'] += overloaded
-            self.gate.throttler.record(accepted=not overloaded)
+            if self.gate.throttler is not None:
+                self.gate.throttler.record(accepted=not overloaded)
             return result
 
         try:
-            last = self.policy.retrying(self.stop_event)(attempt)
+            last = self.policy.retrying(self.stop_event, spent=lambda: counts['charged'])(attempt)
         except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
             last = Attempt(error='client_error', detail=type(err).__name__, sent=False)
         elapsed = time.monotonic() - started
@@ -150,7 +182,7 @@ class OICCaller:
             return Outcome('ack', last.status, **common)
         if last.status in AUTH_STATUSES:
             return Outcome('auth', last.status, reason='http_%d' % last.status, detail=last.detail, **common)
-        return Outcome('dead', last.status, reason=give_up_reason(last, counts['attempts'], self.policy),
+        return Outcome('dead', last.status, reason=give_up_reason(last, counts['charged'], self.policy),
                        detail=last.detail, **common)
 
     def _post(self, body, deadline):

@@ -72,14 +72,20 @@ class RetryPolicy:
             return retry_after * (1 + rng.uniform(0, 0.1))
         return self.backoff(attempt, rng)
 
-    def retrying(self, stop_event=None):
+    def retrying(self, stop_event=None, spent=None):
         """A tenacity Retrying for attempts that return an object with `.retryable` and `.retry_after`.
 
         tenacity gives the stop rules (attempts, a deadline that counts the coming sleep) and the loop; the wait is
         ours because it must read Retry-After from the last answer. `stop_event` ends the retries (and any sleep)
-        at once, e.g. when the run is stopping because of an authentication failure.
+        at once, e.g. when the run is stopping because of an authentication failure. `spent`, when given, returns
+        how many attempts count against max_attempts (the caller leaves out overload answers: a record waits for
+        capacity until its deadline instead of being dead-lettered by a 429 storm); by default every attempt counts.
         """
-        stop = tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_before_delay(self.deadline_s)
+        if spent is None:
+            attempts = tenacity.stop_after_attempt(self.max_attempts)
+        else:
+            attempts = tenacity.stop_any(lambda state: spent() >= self.max_attempts)
+        stop = attempts | tenacity.stop_before_delay(self.deadline_s)
         sleep = time.sleep
         if stop_event is not None:
             stop = stop | (lambda state: stop_event.is_set())

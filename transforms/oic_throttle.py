@@ -1,12 +1,16 @@
-"""Client-side throttling for the OIC caller: adaptive backoff on overload signals and an optional hard rate cap."""
+"""Client-side throttling for the OIC caller: the limit on requests in flight (adaptive or fixed), the SRE overload
+throttle (fixed mode), and an optional hard rate cap."""
 
-import contextlib
 import random
 import threading
 import time
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from apache_beam.io.components.util import MovingSum
+
+from transforms.concurrency_limit import AdaptiveLimit, FixedLimit
+
+CONCURRENCY_MODES = ('adaptive', 'fixed')
 
 WINDOW_MS = 30_000
 BUCKET_MS = 1_000
@@ -85,22 +89,24 @@ class OverloadThrottler:
 
 
 class Gate:
-    """Where each request waits for its turn: the overload throttler, then the rate cap.
+    """Where each request waits for its turn: the overload throttler (if any), then the rate cap, then a slot of
+    the concurrency limit (the caller takes it: `limiter`).
 
     The throttler is asked once per request: asking again while held would count as more requests and keep the
-    throttling probability near 1 long after the endpoint recovered."""
+    throttling probability near 1 long after the endpoint recovered. A request waiting for a rate token holds no
+    slot, so a rate cap never makes the adaptive limit look saturated."""
 
-    def __init__(self, throttler, bucket=None, hold_s=HOLD_S, slots=None):
+    def __init__(self, throttler=None, bucket=None, hold_s=HOLD_S, limiter=None):
         self.throttler, self.bucket, self._hold_s = throttler, bucket, hold_s
-        # Request slots shared by every caller of the process (a semaphore), or no limit beyond each caller's pool.
-        self.slots = slots if slots is not None else contextlib.nullcontext()
+        # Request slots shared by every caller of the process, or (None) no limit beyond each caller's pool.
+        self.limiter = limiter
 
     def wait_turn(self, deadline, stop_event=None):
         """Blocks until the request may go; returns (went, times held back, seconds held). `went` is False when the
         monotonic `deadline` passed (or `stop_event` was set) first."""
         held, held_s = 0, 0.0
         sleep = stop_event.wait if stop_event is not None else time.sleep
-        if self.throttler.should_hold():
+        if self.throttler is not None and self.throttler.should_hold():
             pause = random.uniform(*self._hold_s)
             if time.monotonic() + pause > deadline:
                 return False, 1, 0.0
@@ -119,14 +125,47 @@ class Gate:
 
 
 class WorkerState:
-    """What every DoFn instance (and thread) of one PostToOIC in a worker process shares: the overload signals, the
-    rate cap and the request slots. Held through Beam's `shared.Shared`, so it lives as long as a DoFn uses it."""
+    """What every DoFn instance (and thread) of one PostToOIC in a worker process shares: the concurrency limit, the
+    overload throttle (fixed mode only), the rate cap and the limit's history. Held through Beam's `shared.Shared`,
+    so it lives as long as a DoFn uses it.
 
-    def __init__(self, concurrency: int, max_rps: Optional[float] = None):
-        self.throttler = OverloadThrottler()
+    In adaptive mode the limit replaces the SRE throttle: both react to the same 429/503 signals, and on top of a
+    limit that already cut the requests in flight the throttle's random holds only add latency (and, counting
+    requests when asked, kept throttling after recovery). In fixed mode the throttle stays as it was.
+    """
+
+    def __init__(self, concurrency: int, max_rps: Optional[float] = None, mode: str = 'adaptive'):
+        if mode not in CONCURRENCY_MODES:
+            raise ValueError('concurrency mode must be one of %s' % (CONCURRENCY_MODES,))
+        self.mode, self.ceiling = mode, concurrency
+        self.throttler = OverloadThrottler() if mode == 'fixed' else None
         self.bucket = TokenBucket(max_rps) if max_rps else None
-        self.slots = threading.BoundedSemaphore(concurrency)
+        self.history: List[Tuple[float, float]] = []  # (unix time, limit) at every change, for the run record
+        self._lock = threading.Lock()
+        self._changes_reported = 0
+        if mode == 'adaptive':
+            self.limiter = AdaptiveLimit(concurrency, on_change=self._changed)
+        else:
+            self.limiter = FixedLimit(concurrency)
+        self._changed(None, self.limiter.limit_value)
+
+    def _changed(self, _when, limit: float) -> None:
+        with self._lock:  # called under the limiter's lock; this one is never held while taking that one
+            self.history.append((time.time(), round(limit, 3)))
+
+    def take_history(self) -> List[Tuple[float, float]]:
+        """The limit changes since the last call (for the run record), oldest first."""
+        with self._lock:
+            taken, self.history = self.history, []
+            return taken
+
+    def take_changes(self) -> int:
+        """How many times the limit changed since the last call (for a Beam counter; one reader per change)."""
+        with self._lock:
+            changes = self.limiter.changes
+            new, self._changes_reported = changes - self._changes_reported, changes
+            return new
 
     def gate(self) -> 'Gate':
         """A Gate over this worker's shared state."""
-        return Gate(self.throttler, self.bucket, slots=self.slots)
+        return Gate(self.throttler, self.bucket, limiter=self.limiter)

@@ -35,6 +35,11 @@ def dead_letters_kind(path: str) -> str:
     return '%s/dead_letters' % path
 
 
+def limits_kind(path: str) -> str:
+    """The kind of a path's concurrency-limit samples ('oic/limits'): one per change of a worker's limit."""
+    return '%s/limits' % path
+
+
 RUN_FILE = 'run.json'
 PROBE_SIGHTINGS = 'probe.jsonl'
 PROBE_SUMMARY = 'probe.json'

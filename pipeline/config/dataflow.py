@@ -63,5 +63,6 @@ def check_dataflow(options: PipelineOptions, paths: Sequence[str], oic_url: Opti
         if is_loopback(host):
             raise UsageError('--oic_url points at this machine (%s); Dataflow workers cannot reach it' % host)
         if not worker.max_num_workers or worker.max_num_workers < 1:
-            raise UsageError('the oic path on Dataflow needs --max_num_workers: --oic_concurrency is the job\'s '
-                             'total and each worker takes ceil(total / max_num_workers)')
+            raise UsageError('the oic path on Dataflow needs --max_num_workers: with --oic_concurrency_mode fixed, '
+                             '--oic_concurrency is the job\'s total and each worker takes ceil(total / '
+                             'max_num_workers)')

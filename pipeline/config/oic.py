@@ -5,6 +5,7 @@ import re
 from typing import Mapping, Optional
 
 from pipeline.config.errors import UsageError
+from transforms.oic import DEFAULT_CONCURRENCY
 from transforms.oic_caller import check_oic_url
 
 PASSWORD_ENV = 'OIC_PASSWORD'
@@ -19,8 +20,8 @@ class OICConfig:
     username: str
     password_secret: Optional[str]
     payload: str
-    concurrency: int  # For the whole job.
-    worker_concurrency: int  # Each worker's share of it.
+    concurrency: int  # adaptive: the ceiling of every worker's limit; fixed: requests in flight for the whole job.
+    worker_concurrency: int  # The most one worker keeps in flight: adaptive, the ceiling; fixed, its share.
     connect_timeout: float
     read_timeout: float
     max_attempts: int
@@ -30,6 +31,7 @@ class OICConfig:
     allow_insecure_http: bool
     rate_limiter: Optional[str]
     rate_limit_domain: str
+    concurrency_mode: str = 'adaptive'  # or 'fixed' (--oic_concurrency_mode)
 
 
 def check_secret_ref(flag: str, value: str) -> None:
@@ -38,8 +40,15 @@ def check_secret_ref(flag: str, value: str) -> None:
         raise UsageError('%s must look like projects/P/secrets/S/versions/V' % flag)
 
 
+def concurrency_of(flags) -> int:
+    """--oic_concurrency, or its default for --oic_concurrency_mode."""
+    if flags.oic_concurrency is None:
+        return DEFAULT_CONCURRENCY[flags.oic_concurrency_mode]
+    return flags.oic_concurrency
+
+
 def _check_numbers(flags) -> None:
-    if flags.oic_concurrency < 1:
+    if concurrency_of(flags) < 1:
         raise UsageError('--oic_concurrency must be at least 1')
     if flags.oic_connect_timeout <= 0 or flags.oic_read_timeout <= 0:
         raise UsageError('--oic_connect_timeout and --oic_read_timeout must be positive')
@@ -78,12 +87,20 @@ def resolve_oic(flags, on_dataflow: bool, workers: int, environ: Mapping[str, st
     _check_password_source(flags, on_dataflow, environ)
     return OICConfig(
         url=flags.oic_url, username=flags.oic_username, password_secret=flags.oic_password_secret,
-        payload=flags.oic_payload, concurrency=flags.oic_concurrency,
-        worker_concurrency=worker_share(flags.oic_concurrency, workers),
+        payload=flags.oic_payload, concurrency=concurrency_of(flags),
+        worker_concurrency=worker_ceiling(flags.oic_concurrency_mode, concurrency_of(flags), workers),
         connect_timeout=flags.oic_connect_timeout, read_timeout=flags.oic_read_timeout,
         max_attempts=flags.oic_max_attempts, deadline=flags.oic_deadline, max_rps=flags.oic_max_rps,
         worker_max_rps=flags.oic_max_rps / max(1, workers), allow_insecure_http=flags.allow_insecure_http,
-        rate_limiter=flags.oic_rate_limiter, rate_limit_domain=flags.oic_rate_limit_domain)
+        rate_limiter=flags.oic_rate_limiter, rate_limit_domain=flags.oic_rate_limit_domain,
+        concurrency_mode=flags.oic_concurrency_mode)
+
+
+def worker_ceiling(mode: str, total: int, workers: int) -> int:
+    """The most requests one worker keeps in flight. Adaptive: the whole ceiling, so a worker alone (or with fewer
+    peers than --max_num_workers) can still reach OIC's capacity, and OIC's 429s share it among several; fixed: its
+    static share of the job's total (docs/adaptive-concurrency.md weighs the two)."""
+    return total if mode == 'adaptive' else worker_share(total, workers)
 
 
 def worker_share(total: int, workers: int) -> int:
