@@ -239,6 +239,18 @@ def test_the_floor_bounds_the_pace():
     assert lim.limit_value == 0.25
 
 
+def test_an_outage_is_probed_at_least_every_max_pause():
+    clock = Clock()
+    lim = limiter(clock, max_pause_s=1.0)
+    for _ in range(10):  # no success yet: the default RTT, and a pace that keeps halving
+        ticket = lim.try_acquire()
+        while ticket is None:
+            clock.now = lim.ready_at()
+            ticket = lim.try_acquire()
+        lim.release(ticket, cl.BACKPRESSURE)
+    assert lim.limit_value == lim.floor and lim.ready_at() - clock() <= 1.0
+
+
 def test_changes_are_counted_and_reported():
     clock = Clock()
     seen = []

@@ -26,8 +26,9 @@ docs/adaptive-concurrency.md):
   needs C/2 round trips to win back a halving, its users' "slow recovery" complaint).
 - **Below one in flight.** When OIC refuses even one request at a time (its capacity taken by other integrations or
   by many workers), the limit becomes a fraction: one request in flight, the next only after
-  srtt x (1 / limit - 1), halving the pace at each refusal down to `floor` and raising it by half at each success.
-  A worker never hammers a full OIC with back-to-back requests.
+  srtt x (1 / limit - 1) (at most `max_pause_s`, so an outage is probed every second and its end noticed),
+  halving the pace at each refusal down to `floor` and raising it by half at each success. A worker never hammers
+  a full OIC with back-to-back requests.
 - **Fairness without coordination**: every worker cuts by the same ratio and grows by the same absolute steps,
   the additive-increase / multiplicative-decrease pattern that converges to equal shares (Chiu and Jain, 1989);
   the simulator (benchmarks/limiter_sim.py) reports Jain's index.
@@ -186,7 +187,8 @@ class AdaptiveLimit(_Slots):
 
     def __init__(self, ceiling: int, initial: int = 1, floor: float = 1 / 32, backoff: float = 0.9,
                  tolerance: float = 0.2, min_samples: int = 3, plateau_rounds: int = 6,
-                 baseline_window_s: float = 30.0, default_rtt_s: float = 0.5, clock: Clock = time.monotonic,
+                 baseline_window_s: float = 30.0, default_rtt_s: float = 0.5, max_pause_s: float = 1.0,
+                 clock: Clock = time.monotonic,
                  on_change: Optional[OnChange] = None):
         if ceiling < 1 or not 0 < floor <= 1:
             raise ValueError('need ceiling >= 1 and 0 < floor <= 1')
@@ -197,6 +199,7 @@ class AdaptiveLimit(_Slots):
         self.backoff, self.tolerance, self.min_samples = backoff, tolerance, min_samples
         self.plateau_rounds, self.baseline_window_s = plateau_rounds, baseline_window_s
         self._srtt = default_rtt_s  # smoothed RTT of successes (EWMA), for pacing and the served estimate
+        self.max_pause_s = max_pause_s
         self._limit = float(min(max(initial, 1), ceiling))
         self.slow_start = True
         self._step = 1.0
@@ -243,8 +246,8 @@ class AdaptiveLimit(_Slots):
                 # refusal; after a timeout those include hung ones, so the successes of the last round trip.
                 served = self._in_flight if signal == BACKPRESSURE else self._served(now)
                 self._cut(self.backoff * min(self._limit, served), now)
-        if self._limit < 1:  # below one request in flight: space them one paced round trip apart
-            self._hold_until = now + self._srtt * (1 / self._limit - 1)
+        if self._limit < 1:  # below one request in flight: space them, at most max_pause_s apart (a probe a second)
+            self._hold_until = now + min(self.max_pause_s, self._srtt * (1 / self._limit - 1))
 
     def _served(self, now: float) -> float:
         """How many requests OIC served at once for this worker lately, by Little's law: the rate of successes over

@@ -1,0 +1,160 @@
+"""python -m benchmarks.adaptive_concurrency — the adaptive OIC caller against a capped stand-in whose cap changes.
+
+The pipeline runs as a user would (`python -m pipeline.run --paths oic`, DirectRunner, no concurrency flag) against
+the local OIC stand-in with a fixed service time, a concurrency cap that changes through the admin API while the
+job runs (24 -> 12 -> 24 by default, 20 s each) and 429 without Retry-After above the cap. Printed per phase:
+delivered records/s after the phase's first 5 s as a share of cap / service time, the share of 429s among the
+requests, the worker's limit (median), then dead letters and acknowledgement latency p99 / max for the run.
+
+    .venv/bin/python -m benchmarks.adaptive_concurrency                       # 24 -> 12 -> 24, 100 ms
+    .venv/bin/python -m benchmarks.adaptive_concurrency --workers 4 --caps 64 --phase_s 30 --service_ms 50
+"""
+
+import argparse
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List
+
+from devstack.testing import running_stack
+from transforms import records as rec
+
+SETTLE_S = 5.0  # each phase is judged after its first seconds
+
+
+def read_jsonl(pattern: str) -> List[dict]:
+    rows = []
+    for path in glob.glob(pattern):
+        with open(path) as lines:
+            rows.extend(json.loads(line) for line in lines if line.strip())
+    return rows
+
+
+def percentile(values: List[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float('nan')
+
+
+def jain(values: List[float]) -> float:
+    squares = sum(v * v for v in values)
+    return sum(values) ** 2 / (len(values) * squares) if squares else 1.0
+
+
+class Phases(threading.Thread):
+    """Waits for the first request, then sets each cap in turn for phase_s seconds; snapshots the stand-in's
+    counters at each boundary."""
+
+    def __init__(self, stack, caps: List[int], phase_s: float, done: threading.Event):
+        super().__init__(daemon=True)
+        self.stack, self.caps, self.phase_s, self.done = stack, caps, phase_s, done
+        self.bounds: List[float] = []  # wall-clock start of each phase, then the end of the last
+        self.stats: List[dict] = []
+
+    def run(self):
+        while self.stack.stats()['requests'] == 0 and not self.done.is_set():
+            time.sleep(0.05)
+        for cap in self.caps:
+            if self.done.is_set():
+                break
+            self.stack.update_faults({'max_concurrency': cap})
+            self.bounds.append(time.time())
+            self.stats.append(self.stack.stats())
+            self.done.wait(self.phase_s)
+        self.bounds.append(time.time())
+        self.stats.append(self.stack.stats())
+
+
+def run_pipeline(stack, out: str, records: int, workers: int, extra: List[str]) -> int:
+    argv = [sys.executable, '-m', 'pipeline.run', '--paths', 'oic', '--records', str(records), '--out', out,
+            '--oic_url', stack.oic_url, '--oic_username', stack.username, '--no_landed_check'] + extra
+    if workers > 1:
+        argv += ['--direct_running_mode=multi_processing', '--direct_num_workers=%d' % workers]
+    env = dict(os.environ, OIC_PASSWORD=stack.password)
+    return subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          check=False).returncode
+
+
+def summarise(out: str, phases: Phases, caps: List[int], service_s: float) -> Dict:
+    acks = read_jsonl(os.path.join(out, 'oic', 'acks-*.jsonl'))
+    dead = read_jsonl(os.path.join(out, 'oic', 'dead_letters-*.jsonl'))
+    limits = read_jsonl(os.path.join(out, 'oic', 'limits-*.jsonl'))
+    ack_times = [rec.parse_timestamp(a['ack_time']).timestamp() for a in acks]
+    rows = []
+    for index, cap in enumerate(caps):
+        if index + 1 >= len(phases.bounds):
+            break
+        start, end = phases.bounds[index], phases.bounds[index + 1]
+        judged = [t for t in ack_times if start + SETTLE_S <= t < end]
+        span = max(1e-9, min(end, max(ack_times, default=end)) - (start + SETTLE_S))
+        before, after = phases.stats[index], phases.stats[index + 1]
+        requests = after['requests'] - before['requests']
+        refused = after['by_status'].get('429', 0) - before['by_status'].get('429', 0)
+        in_phase = [s['limit'] for s in limits
+                    if start + SETTLE_S <= rec.parse_timestamp(s['time']).timestamp() < end]
+        per_worker: Dict[str, List[float]] = {}
+        for s in limits:
+            if start + SETTLE_S <= rec.parse_timestamp(s['time']).timestamp() < end:
+                per_worker.setdefault(s['worker'], []).append(s['limit'])
+        rows.append({'cap': cap, 'rate': len(judged) / span, 'share': len(judged) / span / (cap / service_s),
+                     'requests': requests, 'refused': refused / max(1, requests),
+                     'limit': statistics.median(in_phase) if in_phase else None,
+                     'jain': jain([statistics.median(v) for v in per_worker.values()]) if per_worker else None,
+                     'workers': len(per_worker)})
+    latencies = [a['latency_ms'] / 1000.0 for a in acks]
+    return {'phases': rows, 'acked': len(acks), 'dead': len(dead), 'p99': percentile(latencies, 0.99),
+            'max': max(latencies, default=float('nan')),
+            'workers_posting': len({s['worker'] for s in limits})}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.adaptive_concurrency', description=__doc__.split('\n')[0])
+    parser.add_argument('--caps', type=int, nargs='+', default=[24, 12, 24], help='cap of each phase (24 12 24)')
+    parser.add_argument('--phase_s', type=float, default=20.0, help='seconds per phase (20)')
+    parser.add_argument('--service_ms', type=int, default=100, help='the stand-in\'s service time (100)')
+    parser.add_argument('--workers', type=int, default=1, help='DirectRunner worker processes (1)')
+    parser.add_argument('--pipeline_args', default='', help='extra pipeline flags, e.g. "--oic_concurrency_mode '
+                                                            'fixed --oic_concurrency 16"')
+    args = parser.parse_args(argv)
+    service_s = args.service_ms / 1000.0
+    # Enough records to keep every phase busy at its cap, and a little more.
+    records = int(sum(cap / service_s * args.phase_s for cap in args.caps) * 1.05)
+    faults = {'latency_ms': args.service_ms, 'max_concurrency': args.caps[0], 'retry_after': None}
+    with tempfile.TemporaryDirectory(prefix='adaptive-bench-') as state, \
+            running_stack(state, faults=faults, with_bigquery=False) as stack:
+        out = os.path.join(state, 'run')
+        done = threading.Event()
+        phases = Phases(stack, args.caps, args.phase_s, done)
+        phases.start()
+        started = time.monotonic()
+        code = run_pipeline(stack, out, records, args.workers, args.pipeline_args.split())
+        wall = time.monotonic() - started
+        done.set()
+        phases.join(timeout=30)
+        result = summarise(out, phases, args.caps, service_s)
+        total = stack.stats()
+    print('stand-in: %d ms service time, caps %s (%g s each), 429 without Retry-After; %d records, %d worker '
+          'process(es), flags: %s' % (args.service_ms, ' -> '.join(map(str, args.caps)), args.phase_s, records,
+                                      args.workers, args.pipeline_args or '(none)'))
+    print('%-6s %5s %10s %9s %9s %8s %7s %5s' % ('phase', 'cap', 'records/s', 'of ideal', 'requests', '429s',
+                                                'limit', 'jain'))
+    for index, row in enumerate(result['phases']):
+        print('%-6d %5d %10.1f %8.0f%% %9d %7.2f%% %7s %5s' % (
+            index + 1, row['cap'], row['rate'], 100 * row['share'], row['requests'], 100 * row['refused'],
+            '-' if row['limit'] is None else '%g' % row['limit'],
+            '-' if row['jain'] is None or row['workers'] < 2 else '%.2f' % row['jain']))
+    print('run: exit %d, %.1f s, %d acknowledged, %d dead letters, ack latency p99 %.2f s / max %.2f s, 429s %.2f%% '
+          'of %d requests, %d worker(s) posted' % (
+              code, wall, result['acked'], result['dead'], result['p99'], result['max'],
+              100 * total['by_status'].get('429', 0) / max(1, total['requests']), total['requests'],
+              result['workers_posting']))
+    return 0 if code == 0 else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
