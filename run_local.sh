@@ -10,7 +10,7 @@ PYTHON=${PYTHON:-python3}
 VENV=.venv
 STATE=${LOCAL_STACK_DIR:-.local}
 # Ports of the stack that ./run_local.sh and ./run_local.sh up start (override to run beside another stack).
-UP_PORTS=(--oic-port "${LOCAL_OIC_PORT:-8088}" --bq-rest-port "${LOCAL_BQ_PORT:-9050}"
+UP_PORTS=(--oic-port "${LOCAL_OIC_PORT:-8088}" --oic-https-port "${LOCAL_OIC_HTTPS_PORT:-8443}" --bq-rest-port "${LOCAL_BQ_PORT:-9050}"
           --bq-grpc-port "${LOCAL_BQ_GRPC_PORT:-9060}")
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -8,7 +8,7 @@ import subprocess
 import psutil
 import pytest
 
-from devstack.stack import read_pids
+from devstack.stack import ENV_KEYS, read_pids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.stack
@@ -26,12 +26,10 @@ def free_ports(n):
 
 @pytest.fixture
 def env(tmp_path):
-    oic, bq, grpc = free_ports(3)
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ('OIC_URL', 'OIC_USERNAME', 'OIC_PASSWORD', 'BIGQUERY_EMULATOR_HOST', 'BQ_PROJECT',
-                            'OIC_TABLE', 'DIRECT_TABLE')}
+    oic, bq, grpc, https = free_ports(4)
+    environ = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
     environ.update(LOCAL_STACK_DIR=str(tmp_path / 'state'), LOCAL_OIC_PORT=str(oic), LOCAL_BQ_PORT=str(bq),
-                   LOCAL_BQ_GRPC_PORT=str(grpc))
+                   LOCAL_BQ_GRPC_PORT=str(grpc), LOCAL_OIC_HTTPS_PORT=str(https))
     return environ
 
 
@@ -47,7 +45,7 @@ def port_open(port):
 
 def stack_processes(env):
     """Processes whose command line names this test's ports: the stack's, and nothing else would."""
-    ports = {env['LOCAL_OIC_PORT'], env['LOCAL_BQ_PORT'], env['LOCAL_BQ_GRPC_PORT']}
+    ports = {env['LOCAL_OIC_PORT'], env['LOCAL_BQ_PORT'], env['LOCAL_BQ_GRPC_PORT'], env['LOCAL_OIC_HTTPS_PORT']}
     found = []
     for proc in psutil.process_iter(['cmdline']):
         cmdline = proc.info['cmdline'] or []
