@@ -18,7 +18,7 @@ def percentile(sorted_values, p):
 def summarise(seconds):
     """{'count', 'p50_s', 'p90_s', 'p99_s', 'max_s'} of a list of durations in seconds (None values dropped)."""
     values = sorted(v for v in seconds if v is not None)
-    summary = {'count': len(values)}
+    summary: dict = {'count': len(values)}
     for p in PERCENTILES:
         value = percentile(values, p)
         summary['p%d_s' % p] = round(value, 3) if value is not None else None

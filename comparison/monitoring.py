@@ -43,7 +43,7 @@ def build_q(started, finished, code=None):
 
 def fetch_instances(session, url, q, timeout=30):
     """Every instance matching `q`, following OIC's limit/offset paging."""
-    items = []
+    items: list = []
     for page in range(MAX_PAGES):
         response = session.get(url, params={'q': q, 'limit': PAGE, 'offset': page * PAGE}, timeout=timeout)
         if response.status_code in (401, 403):

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 import urllib.parse
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import urllib3
 
@@ -144,8 +144,8 @@ class OICCaller:
         except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
             last = Attempt(error='client_error', detail=type(err).__name__, sent=False)
         elapsed = time.monotonic() - started
-        common = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
-                      held=counts['held'], held_s=counts['held_s'])
+        common: Dict[str, Any] = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
+                                      held=counts['held'], held_s=counts['held_s'])
         if last.status is not None and 200 <= last.status < 300:
             return Outcome('ack', last.status, **common)
         if last.status in AUTH_STATUSES:

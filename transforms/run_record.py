@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 import uuid
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -73,7 +74,7 @@ class _AppendJsonLinesFn(beam.DoFn):
 
     def setup(self):
         self._local = is_local(self._out_dir)
-        self._file = None
+        self._file: Any = None
         self._last_flush = time.monotonic()
 
     def _open(self):
