@@ -18,11 +18,11 @@ from devstack import faults as faults_mod
 from devstack import instances as instances_mod
 from devstack import mapping
 from devstack import sink as sink_mod
+from comparison.monitoring import MONITORING_PATH  # The path OIC's monitoring API answers on (one home).
 from transforms import records
 
 INTEGRATION_CODE = instances_mod.INTEGRATION_CODE
 TRIGGER_PATH = '/ic/api/integration/v1/flows/rest/%s/1.0/records' % INTEGRATION_CODE
-MONITORING_PATH = '/ic/api/integration/v1/monitoring/instances'
 DEFAULT_MAX_BODY = 64 * 1024
 REALM = 'Oracle Integration (local)'
 log = logging.getLogger('devstack.oic')

@@ -46,9 +46,9 @@ RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REP
 RECORD_GLOBS = (INVALID + '-*.jsonl',)
 
 
-def is_local(out_dir: str) -> bool:
-    """True when the run directory is on this machine (not gs:// or another Beam filesystem)."""
-    return '://' not in out_dir
+def is_local(path: str) -> bool:
+    """True when a path (the run directory, an input file) is on this machine, not gs:// or another Beam filesystem."""
+    return '://' not in path
 
 
 def join(out_dir: str, name: str) -> str:
