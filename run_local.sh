@@ -49,6 +49,8 @@ case "${1:-}" in
   test)
     shift
     ensure_venv local,test
+    log "type-checking (mypy.ini)"
+    "$VENV/bin/python" -m mypy --no-error-summary || { echo "error: the type check failed (above)" >&2; exit 1; }
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   up)

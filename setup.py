@@ -37,6 +37,7 @@ setuptools.setup(
             'pytest>=8',
             'pytest-timeout>=2.3',
             'hypothesis>=6.100',
+            'mypy>=1.10',  # ./run_local.sh test type-checks the shipped and launching code first (mypy.ini).
         ],
     },
 )

@@ -17,7 +17,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import Timestamp
 
-from launcher.beam_fixes import apply_fixes
+import contextlib
+
+from launcher.beam_fixes import local_runner_fixes
 
 MB = 2 ** 20
 
@@ -28,7 +30,8 @@ def main(argv=None):
     parser.add_argument('--interval', type=float, default=1.0, help='PeriodicImpulse fire interval (default 1 s)')
     parser.add_argument('--without_fix', action='store_true', help='run Beam\'s FnApiRunner without our fixes')
     args = parser.parse_args(argv)
-    fixed = False if args.without_fix else apply_fixes()
+    fixes = contextlib.ExitStack()
+    fixed = False if args.without_fix else bool(fixes.enter_context(local_runner_fixes()))
     process = psutil.Process()
     samples = []
     stop = threading.Event()
@@ -43,7 +46,7 @@ def main(argv=None):
     sampler.start()
     start = time.time()
     cpu_before = sum(process.cpu_times()[:2])
-    with beam.Pipeline(options=PipelineOptions(['--streaming'])) as pipeline:
+    with fixes, beam.Pipeline(options=PipelineOptions(['--streaming'])) as pipeline:
         _ = (pipeline
              | PeriodicImpulse(start_timestamp=Timestamp.of(start), stop_timestamp=Timestamp.of(start + args.seconds),
                                fire_interval=args.interval)

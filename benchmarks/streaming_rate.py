@@ -8,7 +8,7 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from launcher.beam_fixes import apply_fixes
+from launcher.beam_fixes import local_runner_fixes
 from transforms import records as rec
 from transforms.run_record import RecordRun, read_records
 from transforms.source import StreamingSyntheticRecords
@@ -24,8 +24,7 @@ def measure(rate, seconds, shards):
     out = tempfile.mkdtemp(prefix='rate-bench-')
     limit = int(rate * (WARM_UP_S + seconds + COOL_DOWN_S))
     options = PipelineOptions(['--runner=DirectRunner', '--streaming'])
-    apply_fixes()  # The local runner as pipeline.run runs it.
-    with beam.Pipeline(options=options) as pipeline:
+    with local_runner_fixes(), beam.Pipeline(options=options) as pipeline:  # The local runner as pipeline.run runs it.
         _ = (pipeline
              | 'Source' >> StreamingSyntheticRecords(rate, seed=1, run_id='bench-%f' % time.time(), limit=limit,
                                                      shards=shards)

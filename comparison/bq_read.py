@@ -27,7 +27,7 @@ def make_client(project, emulator_host=None):
 def fetch_rows(client, table, record_ids, columns=rec.FIELDS, deadline=DEADLINE_S):
     """Every row of `table` (a TableSpec) whose record_id is among `record_ids`, as dicts (duplicates kept)."""
     ids = sorted(set(i for i in record_ids if i))
-    found = []
+    found: list = []
     select = ', '.join('`%s`' % c for c in columns)
     for start in range(0, len(ids), ID_CHUNK):
         chunk = ids[start:start + ID_CHUNK]

@@ -41,11 +41,13 @@ def build_q(started, finished, code=None):
     return '{%s}' % ', '.join(pairs)
 
 
-def fetch_instances(session, url, q, timeout=30):
-    """Every instance matching `q`, following OIC's limit/offset paging."""
-    items = []
+def fetch_instances(session, url, q, timeout=30, verify=True):
+    """Every instance matching `q`, following OIC's limit/offset paging. `verify`: True (the trust store) or a CA
+    bundle file, given per request (requests lets REQUESTS_CA_BUNDLE override a session's own setting)."""
+    items: list = []
     for page in range(MAX_PAGES):
-        response = session.get(url, params={'q': q, 'limit': PAGE, 'offset': page * PAGE}, timeout=timeout)
+        response = session.get(url, params={'q': q, 'limit': PAGE, 'offset': page * PAGE}, timeout=timeout,
+                               verify=verify)
         if response.status_code in (401, 403):
             raise PermissionError('OIC refused the credentials for the monitoring API (HTTP %d)' %
                                   response.status_code)
@@ -117,8 +119,9 @@ def oic_view(run, sent_ids, password=None, url=None, username=None, session_fact
                 integration_code(run.get('oic_url')))
     session = session_factory()
     session.auth = (username, password)
+    bundle = run.get('oic_ca_bundle')  # The CA the run trusted for OIC (a local stack's), if any.
     try:
-        instances = fetch_instances(session, url, q)
+        instances = fetch_instances(session, url, q, verify=bundle if bundle and os.path.isfile(bundle) else True)
     except (requests.RequestException, PermissionError, ValueError) as err:
         return {'check': 'failed: %s' % (str(err).splitlines() or [type(err).__name__])[0][:200], 'url': url}
     finally:

@@ -40,9 +40,9 @@ def value_mismatches(sent, landed_rows, fields=rec.FIELDS):
     row does not carry at all (e.g. the seed payload has no record_id) is not compared.
     """
     by_id = {r['record_id']: r for r in sent if r.get('record_id')}
-    by_field = collections.Counter()
+    by_field: collections.Counter = collections.Counter()
     ids = set()
-    examples = []
+    examples: list = []
     for row in landed_rows:
         original = by_id.get(row.get('record_id'))
         if original is None:

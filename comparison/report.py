@@ -54,7 +54,7 @@ def read_probe(out_dir):
 
 def _latency(path, acks, sightings, sent_ids, probe_summary):
     ttq = latency.queryable_latencies(sightings, sent_ids)
-    result = {'time_to_queryable': latency.summarise(ttq), 'time_to_queryable_cdf': latency.cdf_points(ttq, 100)}
+    result: dict = {'time_to_queryable': latency.summarise(ttq), 'time_to_queryable_cdf': latency.cdf_points(ttq, 100)}
     if probe_summary:
         windows = sorted(s.get('window_s') or 0 for s in sightings if s.get('record_id') in sent_ids)
         result['probe'] = {

@@ -22,11 +22,11 @@ from devstack import faults as faults_mod
 from devstack import instances as instances_mod
 from devstack import mapping
 from devstack import sink as sink_mod
+from comparison.monitoring import MONITORING_PATH  # The path OIC's monitoring API answers on (one home).
 from transforms import records
 
 INTEGRATION_CODE = instances_mod.INTEGRATION_CODE
 TRIGGER_PATH = '/ic/api/integration/v1/flows/rest/%s/1.0/records' % INTEGRATION_CODE
-MONITORING_PATH = '/ic/api/integration/v1/monitoring/instances'
 TOKEN_PATH = '/oauth2/v1/token'  # Where an OCI IAM identity domain answers the client credentials grant.
 SCOPE_SUFFIX = 'urn:opc:resource:consumer::all'  # OIC's scope: the instance's audience URL followed by this.
 DEFAULT_TOKEN_TTL_S = 3600

@@ -8,6 +8,7 @@ import requests
 from devstack import bq
 from devstack import procs
 from devstack import stack as stack_mod
+from comparison.monitoring import MONITORING_PATH
 
 
 class RunningStack:
@@ -34,7 +35,7 @@ class RunningStack:
     oic_table = property(lambda self: self._stack.oic_table)
     direct_table = property(lambda self: self._stack.direct_table)
     state_dir = property(lambda self: self._stack.state_dir)
-    monitoring_url = property(lambda self: self._stack.oic_base + '/ic/api/integration/v1/monitoring/instances')
+    monitoring_url = property(lambda self: self._stack.oic_base + MONITORING_PATH)
 
     def env(self):
         return self._stack.env()

@@ -15,15 +15,21 @@
    few hundred empty bundles a second: half a core for a stream of one record a second. After such a bundle, when
    nothing else is ready to run, the runner now waits for the requested delay (at most MAX_IDLE_WAIT_S) first.
 
-Only the process that runs the local runner needs these; Dataflow never runs FnApiRunner, so they are applied from
-`pipeline.run` for DirectRunner runs and never on workers.
+Only the process that runs the local runner needs these; Dataflow never runs FnApiRunner, so `pipeline.run` applies
+them for a DirectRunner run only, as `with local_runner_fixes(): ...`, and puts Beam's own code back when the run ends.
+Each fix checks the Beam version it was written for (WRITTEN_FOR) and the code it replaces, and leaves Beam alone,
+with a warning, when either differs. Upstream-shaped: both are small changes to fn_runner.py that could be sent to Beam
+(consolidate eagerly; honour requested_time_delay when nothing else is ready).
 """
 
+import contextlib
 import logging
 import time
+from typing import Callable, Iterator, List, Tuple
 
 _LOG = logging.getLogger(__name__)
 MAX_IDLE_WAIT_S = 0.1  # The synthetic source's tick: a record due sooner is never waited past.
+WRITTEN_FOR = '2.77.'  # The Beam release whose fn_runner.py these fixes were written against.
 
 
 def _eager_consolidate(metrics, key=None):
@@ -31,7 +37,7 @@ def _eager_consolidate(metrics, key=None):
     return list(monitoring_infos.consolidate(metrics, key or monitoring_infos.to_key))
 
 
-def resume_delay_s(response):
+def resume_delay_s(response) -> float:
     """Seconds until the earliest residual of a bundle wants to resume; 0 when one wants to resume at once or when
     the bundle left no residual (a ProcessBundleResponse's residual_roots carry the SDK's requested_time_delay)."""
     delays = [root.requested_time_delay.seconds + root.requested_time_delay.nanos / 1e9
@@ -47,31 +53,73 @@ def _pacing(execute_bundle):
         if delay and len(runner_execution_context.queues.ready_inputs) <= 1:
             time.sleep(min(delay, MAX_IDLE_WAIT_S))
         return response
-    execute_bundle_then_wait.paces_residuals = True
+    execute_bundle_then_wait.paces_residuals = True  # type: ignore[attr-defined]
     return execute_bundle_then_wait
 
 
-def apply_fixes():
-    """Applies both fixes to FnApiRunner; idempotent. Returns True if both are in place."""
+Patch = Tuple[object, str, object]  # (owner, attribute, the original value) to put back.
+
+
+def _patch_memory() -> List[Patch]:
     from apache_beam.metrics import monitoring_infos
     from apache_beam.runners.portability.fn_api_runner import fn_runner
-    applied = True
     current = getattr(fn_runner, 'consolidate_monitoring_infos', None)
-    if current is monitoring_infos.consolidate:
-        fn_runner.consolidate_monitoring_infos = _eager_consolidate
-    elif current is not _eager_consolidate:
+    if current is not monitoring_infos.consolidate:
         # A Beam release that changed this code: leave it alone rather than patch something we have not read.
         _LOG.warning('Beam\'s FnApiRunner no longer uses monitoring_infos.consolidate; memory fix not applied')
-        applied = False
-    execute_bundle = getattr(fn_runner.FnApiRunner, '_execute_bundle', None)
+        return []
+    fn_runner.consolidate_monitoring_infos = _eager_consolidate
+    return [(fn_runner, 'consolidate_monitoring_infos', current)]
+
+
+def _patch_pacing() -> List[Patch]:
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    execute_bundle = fn_runner.FnApiRunner.__dict__.get('_execute_bundle')
     if execute_bundle is None:
         _LOG.warning('Beam\'s FnApiRunner has no _execute_bundle; idle-stream pacing not applied')
-        applied = False
-    elif not getattr(execute_bundle, 'paces_residuals', False):
-        fn_runner.FnApiRunner._execute_bundle = _pacing(execute_bundle)
-    return applied
+        return []
+    setattr(fn_runner.FnApiRunner, '_execute_bundle', _pacing(execute_bundle))
+    return [(fn_runner.FnApiRunner, '_execute_bundle', execute_bundle)]
 
 
-def is_local(runner):
+FIXES: Tuple[Tuple[str, Callable[[], List[Patch]]], ...] = (('memory', _patch_memory), ('pacing', _patch_pacing))
+
+
+def beam_version_supported(version: str = '') -> bool:
+    """True when `version` (default: the installed Beam's) is the release the fixes were written for."""
+    if not version:
+        import apache_beam
+        version = apache_beam.__version__
+    return version.startswith(WRITTEN_FOR)
+
+
+@contextlib.contextmanager
+def local_runner_fixes(version: str = '') -> Iterator[List[str]]:
+    """Applies the fixes for the duration of the block and restores Beam's code after it (also on error); yields
+    the names of the fixes applied (none on a Beam release they were not written for). Not re-entrant: a block
+    inside another applies nothing more."""
+    patches: List[Patch] = []
+    applied: List[str] = []
+    if not beam_version_supported(version):
+        _LOG.warning('local runner fixes were written for Beam %sx; not applied to this release', WRITTEN_FOR)
+    elif not _already_applied():
+        for name, fix in FIXES:
+            done = fix()
+            patches.extend(done)
+            if done:
+                applied.append(name)
+    try:
+        yield applied
+    finally:
+        for owner, attribute, original in reversed(patches):
+            setattr(owner, attribute, original)
+
+
+def _already_applied() -> bool:
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    return getattr(fn_runner.FnApiRunner.__dict__.get('_execute_bundle'), 'paces_residuals', False)
+
+
+def is_local(runner: str) -> bool:
     """True for the runners that execute in this process (DirectRunner and its FnApiRunner)."""
     return (runner or 'DirectRunner').rsplit('.', 1)[-1] in ('DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')

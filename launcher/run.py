@@ -1,5 +1,6 @@
 """Entry point: python -m pipeline.run — validate flags, run both branches, print the comparison."""
 
+import contextlib
 import faulthandler
 import logging
 import os
@@ -14,7 +15,7 @@ from apache_beam.runners.runner import PipelineState
 from pipeline.build import build_pipeline
 from pipeline.config import UsageError, resolve
 from pipeline.config.dataflow import is_dataflow
-from launcher.beam_fixes import apply_fixes, is_local
+from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
 from comparison.probe import probe_for
 from launcher.progress import Progress
@@ -24,10 +25,10 @@ from launcher.run_metrics import pipeline_metrics
 from transforms import run_record
 from transforms.run_record import clear_previous, load_run, write_run
 from transforms import records as rec
+from transforms.oic_errors import OICStopError
 
 INTERRUPTED = 130  # Ctrl-C: the exit code a shell gives SIGINT.
 STOP_GRACE_S = 60  # After Ctrl-C, the pipeline's own shutdown gets this long before the stacks are dumped and it exits.
-AUTH_MARKER = 'OIC refused the credentials'
 EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a; source .local/stack.env` makes every '
           'default point at it. Exit codes: 0 the pipeline completed (whatever was dead-lettered), 1 it failed, '
           '2 a usage or configuration error.')
@@ -66,12 +67,24 @@ def parse(argv, environ=None):
     return options, resolve(options, environ)
 
 
+def _cause_of_type(err, kind):
+    """The first exception of type `kind` in err's chain of causes (Beam re-raises a DoFn's error as the same type,
+    its message extended with the step's name), or None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, kind):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def _failure_line(err):
-    """One readable line for a failed pipeline: the OIC auth message when that was the cause."""
+    """One readable line for a failed pipeline: the OIC caller's own message when it stopped the run."""
+    stopped = _cause_of_type(err, OICStopError)  # Refused credentials or client, or an untrusted certificate.
+    if stopped is not None:
+        return str(stopped).split(' [while running', 1)[0].splitlines()[0]
     text = str(err)
-    if AUTH_MARKER in text:
-        start = text.index(AUTH_MARKER)
-        return text[start:].split('\n', 1)[0].split("'", 1)[0].rstrip('"\\ ')
     return '%s: %s' % (type(err).__name__, text.strip().splitlines()[-1][:300] if text.strip() else '')
 
 
@@ -115,13 +128,13 @@ def execute(options, config):
     record = (lambda *_: None) if options.view_as(TestOptions).dry_run else write_run
     record(config.out, run)
     pipeline = build_pipeline(options, config)
-    if is_local(config.runner):
-        apply_fixes()  # A long local stream: flat memory, no busy loop (see launcher/beam_fixes.py).
+    # A long local stream: flat memory, no busy loop (see launcher/beam_fixes.py); Beam's code is back after the run.
+    fixes = local_runner_fixes() if is_local(config.runner) else contextlib.nullcontext()
     unwatch = _watch_interrupts()
     clock = time.monotonic()
     state = 'FAILED'
     try:
-        with Progress(config.out, config.paths) if local else _NoProgress(), probe_for(config.out, run, local):
+        with fixes, Progress(config.out, config.paths) if local else _NoProgress(), probe_for(config.out, run, local):
             result = None
             try:
                 # The local runner runs the whole pipeline inside run(); Dataflow returns once the job is submitted.

@@ -11,7 +11,7 @@ def pipeline_metrics(result):
         queried = result.metrics().query()
     except Exception:  # Some runners or states have no metrics.
         return {}
-    found = {}
+    found: dict = {}
     for item in queried.get('counters', []):
         value = item.committed if item.committed is not None else item.attempted
         found[item.key.metric.name] = found.get(item.key.metric.name, 0) + (value or 0)

@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import Timestamp
 
-from launcher.beam_fixes import apply_fixes, is_local, resume_delay_s
+from launcher.beam_fixes import is_local, local_runner_fixes, resume_delay_s
 
 BUNDLES = 120
 
@@ -46,14 +46,39 @@ class _OneElementABundle(beam.DoFn, beam.transforms.core.RestrictionProvider):
 _OneElementABundle.process.__defaults__ = (beam.DoFn.RestrictionParam(_OneElementABundle()),)
 
 
-def test_fix_consolidates_eagerly_with_the_same_result():
-    assert apply_fixes() is True
-    assert apply_fixes() is True  # Idempotent.
+@pytest.fixture
+def fixed():
+    with local_runner_fixes() as applied:
+        yield applied
+
+
+def test_fix_consolidates_eagerly_with_the_same_result(fixed):
+    assert fixed == ['memory', 'pacing']
     counter = monitoring_infos.int64_user_counter('ns', 'n', 2, ptransform='step')
     again = monitoring_infos.int64_user_counter('ns', 'n', 3, ptransform='step')
     merged = fn_runner.consolidate_monitoring_infos(iter([counter, again]))
     assert isinstance(merged, list)
     assert [monitoring_infos.extract_counter_value(info) for info in merged] == [5]
+
+
+def test_fixes_are_undone_after_the_run_even_when_it_fails():
+    original_consolidate = fn_runner.consolidate_monitoring_infos
+    original_execute = fn_runner.FnApiRunner.__dict__['_execute_bundle']
+    with pytest.raises(RuntimeError):
+        with local_runner_fixes() as applied:
+            assert applied and fn_runner.consolidate_monitoring_infos is not original_consolidate
+            with local_runner_fixes() as nested:  # Not applied twice.
+                assert nested == []
+            raise RuntimeError('the run failed')
+    assert fn_runner.consolidate_monitoring_infos is original_consolidate
+    assert fn_runner.FnApiRunner.__dict__['_execute_bundle'] is original_execute
+
+
+def test_another_beam_release_is_left_alone(caplog):
+    original = fn_runner.consolidate_monitoring_infos
+    with local_runner_fixes(version='2.99.0') as applied:
+        assert applied == [] and fn_runner.consolidate_monitoring_infos is original
+    assert 'written for Beam 2.77.' in caplog.text
 
 
 def _chains_stay_put(got):
@@ -64,8 +89,7 @@ def _chains_stay_put(got):
     assert late - early < 20, 'live metrics chains grew from %d to %d over %d bundles' % (early, late, BUNDLES - 11)
 
 
-def test_many_bundles_keep_no_metrics_chain_alive():
-    apply_fixes()
+def test_many_bundles_keep_no_metrics_chain_alive(fixed):
     with beam.Pipeline(options=PipelineOptions(['--runner=DirectRunner'])) as pipeline:
         counts = pipeline | beam.Create([BUNDLES]) | beam.ParDo(_OneElementABundle())
         assert_that(counts, _chains_stay_put)
@@ -91,10 +115,9 @@ def test_resume_delay_is_the_earliest_residuals():
     assert resume_delay_s(_response_with_delays(0.25, 0.0)) == 0.0  # One wants to go on at once.
 
 
-def test_an_idle_stream_runs_a_few_bundles_a_second_not_hundreds(monkeypatch):
+def test_an_idle_stream_runs_a_few_bundles_a_second_not_hundreds(fixed, monkeypatch):
     """A stream of one element a second: as released, FnApiRunner re-runs the source's residual a few hundred times a
     second (half a core); with the pacing it waits for the delay the source asked for."""
-    apply_fixes()
     bundles = []
     paced = fn_runner.FnApiRunner._execute_bundle
 

@@ -146,7 +146,7 @@ class WriteDirect(beam.PTransform):
         emulated = bool(self._emulator)
         streaming = records.pipeline.options.view_as(StandardOptions).streaming
         check_method(self._method, emulated, streaming)
-        write = WriteToBigQuery(
+        write: beam.PTransform = WriteToBigQuery(
             table=str(self._table),
             schema=rec.BIGQUERY_SCHEMA,
             method=self._method,

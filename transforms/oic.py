@@ -113,7 +113,7 @@ class _PostFn(beam.DoFn):
 
     def start_bundle(self):
         self._in_flight = 0
-        self._done = queue.SimpleQueue()
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
 
     def process(self, record, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         # Up to twice `concurrency` records are queued so that a thread never idles waiting for this one to hand it
@@ -168,11 +168,11 @@ class _PostFn(beam.DoFn):
                                '--oic_username and the password' % (self._username, outcome.status, AUTH_STOP_AFTER))
         if outcome.kind == 'ack':
             value = ack(record, outcome.status, outcome.attempts, outcome.latency_s)
-            yield WindowedValue(value, timestamp, [window])
+            yield WindowedValue(value, timestamp, (window,))
         else:
             value = rec.make_dead_letter('oic', record, outcome.reason, status=outcome.status,
                                          attempts=outcome.attempts, detail=outcome.detail)
-            yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, [window]))
+            yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, (window,)))
 
     def _count_tokens(self):
         """Adds the worker's token fetches since the last look to this DoFn's counters (on the bundle's thread)."""

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 import urllib.parse
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import urllib3
 
@@ -155,8 +155,8 @@ class OICCaller:
         except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
             last = Attempt(error='client_error', detail=type(err).__name__, sent=False)
         elapsed = time.monotonic() - started
-        common = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
-                      held=counts['held'], held_s=counts['held_s'])
+        common: Dict[str, Any] = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
+                                      held=counts['held'], held_s=counts['held_s'])
         if last.fatal is not None:
             return Outcome('stop', None, reason='stopped', error=last.fatal, **common)
         if last.status is not None and 200 <= last.status < 300:

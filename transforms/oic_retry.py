@@ -5,6 +5,8 @@ import email.utils
 import random
 import time
 
+from typing import Any
+
 import tenacity
 
 RETRYABLE_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
@@ -80,17 +82,24 @@ class RetryPolicy:
         ours because it must read Retry-After from the last answer. `stop_event` ends the retries (and any sleep)
         at once, e.g. when the run is stopping because of an authentication failure.
         """
-        stop = tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_before_delay(self.deadline_s)
+        stop: Any = tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_before_delay(self.deadline_s)
         sleep = time.sleep
         if stop_event is not None:
-            stop = stop | (lambda state: stop_event.is_set())
+            stop = stop | tenacity.stop_when_event_set(stop_event)
             sleep = stop_event.wait
 
-        def wait(state):
+        def wait(state: tenacity.RetryCallState) -> float:
+            assert state.outcome is not None  # tenacity calls wait after an attempt.
             result = state.outcome.result()
             return self.wait(state.attempt_number, result.retry_after)
 
         return tenacity.Retrying(
             stop=stop, wait=wait, sleep=sleep,
             retry=tenacity.retry_if_result(lambda result: result.retryable),
-            retry_error_callback=lambda state: state.outcome.result())
+            retry_error_callback=_last_result)
+
+
+def _last_result(state: tenacity.RetryCallState) -> Any:
+    """What the last attempt returned: the caller's Attempt, once tenacity stops retrying."""
+    assert state.outcome is not None
+    return state.outcome.result()

@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 import uuid
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -45,9 +46,9 @@ RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REP
 RECORD_GLOBS = (INVALID + '-*.jsonl',)
 
 
-def is_local(out_dir: str) -> bool:
-    """True when the run directory is on this machine (not gs:// or another Beam filesystem)."""
-    return '://' not in out_dir
+def is_local(path: str) -> bool:
+    """True when a path (the run directory, an input file) is on this machine, not gs:// or another Beam filesystem."""
+    return '://' not in path
 
 
 def join(out_dir: str, name: str) -> str:
@@ -73,7 +74,7 @@ class _AppendJsonLinesFn(beam.DoFn):
 
     def setup(self):
         self._local = is_local(self._out_dir)
-        self._file = None
+        self._file: Any = None
         self._last_flush = time.monotonic()
 
     def _open(self):

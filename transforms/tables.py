@@ -2,6 +2,7 @@
 
 import dataclasses
 import re
+from typing import Optional
 
 _PROJECT = re.compile(r'^[a-z0-9][a-z0-9.:-]*$')
 _NAME = re.compile(r'^[\w$-]{1,1024}$')
@@ -22,7 +23,7 @@ class TableSpec:
         return '%s.%s.%s' % (self.project, self.dataset, self.table)
 
 
-def parse_table_spec(text, default_project=None):
+def parse_table_spec(text: str, default_project: Optional[str] = None) -> 'TableSpec':
     """'project:dataset.table' or 'dataset.table' (with a default project) -> TableSpec; ValueError otherwise."""
     text = (text or '').strip()
     project, rest = (text.rsplit(':', 1) if ':' in text else (None, text))
