@@ -77,6 +77,15 @@ case "${1:-}" in
     # shellcheck disable=SC1091
     . "$STATE/stack.env"
     set +a
+    # OAuth runs as on OIC 3: over HTTPS (the stand-in's per-stack CA is OIC_CA_BUNDLE); the plain-HTTP trigger
+    # stays the default for Basic Auth, as in the lab.
+    prev=
+    for arg in "$@"; do
+      if [ "$arg" = --oic_auth=oauth ] || { [ "$prev" = --oic_auth ] && [ "$arg" = oauth ]; }; then
+        OIC_URL=$OIC_HTTPS_URL
+      fi
+      prev=$arg
+    done
     "$VENV/bin/python" -m pipeline.run "$@"
     ;;
 esac

@@ -222,7 +222,7 @@ class PostToOIC(beam.PTransform):
                    'detail': '…', 'record': {…}, 'error_time': '…Z'}
     """
 
-    def __init__(self, url: str, username: str, password_ref: PasswordRef = PasswordRef(),
+    def __init__(self, url: str, username: Optional[str], password_ref: PasswordRef = PasswordRef(),
                  payload_shape: str = 'extended', concurrency: int = DEFAULT_CONCURRENCY,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S, read_timeout: float = DEFAULT_READ_TIMEOUT_S,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, deadline_s: float = DEFAULT_DEADLINE_S,

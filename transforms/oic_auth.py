@@ -92,7 +92,7 @@ def tls_pool_kwargs(url: str, ca_pem: Optional[str]) -> dict:
     without it, the system's trust store. There is deliberately no way to turn verification off."""
     if not url.lower().startswith('https:'):
         return {}
-    kwargs = {'cert_reqs': ssl.CERT_REQUIRED}
+    kwargs: dict = {'cert_reqs': ssl.CERT_REQUIRED}
     if ca_pem:
         kwargs['ca_cert_data'] = ca_pem
     return kwargs

@@ -1,12 +1,9 @@
 """The failures that stop a run instead of dead-lettering records: no retry and no other record can get past them."""
 
 import ssl
-from typing import Optional
+from typing import List, Optional
 
-try:
-    from urllib3.util.ssl_match_hostname import CertificateError
-except ImportError:  # pragma: no cover - urllib3 without its own hostname matcher
-    CertificateError = ssl.CertificateError
+from urllib3.util.ssl_match_hostname import CertificateError
 
 
 class OICStopError(RuntimeError):
@@ -25,7 +22,7 @@ def tls_refusal(err: BaseException) -> Optional[str]:
     """The verification failure inside a urllib3 SSLError ('certificate verify failed: ...', a hostname mismatch),
     or None when the TLS error is something else (a dropped handshake: worth a retry)."""
     seen = set()
-    stack = [err]
+    stack: List[Optional[BaseException]] = [err]
     while stack:
         current = stack.pop()
         if current is None or id(current) in seen:
