@@ -88,6 +88,7 @@ class OAuth:
         self.client = (client_id.encode('utf-8'), client_secret.encode('utf-8'))
         self.scope, self.ttl, self.clock = scope, float(ttl), clock
         self.tokens = {}
+        self.issued = collections.deque(maxlen=1000)  # For leak checks in tests (GET /admin/oauth?tokens=1).
         self.fail_next, self.fail_status = 0, 503
 
     def issue(self):
@@ -95,6 +96,7 @@ class OAuth:
         self.tokens = {token: expiry for token, expiry in self.tokens.items() if expiry > now}  # Forget expired ones.
         token = secrets.token_urlsafe(32)
         self.tokens[token] = now + self.ttl
+        self.issued.append(token)
         return token
 
     def valid(self, token):
@@ -370,7 +372,12 @@ async def delete_faults(request):
 @requires_auth
 async def get_oauth(request):
     oauth = request.app[STATE].oauth
-    return web.json_response(oauth.settings() if oauth else {'enabled': False})
+    if oauth is None:
+        return web.json_response({'enabled': False})
+    settings = oauth.settings()
+    if request.query.get('tokens') == '1':  # A stand-in for tests only: real identity domains never show tokens.
+        settings['issued_tokens'] = list(oauth.issued)
+    return web.json_response(settings)
 
 
 @requires_auth
@@ -394,10 +401,12 @@ async def get_stats(request):
 
 @requires_auth
 async def delete_stats(request):
-    """Resets the counters and forgets the tracking instances."""
+    """Resets the counters and forgets the tracking instances (and which tokens were issued; they stay valid)."""
     state = request.app[STATE]
     state.stats.reset()
     state.instances.clear()
+    if state.oauth is not None:
+        state.oauth.issued.clear()
     return web.json_response(state.stats.as_json())
 
 

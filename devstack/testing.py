@@ -60,6 +60,10 @@ class RunningStack:
         """The token endpoint's settings: ttl, fail_next, fail_status, live_tokens."""
         return self._admin('GET', '/admin/oauth')
 
+    def issued_tokens(self):
+        """Every access token the stand-in handed out (the last 1,000), to check none leaked into output."""
+        return self._admin('GET', '/admin/oauth', params={'tokens': '1'})['issued_tokens']
+
     def set_oauth(self, **settings):
         """Changes the token lifetime (ttl, for tokens issued from now on), makes the next `fail_next` token requests
         answer `fail_status`, or (revoke=True) refuses every token issued so far."""
