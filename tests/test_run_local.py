@@ -85,6 +85,20 @@ def test_main_command_runs_both_paths_and_stops_the_stack(env, tmp_path):
     assert not port_open(env['LOCAL_OIC_PORT'])
 
 
+def test_oauth_runs_the_comparison_over_https(env, tmp_path):
+    out = tmp_path / 'out'
+    result = run_local(env, '--oic_auth', 'oauth', '--records', '20', '--out', str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.load(open(out / 'run.json'))
+    assert run['oic_auth'] == 'oauth' and run['oic_url'].startswith('https://127.0.0.1:%s/' % env['LOCAL_OIC_HTTPS_PORT'])
+    assert run['metrics']['oic_token_fetches'] == 1
+    report = json.load(open(out / 'report.json'))
+    assert report['paths']['oic']['landed'] == report['paths']['direct']['landed'] == 20
+    assert report['paths']['oic']['oic_monitoring']['check'] == 'done'  # The monitoring API over HTTPS too.
+    assert 'token_fetches 1' in result.stdout
+    assert stack_processes(env) == []
+
+
 def test_a_failing_run_still_stops_the_stack(env):
     result = run_local(env, '--records', '0')
     assert result.returncode == 2
