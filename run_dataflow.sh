@@ -4,7 +4,7 @@
 #   ./run_dataflow.sh stream [pipeline flags]   a streaming job at --rate R records/s; returns once submitted
 #   ./run_dataflow.sh check  [batch|stream] [pipeline flags]
 #                                               build the whole job offline (--dry_run) and submit nothing
-# Settings come from the environment (see README.md, "Run on Dataflow"):
+# Settings come from the environment (see docs/dataflow.md):
 #   PROJECT REGION BUCKET OIC_URL OIC_USERNAME OIC_PASSWORD_SECRET [MAX_WORKERS=4] [SERVICE_ACCOUNT]
 #   [DATASET=warehouse] [RATE=100]
 set -euo pipefail
@@ -27,7 +27,7 @@ esac
 
 for name in PROJECT REGION BUCKET OIC_URL OIC_USERNAME OIC_PASSWORD_SECRET; do
   if [ -z "${!name:-}" ]; then
-    echo "error: set $name (see README.md, \"Run on Dataflow\")" >&2
+    echo "error: set $name (see docs/dataflow.md)" >&2
     exit 2
   fi
 done
