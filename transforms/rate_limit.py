@@ -70,5 +70,5 @@ class TakeGlobalBudget(beam.PTransform):
         super().__init__()
         self._budget = budget
 
-    def expand(self, records):
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
         return records | 'Acquire' >> beam.ParDo(_TakeBudgetFn(self._budget))
