@@ -4,7 +4,7 @@
 #   ./run_dataflow.sh stream [pipeline flags]   a streaming job at --rate R records/s; returns once submitted
 #   ./run_dataflow.sh check  [batch|stream] [pipeline flags]
 #                                               build the whole job offline (--dry_run) and submit nothing
-# Settings come from the environment (see README.md, "Run on Dataflow"):
+# Settings come from the environment (see docs/dataflow.md):
 #   PROJECT REGION BUCKET OIC_URL OIC_USERNAME OIC_PASSWORD_SECRET [MAX_WORKERS=4] [SERVICE_ACCOUNT]
 #   [DATASET=warehouse] [RATE=100]
 #   with OIC_AUTH=oauth instead of OIC_USERNAME and OIC_PASSWORD_SECRET (docs/oic-auth.md):
@@ -37,7 +37,7 @@ else
 fi
 for name in PROJECT REGION BUCKET OIC_URL "${required[@]}"; do
   if [ -z "${!name:-}" ]; then
-    echo "error: set $name (see README.md, \"Run on Dataflow\", and docs/oic-auth.md)" >&2
+    echo "error: set $name (see docs/dataflow.md and docs/oic-auth.md)" >&2
     exit 2
   fi
 done

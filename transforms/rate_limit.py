@@ -63,7 +63,7 @@ class TakeGlobalBudget(beam.PTransform):
     """Lets each element pass once the job-wide rate-limit service has granted it one OIC request.
 
     Element in and out: a valid record dict, unchanged; the pace is the service's limit summed over all workers.
-    Put it right before the OIC caller. Retries inside the caller are not counted here (see the README).
+    Put it right before the OIC caller. Retries inside the caller are not counted here (see docs/dataflow.md).
     """
 
     def __init__(self, budget):
