@@ -16,6 +16,12 @@ def _times(texts):
     return sorted(found)
 
 
+def bucket_width(span):
+    """The narrowest bucket of BUCKETS_S (seconds) giving at most MAX_BUCKETS points over `span` seconds."""
+    span = max(0.0, span)
+    return next((w for w in BUCKETS_S if span / w < MAX_BUCKETS), BUCKETS_S[-1])
+
+
 def series(moments, start, end=None):
     """[[seconds since start, rows per second in that bucket]]: the narrowest bucket of BUCKETS_S giving at most
     MAX_BUCKETS points; empty buckets included so a stall shows as zeros."""
@@ -23,7 +29,7 @@ def series(moments, start, end=None):
         return []
     end = end or moments[-1]
     span = max(0.0, (end - start).total_seconds())
-    width = next((w for w in BUCKETS_S if span / w < MAX_BUCKETS), BUCKETS_S[-1])
+    width = bucket_width(span)
     counts = [0] * (int(span // width) + 1)
     for moment in moments:
         offset = (moment - start).total_seconds()

@@ -23,6 +23,30 @@ class TableSpec:
         return '%s.%s.%s' % (self.project, self.dataset, self.table)
 
 
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    project: str
+    dataset: str
+
+    def __str__(self):
+        return '%s:%s' % (self.project, self.dataset)
+
+
+def parse_dataset_spec(text, default_project=None):
+    """'project:dataset', 'project.dataset' or 'dataset' (with a default project) -> DatasetSpec; ValueError
+    otherwise."""
+    text = (text or '').strip()
+    project, _, dataset = text.rpartition(':') if ':' in text else text.rpartition('.')
+    project = project or default_project
+    if not _NAME.match(dataset or '') or '-' in dataset:
+        raise ValueError('dataset must be PROJECT:DATASET or DATASET (letters, digits, underscores; got %r)' % text)
+    if not project:
+        raise ValueError('dataset %r has no project; write PROJECT:DATASET or set --bq_project' % text)
+    if not _PROJECT.match(project):
+        raise ValueError('dataset %r: %r is not a project id' % (text, project))
+    return DatasetSpec(project, dataset)
+
+
 def parse_table_spec(text, default_project=None):
     """'project:dataset.table' or 'dataset.table' (with a default project) -> TableSpec; ValueError otherwise."""
     text = (text or '').strip()
