@@ -177,8 +177,10 @@ def _pairs_cte(scope: PathScope) -> str:
 
 
 def mismatch_counts_sql(scope: PathScope) -> str:
+    """Rows differing per field (aliases n0, n1, … in rec.FIELDS order) and the records with any difference."""
+    counts = ', '.join('COUNTIF(m_%s) AS n%d' % (f, i) for i, f in enumerate(rec.FIELDS))
     return _pairs_cte(scope) + '\nSELECT %s, COUNT(DISTINCT IF(any_mismatch, record_id, NULL)) AS mismatched ' \
-                               'FROM mism' % ', '.join('COUNTIF(m_%s) AS n%d' % (f, i) for i, f in enumerate(rec.FIELDS))
+                               'FROM mism' % counts
 
 
 def mismatch_rows_sql(scope: PathScope) -> str:
@@ -359,8 +361,8 @@ def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, price
             landed_but_dead_lettered=int(counts.get('landed_but_dead_lettered') or 0),
             mismatched=int(by_field.get('mismatched') or 0),
             # Aliases by position: the emulator lower-cases aggregate aliases (n_WH_ID comes back as n_wh_id).
-            mismatched_by_field={f: int(by_field['n%d' % i]) for i, f in sorted(enumerate(rec.FIELDS), key=lambda x: x[1])
-                                 if by_field.get('n%d' % i)},
+            mismatched_by_field={f: int(by_field['n%d' % rec.FIELDS.index(f)]) for f in sorted(rec.FIELDS)
+                                 if by_field.get('n%d' % rec.FIELDS.index(f))},
             mismatched_ids=[r['record_id'] for r in queries.rows(mismatch_ids_sql(scope), params + [
                 bigquery.ScalarQueryParameter('sample', 'INT64', sample)])],
             mismatch_examples=examples[:MISMATCH_EXAMPLES])
@@ -399,7 +401,8 @@ def query_cost(queries: Queries, prices: dict, emulated: bool) -> dict:
     usd = billed / pricing.TIB * prices['bigquery_query_usd_per_tib']
     found = {'queries': queries.count, 'bytes_processed': queries.bytes_processed, 'bytes_billed': billed,
              'usd': round(usd, 6),
-             'formula': '%s bytes billed ÷ 1 TiB × $%g' % ('{:,}'.format(billed), prices['bigquery_query_usd_per_tib'])}
+             'formula': '%s bytes billed ÷ 1 TiB × $%g' % (
+                 '{:,}'.format(billed), prices['bigquery_query_usd_per_tib'])}
     if emulated:
         found['note'] = ('the local emulator measures no bytes (it reports 0); on BigQuery each query reads only the '
                          'columns it names in the window\'s day partitions, billed at least 10 MB per table')

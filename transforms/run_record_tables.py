@@ -69,7 +69,7 @@ def _timestamp(value: Any) -> Optional[str]:
 
 def sent_row(run_id: str, path: str, record: dict) -> dict:
     """A record a path was handed -> a `sent` row."""
-    row = {'run_id': run_id, 'path': path}
+    row: Dict[str, Any] = {'run_id': run_id, 'path': path}
     row.update({f: record.get(f) for f in rec.FIELDS})
     row['event_time'] = _timestamp(record.get('event_time'))
     return row
@@ -85,7 +85,7 @@ def ack_row(run_id: str, ack: dict) -> dict:
 def dead_letter_row(run_id: str, letter: dict) -> dict:
     """A dead letter (records.make_dead_letter) -> a `dead_letters` row. event_time is the record's; an invalid
     record without a readable one takes the moment it was refused, so that the run's window still finds it."""
-    record = letter.get('record') if isinstance(letter.get('record'), dict) else {}
+    record: dict = letter['record'] if isinstance(letter.get('record'), dict) else {}
     record_id = letter.get('record_id')
     return {
         'run_id': run_id, 'path': letter.get('path'),
