@@ -32,12 +32,12 @@ class DatasetSpec:
         return '%s:%s' % (self.project, self.dataset)
 
 
-def parse_dataset_spec(text, default_project=None):
+def parse_dataset_spec(text: str, default_project: Optional[str] = None) -> 'DatasetSpec':
     """'project:dataset', 'project.dataset' or 'dataset' (with a default project) -> DatasetSpec; ValueError
     otherwise."""
     text = (text or '').strip()
-    project, _, dataset = text.rpartition(':') if ':' in text else text.rpartition('.')
-    project = project or default_project
+    named, _, dataset = text.rpartition(':') if ':' in text else text.rpartition('.')
+    project = named or default_project
     if not _NAME.match(dataset or '') or '-' in dataset:
         raise ValueError('dataset must be PROJECT:DATASET or DATASET (letters, digits, underscores; got %r)' % text)
     if not project:
@@ -47,7 +47,7 @@ def parse_dataset_spec(text, default_project=None):
     return DatasetSpec(project, dataset)
 
 
-def parse_table_spec(text, default_project=None):
+def parse_table_spec(text: str, default_project: Optional[str] = None) -> 'TableSpec':
     """'project:dataset.table' or 'dataset.table' (with a default project) -> TableSpec; ValueError otherwise."""
     text = (text or '').strip()
     project, rest = (text.rsplit(':', 1) if ':' in text else (None, text))
