@@ -90,7 +90,7 @@ def _details(report):
                 '%s %d' % kv for kv in result['dead_lettered_by_reason'].items())))
         if result.get('missing_ids'):
             parts.append('<li>missing ids (%d): <code>%s</code></li>' % (
-                len(result['missing_ids']), html.escape(', '.join(result['missing_ids'][:100]))))
+                result.get('missing') or len(result['missing_ids']), html.escape(', '.join(result['missing_ids'][:100]))))
         for example in result.get('mismatch_examples') or []:
             parts.append('<li>value differs: <code>%s</code> %s sent %s, landed %s</li>' % tuple(
                 html.escape(str(example[k])) for k in ('record_id', 'field', 'sent', 'landed')))

@@ -9,6 +9,7 @@ from transforms import records as rec
 PRICES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'prices.json')
 MIB = 2 ** 20
 GIB = 2 ** 30
+TIB = 2 ** 40
 
 
 class PriceError(ValueError):

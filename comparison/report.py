@@ -1,6 +1,7 @@
 """Builds the comparison report of a recorded run (report.json) from the run record, BigQuery and OIC monitoring."""
 
 import json
+import logging
 import os
 
 from comparison import bq_read, latency, monitoring, pricing, throughput
@@ -26,8 +27,12 @@ def landed_rows_for(run, path, sent, client_factory=bq_read.make_client):
     table = parse_table_spec(table_text)
     try:
         client = client_factory(table.project, run.get('emulator_host'))
+        warning = bq_read.layout_warning(client, table)
+        if warning:
+            logging.getLogger(__name__).warning(warning)
         return bq_read.fetch_rows(client, table, [r.get('record_id') for r in sent],
-                                  deadline=bq_read.deadline_for(run.get('emulator_host'))), 'done'
+                                  deadline=bq_read.deadline_for(run.get('emulator_host')),
+                                  window=bq_read.event_window(r.get('event_time') for r in sent)), 'done'
     except Exception as err:  # Report it; the rest of the comparison still stands.
         return None, 'failed: %s: %s' % (type(err).__name__, str(err).splitlines()[0][:200] if str(err) else '')
 

@@ -49,6 +49,7 @@ SECTIONS = (
         ('dead-lettered', lambda r: _number(r['dead_lettered'])),
         ('landed', lambda r: _number(r.get('landed'))),
         ('missing', lambda r: _number(r.get('missing'))),
+        ('in flight (window edge)', lambda r: _number(r['in_flight']) if 'in_flight' in r else '-'),
         ('duplicates', lambda r: _number(r.get('duplicates'))),
         ('rows with values differing', lambda r: _number(r.get('mismatched'))),
     )),
@@ -107,7 +108,7 @@ def _notes(report, paths):
             notes.append('%s landed check %s' % (path, result.get('landed_check')))
         if result.get('missing_ids'):
             notes.append('%s missing ids (first 5 of %d): %s' % (
-                path, len(result['missing_ids']), ', '.join(result['missing_ids'][:5])))
+                path, result.get('missing') or len(result['missing_ids']), ', '.join(result['missing_ids'][:5])))
         if result.get('mismatched_by_field'):
             notes.append('%s values differing by field: %s' % (
                 path, ', '.join('%s %d' % kv for kv in result['mismatched_by_field'].items())))
@@ -126,6 +127,13 @@ def _notes(report, paths):
     if probe:
         notes.append('queryable = first seen by a probe polling BigQuery every %gs (resolution: p50 %ss, poll gap '
                      'max %ss)' % (probe['interval_s'], probe['resolution_p50_s'], probe['poll_gap_max_s']))
+    window, queries = report.get('window'), report.get('queries')
+    if window and queries:
+        notes.append('reconciled in BigQuery over event_time %s .. %s: %d queries, %s bytes processed, $%s%s' % (
+            window['from'], window['to'], queries['queries'], '{:,}'.format(queries['bytes_processed']),
+            queries['usd'], ' (%s)' % queries['note'] if queries.get('note') else ''))
+    for warning in report.get('warnings') or []:
+        notes.append('warning: %s' % warning)
     prices = report.get('prices') or {}
     notes.append('prices: %s list prices as of %s (python -m pipeline.compare --prices/--price to change)' % (
         prices.get('currency', 'USD'), prices.get('as_of')))

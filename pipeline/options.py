@@ -140,6 +140,13 @@ class WarehouseOptions(PipelineOptions):
             help='A BigQuery emulator\'s REST address with scheme, e.g. http://127.0.0.1:9050 (env '
                  'BIGQUERY_EMULATOR_HOST). Unset = real BigQuery.')
         bigquery.add_argument(
+            '--run_record_dataset', default=_env('RUN_RECORD_DATASET'),
+            help='BigQuery dataset PROJECT:DATASET (or DATASET with --bq_project) into which the pipeline also '
+                 'streams its run record (sent, acks, dead_letters tables, partitioned by day and keyed by run id), '
+                 'so that python -m pipeline.compare reconciles inside BigQuery at any scale and on a running stream. '
+                 'Recommended on Dataflow; optional locally (env RUN_RECORD_DATASET). The tables are created if '
+                 'missing; on BigQuery the dataset must exist.')
+        bigquery.add_argument(
             '--no_landed_check', action='store_true', default=False,
             help='Skip reading BigQuery after the run (the summary then has no landed/missing figures).')
         bigquery.add_argument(

@@ -174,3 +174,19 @@ def test_rate_limit_service_puts_the_job_wide_budget_before_the_oic_caller():
     assert 'OIC/GlobalBudget' in transform_names(job)
     _, job = dry_run()
     assert 'OIC/GlobalBudget' not in transform_names(job)
+
+
+def test_run_record_dataset_streams_every_kind_of_the_run_record_into_bigquery():
+    config, job = dry_run('--streaming', '--rate', '500', '--run_record_dataset', 'run_record')
+    assert str(config.bigquery.run_record_dataset) == 'my-proj:run_record'
+    assert config.describe()['run_record_dataset'] == 'my-proj:run_record'
+    names = transform_names(job)
+    for step in ('RecordInvalid', 'OIC/RecordSent', 'OIC/RecordAcks', 'OIC/RecordDeadLetters',
+                 'Direct/RecordSent', 'Direct/RecordDeadLetters'):
+        assert {step + '/ToBigQuery/ToRow', step + '/ToBigQuery/Insert/_StreamToBigQuery/StreamInsertRows'} <= names
+    _, job = dry_run('--streaming', '--rate', '500')
+    assert not [n for n in transform_names(job) if '/ToBigQuery/' in n]
+
+
+def test_run_record_dataset_must_be_a_dataset():
+    assert main(DATAFLOW + ['--run_record_dataset', 'my-proj:has-hyphen']) == 2

@@ -19,6 +19,7 @@ from pipeline.config.oic import OICConfig, resolve_oic, worker_share
 from pipeline.config.source import SourceConfig, resolve_source
 from pipeline.options import PATHS, WarehouseOptions
 from transforms.oic_caller import redact_url
+from transforms.run_record_tables import RunRecordTables
 
 __all__ = ['BigQueryConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve', 'worker_share']
 
@@ -35,6 +36,12 @@ class RunConfig:
     bigquery: BigQueryConfig
     oic: Optional[OICConfig] = None  # None when the oic path does not run.
 
+    @property
+    def run_record_tables(self) -> Optional[RunRecordTables]:
+        """Where the run record is streamed in BigQuery, or None (--run_record_dataset not given)."""
+        spec = self.bigquery.run_record_dataset
+        return RunRecordTables(spec.project, spec.dataset, self.run_id, self.bigquery.emulator_host) if spec else None
+
     def describe(self) -> dict:
         """A flat, JSON-able summary for run.json (the comparison reads these keys); no credentials."""
         bq, source = self.bigquery, self.source
@@ -47,6 +54,7 @@ class RunConfig:
             'dead_letter_table': str(bq.dead_letter_table) if bq.dead_letter_table else None,
             'emulator_host': bq.emulator_host, 'direct_method': bq.direct_method, 'landed_check': bq.landed_check,
             'probe_interval': bq.probe_interval,
+            'run_record_dataset': str(bq.run_record_dataset) if bq.run_record_dataset else None,
         }
         if self.oic is not None:
             oic = dataclasses.asdict(self.oic)
