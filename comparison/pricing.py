@@ -41,6 +41,10 @@ class PriceError(ValueError):
     """A price file or --price override that cannot be used."""
 
 
+class RateError(ValueError):
+    """A rate or time given to price at that is not a positive, finite number."""
+
+
 def _numeric_keys(prices: Mapping[str, Any]) -> List[str]:
     return sorted(k for k, v in prices.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
 
@@ -267,9 +271,9 @@ def at_rate_for(run: Mapping[str, Any], flag: Optional[float] = None) -> Tuple[f
 
 
 def check_at_rate(value: Optional[float]) -> Optional[float]:
-    """ValueError unless `value` is None or a positive, finite records/s."""
+    """RateError unless `value` is None or a positive, finite records/s."""
     if value is not None and (not math.isfinite(value) or value <= 0):
-        raise ValueError('--at_rate must be a positive number of records per second (got %g)' % value)
+        raise RateError('--at_rate must be a positive number of records per second (got %g)' % value)
     return value
 
 
@@ -376,7 +380,8 @@ def key_points(row_bytes: int, payload_size: int, prices: Mapping[str, Any],
                     CURVE_LABELS[a], CURVE_LABELS[b], _rate_text(rate))})
             if not where:
                 cheaper, dearer = (a, b) if cost_of(a)(1.0) < cost_of(b)(1.0) else (b, a)
-                points.append({'rate': None, 'kind': 'no break-even', 'what': (
+                points.append({'rate': None, 'kind': 'no break-even', 'cheaper': CURVE_LABELS[cheaper],
+                               'dearer': CURVE_LABELS[dearer], 'span': [low, high], 'what': (
                     '%s costs less than %s at every rate from %s to %s records/s' % (
                         CURVE_LABELS[cheaper], CURVE_LABELS[dearer], _rate_text(low), _rate_text(high)))})
     return sorted(points, key=lambda p: (p['rate'] is None, p['rate'] or 0))
