@@ -106,7 +106,8 @@ def cost_curve_svg(report):
         over = [p['rate'] for p in dense if p['oic_instances'] > 1]
         if over:
             axes.axvspan(min(over), high, color='#c74634', alpha=0.07, label='OIC needs > 1 instance')
-        axes.axvline(at['rate'], color='#555', linestyle=':', label='stated rate %s/s' % format(at['rate'], ',.6g'))
+        if at.get('rate'):
+            axes.axvline(at['rate'], color='#555', linestyle=':', label='stated rate %s/s' % format(at['rate'], ',.6g'))
         axes.set_xscale('log')
         axes.set_yscale('log')
         axes.legend(fontsize=7, loc='upper left')

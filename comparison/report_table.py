@@ -89,6 +89,9 @@ def cost_at_rate_line(report):
     at = report.get('cost_at_rate')
     if not at:
         return ''
+    if at.get('rate') is None:
+        return 'costs at %s; OIC answer time %gs (%s)' % (at['source'], at['oic_response_s'],
+                                                          at['oic_response_source'])
     return 'cost at %s record%s/s: %s; OIC answer time %gs (%s)' % (
         format(at['rate'], ',.6g'), '' if at['rate'] == 1 else 's', at['source'], at['oic_response_s'], at['oic_response_source'])
 
