@@ -3,22 +3,17 @@
 import random
 
 ERROR_STATUSES = (408, 429, 500, 502, 503, 504)
-OVER_CAPACITY = ('reject', 'queue')
 DEFAULTS = {
     'seed': None,            # int: makes every random draw reproducible
     'latency_ms': 0,         # fixed extra latency per trigger request
     'jitter_ms': 0,          # plus uniform random latency in [0, jitter_ms]
     'error_rates': {},       # {"429": 0.1, "500": 0.05, "502": 0, "503": 0}: answer that status instead
-    'retry_after': 1,        # seconds, sent as Retry-After with every 429 and 503 (null: no Retry-After header)
+    'retry_after': 1,        # seconds, sent as Retry-After with every injected 429 and 503
     'hang_rate': 0.0,        # share of requests that sleep hang_seconds, then are processed normally
     'hang_seconds': 30.0,
     'drop_rate': 0.0,        # share of requests whose connection is closed with no response, nothing stored
     'drop_after_rate': 0.0,  # share of requests stored in BigQuery, then the connection is closed (lost ack)
-    # Capacity (devstack/capacity.py): the cap is max_concurrency if set, else 100 x message_packs (400 x if byol).
-    'max_concurrency': 0,    # trigger requests served at once (0 = unlimited unless message_packs is set)
-    'message_packs': 0,      # OIC message packs: 100 concurrent synchronous requests each
-    'byol': False,           # bring-your-own-licence packs: 400 each
-    'over_capacity': 'reject',  # beyond the cap: "reject" answers 429 at once, "queue" waits for a free slot
+    'max_concurrency': 0,    # over this many trigger requests in flight: 429 at once (0 = unlimited)
     'reject': [],            # [{"field": "WH_ID", "values": ["WH3"], "status": 400}]: deterministic failures
 }
 
@@ -70,16 +65,9 @@ def parse(settings):
     seed = clean['seed']
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise FaultError('seed must be an integer or null')
-    for name in ('latency_ms', 'jitter_ms', 'hang_seconds'):
+    for name in ('latency_ms', 'jitter_ms', 'retry_after', 'hang_seconds'):
         clean[name] = _non_negative(name, clean[name])
-    if clean['retry_after'] is not None:
-        clean['retry_after'] = _non_negative('retry_after', clean['retry_after'])
     clean['max_concurrency'] = _non_negative('max_concurrency', clean['max_concurrency'], int)
-    clean['message_packs'] = _non_negative('message_packs', clean['message_packs'], int)
-    if not isinstance(clean['byol'], bool):
-        raise FaultError('byol must be true or false, got %r' % (clean['byol'],))
-    if clean['over_capacity'] not in OVER_CAPACITY:
-        raise FaultError('over_capacity must be one of %s, got %r' % (', '.join(OVER_CAPACITY), clean['over_capacity']))
     for name in ('hang_rate', 'drop_rate', 'drop_after_rate'):
         clean[name] = _rate(name, clean[name])
     rates = clean['error_rates']
@@ -107,15 +95,6 @@ class Faults:
         self.settings = parse(settings)
         self._sequence = 0
         self._rng = random.Random(self.settings['seed'])
-
-    def update(self, changes):
-        """Changes only the given settings (the others keep their current values)."""
-        if not isinstance(changes, dict):
-            raise FaultError('fault settings must be a JSON object')
-        self.settings = parse(dict(self.settings, **changes))
-        if 'seed' in changes:
-            self._sequence = 0
-            self._rng = random.Random(self.settings['seed'])
 
     def draw(self, record_id=None, attempt=1):
         """The fate of one request. With a seed and a record_id it depends only on (seed, record_id, attempt),

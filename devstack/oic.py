@@ -14,7 +14,6 @@ import time
 
 from aiohttp import web
 
-from devstack import capacity as capacity_mod
 from devstack import faults as faults_mod
 from devstack import instances as instances_mod
 from devstack import mapping
@@ -32,12 +31,10 @@ STATE = web.AppKey('state', object)
 
 
 class Stats:
-    """Counters for tests: requests on the trigger, answers by status, attempts per record_id (bounded), and the
-    capacity gate's in flight / queued now and at peak, and its 429s."""
+    """Counters for tests: requests on the trigger, answers by status, attempts per record_id (bounded)."""
 
-    def __init__(self, max_records, gate):
+    def __init__(self, max_records):
         self.max_records = max_records
-        self.gate = gate
         self.reset()
 
     def reset(self):
@@ -45,7 +42,8 @@ class Stats:
         self.by_status = collections.Counter()
         self.attempts = {}
         self.untracked = 0
-        self.gate.reset_counters()
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     def attempt(self, record_id):
         """Counts one attempt of record_id; returns its attempt number (1 for the first)."""
@@ -55,9 +53,10 @@ class Stats:
         self.untracked += 1
         return 1
 
-    def as_json(self, cap=0):
-        return dict({'requests': self.requests, 'by_status': dict(self.by_status), 'attempts': self.attempts,
-                     'untracked_attempts': self.untracked, 'capacity': cap}, **self.gate.as_json())
+    def as_json(self):
+        return {'requests': self.requests, 'by_status': dict(self.by_status), 'attempts': self.attempts,
+                'untracked_attempts': self.untracked, 'in_flight': self.in_flight,
+                'max_in_flight': self.max_in_flight}
 
 
 class State:
@@ -67,19 +66,8 @@ class State:
         self.sink = sink
         self.faults = faults_mod.Faults(fault_settings)
         self.instances = instances_mod.InstanceStore(max_instances)
-        self.gate = capacity_mod.CapacityGate()
-        self.stats = Stats(max_instances, self.gate)
+        self.stats = Stats(max_instances)
         self.max_body = max_body
-
-    @property
-    def capacity(self):
-        """The concurrency cap of the current settings (0 = unlimited)."""
-        return capacity_mod.cap_of(self.faults.settings)
-
-    def retry_after(self):
-        """The Retry-After header the settings ask for with a 429 or 503 (none when retry_after is null)."""
-        value = self.faults.settings['retry_after']
-        return None if value is None else {'Retry-After': '%g' % value}
 
 
 def problem(status, detail, headers=None, **extra):
@@ -157,13 +145,16 @@ async def trigger(request):
     state.stats.requests += 1
     if not authorized(request):
         return unauthorized()
-    cap = state.capacity
-    if not await state.gate.enter(cap, state.faults.settings['over_capacity'] == 'queue'):
-        return problem(429, 'concurrency limit of %d reached' % cap, headers=state.retry_after())
+    limit = state.faults.settings['max_concurrency']
+    if limit and state.stats.in_flight >= limit:
+        return problem(429, 'concurrency limit of %d reached' % limit,
+                       headers={'Retry-After': str(state.faults.settings['retry_after'])})
+    state.stats.in_flight += 1
+    state.stats.max_in_flight = max(state.stats.max_in_flight, state.stats.in_flight)
     try:
         return await _process(request, state)
     finally:
-        state.gate.leave(state.capacity)  # the cap may have changed while the request ran
+        state.stats.in_flight -= 1
 
 
 async def _process(request, state):
@@ -201,9 +192,9 @@ async def _process(request, state):
     if fate['hang']:
         await asyncio.sleep(fate['hang'])
     if fate['error'] == 429:  # throttled at the gateway: no instance, as in OIC
-        return problem(429, 'injected throttling', headers=state.retry_after())
+        return problem(429, 'injected throttling', headers={'Retry-After': str(state.faults.settings['retry_after'])})
     if fate['error'] == 503:  # overloaded: a gateway says when to come back
-        return failed(503, 'injected HTTP 503', headers=state.retry_after())
+        return failed(503, 'injected HTTP 503', headers={'Retry-After': str(state.faults.settings['retry_after'])})
     if fate['error']:
         return failed(fate['error'], 'injected HTTP %d' % fate['error'])
     rejection = state.faults.rejection(record)
@@ -247,40 +238,26 @@ async def get_faults(request):
     return web.json_response(request.app[STATE].faults.settings)
 
 
-async def _change_faults(request, change):
-    state = request.app[STATE]
-    try:
-        change(state.faults)
-    except ValueError as error:  # FaultError is a ValueError
-        return problem(400, str(error))
-    state.gate.wake(state.capacity)  # a raised (or removed) cap admits waiting requests now
-    log.info('faults set: %s', json.dumps(state.faults.settings, sort_keys=True))
-    return web.json_response(state.faults.settings)
-
-
 @requires_auth
 async def put_faults(request):
-    """Replaces every setting (missing ones take their defaults)."""
-    raw = await request.read()
-    return await _change_faults(request, lambda faults: faults.set(parse_body(raw)))
-
-
-@requires_auth
-async def patch_faults(request):
-    """Changes only the settings given, e.g. {"max_concurrency": 12} while a benchmark runs."""
-    raw = await request.read()
-    return await _change_faults(request, lambda faults: faults.update(parse_body(raw)))
+    try:
+        settings = parse_body(await request.read())
+        request.app[STATE].faults.set(settings)
+    except ValueError as error:  # FaultError is a ValueError
+        return problem(400, str(error))
+    log.info('faults set: %s', json.dumps(request.app[STATE].faults.settings, sort_keys=True))
+    return web.json_response(request.app[STATE].faults.settings)
 
 
 @requires_auth
 async def delete_faults(request):
-    return await _change_faults(request, lambda faults: faults.set(None))
+    request.app[STATE].faults.set(None)
+    return web.json_response(request.app[STATE].faults.settings)
 
 
 @requires_auth
 async def get_stats(request):
-    state = request.app[STATE]
-    return web.json_response(state.stats.as_json(state.capacity))
+    return web.json_response(request.app[STATE].stats.as_json())
 
 
 @requires_auth
@@ -289,7 +266,7 @@ async def delete_stats(request):
     state = request.app[STATE]
     state.stats.reset()
     state.instances.clear()
-    return web.json_response(state.stats.as_json(state.capacity))
+    return web.json_response(state.stats.as_json())
 
 
 async def healthz(request):
@@ -327,7 +304,6 @@ def make_app(state):
     app.router.add_get(MONITORING_PATH + '/{id}', monitoring_instance)
     app.router.add_get('/admin/faults', get_faults)
     app.router.add_put('/admin/faults', put_faults)
-    app.router.add_patch('/admin/faults', patch_faults)
     app.router.add_delete('/admin/faults', delete_faults)
     app.router.add_get('/admin/stats', get_stats)
     app.router.add_delete('/admin/stats', delete_stats)

@@ -46,10 +46,6 @@ class RunningStack:
         """Replaces the OIC fault settings (missing keys take their defaults); returns the active settings."""
         return self._admin('PUT', '/admin/faults', json=settings)
 
-    def update_faults(self, changes):
-        """Changes only the given OIC settings while it runs (e.g. {'max_concurrency': 12}); returns the active ones."""
-        return self._admin('PATCH', '/admin/faults', json=changes)
-
     def reset_faults(self):
         return self._admin('DELETE', '/admin/faults')
 
