@@ -3,7 +3,8 @@
 Each step is one `python -m pipeline.run --streaming --rate R --records R×seconds` (a subprocess, with every other
 flag given to the sweep passed on, so the same command measures the real OIC and BigQuery), measured by the same
 report as any run (comparison/report.py). Against the local stack the OIC stand-in is first set to a stated model
-(a service time and a capacity from message packs, devstack/capacity.py) and the page says so. A step whose stream
+(a service time, and a capacity from message packs: 100 synchronous requests in flight each, 400 BYOL, at most
+2,000, beyond which it answers 429 as OIC does) and the page says so. A step whose stream
 is not over `--grace` seconds after its last record was due is stopped (Ctrl-C, as a user would): what had not
 landed then counts as missing. Ctrl-C stops the sweep and keeps the finished steps.
 """
@@ -82,8 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help='Message packs: 100 synchronous requests in flight each, 400 with --oic_byol, at most '
                             '2,000 (default %(default)d).')
     model.add_argument('--oic_byol', action='store_true', help='BYOL packs (400 requests in flight each).')
-    model.add_argument('--oic_over_capacity', choices=('reject', 'queue'), default='reject',
-                       help='Beyond capacity: reject = 429 at once, as OIC does (default); queue = wait for a slot.')
     model.add_argument('--no_oic_model', action='store_true', help='Leave the stand-in\'s settings as they are.')
     return parser
 
@@ -161,26 +160,30 @@ class StandIn:
         return self._call('DELETE', '/admin/stats')
 
 
-def model_settings(args: argparse.Namespace, current: Mapping[str, Any]) -> dict:
-    """The stand-in's settings for the sweep: its current ones with the stated service time and capacity."""
-    return dict(current, latency_ms=args.oic_service_ms, jitter_ms=0, max_concurrency=0,
-                message_packs=args.oic_packs, byol=bool(args.oic_byol), over_capacity=args.oic_over_capacity)
+def capacity_of(packs: int, byol: bool, prices: Mapping[str, Any]) -> int:
+    """Synchronous requests OIC serves at once with `packs` message packs (Oracle's table, via prices.json)."""
+    per_pack = prices['oic_byol_sync_requests_per_pack' if byol else 'oic_sync_requests_per_pack']
+    return int(min(prices['oic_max_sync_requests'], packs * per_pack))
 
 
-def describe_model(settings: Mapping[str, Any], capacity: int) -> dict:
-    """The model as the page states it; `capacity` is the stand-in's own cap for these settings (its stats)."""
-    service_s = settings['latency_ms'] / 1000.0
+def model_settings(args: argparse.Namespace, current: Mapping[str, Any], capacity: int) -> dict:
+    """The stand-in's settings for the sweep: its current ones with the stated service time, and its concurrency
+    cap (beyond it: 429 at once, as OIC answers) at the packs' capacity."""
+    return dict(current, latency_ms=args.oic_service_ms, jitter_ms=0, max_concurrency=capacity)
+
+
+def describe_model(args: argparse.Namespace, capacity: int) -> dict:
+    """The model as the page states it."""
+    service_s = args.oic_service_ms / 1000.0
+    ceiling = round(capacity / service_s, 1) if service_s else None
     return {
-        'service_ms': settings['latency_ms'], 'message_packs': settings['message_packs'], 'byol': settings['byol'],
-        'capacity_in_flight': capacity, 'over_capacity': settings['over_capacity'],
-        'capacity_rps': round(capacity / service_s, 1) if service_s else None,
+        'service_ms': args.oic_service_ms, 'message_packs': args.oic_packs, 'byol': bool(args.oic_byol),
+        'capacity_in_flight': capacity, 'over_capacity': '429', 'capacity_rps': ceiling,
         'text': ('the local OIC stand-in serves each request in %g ms and holds %d requests at once (%d %s '
-                 'pack(s) × %d), so at most %s requests/s; beyond that it %s. Its rows go to the local BigQuery '
-                 'emulator one insertAll each, which on this machine is slower than OIC.' % (
-                     settings['latency_ms'], capacity, settings['message_packs'],
-                     'BYOL' if settings['byol'] else 'license-included', 400 if settings['byol'] else 100,
-                     '%g' % round(capacity / service_s, 1) if service_s else 'unbounded',
-                     'answers 429 at once' if settings['over_capacity'] == 'reject' else 'queues them')),
+                 'pack(s), as OIC 3 documents for synchronous requests), so at most %s requests/s; beyond that it '
+                 'answers 429 at once. Its rows go to the local BigQuery emulator, one insertAll each.' % (
+                     args.oic_service_ms, capacity, args.oic_packs,
+                     'BYOL' if args.oic_byol else 'license-included', '%g' % ceiling if ceiling else 'unbounded')),
     }
 
 
@@ -316,7 +319,7 @@ def run_step(rate: float, args: argparse.Namespace, passed: Sequence[str], out: 
         by_status = stats.get('by_status') or {}
         step['stand_in'] = {'requests': stats.get('requests'), 'by_status': by_status,
                             'max_in_flight': stats.get('max_in_flight'),
-                            'refused_over_capacity': stats.get('refused_over_capacity')}
+                            'answered_429': by_status.get('429', 0)}
     report_path = os.path.join(out, run_record.REPORT_JSON)
     if not os.path.exists(report_path):
         step['error'] = 'no report: the run exited %s (see %s)' % (process.returncode, os.path.join(out, 'step.log'))
@@ -417,8 +420,9 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     original, model = None, None
     if stand_in is not None:
         original = stand_in.faults()
-        settings = stand_in.put_faults(model_settings(args, original))
-        model = describe_model(settings, int(stand_in.stats().get('capacity') or 0))
+        capacity = capacity_of(args.oic_packs, args.oic_byol, pricing.load_prices())
+        stand_in.put_faults(model_settings(args, original, capacity))
+        model = describe_model(args, capacity)
         print('OIC model: %s' % model['text'], flush=True)
     elif not args.no_oic_model:
         print('OIC: no local stand-in behind the OIC URL: measuring the OIC as it is', flush=True)
