@@ -134,8 +134,9 @@ def cost_basis(run, sizes, acks, at_rate=None, oic_response_s=None):
 def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_monitoring=True,
                  monitoring_options=None, at_rate=None, oic_response_s=None):
     """Reads the run recorded in `out_dir` and what BigQuery (and OIC's monitoring API) hold; returns the report
-    dict: DESIGN.md's keys plus value mismatches, OIC's view, latency, throughput, requests, cost per path at a
-    stated rate (`at_rate`, else the run's) and the cost curves across rates."""
+    dict (its keys are listed in docs/report.md): per path the reconciliation counts (sent, acked, dead-lettered,
+    landed, missing, duplicates), value mismatches, OIC's view, latency, throughput, requests and cost at a stated
+    rate (`at_rate`, else the run's); at the top the cost curves across rates."""
     run = load_run(out_dir)
     prices = prices or pricing.load_prices()
     pricing.check_at_rate(at_rate)

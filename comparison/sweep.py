@@ -190,7 +190,7 @@ def describe_model(args: argparse.Namespace, capacity: int) -> dict:
 # -- measuring one step
 
 
-def delivered_rate(moments: Sequence[str]) -> Optional[float]:
+def delivered_rate(moments: Sequence[Optional[str]]) -> Optional[float]:
     """Rows per second at which the moments (completions, or emissions) came: the inverse slope of a least-squares
     line through (time, rank), so a poll's coarse sighting times at either end do not decide it, and start-up and
     latency do not count; None with fewer than three."""
