@@ -59,7 +59,7 @@ def parse_rates(text: str) -> List[float]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='python -m comparison.sweep', description='Runs ' + __doc__.split('\n')[0].split(' — ')[-1],
+        prog='python -m comparison.sweep', allow_abbrev=False, description='Runs ' + __doc__.split('\n')[0].split(' — ')[-1],
         epilog='Any other flag goes to each step\'s python -m pipeline.run (e.g. --paths, --oic_concurrency, '
                '--oic_url): the sweep owns %s. ./run_local.sh sweep starts the local stack first.'
                % ', '.join(OWNED_FLAGS))
@@ -346,6 +346,8 @@ def progress_line(index: int, total: int, step: Mapping[str, Any]) -> str:
     head = '[%d/%d] %g records/s: ' % (index, total, step['rate'])
     if step.get('error'):
         return head + step['error']
+    emitted = next((f['emitted_rps'] for f in step['paths'].values() if f.get('emitted_rps')), None)
+    head += 'source emitted %s/s; ' % emitted
     return head + '; '.join(parts) + (
         ' (stopped after the grace period)' if step['stopped_after_grace'] else '')
 

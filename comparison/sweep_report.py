@@ -9,6 +9,7 @@ from comparison.html_report import COLORS, STYLE
 
 COLUMNS = (  # (heading, key in a step's path figures, format)
     ('sent', 'sent', '%s'),
+    ('emitted/s', 'emitted_rps', '%s'),
     ('delivered/s', 'delivered_rps', '%s'),
     ('of offered', 'delivered_share', 'share'),
     ('ack p50 s', 'ack_p50_s', '%s'),
@@ -40,7 +41,7 @@ def results_table(document: Mapping[str, Any]) -> str:
                 step['rate'], len(COLUMNS) + 2, html.escape(step['error'])))
         for path, figures in (step.get('paths') or {}).items():
             verdict = 'yes' if figures['keeps_up'] else 'NO: ' + figures['why']
-            rows.append('<tr><td class="n">%g</td><td>%s</td>%s<td>%s</td></tr>' % (
+            rows.append('<tr><td class="n">%g</td><td>%s</td>%s<td class="why">%s</td></tr>' % (
                 step['rate'], html.escape(path),
                 ''.join('<td class="n">%s</td>' % html.escape(_cell(figures.get(key), kind))
                         for _, key, kind in COLUMNS), html.escape(verdict)))
@@ -142,7 +143,8 @@ def render_sweep_html(document: Mapping[str, Any]) -> str:
     machine = document.get('machine') or {}
     return ''.join((
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>OIC vs direct: sweep</title>',
-        '<style>%s</style></head><body>' % STYLE,
+        '<style>%s#sweep-results td.why{min-width:16em;font-size:12px}body{max-width:1400px}</style></head><body>'
+        % STYLE,
         '<h1>OIC path vs direct streaming across rates</h1>',
         '<p>%s → %s, %s. Each step streams %s s at its offered rate (records = rate × %s); a path keeps up while it '
         'delivers at least %s%% of the offered rate and its p99 event → queryable stays under %s s. Machine: %s CPUs, '

@@ -26,7 +26,7 @@ def test_rates_and_owned_flags_are_checked():
             sweep.parse_rates(bad)
     args, passed = sweep.parse(['--rates', '5,20', '--paths', 'oic', '--oic_concurrency', '32'])
     assert args.rate_list == [5.0, 20.0] and passed == ['--paths', 'oic', '--oic_concurrency', '32']
-    for owned in (['--rate', '5'], ['--records=3'], ['--streaming'], ['--out', 'x'], ['--at_rate', '1']):
+    for owned in (['--rate', '5'], ['--records=3'], ['--streaming'], ['--input', 'f.csv'], ['--at_rate', '1']):
         with pytest.raises(sweep.SweepUsage, match='set by the sweep'):
             sweep.parse(owned)
     with pytest.raises(sweep.SweepUsage):
