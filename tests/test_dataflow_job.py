@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
 from pipeline.build import build_pipeline
 from pipeline.config import worker_share
+from job_graph import dofn_bytes
 from launcher.run import main, parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,6 +54,8 @@ def staged(job):
 def assert_no_password(job, config):
     assert PASSWORD not in repr(job.options.get_all_options())
     assert PASSWORD.encode() not in job.proto_pipeline.SerializeToString()
+    fns = dofn_bytes(job)  # The pickled DoFns, decompressed: a password pickled into one would show here.
+    assert config.oic.url.encode() in fns and PASSWORD.encode() not in fns
     assert PASSWORD not in str(job.proto)
     assert PASSWORD not in repr(config) and PASSWORD not in str(config.describe())
 
