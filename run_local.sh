@@ -2,6 +2,7 @@
 # The project's two front doors, on a machine with only Python:
 #   ./run_local.sh [pipeline flags]   set up .venv, start the local stack, run both branches, compare, stop the stack
 #   ./run_local.sh test [pytest args] set up .venv with test extras, run the test suite
+#   ./run_local.sh sweep [sweep flags] start the local stack, run both paths at a ladder of rates (comparison.sweep)
 #   ./run_local.sh up | down | status start / stop / show the local stack in the background (.local/stack.env)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -63,6 +64,11 @@ case "${1:-}" in
     stack "$1"
     ;;
   *)
+    command=(-m pipeline.run)
+    if [ "${1:-}" = sweep ]; then
+      shift
+      command=(-m comparison.sweep)
+    fi
     ensure_venv local
     started_here=0
     if "$VENV/bin/python" -m devstack status --state-dir "$STATE" >/dev/null 2>&1; then
@@ -86,6 +92,6 @@ case "${1:-}" in
       fi
       prev=$arg
     done
-    "$VENV/bin/python" -m pipeline.run "$@"
+    "$VENV/bin/python" "${command[@]}" "$@"
     ;;
 esac

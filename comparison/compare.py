@@ -25,6 +25,12 @@ def build_parser():
     parser.add_argument('--prices', metavar='FILE.json', help='Price table entries overriding comparison/prices.json.')
     parser.add_argument('--price', metavar='KEY=VALUE', action='append', default=[],
                         help='Override one price, e.g. --price oic_pack_hour_usd=1.2903 (repeatable).')
+    parser.add_argument('--at_rate', type=float, metavar='R',
+                        help='Sustained records per second to price each path at (default: the run\'s --at_rate, '
+                             'else its offered --rate, else the lab\'s 1 record/s for an unpaced batch).')
+    parser.add_argument('--oic_response_time', type=float, metavar='S',
+                        help='Seconds OIC takes to answer one synchronous request, for sizing the requests in '
+                             'flight (default: measured in the run, else %g).' % pricing.DEFAULT_OIC_RESPONSE_S)
     parser.add_argument('--oic_monitoring_url', help='OIC monitoring endpoint (default: on the run\'s OIC host).')
     parser.add_argument('--oic_username', help='User for the monitoring API (default: the run\'s).')
     parser.add_argument('--no_oic_monitoring', action='store_true', help='Skip OIC\'s monitoring API.')
@@ -75,6 +81,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     try:
+        pricing.check_at_rate(args.at_rate)
+        if args.oic_response_time is not None and not 0 < args.oic_response_time < float('inf'):
+            raise pricing.RateError('--oic_response_time must be a positive number of seconds (got %g)'
+                             % args.oic_response_time)
         prices = pricing.load_prices(args.prices, args.price)
         run = load_run(args.out)
         try:
@@ -82,11 +92,13 @@ def main(argv=None):
         except ValueError as err:
             raise UsageError(str(err)) from None
         if window is not None:
-            report = sql_report.build_report_sql(run, window, prices=prices, sample=args.sample)
+            report = sql_report.build_report_sql(run, window, prices=prices, sample=args.sample,
+                                                    at_rate=args.at_rate)
         else:
             report = build_report(args.out, prices=prices, oic_monitoring=not args.no_oic_monitoring,
-                                  monitoring_options={'url': args.oic_monitoring_url, 'username': args.oic_username})
-    except (FileNotFoundError, UsageError, pricing.PriceError) as err:
+                                  monitoring_options={'url': args.oic_monitoring_url, 'username': args.oic_username},
+                                  at_rate=args.at_rate, oic_response_s=args.oic_response_time)
+    except (FileNotFoundError, UsageError, pricing.PriceError, pricing.RateError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     path = write_report(args.out, report)

@@ -14,7 +14,7 @@ the quantiles array is computed in a CTE and indexed outside it (the same result
 
 import dataclasses
 import datetime
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from google.cloud import bigquery
 
@@ -325,7 +325,7 @@ def _throughput(queries: Queries, scope: PathScope, window: Window, params: List
 
 
 def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, prices: dict,
-                       sample: int = SAMPLE_IDS) -> dict:
+                       sample: int = SAMPLE_IDS, at_rate: Tuple[Optional[float], Optional[str]] = (None, None)) -> dict:
     """One path's reconciliation, the keys of comparison.reconcile.reconcile_path (ids as bounded samples, sorted),
     plus in_flight, latency, throughput and cost."""
     acks_derived = scope.path == 'direct'
@@ -380,7 +380,8 @@ def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, price
     sizes = queries.one(sizes_sql(scope), params)
     row_bytes = round(sizes['row_bytes']) if sizes.get('row_bytes') is not None else 0
     payload = round(sizes['payload_bytes']) if scope.path == 'oic' and sizes.get('payload_bytes') is not None else 0
-    result['cost'] = pricing.path_cost(scope.path, result['throughput_rps'], row_bytes, payload, prices)
+    # Priced at the stated rate (never the run's burst): see comparison.pricing.at_rate_for.
+    result['cost'] = pricing.path_cost(scope.path, at_rate[0], row_bytes, payload, prices, at_rate_source=at_rate[1])
     return result
 
 

@@ -88,9 +88,11 @@ def layout_warnings(client, run: dict, dataset) -> list:
 
 
 def build_report_sql(run: dict, window: sql.Window, client_factory: Callable = bq_read.make_client,
-                     prices: Optional[dict] = None, sample: int = sql.SAMPLE_IDS) -> dict:
+                     prices: Optional[dict] = None, sample: int = sql.SAMPLE_IDS,
+                     at_rate: Optional[float] = None) -> dict:
     """The report of `run` (its run.json) over `window`, every figure computed by queries in BigQuery."""
     prices = prices or pricing.load_prices()
+    rate = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
     dataset = parse_dataset_spec(run['run_record_dataset'])
     client = client_factory(dataset.project, run.get('emulator_host'))
     queries = sql.Queries(client, bq_read.deadline_for(run.get('emulator_host')) * 4)
@@ -104,11 +106,12 @@ def build_report_sql(run: dict, window: sql.Window, client_factory: Callable = b
         'reconciliation': 'sql', 'run_record_dataset': str(dataset), 'window': window.describe(),
         'invalid': invalid, 'invalid_first': invalid_first,
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
-        'warnings': warnings, 'paths': {},
+        'warnings': warnings, 'paths': {}, 'cost_at_rate': {'rate': rate[0], 'source': rate[1], 'oic_response_s': pricing.DEFAULT_OIC_RESPONSE_S,
+                         'oic_response_source': 'stated (the SQL reconciliation prices with the default)'},
     }
     for path in run.get('paths', []):
         try:
-            result = sql.reconcile_path_sql(queries, _scope(run, path, dataset), window, prices, sample)
+            result = sql.reconcile_path_sql(queries, _scope(run, path, dataset), window, prices, sample, rate)
         except Exception as err:  # One path's failure (a missing table, a refused query) leaves the other standing.
             result = {'sent': 0, 'acked': 0, 'dead_lettered': 0, 'landed_check': 'failed: %s: %s' % (
                 type(err).__name__, (str(err).splitlines() or [''])[0][:200])}

@@ -49,6 +49,13 @@ class WarehouseOptions(PipelineOptions):
             help='Directory for the run record (sent records, acknowledgements, dead letters) and reports '
                  '(default out/).')
 
+        comparison = parser.add_argument_group('comparison')
+        comparison.add_argument(
+            '--at_rate', type=float, default=None,
+            help='Sustained records per second the report prices each path at (cost per month, and the stated '
+                 'rate on the cost curves). Default: the offered --rate of a paced or streaming run; for an '
+                 'unpaced batch the lab\'s 1 record/s, never the burst rate.')
+
         oic = parser.add_argument_group('OIC branch')
         oic.add_argument(
             '--oic_url', default=_env('OIC_URL'),

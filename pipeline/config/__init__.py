@@ -35,6 +35,7 @@ class RunConfig:
     source: SourceConfig
     bigquery: BigQueryConfig
     oic: Optional[OICConfig] = None  # None when the oic path does not run.
+    at_rate: Optional[float] = None  # records/s the report prices at; None = the run's rate, else the lab's 1/s.
 
     @property
     def run_record_tables(self) -> Optional[RunRecordTables]:
@@ -53,7 +54,7 @@ class RunConfig:
             'direct_table': str(bq.direct_table) if bq.direct_table else None,
             'dead_letter_table': str(bq.dead_letter_table) if bq.dead_letter_table else None,
             'emulator_host': bq.emulator_host, 'direct_method': bq.direct_method, 'landed_check': bq.landed_check,
-            'probe_interval': bq.probe_interval,
+            'probe_interval': bq.probe_interval, 'at_rate': self.at_rate,
             'run_record_dataset': str(bq.run_record_dataset) if bq.run_record_dataset else None,
         }
         if self.oic is not None:
@@ -81,6 +82,13 @@ def parse_paths(text: Optional[str]) -> Tuple[str, ...]:
     return tuple(p for p in PATHS if p in paths)
 
 
+def check_at_rate(value: Optional[float]) -> Optional[float]:
+    """--at_rate: None or a positive, finite records per second; UsageError otherwise."""
+    if value is not None and not (0 < value < float('inf')):
+        raise UsageError('--at_rate must be a positive number of records per second (got %g)' % value)
+    return value
+
+
 def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = None) -> RunConfig:
     """Validates `options` and returns a RunConfig; raises UsageError on any mistake."""
     environ = os.environ if environ is None else environ
@@ -97,5 +105,6 @@ def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = Non
     bigquery = resolve_bigquery(flags, paths, streaming, gcp.project, gcp.temp_location)
     if is_dataflow(runner):
         check_dataflow(options, paths, flags.oic_url, flags.input, flags.out, bigquery.emulator_host)
+    at_rate = check_at_rate(flags.at_rate)
     return RunConfig(run_id=str(uuid.uuid4()), runner=runner, paths=paths, out=flags.out, workers=workers,
-                     source=source, bigquery=bigquery, oic=oic)
+                     source=source, bigquery=bigquery, oic=oic, at_rate=at_rate)
