@@ -266,6 +266,13 @@ def invalid_first_sql(dataset: DatasetSpec) -> str:
                 table, 'source, errors, reason', True, path=False, extra='path IS NULL'))
 
 
+def oic_response_sql(dataset: DatasetSpec) -> str:
+    """The mean of OIC's first-attempt answer times (ms) in the run, for sizing requests in flight."""
+    table = '%s.%s.%s' % (dataset.project, dataset.dataset, rrt.ACKS)
+    return 'SELECT COUNT(*) AS n, AVG(latency_ms) AS mean_ms FROM (%s)' % _scan(
+        table, 'latency_ms', True, path=False, extra="path = 'oic' AND attempts = 1 AND latency_ms IS NOT NULL")
+
+
 # -- Running them ----------------------------------------------------------------------------------------------
 
 def _params(run_id: str, window: Window, path: Optional[str] = None, **extra: Any) -> List[Any]:
@@ -325,7 +332,8 @@ def _throughput(queries: Queries, scope: PathScope, window: Window, params: List
 
 
 def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, prices: dict,
-                       sample: int = SAMPLE_IDS, at_rate: Tuple[Optional[float], Optional[str]] = (None, None)) -> dict:
+                       sample: int = SAMPLE_IDS, at_rate: Tuple[Optional[float], Optional[str]] = (None, None),
+                       response_s: float = pricing.DEFAULT_OIC_RESPONSE_S) -> dict:
     """One path's reconciliation, the keys of comparison.reconcile.reconcile_path (ids as bounded samples, sorted),
     plus in_flight, latency, throughput and cost."""
     acks_derived = scope.path == 'direct'
@@ -381,7 +389,8 @@ def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, price
     row_bytes = round(sizes['row_bytes']) if sizes.get('row_bytes') is not None else 0
     payload = round(sizes['payload_bytes']) if scope.path == 'oic' and sizes.get('payload_bytes') is not None else 0
     # Priced at the stated rate (never the run's burst): see comparison.pricing.at_rate_for.
-    result['cost'] = pricing.path_cost(scope.path, at_rate[0], row_bytes, payload, prices, at_rate_source=at_rate[1])
+    result['cost'] = pricing.path_cost(scope.path, at_rate[0], row_bytes, payload, prices, response_s,
+                                       at_rate_source=at_rate[1])
     return result
 
 
@@ -394,6 +403,15 @@ def invalid_records(queries: Queries, dataset: DatasetSpec, run_id: str, window:
              for r in queries.rows(invalid_first_sql(dataset), params + [
                  bigquery.ScalarQueryParameter('shown', 'INT64', INVALID_SHOWN)])]
     return count, first
+
+
+def oic_response_time(queries: Queries, dataset: DatasetSpec, run_id: str, window: Window) -> Tuple[float, str]:
+    """(seconds, where from) of OIC's answer time, as comparison.report.oic_response_time computes it in memory."""
+    found = queries.one(oic_response_sql(dataset), _params(run_id, window))
+    if found.get('n'):
+        return round(float(found['mean_ms']) / 1000.0, 4), 'measured: mean of %d first-attempt answers in this run' \
+            % int(found['n'])
+    return pricing.DEFAULT_OIC_RESPONSE_S, 'stated: %gs (this run measured no OIC answer)' % pricing.DEFAULT_OIC_RESPONSE_S
 
 
 def query_cost(queries: Queries, prices: dict, emulated: bool) -> dict:

@@ -100,18 +100,20 @@ def build_report_sql(run: dict, window: sql.Window, client_factory: Callable = b
     for warning in warnings:
         logging.getLogger(__name__).warning(warning)
     invalid, invalid_first = sql.invalid_records(queries, dataset, run['run_id'], window)
+    response_s, response_source = sql.oic_response_time(queries, dataset, run['run_id'], window)
     report = {
         'run_id': run.get('run_id'), 'started_at': run.get('started_at'), 'finished_at': run.get('finished_at'),
         'state': run.get('state'), 'runner': run.get('runner'),
         'reconciliation': 'sql', 'run_record_dataset': str(dataset), 'window': window.describe(),
         'invalid': invalid, 'invalid_first': invalid_first,
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
-        'warnings': warnings, 'paths': {}, 'cost_at_rate': {'rate': rate[0], 'source': rate[1], 'oic_response_s': pricing.DEFAULT_OIC_RESPONSE_S,
-                         'oic_response_source': 'stated (the SQL reconciliation prices with the default)'},
+        'warnings': warnings, 'paths': {}, 'cost_at_rate': {'rate': rate[0], 'source': rate[1], 'oic_response_s': response_s,
+                         'oic_response_source': response_source},
     }
     for path in run.get('paths', []):
         try:
-            result = sql.reconcile_path_sql(queries, _scope(run, path, dataset), window, prices, sample, rate)
+            result = sql.reconcile_path_sql(queries, _scope(run, path, dataset), window, prices, sample, rate,
+                                            response_s)
         except Exception as err:  # One path's failure (a missing table, a refused query) leaves the other standing.
             result = {'sent': 0, 'acked': 0, 'dead_lettered': 0, 'landed_check': 'failed: %s: %s' % (
                 type(err).__name__, (str(err).splitlines() or [''])[0][:200])}

@@ -1,5 +1,7 @@
 """The direct branch: the same records written straight into BigQuery with WriteToBigQuery (method selectable)."""
 
+from typing import Any, Optional, Tuple
+
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, BigQueryWriteFn, WriteResult, WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
@@ -21,16 +23,23 @@ class EmulatorClient:
     Beam would otherwise build an apitools client that ignores BIGQUERY_EMULATOR_HOST and, without Google
     credentials, starts an interactive OAuth flow. This object pickles as two strings and builds a
     google-cloud-bigquery Client (anonymous, pointed at the emulator) lazily on the worker. It uses each row's
-    record_id as insertId, and turns a failed call into per-row transient errors so that Beam's retry policy
+    `id_fields` (default: record_id) as insertId — a table where a record_id appears more than once (the run
+    record's, the dead letters') names the fields that make a row unique — and turns a failed call into per-row transient errors so that Beam's retry policy
     applies instead of the client's 10-minute default.
     """
 
-    def __init__(self, endpoint, project):
-        self.endpoint, self.project = endpoint, project
-        self._client = None
+    def __init__(self, endpoint: Optional[str], project: str, id_fields: Tuple[str, ...] = ('record_id',)):
+        self.endpoint, self.project, self.id_fields = endpoint, project, tuple(id_fields)
+        self._client: Any = None
 
     def __getstate__(self):
-        return {'endpoint': self.endpoint, 'project': self.project, '_client': None}
+        return {'endpoint': self.endpoint, 'project': self.project, 'id_fields': self.id_fields, '_client': None}
+
+    def insert_id(self, row: dict) -> Optional[str]:
+        """The row's insertId: its id fields joined, None when the row has no record_id."""
+        if not row.get('record_id'):
+            return None
+        return '/'.join(str(row.get(field) or '') for field in self.id_fields)
 
     def _get(self):
         if self._client is None:
@@ -44,7 +53,7 @@ class EmulatorClient:
 
     def insert_rows_json(self, table, json_rows, row_ids=None, timeout=None, **kwargs):
         from google.cloud.bigquery import DEFAULT_RETRY
-        ids = [row.get('record_id') or fallback for row, fallback in zip(json_rows, row_ids or [None] * len(json_rows))]
+        ids = [self.insert_id(row) or fallback for row, fallback in zip(json_rows, row_ids or [None] * len(json_rows))]
         try:
             return self._get().insert_rows_json(
                 table, json_rows, row_ids=ids, retry=DEFAULT_RETRY.with_deadline(EMULATOR_RETRY_DEADLINE_S),

@@ -68,4 +68,5 @@ class WriteDeadLetters(beam.PTransform):
                     write_disposition=BigQueryDisposition.WRITE_APPEND,
                     insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
                     additional_bq_parameters=DEAD_LETTER_LAYOUT.bq_parameters(),
-                    test_client=EmulatorClient(self._emulator, self._table.project) if emulated else None))
+                    test_client=EmulatorClient(self._emulator, self._table.project, ('path', 'record_id', 'reason'))
+                    if emulated else None))

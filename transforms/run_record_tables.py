@@ -29,6 +29,8 @@ from transforms.tables import Layout, TableSpec
 SENT, ACKS, DEAD_LETTERS = 'sent', 'acks', 'dead_letters'
 TABLES = (SENT, ACKS, DEAD_LETTERS)
 LAYOUT = Layout(cluster_fields=('run_id', 'path', 'record_id'))
+# What makes a row of these tables unique (its insertId): a record is sent down both paths, and acked or refused by each.
+ID_FIELDS = ('run_id', 'path', 'record_id')
 
 
 def _field(name: str, kind: str, mode: str = 'NULLABLE') -> dict:
@@ -144,7 +146,7 @@ class WriteRunRecordTable(beam.PTransform):
             write_disposition=BigQueryDisposition.WRITE_APPEND,
             insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
             additional_bq_parameters=LAYOUT.bq_parameters(),
-            test_client=EmulatorClient(target.emulator_host, target.project) if emulated else None)
+            test_client=EmulatorClient(target.emulator_host, target.project, ID_FIELDS) if emulated else None)
         if emulated and elements.pipeline.options.view_as(StandardOptions).streaming:
             # The local streaming runner would hold the rows behind WriteToBigQuery's reshuffle until the stream
             # ends. Elsewhere WriteToBigQuery keeps its own insert ids (record_id is not unique in these tables).
