@@ -2,6 +2,7 @@
 # The project's two front doors, on a machine with only Python:
 #   ./run_local.sh [pipeline flags]   set up .venv, start the local stack, run both branches, compare, stop the stack
 #   ./run_local.sh test [pytest args] set up .venv with test extras, run the test suite
+#   ./run_local.sh sweep [sweep flags] start the local stack, run both paths at a ladder of rates (comparison.sweep)
 #   ./run_local.sh up | down | status start / stop / show the local stack in the background (.local/stack.env)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,7 +11,7 @@ PYTHON=${PYTHON:-python3}
 VENV=.venv
 STATE=${LOCAL_STACK_DIR:-.local}
 # Ports of the stack that ./run_local.sh and ./run_local.sh up start (override to run beside another stack).
-UP_PORTS=(--oic-port "${LOCAL_OIC_PORT:-8088}" --bq-rest-port "${LOCAL_BQ_PORT:-9050}"
+UP_PORTS=(--oic-port "${LOCAL_OIC_PORT:-8088}" --oic-https-port "${LOCAL_OIC_HTTPS_PORT:-8443}" --bq-rest-port "${LOCAL_BQ_PORT:-9050}"
           --bq-grpc-port "${LOCAL_BQ_GRPC_PORT:-9060}")
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -49,6 +50,8 @@ case "${1:-}" in
   test)
     shift
     ensure_venv local,test
+    log "type-checking (mypy.ini)"
+    "$VENV/bin/python" -m mypy --no-error-summary || { echo "error: the type check failed (above)" >&2; exit 1; }
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   up)
@@ -61,6 +64,11 @@ case "${1:-}" in
     stack "$1"
     ;;
   *)
+    command=(-m pipeline.run)
+    if [ "${1:-}" = sweep ]; then
+      shift
+      command=(-m comparison.sweep)
+    fi
     ensure_venv local
     started_here=0
     if "$VENV/bin/python" -m devstack status --state-dir "$STATE" >/dev/null 2>&1; then
@@ -75,6 +83,15 @@ case "${1:-}" in
     # shellcheck disable=SC1091
     . "$STATE/stack.env"
     set +a
-    "$VENV/bin/python" -m pipeline.run "$@"
+    # OAuth runs as on OIC 3: over HTTPS (the stand-in's per-stack CA is OIC_CA_BUNDLE); the plain-HTTP trigger
+    # stays the default for Basic Auth, as in the lab.
+    prev=
+    for arg in "$@"; do
+      if [ "$arg" = --oic_auth=oauth ] || { [ "$prev" = --oic_auth ] && [ "$arg" = oauth ]; }; then
+        OIC_URL=$OIC_HTTPS_URL
+      fi
+      prev=$arg
+    done
+    "$VENV/bin/python" "${command[@]}" "$@"
     ;;
 esac

@@ -28,6 +28,8 @@ setuptools.setup(
             'duckdb-extensions==1.5.5',
             'aiohttp>=3.9,<4',
             'psutil>=5.9',
+            # The local stack's per-stack CA and the OIC stand-in's HTTPS certificate.
+            'trustme>=1.1,<2',
             # The comparison report's charts (inline SVG in report.html).
             'matplotlib>=3.8,<4',
         ],
@@ -35,6 +37,7 @@ setuptools.setup(
             'pytest>=8',
             'pytest-timeout>=2.3',
             'hypothesis>=6.100',
+            'mypy>=1.10',  # ./run_local.sh test type-checks the shipped and launching code first (mypy.ini).
         ],
     },
 )

@@ -1,13 +1,14 @@
 """Latency figures of a run: acknowledgement latency and time-to-queryable, as percentiles and CDF points."""
 
 import math
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
 from transforms import records as rec
 
 PERCENTILES = (50, 90, 99)
 
 
-def percentile(sorted_values, p):
+def percentile(sorted_values: Sequence[float], p: float) -> Optional[float]:
     """Nearest-rank percentile of an ascending list (the value at or below which p% of samples fall)."""
     if not sorted_values:
         return None
@@ -15,10 +16,10 @@ def percentile(sorted_values, p):
     return sorted_values[rank - 1]
 
 
-def summarise(seconds):
+def summarise(seconds: Iterable[Optional[float]]) -> dict:
     """{'count', 'p50_s', 'p90_s', 'p99_s', 'max_s'} of a list of durations in seconds (None values dropped)."""
     values = sorted(v for v in seconds if v is not None)
-    summary = {'count': len(values)}
+    summary: dict = {'count': len(values)}
     for p in PERCENTILES:
         value = percentile(values, p)
         summary['p%d_s' % p] = round(value, 3) if value is not None else None
@@ -33,7 +34,7 @@ def _seconds_between(start_text, end_text):
         return None
 
 
-def ack_latencies(acks, sent_ids):
+def ack_latencies(acks: Iterable[dict], sent_ids: Set[str]) -> List[float]:
     """event_time -> ack_time of each acknowledged record of this run, in seconds (first ack per record)."""
     seen = {}
     for ack in acks:
@@ -43,7 +44,7 @@ def ack_latencies(acks, sent_ids):
     return [v for v in seen.values() if v is not None]
 
 
-def queryable_latencies(sightings, sent_ids):
+def queryable_latencies(sightings: Iterable[dict], sent_ids: Set[str]) -> List[float]:
     """event_time -> first seen by the probe, in seconds, for each of this run's records the probe saw."""
     first = {}
     for seen in sightings:
@@ -53,7 +54,7 @@ def queryable_latencies(sightings, sent_ids):
     return [v for v in first.values() if v is not None]
 
 
-def cdf_points(seconds, max_points=200):
+def cdf_points(seconds: Sequence[float], max_points: int = 200) -> List[Tuple[float, float]]:
     """[(seconds, fraction ≤ seconds)] for plotting, thinned to at most `max_points` (last point kept)."""
     values = sorted(v for v in seconds if v is not None)
     if not values:

@@ -4,6 +4,7 @@ import json
 import os
 import threading
 import time
+from typing import Any
 
 from google.cloud import bigquery
 
@@ -41,7 +42,7 @@ class Probe:
         self._client_factory = client_factory
         self._tables = probe_tables(run)
         self._since = rec.parse_timestamp(run['started_at'])
-        self._seen = {path: set() for path in self._tables}
+        self._seen: dict = {path: set() for path in self._tables}
         self._last_start = {}
         self._polls = 0
         self._errors = 0
@@ -49,7 +50,7 @@ class Probe:
         self._gaps = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name='probe', daemon=True)
-        self._file = None
+        self._file: Any = None
 
     def __enter__(self):
         if self._tables:

@@ -1,5 +1,8 @@
 """Throughput of each path over a run: rows per second overall and per second of the run, and HTTP requests per row."""
 
+import datetime
+from typing import Iterable, List, Optional, Sequence, Tuple
+
 from transforms import records as rec
 
 BUCKETS_S = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
@@ -16,14 +19,21 @@ def _times(texts):
     return sorted(found)
 
 
-def series(moments, start, end=None):
+def bucket_width(span):
+    """The narrowest bucket of BUCKETS_S (seconds) giving at most MAX_BUCKETS points over `span` seconds."""
+    span = max(0.0, span)
+    return next((w for w in BUCKETS_S if span / w < MAX_BUCKETS), BUCKETS_S[-1])
+
+
+def series(moments: Sequence[datetime.datetime], start: datetime.datetime,
+           end: Optional[datetime.datetime] = None) -> List[List[float]]:
     """[[seconds since start, rows per second in that bucket]]: the narrowest bucket of BUCKETS_S giving at most
     MAX_BUCKETS points; empty buckets included so a stall shows as zeros."""
     if not moments:
         return []
     end = end or moments[-1]
     span = max(0.0, (end - start).total_seconds())
-    width = next((w for w in BUCKETS_S if span / w < MAX_BUCKETS), BUCKETS_S[-1])
+    width = bucket_width(span)
     counts = [0] * (int(span // width) + 1)
     for moment in moments:
         offset = (moment - start).total_seconds()
@@ -32,7 +42,7 @@ def series(moments, start, end=None):
     return [[round(i * width, 3), c / width] for i, c in enumerate(counts)]
 
 
-def path_throughput(completions, event_times, basis):
+def path_throughput(completions: Iterable[Optional[str]], event_times: Iterable[Optional[str]], basis: str) -> dict:
     """Rows per second from the first event_time sent to the last completion (ack or first sighting), plus the
     per-second series. `completions` and `event_times` are timestamp strings; `basis` says what a completion is."""
     done = _times(completions)
@@ -50,7 +60,7 @@ def path_throughput(completions, event_times, basis):
     }
 
 
-def http_requests(path, acks, dead_letters, metrics):
+def http_requests(path: str, acks: Sequence[dict], dead_letters: Sequence[dict], metrics: Optional[dict]) -> Tuple[Optional[int], str]:
     """(requests, how they were counted) — OIC: one POST per attempt; direct: one insertAll per batch."""
     if path == 'oic':
         attempts = sum(int(item.get('attempts') or 1) for item in list(acks) + list(dead_letters))

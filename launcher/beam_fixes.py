@@ -53,7 +53,7 @@ def _pacing(execute_bundle):
         if delay and len(runner_execution_context.queues.ready_inputs) <= 1:
             time.sleep(min(delay, MAX_IDLE_WAIT_S))
         return response
-    execute_bundle_then_wait.paces_residuals = True
+    execute_bundle_then_wait.paces_residuals = True  # type: ignore[attr-defined]
     return execute_bundle_then_wait
 
 
@@ -78,7 +78,7 @@ def _patch_pacing() -> List[Patch]:
     if execute_bundle is None:
         _LOG.warning('Beam\'s FnApiRunner has no _execute_bundle; idle-stream pacing not applied')
         return []
-    fn_runner.FnApiRunner._execute_bundle = _pacing(execute_bundle)  # pylint: disable=protected-access
+    setattr(fn_runner.FnApiRunner, '_execute_bundle', _pacing(execute_bundle))
     return [(fn_runner.FnApiRunner, '_execute_bundle', execute_bundle)]
 
 

@@ -25,7 +25,7 @@ from launcher.run_metrics import pipeline_metrics
 from transforms import run_record
 from transforms.run_record import clear_previous, load_run, write_run
 from transforms import records as rec
-from transforms.oic import OICAuthError
+from transforms.oic_errors import OICStopError
 
 INTERRUPTED = 130  # Ctrl-C: the exit code a shell gives SIGINT.
 STOP_GRACE_S = 60  # After Ctrl-C, the pipeline's own shutdown gets this long before the stacks are dumped and it exits.
@@ -81,7 +81,7 @@ def _cause_of_type(err, kind):
 
 def _failure_line(err):
     """One readable line for a failed pipeline: the OIC caller's own message when it stopped the run."""
-    stopped = _cause_of_type(err, OICAuthError)
+    stopped = _cause_of_type(err, OICStopError)  # Refused credentials or client, or an untrusted certificate.
     if stopped is not None:
         return str(stopped).split(' [while running', 1)[0].splitlines()[0]
     text = str(err)

@@ -9,6 +9,7 @@ from transforms import run_record
 from transforms.dead_letters import WriteDeadLetters
 from transforms.file_source import ReadRecordFile
 from transforms.run_record import RecordRun
+from transforms.run_record_tables import create_emulator_tables
 from transforms.source import StreamingSyntheticRecords, SyntheticRecords
 from transforms.validate import ValidateRecords
 
@@ -25,8 +26,11 @@ def source_for(source: SourceConfig, run_id: str) -> beam.PTransform:
 def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline:
     """Read records, validate them, send the valid ones down each chosen path, and keep every dead letter."""
     pipeline = beam.Pipeline(options=options)
+    tables = config.run_record_tables
+    if tables is not None and tables.emulator_host:
+        create_emulator_tables(tables)  # Real BigQuery: Beam creates them (partitioned, clustered) on first write.
     checked = pipeline | 'Source' >> source_for(config.source, config.run_id) | 'Validate' >> ValidateRecords()
-    _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, run_record.INVALID)
+    _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, run_record.INVALID, tables)
     dead_letters = [checked.invalid]
     if config.oic is not None:
         to_oic = checked.valid
@@ -34,9 +38,9 @@ def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline
             # A bounded source's records stay in the process that read or made them; spread them so that every
             # worker process posts (and its concurrency limit learns), as the streaming source's shards already are.
             to_oic = to_oic | 'SpreadForOIC' >> beam.Reshuffle()
-        dead_letters.append(to_oic | 'OIC' >> OICPath(config.oic, config.out))
+        dead_letters.append(to_oic | 'OIC' >> OICPath(config.oic, config.out, tables=tables))
     if 'direct' in config.paths:
-        dead_letters.append(checked.valid | 'Direct' >> DirectPath(config.bigquery, config.out))
+        dead_letters.append(checked.valid | 'Direct' >> DirectPath(config.bigquery, config.out, tables=tables))
     bigquery = config.bigquery
     if bigquery.dead_letter_table:
         _ = (dead_letters | 'AllDeadLetters' >> beam.Flatten()

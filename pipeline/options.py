@@ -50,6 +50,13 @@ class WarehouseOptions(PipelineOptions):
             help='Directory for the run record (sent records, acknowledgements, dead letters) and reports '
                  '(default out/).')
 
+        comparison = parser.add_argument_group('comparison')
+        comparison.add_argument(
+            '--at_rate', type=float, default=None,
+            help='Sustained records per second the report prices each path at (cost per month, and the stated '
+                 'rate on the cost curves). Default: the offered --rate of a paced or streaming run; for an '
+                 'unpaced batch the lab\'s 1 record/s, never the burst rate.')
+
         oic = parser.add_argument_group('OIC branch')
         oic.add_argument(
             '--oic_url', default=_env('OIC_URL'),
@@ -63,6 +70,34 @@ class WarehouseOptions(PipelineOptions):
             '--oic_password_secret', default=_env('OIC_PASSWORD_SECRET'),
             help='Secret Manager version holding the OIC password, projects/P/secrets/S/versions/V; read by '
                  'the workers at start-up (env OIC_PASSWORD_SECRET).')
+        oic.add_argument(
+            '--oic_auth', default='basic', choices=('basic', 'oauth'),
+            help='How the caller authenticates to the trigger: basic = Basic Auth with --oic_username and the '
+                 'password (default); oauth = OAuth 2.0 client credentials of a confidential app of the identity '
+                 'domain (--oic_token_url, --oic_client_id, --oic_scope, the client secret), a Bearer token on every '
+                 'request.')
+        oic.add_argument(
+            '--oic_token_url', default=_env('OIC_TOKEN_URL'),
+            help='With --oic_auth oauth: the identity domain\'s token endpoint, https://DOMAIN_HOST/oauth2/v1/token '
+                 '(env OIC_TOKEN_URL).')
+        oic.add_argument(
+            '--oic_client_id', default=_env('OIC_CLIENT_ID'),
+            help='With --oic_auth oauth: the confidential app\'s client id (env OIC_CLIENT_ID). The client secret is '
+                 'never a flag: it comes from OIC_CLIENT_SECRET or from --oic_client_secret_secret.')
+        oic.add_argument(
+            '--oic_scope', default=_env('OIC_SCOPE'),
+            help='With --oic_auth oauth: the scope, the OIC instance\'s audience URL followed by '
+                 'urn:opc:resource:consumer::all (env OIC_SCOPE).')
+        oic.add_argument(
+            '--oic_client_secret_secret', default=_env('OIC_CLIENT_SECRET_SECRET'),
+            help='With --oic_auth oauth: Secret Manager version holding the client secret, '
+                 'projects/P/secrets/S/versions/V; read by the workers (needed on Dataflow; env '
+                 'OIC_CLIENT_SECRET_SECRET).')
+        oic.add_argument(
+            '--oic_ca_bundle', default=_env('OIC_CA_BUNDLE'),
+            help='PEM file of the CAs whose certificates the caller trusts for https OIC and token URLs (env '
+                 'OIC_CA_BUNDLE, else REQUESTS_CA_BUNDLE, else the system\'s trust store). Read at launch and '
+                 'shipped with the job. Certificates are always verified; there is no switch to turn that off.')
         oic.add_argument(
             '--oic_payload', default='extended', choices=('extended', 'seed'),
             help='Request body: extended = all eight fields (default); seed = exactly the seed\'s six fields.')
@@ -102,7 +137,8 @@ class WarehouseOptions(PipelineOptions):
                  'failures (besides the JSON lines under --out); created if missing.')
         oic.add_argument(
             '--allow_insecure_http', action='store_true', default=False,
-            help='Allow Basic Auth over plain http:// to a host that is not loopback (refused by default).')
+            help='Allow Basic Auth, a Bearer token or the OAuth client secret over plain http:// to a host that is not '
+                 'loopback (refused by default).')
 
         bigquery = parser.add_argument_group('BigQuery')
         bigquery.add_argument(
@@ -118,6 +154,13 @@ class WarehouseOptions(PipelineOptions):
             '--bigquery_emulator_host', default=_env('BIGQUERY_EMULATOR_HOST'),
             help='A BigQuery emulator\'s REST address with scheme, e.g. http://127.0.0.1:9050 (env '
                  'BIGQUERY_EMULATOR_HOST). Unset = real BigQuery.')
+        bigquery.add_argument(
+            '--run_record_dataset', default=_env('RUN_RECORD_DATASET'),
+            help='BigQuery dataset PROJECT:DATASET (or DATASET with --bq_project) into which the pipeline also '
+                 'streams its run record (sent, acks, dead_letters tables, partitioned by day and keyed by run id), '
+                 'so that python -m pipeline.compare reconciles inside BigQuery at any scale and on a running stream. '
+                 'Recommended on Dataflow; optional locally (env RUN_RECORD_DATASET). The tables are created if '
+                 'missing; on BigQuery the dataset must exist.')
         bigquery.add_argument(
             '--no_landed_check', action='store_true', default=False,
             help='Skip reading BigQuery after the run (the summary then has no landed/missing figures).')

@@ -1,5 +1,7 @@
 """The direct branch: the same records written straight into BigQuery with WriteToBigQuery (method selectable)."""
 
+from typing import Any, Optional, Tuple
+
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, BigQueryWriteFn, WriteResult, WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
@@ -8,6 +10,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from transforms import records as rec
 from transforms.source import METRICS_NAMESPACE
+from transforms.tables import DATA_LAYOUT
 
 EMULATOR_RETRY_DEADLINE_S = 15.0
 INSERT_BATCH_ROWS = 500
@@ -20,16 +23,23 @@ class EmulatorClient:
     Beam would otherwise build an apitools client that ignores BIGQUERY_EMULATOR_HOST and, without Google
     credentials, starts an interactive OAuth flow. This object pickles as two strings and builds a
     google-cloud-bigquery Client (anonymous, pointed at the emulator) lazily on the worker. It uses each row's
-    record_id as insertId, and turns a failed call into per-row transient errors so that Beam's retry policy
+    `id_fields` (default: record_id) as insertId — a table where a record_id appears more than once (the run
+    record's, the dead letters') names the fields that make a row unique — and turns a failed call into per-row transient errors so that Beam's retry policy
     applies instead of the client's 10-minute default.
     """
 
-    def __init__(self, endpoint, project):
-        self.endpoint, self.project = endpoint, project
-        self._client = None
+    def __init__(self, endpoint: Optional[str], project: str, id_fields: Tuple[str, ...] = ('record_id',)):
+        self.endpoint, self.project, self.id_fields = endpoint, project, tuple(id_fields)
+        self._client: Any = None
 
     def __getstate__(self):
-        return {'endpoint': self.endpoint, 'project': self.project, '_client': None}
+        return {'endpoint': self.endpoint, 'project': self.project, 'id_fields': self.id_fields, '_client': None}
+
+    def insert_id(self, row: dict) -> Optional[str]:
+        """The row's insertId: its id fields joined, None when the row has no record_id."""
+        if not row.get('record_id'):
+            return None
+        return '/'.join(str(row.get(field) or '') for field in self.id_fields)
 
     def _get(self):
         if self._client is None:
@@ -43,7 +53,7 @@ class EmulatorClient:
 
     def insert_rows_json(self, table, json_rows, row_ids=None, timeout=None, **kwargs):
         from google.cloud.bigquery import DEFAULT_RETRY
-        ids = [row.get('record_id') or fallback for row, fallback in zip(json_rows, row_ids or [None] * len(json_rows))]
+        ids = [self.insert_id(row) or fallback for row, fallback in zip(json_rows, row_ids or [None] * len(json_rows))]
         try:
             return self._get().insert_rows_json(
                 table, json_rows, row_ids=ids, retry=DEFAULT_RETRY.with_deadline(EMULATOR_RETRY_DEADLINE_S),
@@ -146,7 +156,7 @@ class WriteDirect(beam.PTransform):
         emulated = bool(self._emulator)
         streaming = records.pipeline.options.view_as(StandardOptions).streaming
         check_method(self._method, emulated, streaming)
-        write = WriteToBigQuery(
+        write: beam.PTransform = WriteToBigQuery(
             table=str(self._table),
             schema=rec.BIGQUERY_SCHEMA,
             method=self._method,
@@ -155,6 +165,7 @@ class WriteDirect(beam.PTransform):
             write_disposition=BigQueryDisposition.WRITE_APPEND,
             insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
             max_retries=self._max_retries,
+            additional_bq_parameters=DATA_LAYOUT.bq_parameters(),  # Partitioned and clustered when Beam creates it.
             test_client=EmulatorClient(self._emulator, self._table.project) if emulated else None)
         if streaming and self._method == 'STREAMING_INSERTS':
             write = InsertWithRecordIds(self._table, write)

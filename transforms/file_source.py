@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -18,11 +19,11 @@ def _broken(source, raw, error):
     return {'_source': source, '_errors': [error], '_raw': raw}
 
 
-def is_json_lines(path):
+def is_json_lines(path: str) -> bool:
     return path.endswith(JSON_SUFFIXES)
 
 
-def header_problem(header):
+def header_problem(header: Sequence[str]) -> Optional[str]:
     """Why a CSV header (list of column names) cannot be replayed; None when it can."""
     missing = [f for f in rec.SEED_FIELDS if f not in header]
     if missing:
@@ -33,7 +34,7 @@ def header_problem(header):
     return None
 
 
-def check_local_file(path):
+def check_local_file(path: str) -> None:
     """Pre-flight check of a local replay file, before any pipeline runs: raises ValueError with the reason when
     a CSV's header is unreadable or lacks the seed's columns (JSON lines are checked line by line in the run)."""
     if is_json_lines(path):
@@ -53,7 +54,7 @@ def check_local_file(path):
     raise ValueError('the file is empty: a CSV replay needs the header %s' % ','.join(rec.SEED_FIELDS))
 
 
-def parse_csv_lines(lines, name):
+def parse_csv_lines(lines: Iterable[Tuple[int, bytes]], name: str) -> Iterator[dict]:
     """(line_number, bytes) pairs of a CSV with the seed's header -> record dicts; broken lines carry `_errors`."""
     header = None
     for number, raw in lines:
@@ -84,7 +85,7 @@ def parse_csv_lines(lines, name):
         yield record
 
 
-def parse_json_lines(lines, name):
+def parse_json_lines(lines: Iterable[Tuple[int, bytes]], name: str) -> Iterator[dict]:
     """(line_number, bytes) pairs of JSON lines -> record dicts; broken lines carry `_errors`."""
     for number, raw in lines:
         source = '%s:%d' % (name, number)
@@ -136,5 +137,5 @@ class ReadRecordFile(beam.PTransform):
         super().__init__()
         self._path, self._run_id = path, run_id
 
-    def expand(self, pbegin):
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         return pbegin | 'Path' >> beam.Create([self._path]) | 'Parse' >> beam.ParDo(_ReadFileFn(self._run_id))

@@ -1,4 +1,4 @@
-"""The OIC branch's caller: posts each record to the OIC REST trigger with Basic Auth, many requests in flight."""
+"""The OIC branch's caller: posts each record to the OIC REST trigger (Basic Auth or OAuth), many requests in flight."""
 
 import concurrent.futures
 import datetime
@@ -17,6 +17,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import records as rec
 from transforms.credentials import PasswordRef
+from transforms.oic_auth import OAuthClient
+from transforms.oic_errors import OICAuthError, OICStopError  # noqa: F401 (OICAuthError: part of this module's API)
 from transforms.oic_caller import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome, check_oic_url)
 from transforms.oic_retry import (
@@ -33,10 +35,7 @@ METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
 DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
                 'deadline_exceeded')
-
-
-class OICAuthError(RuntimeError):
-    """OIC refused the credentials: retrying every record with a wrong password helps no one, so the run stops."""
+TOKEN_COUNTERS = ('token_fetches', 'token_fetch_failures', 'token_refreshes_ahead')
 
 
 class Caller(Protocol):
@@ -82,8 +81,10 @@ class _PostFn(beam.DoFn):
     """
 
     def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
-                 caller_factory=None, concurrency_mode=DEFAULT_CONCURRENCY_MODE):
+                 caller_factory=None, oauth=None, ca_pem=None, concurrency_mode=DEFAULT_CONCURRENCY_MODE):
         self._url, self._username, self._password_ref = url, username, password_ref
+        self._oauth, self._ca_pem = oauth, ca_pem
+        self._token_shared = shared.Shared()  # One token cache per worker process (all DoFn instances share it).
         self._shape, self._concurrency, self._timeouts = payload_shape, concurrency, timeouts
         self._policy, self._max_rps, self._caller_factory = policy, max_rps, caller_factory
         self._mode = concurrency_mode
@@ -99,26 +100,33 @@ class _PostFn(beam.DoFn):
         self.limit_gauge = Metrics.gauge(METRICS_NAMESPACE, 'oic_concurrency_limit')
         self.limit_changes = counter('concurrency_limit_changes')
         self.signaler = ThrottlingSignaler(METRICS_NAMESPACE)
+        self.token_counters = {name: counter(name) for name in TOKEN_COUNTERS}
 
     def setup(self):
         self._stop = threading.Event()
         self._auth = AuthWatch()
+        self._tokens = None
         self._worker = None
         self._worker_id = '%s:%d' % (socket.gethostname(), os.getpid())
         if self._caller_factory is not None:
             self._caller = self._caller_factory()
         else:
+            if self._oauth is not None:
+                self._tokens = self._token_shared.acquire(
+                    lambda: _SharedTokens(self._oauth.provider(self._ca_pem, self._timeouts)))
             # The worker's limit holds for the whole process: a worker runs several DoFn instances (one per harness
             # thread), and they draw on one set of request slots and throttling signals. The thread pool is as big
             # as the ceiling, so the limit (not the pool) decides how many requests are in flight.
             self._worker = self._shared.acquire(lambda: WorkerState(self._concurrency, self._max_rps, self._mode))
-            self._caller = OICCaller(self._url, self._username, self._password_ref.read(), self._concurrency,
-                                     self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop)
+            self._caller = OICCaller(self._url, self._username,
+                                     None if self._oauth else self._password_ref.read(), self._concurrency,
+                                     self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop,
+                                     auth=self._tokens.provider if self._tokens else None, ca_pem=self._ca_pem)
         self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
 
     def start_bundle(self):
         self._in_flight = 0
-        self._done = queue.SimpleQueue()
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
 
     def process(self, record, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         # Up to twice `concurrency` records are queued so that a thread never idles waiting for this one to hand it
@@ -137,6 +145,7 @@ class _PostFn(beam.DoFn):
     def finish_bundle(self):
         while self._in_flight:
             yield from self._emit(self._done.get())
+        self._count_tokens()
 
     def teardown(self):
         stop = getattr(self, '_stop', None)
@@ -159,17 +168,32 @@ class _PostFn(beam.DoFn):
         self._in_flight -= 1
         self._count(outcome)
         yield from self._limit_samples(timestamp, window)
+        self._count_tokens()
+        if outcome.kind == 'stop':  # A refused OAuth client or an untrusted certificate: no record can get through.
+            self._stop.set()
+            raise outcome.error
         if self._auth.seen(outcome.kind):
             self._stop.set()
+            if self._oauth is not None:
+                raise OICAuthError('OIC refused the credentials: HTTP %d to new tokens of client %r on %d requests in '
+                                   'a row; check that the confidential app has the ServiceInvoker role'
+                                   % (outcome.status, self._oauth.client_id, AUTH_STOP_AFTER))
             raise OICAuthError('OIC refused the credentials of user %r (HTTP %d on %d requests in a row); check '
                                '--oic_username and the password' % (self._username, outcome.status, AUTH_STOP_AFTER))
         if outcome.kind == 'ack':
             value = ack(record, outcome.status, outcome.attempts, outcome.latency_s)
-            yield WindowedValue(value, timestamp, [window])
+            yield WindowedValue(value, timestamp, (window,))
         else:
             value = rec.make_dead_letter('oic', record, outcome.reason, status=outcome.status,
                                          attempts=outcome.attempts, detail=outcome.detail)
-            yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, [window]))
+            yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, (window,)))
+
+    def _count_tokens(self):
+        """Adds the worker's token fetches since the last look to this DoFn's counters (on the bundle's thread)."""
+        if self._tokens is not None:
+            for name, value in self._tokens.provider.take_counts().items():
+                if value:
+                    self.token_counters[name].inc(value)
 
     def _limit_samples(self, timestamp, window):
         """The worker's limit: a gauge and a counter of its changes, and each change as a `limits` sample."""
@@ -183,7 +207,7 @@ class _PostFn(beam.DoFn):
             moment = datetime.datetime.fromtimestamp(when, tz=datetime.timezone.utc)
             sample = {'path': 'oic', 'worker': self._worker_id, 'time': rec.format_timestamp(moment),
                       'limit': limit, 'mode': self._worker.mode, 'ceiling': self._worker.ceiling}
-            yield pvalue.TaggedOutput(LIMITS, WindowedValue(sample, timestamp, [window]))
+            yield pvalue.TaggedOutput(LIMITS, WindowedValue(sample, timestamp, (window,)))
 
     def _count(self, outcome):
         self.requests.inc(outcome.attempts)
@@ -206,6 +230,13 @@ class _PostFn(beam.DoFn):
             counter.inc()
 
 
+class _SharedTokens:
+    """Holds a worker's TokenProvider for Beam's Shared (which needs an object it can hold a weak reference to)."""
+
+    def __init__(self, provider):
+        self.provider = provider
+
+
 class PostToOIC(beam.PTransform):
     """Posts records to the OIC REST trigger; returns acknowledgements, `.dead_letter` and `.limits`.
 
@@ -223,25 +254,31 @@ class PostToOIC(beam.PTransform):
                    'ceiling': 100}  (one per change of a worker's limit)
     """
 
-    def __init__(self, url: str, username: str, password_ref: PasswordRef = PasswordRef(),
+    def __init__(self, url: str, username: Optional[str], password_ref: PasswordRef = PasswordRef(),
                  payload_shape: str = 'extended', concurrency: int = DEFAULT_CONCURRENCY['adaptive'],
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S, read_timeout: float = DEFAULT_READ_TIMEOUT_S,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, deadline_s: float = DEFAULT_DEADLINE_S,
                  max_rps: Optional[float] = None, initial_backoff_s: float = DEFAULT_INITIAL_BACKOFF_S,
                  max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
-                 caller_factory: Optional[Callable[[], Caller]] = None,
-                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE):
+                 caller_factory: Optional[Callable[[], Caller]] = None, oauth: Optional[OAuthClient] = None,
+                 ca_pem: Optional[str] = None, concurrency_mode: str = DEFAULT_CONCURRENCY_MODE):
         """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
-        with a fake in tests; the URL rule still applies."""
+        with a fake in tests; the URL rule still applies. `oauth`: Bearer tokens of this client instead of Basic
+        Auth (`username` and `password_ref` are then unused). `ca_pem`: the PEM text of the CAs an https URL's
+        certificate (and the token URL's) must chain to; None = the system's trust store. It travels with the job
+        (certificates are public), so workers need no local file."""
         super().__init__()
-        check_oic_url(url, allow_insecure_http)
+        what = 'Basic Auth' if oauth is None else 'a Bearer token'
+        check_oic_url(url, allow_insecure_http, what)
+        if oauth is not None:
+            check_oic_url(oauth.token_url, allow_insecure_http, 'the OAuth client secret')
         if concurrency < 1:
             raise ValueError('concurrency must be at least 1')
         if concurrency_mode not in CONCURRENCY_MODES:
             raise ValueError('concurrency_mode must be one of %s' % (CONCURRENCY_MODES,))
         policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
         self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
-                           policy, max_rps, caller_factory, concurrency_mode)
+                           policy, max_rps, caller_factory, oauth, ca_pem, concurrency_mode)
 
-    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection):  # -> DoOutputsTuple (not annotated: Beam would read it as a type hint)
         return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, LIMITS, main='acks')

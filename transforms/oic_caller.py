@@ -6,12 +6,14 @@ import json
 import threading
 import time
 import urllib.parse
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import urllib3
 
 from transforms import concurrency_limit as cl
 from transforms import records as rec
+from transforms.oic_auth import BasicAuth, TokenUnavailable, tls_pool_kwargs
+from transforms.oic_errors import OICStopError, OICTLSError, tls_refusal
 from transforms.records import DETAIL_LIMIT
 from transforms.oic_retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, is_retryable, parse_retry_after
 
@@ -33,10 +35,11 @@ def redact_url(url: Optional[str]) -> Optional[str]:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, '', ''))
 
 
-def check_oic_url(url: Optional[str], allow_insecure_http: bool = False) -> None:
-    """The one rule for the OIC trigger URL: an http(s) URL with a host and a valid port, no credentials in it,
-    and no plain http:// to a host that is not loopback unless explicitly allowed (Basic Auth would travel in
-    clear). Raises ValueError naming the problem; the launcher reports it as a usage error."""
+def check_oic_url(url: Optional[str], allow_insecure_http: bool = False, what: str = 'Basic Auth') -> None:
+    """The one rule for the OIC trigger URL (and the OAuth token URL): an http(s) URL with a host and a valid port,
+    no credentials in it, and no plain http:// to a host that is not loopback unless explicitly allowed (`what`,
+    Basic Auth or a token or client secret, would travel in clear). Raises ValueError naming the problem; the
+    launcher reports it as a usage error."""
     try:
         parts = urllib.parse.urlsplit(url or '')
         _ = parts.port  # Raises ValueError for a port that is not a number in range.
@@ -48,8 +51,8 @@ def check_oic_url(url: Optional[str], allow_insecure_http: bool = False) -> None
     if parts.username or parts.password:
         raise ValueError('the OIC URL must not contain credentials; use --oic_username and OIC_PASSWORD')
     if parts.scheme == 'http' and not allow_insecure_http and not is_loopback(parts.hostname):
-        raise ValueError('refusing to send Basic Auth over plain http:// to %s; use https:// or pass '
-                         '--allow_insecure_http' % parts.hostname)
+        raise ValueError('refusing to send %s over plain http:// to %s; use https:// or pass '
+                         '--allow_insecure_http' % (what, parts.hostname))
 
 
 def is_loopback(host: str) -> bool:
@@ -70,6 +73,7 @@ class Attempt:
     detail: str = ''
     retry_after: Optional[float] = None
     sent: bool = True
+    fatal: Optional[OICStopError] = None  # A failure that stops the run (refused client, untrusted certificate).
 
     @property
     def retryable(self):
@@ -78,7 +82,8 @@ class Attempt:
 
 @dataclasses.dataclass
 class Outcome:
-    """What happened to one record: kind 'ack', 'dead' or 'auth', with the counts the metrics need."""
+    """What happened to one record: kind 'ack', 'dead', 'auth' or 'stop' (then `error` stops the run), with the
+    counts the metrics need."""
     kind: str
     status: Optional[int]
     attempts: int
@@ -88,6 +93,7 @@ class Outcome:
     overloads: int = 0
     held: int = 0
     held_s: float = 0.0
+    error: Optional[OICStopError] = None
 
 
 def give_up_reason(last, attempts, policy):
@@ -121,13 +127,18 @@ class OICCaller:
     """
 
     def __init__(self, url, username, password, concurrency, timeouts, policy, gate, payload_shape='extended',
-                 stop_event=None):
+                 stop_event=None, auth=None, ca_pem=None):
+        """`auth` (transforms.oic_auth: BasicAuth or a TokenProvider) replaces Basic Auth with username/password;
+        `ca_pem` (PEM text) is what an https URL's certificate is verified against, else the system's trust store.
+        The pool keeps its connections alive: a TLS handshake per connection, not per request."""
         self.url, self.policy, self.gate, self.shape = url, policy, gate, payload_shape
         self.connect_timeout, self.read_timeout = timeouts
         self.stop_event = stop_event or threading.Event()
-        self._headers = urllib3.make_headers(basic_auth='%s:%s' % (username, password), keep_alive=True)
+        self.auth = auth or BasicAuth(username, password)
+        self._headers = urllib3.make_headers(keep_alive=True)
         self._headers['Content-Type'] = 'application/json'
-        self.pool = urllib3.connection_from_url(url, maxsize=concurrency, block=True, retries=False)
+        self.pool = urllib3.connection_from_url(url, maxsize=concurrency, block=True, retries=False,
+                                                **tls_pool_kwargs(url, ca_pem))
         self._path = urllib.parse.urlsplit(url)._replace(scheme='', netloc='').geturl() or '/'
 
     def close(self):
@@ -159,7 +170,7 @@ class OICCaller:
             counts['attempts'] += 1
             result = None
             try:
-                result = self._post(body, deadline)
+                result = self._send(body, deadline, counts)
             finally:  # the slot goes back whatever happened, with what the answer said about OIC's capacity
                 if ticket is not None:
                     limiter.release(ticket, cl.signal_of(*_answer(result)))
@@ -176,8 +187,10 @@ class OICCaller:
         except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
             last = Attempt(error='client_error', detail=type(err).__name__, sent=False)
         elapsed = time.monotonic() - started
-        common = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
-                      held=counts['held'], held_s=counts['held_s'])
+        common: Dict[str, Any] = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
+                                      held=counts['held'], held_s=counts['held_s'])
+        if last.fatal is not None:
+            return Outcome('stop', None, reason='stopped', error=last.fatal, **common)
         if last.status is not None and 200 <= last.status < 300:
             return Outcome('ack', last.status, **common)
         if last.status in AUTH_STATUSES:
@@ -185,12 +198,45 @@ class OICCaller:
         return Outcome('dead', last.status, reason=give_up_reason(last, counts['charged'], self.policy),
                        detail=last.detail, **common)
 
-    def _post(self, body, deadline):
+    def _authorization(self, deadline):
+        """(header, None), or (None, Attempt) when no header can be had: a passing token endpoint failure (retried
+        with the record's backoff) or a failure that stops the run."""
+        try:
+            return self.auth.header(max(deadline - time.monotonic(), 0.001)), None
+        except TokenUnavailable as err:
+            return None, Attempt(error='token_unavailable', detail=('token_unavailable: %s' % err)[:DETAIL_LIMIT])
+        except OICStopError as err:
+            return None, Attempt(error='stopped', sent=False, fatal=err)
+
+    def _send(self, body, deadline, counts):
+        """One attempt: the record posted with the current credentials; a 401 to a token that was accepted before
+        (it expired or was revoked) gets one new token and one more request."""
+        header, failed = self._authorization(deadline)
+        if failed:
+            return failed
+        result = self._post(body, deadline, header)
+        if result.status == 401 and self.auth.invalidate(header):
+            header, failed = self._authorization(deadline)
+            if failed:
+                return failed
+            counts['attempts'] += 1
+            result = self._post(body, deadline, header)
+        return result
+
+    def _post(self, body, deadline, authorization):
         remaining = max(deadline - time.monotonic(), 0.001)
         timeout = urllib3.Timeout(connect=self.connect_timeout, read=min(self.read_timeout, remaining))
+        headers = dict(self._headers, Authorization=authorization)
         try:
             response = self.pool.urlopen('POST', self._path, body=json.dumps(body).encode('utf-8'),
-                                         headers=self._headers, timeout=timeout)
+                                         headers=headers, timeout=timeout)
+        except urllib3.exceptions.SSLError as err:
+            refusal = tls_refusal(err)
+            if refusal is None:  # A handshake cut short (an overloaded server): like any connection error.
+                return Attempt(error='connection_error', detail='connection_error: SSLError')
+            return Attempt(error='stopped', sent=False, fatal=OICTLSError(
+                'OIC\'s certificate at %s is not trusted (%s); pass --oic_ca_bundle FILE with the CA that issued it'
+                % (redact_url(self.url), refusal)))
         except urllib3.exceptions.TimeoutError as err:
             return Attempt(error='timeout', detail='timeout: %s' % type(err).__name__)
         except urllib3.exceptions.HTTPError as err:  # Only the kind: messages can carry hosts and proxies.

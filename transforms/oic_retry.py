@@ -5,6 +5,8 @@ import email.utils
 import random
 import time
 
+from typing import Any
+
 import tenacity
 
 RETRYABLE_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
@@ -18,9 +20,10 @@ MAX_RETRY_AFTER_S = 300.0  # OIC's own synchronous timeout; a longer Retry-After
 
 
 def is_retryable(status=None, error=None):
-    """Connection errors, timeouts and 408/429/5xx-transient statuses are worth another attempt; nothing else is."""
+    """Connection errors, timeouts, a token endpoint that could not answer and 408/429/5xx-transient statuses are
+    worth another attempt; nothing else is."""
     if error is not None:
-        return error in ('timeout', 'connection_error')
+        return error in ('timeout', 'connection_error', 'token_unavailable')
     return status in RETRYABLE_STATUSES
 
 
@@ -81,21 +84,29 @@ class RetryPolicy:
         how many attempts count against max_attempts (the caller leaves out overload answers: a record waits for
         capacity until its deadline instead of being dead-lettered by a 429 storm); by default every attempt counts.
         """
+        attempts: Any
         if spent is None:
             attempts = tenacity.stop_after_attempt(self.max_attempts)
         else:
             attempts = tenacity.stop_any(lambda state: spent() >= self.max_attempts)
-        stop = attempts | tenacity.stop_before_delay(self.deadline_s)
+        stop: Any = attempts | tenacity.stop_before_delay(self.deadline_s)
         sleep = time.sleep
         if stop_event is not None:
-            stop = stop | (lambda state: stop_event.is_set())
+            stop = stop | tenacity.stop_when_event_set(stop_event)
             sleep = stop_event.wait
 
-        def wait(state):
+        def wait(state: tenacity.RetryCallState) -> float:
+            assert state.outcome is not None  # tenacity calls wait after an attempt.
             result = state.outcome.result()
             return self.wait(state.attempt_number, result.retry_after)
 
         return tenacity.Retrying(
             stop=stop, wait=wait, sleep=sleep,
             retry=tenacity.retry_if_result(lambda result: result.retryable),
-            retry_error_callback=lambda state: state.outcome.result())
+            retry_error_callback=_last_result)
+
+
+def _last_result(state: tenacity.RetryCallState) -> Any:
+    """What the last attempt returned: the caller's Attempt, once tenacity stops retrying."""
+    assert state.outcome is not None
+    return state.outcome.result()

@@ -7,7 +7,7 @@ the dead letter of a record that could not be delivered.
 import datetime
 import random
 import uuid
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 # Synthetic catalog, as in the seed's sample data (data/poultry.csv, a copy of the lab's sample).
 CATALOG = {
@@ -47,17 +47,17 @@ PAYLOAD_SHAPES = ('extended', 'seed')
 _RECORD_NAMESPACE = uuid.UUID('6f1c3f1e-3b8e-4d8e-9a57-0c3d2b1f7a10')
 
 
-def utc_now():
+def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def format_timestamp(moment):
+def format_timestamp(moment: datetime.datetime) -> str:
     """RFC 3339 UTC with microseconds, the form BigQuery's JSON API accepts for TIMESTAMP."""
     moment = moment.astimezone(datetime.timezone.utc)
     return '%04d-%s' % (moment.year, moment.strftime('%m-%dT%H:%M:%S.%fZ'))  # %Y does not pad years < 1000.
 
 
-def parse_timestamp(text):
+def parse_timestamp(text: str) -> datetime.datetime:
     """Inverse of format_timestamp; also accepts '+00:00' offsets and 'YYYY-MM-DD HH:MM:SS[.f] UTC'."""
     text = text.strip().replace(' UTC', '+00:00').replace('Z', '+00:00')
     moment = datetime.datetime.fromisoformat(text.replace(' ', 'T', 1))
@@ -66,17 +66,17 @@ def parse_timestamp(text):
     return moment.astimezone(datetime.timezone.utc)
 
 
-def record_id_for(run_id, index):
+def record_id_for(run_id: str, index: int) -> str:
     """The record's UUID: the same for the same (run, index) on every retry, different in every run."""
     return str(uuid.uuid5(_RECORD_NAMESPACE, '%s/%d' % (run_id, index)))
 
 
-def backlog(available, requested):
+def backlog(available: int, requested: int) -> int:
     """The seed data's rule: a shortfall is negative, no shortfall is 0."""
     return min(0, available - requested)
 
 
-def synthetic_fields(seed, index):
+def synthetic_fields(seed: int, index: int) -> dict:
     """The business fields of synthetic record `index`; the same (seed, index) always gives the same fields."""
     rng = random.Random('%s/%d' % (seed, index))
     item_id = rng.choice(sorted(CATALOG))
@@ -92,7 +92,7 @@ def synthetic_fields(seed, index):
     }
 
 
-def stamp(fields, run_id, index, moment=None):
+def stamp(fields: dict, run_id: str, index: int, moment: Optional[datetime.datetime] = None) -> dict:
     """Adds record_id and event_time to business fields: done once, at the source."""
     record = dict(fields)
     record['record_id'] = record_id_for(run_id, index)
@@ -100,7 +100,7 @@ def stamp(fields, run_id, index, moment=None):
     return record
 
 
-def make_record(seed, run_id, index, moment=None):
+def make_record(seed: int, run_id: str, index: int, moment: Optional[datetime.datetime] = None) -> dict:
     """A complete synthetic record."""
     return stamp(synthetic_fields(seed, index), run_id, index, moment)
 
@@ -118,7 +118,7 @@ def _as_int(value):
     raise ValueError
 
 
-def validation_errors(record):
+def validation_errors(record: Any) -> List[str]:
     """Every way `record` breaks the data contract, as readable strings; empty when it is valid."""
     if not isinstance(record, dict):
         return ['record is not an object']
@@ -162,7 +162,7 @@ def validation_errors(record):
     return errors
 
 
-def normalise(record):
+def normalise(record: dict) -> dict:
     """A valid record with integer fields as ints (CSV gives strings); call only when validation_errors is empty."""
     clean = {name: record[name] for name in FIELDS if record.get(name) is not None}
     for name in INT_FIELDS:
@@ -170,7 +170,7 @@ def normalise(record):
     return clean
 
 
-def oic_payload(record, shape='extended'):
+def oic_payload(record: dict, shape: str = 'extended') -> dict:
     """The JSON body posted to the OIC REST trigger: all eight fields, or exactly the seed's six."""
     if shape == 'extended':
         return {name: record[name] for name in FIELDS}
@@ -179,7 +179,7 @@ def oic_payload(record, shape='extended'):
     raise ValueError('unknown OIC payload shape %r (expected one of %s)' % (shape, ', '.join(PAYLOAD_SHAPES)))
 
 
-def bigquery_row(record):
+def bigquery_row(record: dict) -> dict:
     """The row the direct branch inserts: the eight contract fields, nothing else."""
     return {name: record[name] for name in FIELDS}
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 import uuid
+from typing import Any, List
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -50,9 +51,9 @@ RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REP
 RECORD_GLOBS = (INVALID + '-*.jsonl',)
 
 
-def is_local(out_dir: str) -> bool:
-    """True when the run directory is on this machine (not gs:// or another Beam filesystem)."""
-    return '://' not in out_dir
+def is_local(path: str) -> bool:
+    """True when a path (the run directory, an input file) is on this machine, not gs:// or another Beam filesystem."""
+    return '://' not in path
 
 
 def join(out_dir: str, name: str) -> str:
@@ -60,7 +61,7 @@ def join(out_dir: str, name: str) -> str:
     return '%s/%s' % (out_dir.rstrip('/'), name)
 
 
-def record_file_pattern(out_dir, kind):
+def record_file_pattern(out_dir: str, kind: str) -> str:
     """Where records of `kind` (e.g. 'oic/acks') are written; one file per writer."""
     return join(out_dir, '%s-*.jsonl' % kind)
 
@@ -78,7 +79,7 @@ class _AppendJsonLinesFn(beam.DoFn):
 
     def setup(self):
         self._local = is_local(self._out_dir)
-        self._file = None
+        self._file: Any = None
         self._last_flush = time.monotonic()
 
     def _open(self):
@@ -113,20 +114,24 @@ class _AppendJsonLinesFn(beam.DoFn):
 
 
 class RecordRun(beam.PTransform):
-    """Writes every element to the run record as `OUT/<kind>-<writer>.jsonl` and passes nothing on.
+    """Writes every element to the run record as `OUT/<kind>-<writer>.jsonl` and passes nothing on; with `tables`
+    (a transforms.run_record_tables.RunRecordTables) also streams it into the run-record dataset in BigQuery.
 
     Element in: any JSON-able dict, e.g. an acknowledgement {'path': 'oic', 'record_id': '…', 'status': 200, …}.
     """
 
-    def __init__(self, out_dir, kind):
+    def __init__(self, out_dir, kind, tables=None):
         super().__init__()
-        self._out_dir, self._kind = out_dir, kind
+        self._out_dir, self._kind, self._tables = out_dir, kind, tables
 
-    def expand(self, pcoll):
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        if self._tables is not None:
+            from transforms.run_record_tables import WriteRunRecordTable
+            _ = pcoll | 'ToBigQuery' >> WriteRunRecordTable(self._tables, self._kind)
         return pcoll | 'Append' >> beam.ParDo(_AppendJsonLinesFn(self._out_dir, self._kind))
 
 
-def read_records(out_dir, kind):
+def read_records(out_dir: str, kind: str) -> List[dict]:
     """All JSON lines of `kind` in a run directory (local or any Beam filesystem), in no particular order."""
     pattern = record_file_pattern(out_dir, kind)
     matches = FileSystems.match([pattern])[0].metadata_list

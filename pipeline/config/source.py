@@ -6,6 +6,7 @@ from typing import Optional
 
 from pipeline.config.errors import UsageError
 from transforms.file_source import check_local_file
+from transforms.run_record import is_local
 from transforms.source import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
 
 
@@ -20,15 +21,11 @@ class SourceConfig:
     shards: int = DEFAULT_SHARDS
 
 
-def _is_remote(path: str) -> bool:
-    return '://' in path
-
-
 def check_input(path: str, streaming: bool) -> None:
     """Raises UsageError unless `path` is a replayable file (a remote path is checked by the workers)."""
     if streaming:
         raise UsageError('--input replays a file in batch mode; drop --streaming')
-    if _is_remote(path):
+    if not is_local(path):
         return
     if not os.path.isfile(path):
         raise UsageError('--input: no such file: %s' % path)
