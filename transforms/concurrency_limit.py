@@ -84,7 +84,7 @@ class _Slots:
         self._clock = clock
         self._on_change = on_change
         self._lock = threading.Lock()
-        self._free = threading.Condition(self._lock)
+        self._waiters: Deque[threading.Condition] = collections.deque()  # blocked acquire() calls, oldest first
         self._in_flight = 0
         self._hold_until = -math.inf  # no new request before this moment (a limit below one: pacing)
         self.changes = 0
@@ -115,23 +115,36 @@ class _Slots:
         return self._in_flight < self._current() and self._clock() >= self._hold_until
 
     def try_acquire(self) -> Optional[Ticket]:
-        """A slot if one is free now, else None. Never blocks."""
+        """A slot if one is free now and no blocked acquire() is waiting for it, else None. Never blocks."""
         with self._lock:
-            return self._take() if self._free_now() else None
+            return self._take() if not self._waiters and self._free_now() else None
 
     def acquire(self, deadline: float, stop: Optional[threading.Event] = None, poll_s: float = 0.2) -> Optional[Ticket]:
-        """Blocks until a slot is free; None when `deadline` (this limiter's clock) passes or `stop` is set first."""
+        """Blocks until a slot is free, first come first served (a waiting record's latency stays bounded);
+        None when `deadline` (this limiter's clock) passes or `stop` is set first."""
         with self._lock:
-            while not self._free_now():
-                now = self._clock()
-                remaining = deadline - now
-                if remaining <= 0 or (stop is not None and stop.is_set()):
-                    return None
-                wait = min(remaining, poll_s)
-                if self._hold_until > now:
-                    wait = min(wait, self._hold_until - now)
-                self._free.wait(wait)
-            return self._take()
+            if not self._waiters and self._free_now():
+                return self._take()
+            me = threading.Condition(self._lock)  # one per waiter: a freed slot wakes the oldest, not all
+            self._waiters.append(me)
+            try:
+                while not (self._waiters[0] is me and self._free_now()):
+                    now = self._clock()
+                    remaining = deadline - now
+                    if remaining <= 0 or (stop is not None and stop.is_set()):
+                        return None
+                    wait = min(remaining, poll_s)
+                    if self._hold_until > now:
+                        wait = min(wait, self._hold_until - now)
+                    me.wait(wait)
+                return self._take()
+            finally:
+                self._waiters.remove(me)
+                self._wake_oldest()
+
+    def _wake_oldest(self) -> None:
+        if self._waiters and self._free_now():
+            self._waiters[0].notify()
 
     def release(self, ticket: Ticket, signal: str) -> None:
         """Gives the slot back with what the attempt's answer said (one of SIGNALS)."""
@@ -146,7 +159,7 @@ class _Slots:
                 self.changes += 1
                 if self._on_change is not None:
                     self._on_change(self._clock(), after)
-            self._free.notify(max(1, self._current() - self._in_flight))
+            self._wake_oldest()
 
     def _value(self) -> float:
         return float(self._current())

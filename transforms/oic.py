@@ -129,9 +129,10 @@ class _PostFn(beam.DoFn):
         self._done: queue.SimpleQueue = queue.SimpleQueue()
 
     def process(self, record, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        # Up to twice `concurrency` records are queued so that a thread never idles waiting for this one to hand it
-        # the next record; the pool's `concurrency` threads bound the requests in flight.
-        while self._in_flight >= 2 * self._concurrency:
+        # Up to twice the worker's current limit (`concurrency` at most) records are handed to the pool, so that a
+        # thread never idles waiting for this one to hand it the next record, while few wait for a slot of the limit
+        # (their wait counts in their acknowledgement latency). The limit bounds the requests in flight.
+        while self._in_flight >= self._buffered():
             yield from self._emit(self._done.get())
         self._executor.submit(self._run, record, timestamp, window)
         self._in_flight += 1
@@ -141,6 +142,12 @@ class _PostFn(beam.DoFn):
             except queue.Empty:
                 return
             yield from self._emit(finished)
+
+    def _buffered(self) -> int:
+        """How many records this DoFn instance keeps in its pool: twice the worker's limit, at most twice the
+        ceiling (the pool's threads)."""
+        limit = self._worker.limiter.limit if self._worker is not None else self._concurrency
+        return 2 * min(self._concurrency, max(1, limit))
 
     def finish_bundle(self):
         while self._in_flight:
