@@ -79,7 +79,7 @@ def test_back_pressure_ends_slow_start_at_what_oic_was_serving():
     assert len(tickets) == 32
     clock.advance(0.002)
     lim.release(tickets.pop(), cl.BACKPRESSURE)  # OIC said no with 31 others in flight
-    assert lim.limit == int(0.9 * 31) and not lim.slow_start
+    assert lim.limit == int(0.95 * 31) and not lim.slow_start
 
 
 def test_one_overshoot_costs_one_cut_but_a_later_one_cuts_again():
@@ -91,7 +91,7 @@ def test_one_overshoot_costs_one_cut_but_a_later_one_cuts_again():
     for ticket in tickets[:10]:  # a burst of 429s from requests sent before the first cut
         lim.release(ticket, cl.BACKPRESSURE)
     after_first = lim.limit
-    assert after_first == int(0.9 * 31) and lim.changes >= 1
+    assert after_first == int(0.95 * 31) and lim.changes >= 1
     for ticket in tickets[10:]:
         lim.release(ticket, cl.OK)
     fresh = lim.try_acquire()  # sent after the cut: its 429 is a new overshoot
@@ -112,7 +112,7 @@ def test_a_429_retried_into_success_still_counts():
     retry = lim.try_acquire()
     clock.advance(0.1)
     lim.release(retry, cl.OK)  # ... and its retry lands: the record succeeded, the 429 still cut the limit
-    assert lim.limit == int(0.9 * 15) and not lim.slow_start
+    assert lim.limit == int(0.95 * 15) and not lim.slow_start
 
 
 def test_other_errors_do_not_move_the_limit():

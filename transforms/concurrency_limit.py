@@ -199,17 +199,18 @@ class AdaptiveLimit(_Slots):
     """The adaptive limit (module docstring): slow start, then cuts on back-pressure or queueing and probing growth."""
 
     def __init__(self, ceiling: int, initial: int = 1, floor: float = 1 / 32, backoff: float = 0.9,
-                 tolerance: float = 0.2, min_samples: int = 3, plateau_rounds: int = 6,
+                 refusal_backoff: float = 0.95, tolerance: float = 0.2, min_samples: int = 3, plateau_rounds: int = 6,
                  baseline_window_s: float = 30.0, default_rtt_s: float = 0.5, max_pause_s: float = 1.0,
                  clock: Clock = time.monotonic,
                  on_change: Optional[OnChange] = None):
         if ceiling < 1 or not 0 < floor <= 1:
             raise ValueError('need ceiling >= 1 and 0 < floor <= 1')
-        if not 0 < backoff < 1 or tolerance <= 0 or min_samples < 1:
+        if not 0 < backoff < 1 or not 0 < refusal_backoff < 1 or tolerance <= 0 or min_samples < 1:
             raise ValueError('backoff must be in (0, 1), tolerance positive, min_samples at least 1')
         super().__init__(clock, on_change)
         self.ceiling, self.floor = int(ceiling), float(floor)
         self.backoff, self.tolerance, self.min_samples = backoff, tolerance, min_samples
+        self.refusal_backoff = refusal_backoff
         self.plateau_rounds, self.baseline_window_s = plateau_rounds, baseline_window_s
         self._srtt = default_rtt_s  # smoothed RTT of successes (EWMA), for pacing and the served estimate
         self.max_pause_s = max_pause_s
@@ -257,8 +258,10 @@ class AdaptiveLimit(_Slots):
             if ticket.sent_at >= self._last_cut:  # sent after the last cut: a new overshoot
                 # What OIC was serving for this worker when it said no: the requests still in flight after a
                 # refusal; after a timeout those include hung ones, so the successes of the last round trip.
-                served = self._in_flight if signal == BACKPRESSURE else self._served(now)
-                self._cut(self.backoff * min(self._limit, served), now)
+                if signal == BACKPRESSURE:  # a measurement of OIC's share for us: a smaller margin below it
+                    self._cut(self.refusal_backoff * min(self._limit, self._in_flight), now)
+                else:
+                    self._cut(self.backoff * min(self._limit, self._served(now)), now)
         if self._limit < 1:  # below one request in flight: space them, at most max_pause_s apart (a probe a second)
             self._hold_until = now + min(self.max_pause_s, self._srtt * (1 / self._limit - 1))
 
