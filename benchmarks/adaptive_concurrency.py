@@ -80,7 +80,7 @@ def run_pipeline(stack, out: str, records: int, workers: int, extra: List[str]) 
                           check=False).returncode
 
 
-def summarise(out: str, phases: Phases, caps: List[int], service_s: float) -> Dict:
+def summarise(out: str, phases: Phases, caps: List[int], service_s: float, ideal: int) -> Dict:
     acks = read_jsonl(os.path.join(out, 'oic', 'acks-*.jsonl'))
     dead = read_jsonl(os.path.join(out, 'oic', 'dead_letters-*.jsonl'))
     limits = read_jsonl(os.path.join(out, 'oic', 'limits-*.jsonl'))
@@ -101,7 +101,8 @@ def summarise(out: str, phases: Phases, caps: List[int], service_s: float) -> Di
         for s in limits:
             if start + SETTLE_S <= rec.parse_timestamp(s['time']).timestamp() < end:
                 per_worker.setdefault(s['worker'], []).append(s['limit'])
-        rows.append({'cap': cap, 'rate': len(judged) / span, 'share': len(judged) / span / (cap / service_s),
+        rows.append({'cap': cap, 'rate': len(judged) / span,
+                     'share': len(judged) / span / ((cap or ideal) / service_s),
                      'requests': requests, 'refused': refused / max(1, requests),
                      'limit': statistics.median(in_phase) if in_phase else None,
                      'jain': jain([statistics.median(v) for v in per_worker.values()]) if per_worker else None,
@@ -118,12 +119,16 @@ def main(argv=None) -> int:
     parser.add_argument('--phase_s', type=float, default=20.0, help='seconds per phase (20)')
     parser.add_argument('--service_ms', type=int, default=100, help='the stand-in\'s service time (100)')
     parser.add_argument('--workers', type=int, default=1, help='DirectRunner worker processes (1)')
+    parser.add_argument('--ideal', type=int, default=0,
+                        help='requests in flight the ideal rate assumes in a phase with no cap (cap 0)')
     parser.add_argument('--pipeline_args', default='', help='extra pipeline flags, e.g. "--oic_concurrency_mode '
                                                             'fixed --oic_concurrency 16"')
     args = parser.parse_args(argv)
     service_s = args.service_ms / 1000.0
     # Enough records to keep every phase busy at its cap, and a little more.
-    records = int(sum(cap / service_s * args.phase_s for cap in args.caps) * 1.05)
+    if 0 in args.caps and not args.ideal:
+        parser.error('a phase without a cap (0) needs --ideal')
+    records = int(sum((cap or args.ideal) / service_s * args.phase_s for cap in args.caps) * 1.05)
     faults = {'latency_ms': args.service_ms, 'max_concurrency': args.caps[0], 'retry_after': None}
     with tempfile.TemporaryDirectory(prefix='adaptive-bench-') as state, \
             running_stack(state, faults=faults, with_bigquery=False) as stack:
@@ -136,7 +141,7 @@ def main(argv=None) -> int:
         wall = time.monotonic() - started
         done.set()
         phases.join(timeout=30)
-        result = summarise(out, phases, args.caps, service_s)
+        result = summarise(out, phases, args.caps, service_s, args.ideal)
         total = stack.stats()
     print('stand-in: %d ms service time, caps %s (%g s each), 429 without Retry-After; %d records, %d worker '
           'process(es), flags: %s' % (args.service_ms, ' -> '.join(map(str, args.caps)), args.phase_s, records,

@@ -70,6 +70,27 @@ def throughput_svg(report):
                        ylabel='rows per second', ylim=(0, None), title='Throughput over the run')
 
 
+def concurrency_svg(report):
+    """The OIC caller's concurrency limit per worker over the run (same time axis as the throughput chart)."""
+    view = (report['paths'].get('oic') or {}).get('concurrency') or {}
+    series = [(points, '-', None, worker) for worker, points in sorted((view.get('limit_series') or {}).items())]
+    title = 'OIC concurrency limit per worker (%s, ceiling %s)' % (view.get('mode'), view.get('ceiling'))
+    return _step_chart(series, 'no limit samples', 'lower right', xlabel='seconds since the first event',
+                       ylabel='requests in flight allowed', ylim=(0, None), title=title)
+
+
+def _concurrency_line(result):
+    view = result.get('concurrency')
+    if not view:
+        return ''
+    share = view.get('overload_share')
+    return '<li>concurrency: %s, ceiling %s, %s worker(s), final limits %s, %s changes; overload answers (429, 503, ' \
+           'timeouts) %s of requests</li>' % tuple(html.escape(str(v)) for v in (
+               view.get('mode'), view.get('ceiling'), view.get('workers') or 0,
+               ', '.join('%g' % v for v in (view.get('final_limit') or {}).values()) or '-',
+               view.get('limit_changes'), '-' if share is None else '%.2f%%' % (100 * share)))
+
+
 CURVE_STYLES = {  # key in a cost_curve point: (label, color, line style)
     'oic_usd_per_month': ('OIC, license included', COLORS['oic'], '-'),
     'oic_byol_usd_per_month': ('OIC, BYOL', COLORS['oic'], '--'),
@@ -197,6 +218,7 @@ def _details(report):
             parts.append('<li>%s</li>' % html.escape(result['latency']['ack_note']))
         parts.append('<li>HTTP requests: %s (%s)</li>' % (result.get('http_requests'),
                                                          html.escape(result.get('http_requests_counted') or '')))
+        parts.append(_concurrency_line(result))
         cost = result.get('cost') or {}
         for item in cost.get('items', []) + ([cost['alternative']] if cost.get('alternative') else []):
             parts.append('<li>%s: <span class="formula">%s</span></li>' % (
@@ -220,7 +242,10 @@ def render_html(report):
         '<div class="charts"><figure id="latency-cdf">%s<figcaption>Solid: event_time → first seen by the '
         'BigQuery probe. Dashed: event_time → OIC acknowledgement.</figcaption></figure>' % latency_cdf_svg(report),
         '<figure id="throughput">%s<figcaption>Rows per second; OIC counts acknowledgements, direct counts rows '
-        'first seen by the probe.</figcaption></figure></div>' % throughput_svg(report),
+        'first seen by the probe.</figcaption></figure>' % throughput_svg(report),
+        '<figure id="concurrency">%s<figcaption>Each worker\'s limit on OIC requests in flight, at every change '
+        '(adaptive: found from OIC\'s answers).</figcaption></figure></div>' % concurrency_svg(report)
+        if (report['paths'].get('oic') or {}).get('concurrency') else '</div>',
         cost_section(report),
         '<h2>Details and formulas</h2>', _details(report),
         '<p>Prices: %s list prices as of %s; override with <code>python -m pipeline.compare --prices FILE</code> '

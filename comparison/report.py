@@ -4,7 +4,7 @@ import json
 import logging
 import os
 
-from comparison import bq_read, latency, monitoring, pricing, throughput
+from comparison import bq_read, concurrency, latency, monitoring, pricing, throughput
 from comparison.reconcile import reconcile_path
 from transforms import run_record
 from transforms.run_record import load_run
@@ -195,6 +195,10 @@ def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_m
         row_bytes, payload = sizes.get(path) or (at['row_bytes'], at['payload_bytes'])
         result['cost'] = pricing.path_cost(path, at['rate'], row_bytes, payload, prices, at['oic_response_s'],
                                            at['source'])
+        if path == 'oic':
+            result['concurrency'] = concurrency.concurrency_view(
+                read_records(out_dir, run_record.limits_kind('oic')), run.get('metrics'),
+                concurrency.earliest([r.get('event_time') for r in sent]))
         if path == 'oic' and oic_monitoring:
             view = monitoring.oic_view(run, sent_ids, **(monitoring_options or {}))
             if view.get('check') == 'done':
