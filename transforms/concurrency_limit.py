@@ -9,9 +9,10 @@ docs/adaptive-concurrency.md):
   half of it, which doubles it every round trip (TCP slow start), until the first back-pressure or queueing signal.
   A fresh job reaches a capacity C within about log2(C) round trips (Vector's +1 per round trip from 1 takes C).
 - **Back-pressure** (429, 503, 504, a timeout, a refused or dropped connection), measured per attempt, so a 429 later
-  retried into success still counts: the limit falls to `backoff` (0.9) x what OIC was serving for this worker when
-  it said no: after a refusal, the requests still in flight; after a timeout (hung requests inflate that count), the
-  successes of the last round trip by Little's law. One cut per overshoot: an answer to an attempt sent before the
+  retried into success still counts: the limit falls just below what OIC was serving for this worker when it said
+  no: after a refusal, `refusal_backoff` (0.95) x the requests still in flight (a measurement: a small margin); after
+  a timeout (hung requests inflate that count), `backoff` (0.9) x the successes of the last round trip (Little's
+  law). One cut per overshoot: an answer to an attempt sent before the
   last cut does not cut again (TCP's rule), so a burst of 429s from one overshoot, or timeouts arriving long after
   it, cost one cut, not twenty. One cut never takes more than half (x `backoff`) of the limit.
 - **Queueing** (latency grows, no errors: a backend that makes requests wait instead of refusing). Once per round
