@@ -162,7 +162,9 @@ class OICCaller:
                 ticket = limiter.acquire(deadline, self.stop_event)
                 waited = time.monotonic() - waited
                 went = ticket is not None
-                if waited > 0.001:  # waited for a slot of a limit that OIC's answers keep low: throttled time
+                # Waited for a slot of an adaptive limit that OIC's answers keep below its ceiling: throttled time
+                # (a wait at the ceiling or under a fixed limit is the job's own choice, not OIC's).
+                if waited > 0.001 and limiter.limit < getattr(limiter, 'ceiling', 0):
                     counts['held'] += 1
                     counts['held_s'] += waited
             if not went:
