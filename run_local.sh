@@ -3,6 +3,7 @@
 #   ./run_local.sh [pipeline flags]   set up .venv, start the local stack, run both branches, compare, stop the stack
 #   ./run_local.sh test [pytest args] set up .venv with test extras, run the test suite
 #   ./run_local.sh up | down | status start / stop / show the local stack in the background (.local/stack.env)
+#   ./run_local.sh -h | --help        this usage, then python -m pipeline.run --help; starts nothing
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -45,7 +46,37 @@ ensure_venv() {
 
 stack() { "$VENV/bin/python" -m devstack "$@" --state-dir "$STATE"; }
 
+usage() {
+  cat <<'USAGE'
+usage: ./run_local.sh [pipeline flags]       start the local stack, run both paths, print the comparison, stop it
+       ./run_local.sh up [devstack flags]    start the local stack in the background (writes .local/stack.env)
+       ./run_local.sh down | status          stop / show the background stack
+       ./run_local.sh test [pytest args]     type-check, then run the test suite
+       ./run_local.sh sweep [sweep flags]    run the pipeline over a range of settings and compare (see its --help)
+       ./run_local.sh -h | --help            this text; starts nothing
+
+Any other arguments go to `python -m pipeline.run`, whose flags follow. A stack that is already up
+(./run_local.sh up) is reused and left running; otherwise one is started for the run and stopped after it.
+Environment: PYTHON (python3), LOCAL_STACK_DIR (.local), LOCAL_OIC_PORT (8088), LOCAL_BQ_PORT (9050),
+LOCAL_BQ_GRPC_PORT (9060).
+
+USAGE
+}
+
+wants_help() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in -h|--help) return 0 ;; esac
+  done
+  return 1
+}
+
 case "${1:-}" in
+  -h|--help)
+    usage
+    ensure_venv local
+    exec "$VENV/bin/python" -m pipeline.run --help
+    ;;
   test)
     shift
     ensure_venv local,test
@@ -64,6 +95,10 @@ case "${1:-}" in
     ;;
   *)
     ensure_venv local
+    if wants_help "$@"; then  # `./run_local.sh --records 5 --help`: the usage, and no stack for it.
+      usage
+      exec "$VENV/bin/python" -m pipeline.run --help
+    fi
     started_here=0
     if "$VENV/bin/python" -m devstack status --state-dir "$STATE" >/dev/null 2>&1; then
       log "reusing the local stack that is already up (./run_local.sh down stops it)"
