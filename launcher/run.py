@@ -19,6 +19,7 @@ from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
 from comparison.probe import probe_for
 from launcher.progress import Progress
+from launcher import preflight
 from comparison.report import build_report, write_report
 from comparison.report_table import format_table
 from launcher.run_metrics import pipeline_metrics
@@ -161,6 +162,30 @@ def execute(options, config):
     return state, wall
 
 
+def run_preflight(options, config) -> int:
+    """Checks that this machine reaches what the run will call (OIC, the BigQuery emulator); 2 when it cannot on a
+    local run, 0 otherwise. On Dataflow an unreachable endpoint is a warning: the workers may sit on another network.
+    A dry run contacts nothing."""
+    if not config.launch.preflight or options.view_as(TestOptions).dry_run:
+        return 0
+    bigquery = config.bigquery
+    uses_emulator = 'direct' in config.paths or bigquery.landed_check or bigquery.dead_letter_table
+    endpoints = preflight.endpoints_of(
+        config.oic.url if config.oic else None, bigquery.emulator_host if uses_emulator else None,
+        getattr(config.oic, 'ca_bundle', None))  # --oic_ca_bundle, when the OIC piece has one.
+    problems = preflight.check_all(endpoints)
+    if not problems:
+        return 0
+    if is_dataflow(config.runner):
+        for line in problems:
+            print('warning: %s from this machine; submitting anyway, since Dataflow workers may reach it '
+                  '(--skip_preflight skips this check)' % line, file=sys.stderr)
+        return 0
+    for line in problems:
+        print('error: %s' % line, file=sys.stderr)
+    return 2
+
+
 def format_oic_metrics(metrics):
     """One line of the OIC caller's Beam metrics (namespace 'oic'), or '' when the run had none."""
     names = sorted(name for name in metrics if name.startswith('oic_'))
@@ -194,6 +219,8 @@ def main(argv=None):
         options, config = parse(argv)
     except UsageError as err:
         print('error: %s' % err, file=sys.stderr)
+        return 2
+    if run_preflight(options, config):
         return 2
     print('run %s: %s, paths %s, %s' % (
         config.run_id, config.runner, ','.join(config.paths),

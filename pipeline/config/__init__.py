@@ -15,12 +15,13 @@ from apache_beam.runners.runner import create_runner
 from pipeline.config.bigquery import BigQueryConfig, resolve_bigquery
 from pipeline.config.dataflow import check_dataflow, is_dataflow, worker_count
 from pipeline.config.errors import UsageError
+from pipeline.config.launch import LaunchConfig, resolve_launch
 from pipeline.config.oic import OICConfig, resolve_oic, worker_share
 from pipeline.config.source import SourceConfig, resolve_source
 from pipeline.options import PATHS, WarehouseOptions
 from transforms.oic_caller import redact_url
 
-__all__ = ['BigQueryConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve', 'worker_share']
+__all__ = ['BigQueryConfig', 'LaunchConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve', 'worker_share']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,7 @@ class RunConfig:
     source: SourceConfig
     bigquery: BigQueryConfig
     oic: Optional[OICConfig] = None  # None when the oic path does not run.
+    launch: LaunchConfig = LaunchConfig()
 
     def describe(self) -> dict:
         """A flat, JSON-able summary for run.json (the comparison reads these keys); no credentials."""
@@ -46,7 +48,7 @@ class RunConfig:
             'direct_table': str(bq.direct_table) if bq.direct_table else None,
             'dead_letter_table': str(bq.dead_letter_table) if bq.dead_letter_table else None,
             'emulator_host': bq.emulator_host, 'direct_method': bq.direct_method, 'landed_check': bq.landed_check,
-            'probe_interval': bq.probe_interval,
+            'probe_interval': bq.probe_interval, 'drain_timeout': self.launch.drain_timeout,
         }
         if self.oic is not None:
             oic = dataclasses.asdict(self.oic)
@@ -85,7 +87,8 @@ def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = Non
     source = resolve_source(flags, streaming)
     oic = resolve_oic(flags, is_dataflow(runner), workers, environ) if 'oic' in paths else None
     bigquery = resolve_bigquery(flags, paths, streaming, gcp.project, gcp.temp_location)
+    launch = resolve_launch(flags)
     if is_dataflow(runner):
         check_dataflow(options, paths, flags.oic_url, flags.input, flags.out, bigquery.emulator_host)
     return RunConfig(run_id=str(uuid.uuid4()), runner=runner, paths=paths, out=flags.out, workers=workers,
-                     source=source, bigquery=bigquery, oic=oic)
+                     source=source, bigquery=bigquery, oic=oic, launch=launch)
