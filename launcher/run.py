@@ -23,7 +23,7 @@ from launcher import preflight
 from comparison.report import build_report, write_report
 from comparison.report_table import format_table
 from launcher.run_metrics import pipeline_metrics
-from transforms import run_record
+from transforms import live_stats, run_record
 from transforms.run_record import clear_previous, load_run, write_run
 from transforms import records as rec
 from transforms.oic import OICAuthError
@@ -123,6 +123,7 @@ def execute(options, config):
     local = run_record.is_local(config.out)
     if local:
         clear_previous(config.out)
+        live_stats.forget(config.out)  # An earlier run in this process that wrote to the same directory.
     started = rec.utc_now()
     run = dict(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
     # A --dry_run (Dataflow job built offline, nothing submitted) leaves no run record behind.

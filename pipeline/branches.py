@@ -35,7 +35,8 @@ class OICPath(beam.PTransform):
             payload_shape=c.payload, concurrency=c.worker_concurrency,
             connect_timeout=c.connect_timeout, read_timeout=c.read_timeout,
             max_attempts=c.max_attempts, deadline_s=c.deadline, max_rps=c.worker_max_rps or None,
-            allow_insecure_http=c.allow_insecure_http, caller_factory=self._caller_factory)
+            allow_insecure_http=c.allow_insecure_http, caller_factory=self._caller_factory,
+            live_dir=self._out if run_record.is_local(self._out) else None)
         _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind('oic'))
         _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('oic'))
         return posted.dead_letter

@@ -12,6 +12,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import live_stats
 from transforms import records as rec
 from transforms.credentials import PasswordRef
 from transforms.oic_caller import (
@@ -75,8 +76,9 @@ class _PostFn(beam.DoFn):
     """
 
     def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
-                 caller_factory=None):
+                 caller_factory=None, live_dir=None):
         self._url, self._username, self._password_ref = url, username, password_ref
+        self._live_dir = live_dir
         self._shape, self._concurrency, self._timeouts = payload_shape, concurrency, timeouts
         self._policy, self._max_rps, self._caller_factory = policy, max_rps, caller_factory
         # One set of throttling state per worker process for this transform (Beam's Shared: released with the
@@ -93,6 +95,10 @@ class _PostFn(beam.DoFn):
     def setup(self):
         self._stop = threading.Event()
         self._auth = AuthWatch()
+        # What the caller is doing, counted as it happens, for the launcher's progress line (local runs).
+        self._live = live_stats.stats_for(self._live_dir, 'oic') if self._live_dir else None
+        if self._live is not None:
+            self._live.set_limit(self._concurrency)
         if self._caller_factory is not None:
             self._caller = self._caller_factory()
         else:
@@ -100,7 +106,8 @@ class _PostFn(beam.DoFn):
             # instances (one per harness thread), and they draw on one set of request slots and throttling signals.
             self._worker = self._shared.acquire(lambda: WorkerState(self._concurrency, self._max_rps))
             self._caller = OICCaller(self._url, self._username, self._password_ref.read(), self._concurrency,
-                                     self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop)
+                                     self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop,
+                                     observer=self._live)
         self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
 
     def start_bundle(self):
@@ -114,6 +121,8 @@ class _PostFn(beam.DoFn):
             yield from self._emit(self._done.get())
         self._executor.submit(self._run, record, timestamp, window)
         self._in_flight += 1
+        if self._live is not None:
+            self._live.handed()
         while True:
             try:
                 finished = self._done.get_nowait()
@@ -138,7 +147,10 @@ class _PostFn(beam.DoFn):
 
     def _run(self, record, timestamp, window):
         """On a pool thread: one record's whole call; hands the outcome back to the bundle's thread."""
-        self._done.put((record, timestamp, window, self._caller.call(record)))  # call() never raises.
+        outcome = self._caller.call(record)  # Never raises.
+        if self._live is not None:
+            self._live.settled(outcome.kind == 'ack')
+        self._done.put((record, timestamp, window, outcome))
 
     def _emit(self, finished):
         """Outputs one finished record as an acknowledgement or a dead letter, and counts it."""
@@ -197,16 +209,17 @@ class PostToOIC(beam.PTransform):
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, deadline_s: float = DEFAULT_DEADLINE_S,
                  max_rps: Optional[float] = None, initial_backoff_s: float = DEFAULT_INITIAL_BACKOFF_S,
                  max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
-                 caller_factory: Optional[Callable[[], Caller]] = None):
+                 caller_factory: Optional[Callable[[], Caller]] = None, live_dir: Optional[str] = None):
         """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
-        with a fake in tests; the URL rule still applies."""
+        with a fake in tests; the URL rule still applies. `live_dir`: the run directory whose live stats
+        (transforms/live_stats.py) the caller keeps current; None = none."""
         super().__init__()
         check_oic_url(url, allow_insecure_http)
         if concurrency < 1:
             raise ValueError('concurrency must be at least 1')
         policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
         self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
-                           policy, max_rps, caller_factory)
+                           policy, max_rps, caller_factory, live_dir)
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, main='acks')
