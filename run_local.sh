@@ -63,6 +63,33 @@ LOCAL_BQ_GRPC_PORT (9060).
 USAGE
 }
 
+run_forwarding_signals() {
+  # Runs "$@" and passes each Ctrl-C and SIGTERM this shell gets on to it exactly once, so that the run drains on
+  # the first and is cancelled on the second (a shell waiting for a foreground command would hold SIGTERM until the
+  # command ended by itself, i.e. never for a stream). The command gets a process group of its own (set -m): the
+  # terminal's Ctrl-C reaches only this shell, which forwards it. Returns with the command's exit status.
+  local child status again
+  set -m
+  "$@" &
+  child=$!
+  set +m
+  trap 'kill -INT "$child" 2>/dev/null || true' INT
+  trap 'kill -TERM "$child" 2>/dev/null || true' TERM
+  while :; do
+    if wait "$child"; then status=0; else status=$?; fi
+    if ! kill -0 "$child" 2>/dev/null; then
+      # `wait` may have been cut short by a forwarded signal just as the command ended: ask for its status again.
+      if [ "$status" -gt 128 ]; then
+        if wait "$child" 2>/dev/null; then again=0; else again=$?; fi
+        [ "$again" = 127 ] || status=$again
+      fi
+      break
+    fi
+  done
+  trap - INT TERM
+  return "$status"
+}
+
 wants_help() {
   local arg
   for arg in "$@"; do
@@ -105,13 +132,17 @@ case "${1:-}" in
     else
       started_here=1
       trap 'log "stopping the local stack"; stack down >/dev/null || true' EXIT
-      trap 'exit 130' INT TERM
+      trap 'exit 130' INT
+      trap 'exit 143' TERM
       stack up "${UP_PORTS[@]}"
     fi
     set -a
     # shellcheck disable=SC1091
     . "$STATE/stack.env"
     set +a
-    "$VENV/bin/python" -m pipeline.run "$@"
+    if [ $started_here = 0 ]; then
+      exec "$VENV/bin/python" -m pipeline.run "$@"  # Nothing to clean up after: signals go straight to the run.
+    fi
+    run_forwarding_signals "$VENV/bin/python" -m pipeline.run "$@"
     ;;
 esac

@@ -44,8 +44,11 @@ REPORT_HTML = 'report.html'
 # What each worker process's callers are doing now (transforms/live_stats.py): OUT/live/<path>-<pid>.json, replaced
 # about once a second; summed by the launcher's progress line. Local run directories only.
 LIVE_DIR = 'live'
+# Created by the launcher on the first Ctrl-C or SIGTERM of a local run: the sources stop (transforms/stop_signal.py).
+STOP_FILE = 'stop'
 # What a run writes under --out; only these are removed when a new run starts there.
-RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML, LIVE_DIR)
+RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML, LIVE_DIR,
+                  STOP_FILE)
 RECORD_GLOBS = (INVALID + '-*.jsonl',)
 
 
