@@ -1,5 +1,5 @@
 # Flex Template launcher image: parses the template's parameters and submits the job to Dataflow.
-# Build and run it with the gcloud commands in README.md ("Run on Dataflow").
+# Build and run it with the gcloud commands in docs/dataflow.md ("Flex Template").
 FROM gcr.io/dataflow-templates-base/python311-template-launcher-base
 
 ARG WORKDIR=/template

@@ -11,7 +11,7 @@ PYTHON=${PYTHON:-python3}
 VENV=.venv
 STATE=${LOCAL_STACK_DIR:-.local}
 # Ports of the stack that ./run_local.sh and ./run_local.sh up start (override to run beside another stack).
-UP_PORTS=(--oic-port "${LOCAL_OIC_PORT:-8088}" --bq-rest-port "${LOCAL_BQ_PORT:-9050}"
+UP_PORTS=(--oic-port "${LOCAL_OIC_PORT:-8088}" --oic-https-port "${LOCAL_OIC_HTTPS_PORT:-8443}" --bq-rest-port "${LOCAL_BQ_PORT:-9050}"
           --bq-grpc-port "${LOCAL_BQ_GRPC_PORT:-9060}")
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -140,6 +140,15 @@ case "${1:-}" in
     # shellcheck disable=SC1091
     . "$STATE/stack.env"
     set +a
+    # OAuth runs as on OIC 3: over HTTPS (the stand-in's per-stack CA is OIC_CA_BUNDLE); the plain-HTTP trigger
+    # stays the default for Basic Auth, as in the lab.
+    prev=
+    for arg in "$@"; do
+      if [ "$arg" = --oic_auth=oauth ] || { [ "$prev" = --oic_auth ] && [ "$arg" = oauth ]; }; then
+        OIC_URL=$OIC_HTTPS_URL
+      fi
+      prev=$arg
+    done
     if [ $started_here = 0 ]; then
       exec "$VENV/bin/python" -m pipeline.run "$@"  # Nothing to clean up after: signals go straight to the run.
     fi

@@ -28,6 +28,8 @@ setuptools.setup(
             'duckdb-extensions==1.5.5',
             'aiohttp>=3.9,<4',
             'psutil>=5.9',
+            # The local stack's per-stack CA and the OIC stand-in's HTTPS certificate.
+            'trustme>=1.1,<2',
             # The comparison report's charts (inline SVG in report.html).
             'matplotlib>=3.8,<4',
         ],

@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from devstack.testing import running_stack
 from transforms import records as rec
 from transforms.oic import PostToOIC
+from transforms.oic_auth import OAuthClient
 from transforms.run_record import RecordRun, read_records
 
 DIRECT = ['--runner=DirectRunner', '--direct_num_workers=1', '--direct_running_mode=in_memory']
@@ -47,18 +48,32 @@ class _SpanFn(beam.CombineFn):
         return acc
 
 
-def measure_post_to_oic(stack, count, concurrency):
-    """PostToOIC on DirectRunner; the span runs from the first request to the last acknowledgement."""
+def measure_post_to_oic(stack, count, concurrency, tls=None):
+    """PostToOIC on DirectRunner; the span runs from the first request to the last acknowledgement. `tls`: None
+    (plain HTTP, Basic Auth), 'basic' or 'oauth' (HTTPS with the stack's CA; OAuth tokens from its token endpoint).
+    With TLS, the stand-in's count of new connections is returned too (handshakes)."""
     stack.reset_stats()  # Each caller meets the stand-in in the same state (no stored instances).
     out = tempfile.mkdtemp(prefix='oic-bench-')
     records = make_records(count, 'bench-c%d-%f' % (concurrency, time.time()))
+    kwargs = {}
+    url = stack.oic_url
+    if tls:
+        url = stack.oic_https_url
+        with open(stack.ca_bundle) as handle:
+            kwargs['ca_pem'] = handle.read()
+        if tls == 'oauth':
+            kwargs['oauth'] = OAuthClient(stack.token_url, stack.client_id, stack.scope)
     clock = time.monotonic()
     with beam.Pipeline(options=PipelineOptions(DIRECT)) as pipeline:
-        posted = pipeline | beam.Create(records) | PostToOIC(stack.oic_url, stack.username, concurrency=concurrency)
+        posted = pipeline | beam.Create(records) | PostToOIC(url, stack.username, concurrency=concurrency, **kwargs)
         _ = posted.acks | beam.CombineGlobally(_SpanFn()) | RecordRun(out, 'span')
     wall = time.monotonic() - clock
     (acked, first, last), = [tuple(s) for s in read_records(out, 'span')]
     assert acked == count, 'expected %d acknowledgements, got %d' % (count, acked)
+    if tls:
+        stats = stack.stats()
+        print('  HTTPS %s: %d requests on %d TLS connections, %d token(s) issued'
+              % (tls, stats['requests'], stats['connections'].get('https', 0), stats['tokens_issued']))
     return rate(count, [(first, last)]), wall
 
 
@@ -126,10 +141,15 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix='oic-bench-stack-') as state, \
             running_stack(state, faults={'latency_ms': args.latency_ms}, with_bigquery=False) as stack:
         os.environ['OIC_PASSWORD'] = stack.password  # In-process DirectRunner workers read it from here.
+        os.environ['OIC_CLIENT_SECRET'] = stack.client_secret
         for concurrency in (16, 32):
             value, wall = measure_post_to_oic(stack, args.records, concurrency)
             rows.append(('PostToOIC --oic_concurrency %d' % concurrency, args.records, value, wall,
                          concurrency / latency))
+        for tls in ('basic', 'oauth'):
+            value, wall = measure_post_to_oic(stack, args.records, 16, tls=tls)
+            rows.append(('PostToOIC 16, HTTPS, %s' % ('OAuth' if tls == 'oauth' else 'Basic Auth'), args.records,
+                         value, wall, 16 / latency))
         value, wall = measure_request_response_io(stack, args.baseline_records)
         rows.append(('RequestResponseIO (requests Caller)', args.baseline_records, value, wall, 1 / latency))
         value, wall = measure_seed_loop(stack, args.baseline_records)
@@ -139,7 +159,7 @@ def main(argv=None):
     print('%-38s %8s %10s %8s %10s %9s' % ('caller', 'records', 'records/s', 'wall s', 'ideal/s', 'of ideal'))
     for name, count, value, wall, ideal in rows:
         print('%-38s %8d %10.1f %8.1f %10.0f %8.0f%%' % (name, count, value, wall, ideal, 100 * value / ideal))
-    rrio = rows[2][2]
+    rrio = rows[4][2]
     print('PostToOIC at 16 is %.1fx RequestResponseIO; at 32, %.1fx' % (rows[0][2] / rrio, rows[1][2] / rrio))
     return 0
 

@@ -1,8 +1,10 @@
 """Reads back what landed in BigQuery (or the emulator), scoped to the record ids a run sent."""
 
+from typing import Any, Iterable, List, Optional, Sequence
 from google.cloud import bigquery
 
 from transforms import records as rec
+from transforms.tables import TableSpec
 
 ID_CHUNK = 10000
 # Give up on an unreachable BigQuery instead of the client's 10-minute default retry.
@@ -10,7 +12,7 @@ DEADLINE_S = 180.0
 EMULATOR_DEADLINE_S = 15.0  # The emulator answers at once or not at all.
 
 
-def deadline_for(emulator_host):
+def deadline_for(emulator_host: Optional[str]) -> float:
     return EMULATOR_DEADLINE_S if emulator_host else DEADLINE_S
 
 
@@ -24,7 +26,8 @@ def make_client(project, emulator_host=None):
     return bigquery.Client(project=project)
 
 
-def fetch_rows(client, table, record_ids, columns=rec.FIELDS, deadline=DEADLINE_S):
+def fetch_rows(client: Any, table: TableSpec, record_ids: Iterable[Optional[str]], columns: Sequence[str] = rec.FIELDS,
+               deadline: float = DEADLINE_S) -> List[dict]:
     """Every row of `table` (a TableSpec) whose record_id is among `record_ids`, as dicts (duplicates kept)."""
     ids = sorted(set(i for i in record_ids if i))
     found: list = []

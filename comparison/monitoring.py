@@ -1,5 +1,6 @@
 """OIC's own view of a run, from its monitoring API (instances completed / failed), with the run's Basic Auth."""
 
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Union
 import collections
 import datetime
 import os
@@ -17,13 +18,13 @@ MARGIN = datetime.timedelta(seconds=5)
 _TRIGGER = re.compile(r'/ic/api/integration/v1/flows/rest/([^/]+)/')
 
 
-def monitoring_url(oic_url):
+def monitoring_url(oic_url: str) -> str:
     """The monitoring endpoint on the same host as the REST trigger URL."""
     parts = urllib.parse.urlsplit(oic_url)
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, MONITORING_PATH, '', ''))
 
 
-def integration_code(oic_url):
+def integration_code(oic_url: Optional[str]) -> Optional[str]:
     """INTEGRATION_CODE from a trigger URL like …/flows/rest/CODE/VERSION/RESOURCE, or None."""
     match = _TRIGGER.search(urllib.parse.urlsplit(oic_url or '').path)
     return match.group(1) if match else None
@@ -41,11 +42,14 @@ def build_q(started, finished, code=None):
     return '{%s}' % ', '.join(pairs)
 
 
-def fetch_instances(session, url, q, timeout=30):
-    """Every instance matching `q`, following OIC's limit/offset paging."""
+def fetch_instances(session: requests.Session, url: str, q: str, timeout: float = 30,
+                    verify: Union[bool, str] = True) -> List[dict]:
+    """Every instance matching `q`, following OIC's limit/offset paging. `verify`: True (the trust store) or a CA
+    bundle file, given per request (requests lets REQUESTS_CA_BUNDLE override a session's own setting)."""
     items: list = []
     for page in range(MAX_PAGES):
-        response = session.get(url, params={'q': q, 'limit': PAGE, 'offset': page * PAGE}, timeout=timeout)
+        params: Dict[str, Any] = {'q': q, 'limit': PAGE, 'offset': page * PAGE}
+        response = session.get(url, params=params, timeout=timeout, verify=verify)
         if response.status_code in (401, 403):
             raise PermissionError('OIC refused the credentials for the monitoring API (HTTP %d)' %
                                   response.status_code)
@@ -57,7 +61,7 @@ def fetch_instances(session, url, q, timeout=30):
     return items
 
 
-def instance_record_id(instance):
+def instance_record_id(instance: dict) -> Optional[str]:
     """The record_id an instance tracked (secondary tracking value or a tracking named record_id), or None."""
     for tracking in instance.get('trackings') or []:
         if tracking.get('name') == 'record_id' and tracking.get('value'):
@@ -67,7 +71,7 @@ def instance_record_id(instance):
     return None
 
 
-def summarise_instances(instances, sent_ids):
+def summarise_instances(instances: Sequence[dict], sent_ids: Set[Optional[str]]) -> dict:
     """Counts of OIC instances for this run by status. Instances tracking a record_id are scoped to `sent_ids`
     (and counted per record too); when none do (the seed payload), every instance in the time window counts."""
     tracked = [i for i in instances if instance_record_id(i)]
@@ -102,7 +106,8 @@ def three_way(acked, dead_lettered, landed, oic):
     return checks
 
 
-def oic_view(run, sent_ids, password=None, url=None, username=None, session_factory=requests.Session):
+def oic_view(run: dict, sent_ids: Set[Optional[str]], password: Optional[str] = None, url: Optional[str] = None,
+             username: Optional[str] = None, session_factory: Callable[[], requests.Session] = requests.Session) -> dict:
     """OIC's view of the run: {'check': 'done', ...summary} or {'check': 'skipped: …' | 'failed: …'}."""
     url = url or (monitoring_url(run['oic_url']) if run.get('oic_url') else None)
     username = username or run.get('oic_username')
@@ -117,8 +122,9 @@ def oic_view(run, sent_ids, password=None, url=None, username=None, session_fact
                 integration_code(run.get('oic_url')))
     session = session_factory()
     session.auth = (username, password)
+    bundle = run.get('oic_ca_bundle')  # The CA the run trusted for OIC (a local stack's), if any.
     try:
-        instances = fetch_instances(session, url, q)
+        instances = fetch_instances(session, url, q, verify=bundle if bundle and os.path.isfile(bundle) else True)
     except (requests.RequestException, PermissionError, ValueError) as err:
         return {'check': 'failed: %s' % (str(err).splitlines() or [type(err).__name__])[0][:200], 'url': url}
     finally:

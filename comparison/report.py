@@ -105,7 +105,8 @@ def invalid_examples(invalid, limit=INVALID_SHOWN):
 def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_monitoring=True,
                  monitoring_options=None):
     """Reads the run recorded in `out_dir` and what BigQuery (and OIC's monitoring API) hold; returns the report
-    dict: DESIGN.md's keys plus value mismatches, OIC's view, latency, throughput, requests and cost per path."""
+    dict (its keys are listed in docs/report.md): per path the reconciliation counts (sent, acked, dead-lettered,
+    landed, missing, duplicates), value mismatches, OIC's view, latency, throughput, requests and cost."""
     run = load_run(out_dir)
     prices = prices or pricing.load_prices()
     wall = run.get('wall_s')

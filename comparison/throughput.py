@@ -1,5 +1,8 @@
 """Throughput of each path over a run: rows per second overall and per second of the run, and HTTP requests per row."""
 
+import datetime
+from typing import Iterable, List, Optional, Sequence, Tuple
+
 from transforms import records as rec
 
 BUCKETS_S = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
@@ -16,7 +19,8 @@ def _times(texts):
     return sorted(found)
 
 
-def series(moments, start, end=None):
+def series(moments: Sequence[datetime.datetime], start: datetime.datetime,
+           end: Optional[datetime.datetime] = None) -> List[List[float]]:
     """[[seconds since start, rows per second in that bucket]]: the narrowest bucket of BUCKETS_S giving at most
     MAX_BUCKETS points; empty buckets included so a stall shows as zeros."""
     if not moments:
@@ -32,7 +36,7 @@ def series(moments, start, end=None):
     return [[round(i * width, 3), c / width] for i, c in enumerate(counts)]
 
 
-def path_throughput(completions, event_times, basis):
+def path_throughput(completions: Iterable[Optional[str]], event_times: Iterable[Optional[str]], basis: str) -> dict:
     """Rows per second from the first event_time sent to the last completion (ack or first sighting), plus the
     per-second series. `completions` and `event_times` are timestamp strings; `basis` says what a completion is."""
     done = _times(completions)
@@ -50,7 +54,7 @@ def path_throughput(completions, event_times, basis):
     }
 
 
-def http_requests(path, acks, dead_letters, metrics):
+def http_requests(path: str, acks: Sequence[dict], dead_letters: Sequence[dict], metrics: Optional[dict]) -> Tuple[Optional[int], str]:
     """(requests, how they were counted) — OIC: one POST per attempt; direct: one insertAll per batch."""
     if path == 'oic':
         attempts = sum(int(item.get('attempts') or 1) for item in list(acks) + list(dead_letters))

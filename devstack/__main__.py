@@ -19,6 +19,9 @@ def build_parser():
     up = commands.add_parser('up', help='start the stack in the background (or reuse a running one)')
     up.add_argument('--state-dir', default='.local', help='logs, pids and stack.env (default .local)')
     up.add_argument('--oic-port', type=int, default=8088)
+    up.add_argument('--oic-https-port', type=int, default=8443, help='the OIC stand-in over HTTPS (default 8443)')
+    up.add_argument('--token-ttl', type=float, default=stack_mod.DEFAULT_TOKEN_TTL_S,
+                    help='seconds an OAuth access token is valid (default %d)' % stack_mod.DEFAULT_TOKEN_TTL_S)
     up.add_argument('--bq-rest-port', type=int, default=9050)
     up.add_argument('--bq-grpc-port', type=int, default=9060)
     up.add_argument('--faults', help='OIC fault settings as JSON, e.g. \'{"error_rates": {"503": 0.1}, "seed": 1}\'')
@@ -36,6 +39,10 @@ def describe(variables, state_dir):
         '  OIC monitoring  %s%s' % (base, oic.MONITORING_PATH),
         '  OIC username    %s' % variables['OIC_USERNAME'],
         '  OIC password    %s' % variables['OIC_PASSWORD'],
+        '  OIC over HTTPS  %s (CA %s)' % (variables.get('OIC_HTTPS_URL'), variables.get('OIC_CA_BUNDLE')),
+        '  OAuth token     %s (client %s, secret in OIC_CLIENT_SECRET)' % (variables.get('OIC_TOKEN_URL'),
+                                                                         variables.get('OIC_CLIENT_ID')),
+        '  OAuth scope     %s' % variables.get('OIC_SCOPE'),
         '  BigQuery        %s (project %s)' % (variables['BIGQUERY_EMULATOR_HOST'], variables['BQ_PROJECT']),
         '  tables          %s, %s' % (variables['OIC_TABLE'], variables['DIRECT_TABLE']),
         '  logs            %s/*.log' % state_dir,
@@ -59,7 +66,7 @@ def cmd_up(args):
     try:
         fault_settings = json.loads(args.faults) if args.faults else None
         stack = stack_mod.Stack(args.state_dir, args.oic_port, args.bq_rest_port, args.bq_grpc_port,
-                                faults=fault_settings)
+                                faults=fault_settings, oic_https_port=args.oic_https_port, token_ttl=args.token_ttl)
     except ValueError as error:
         raise StackError('--faults: %s' % error) from None
     print('Starting the local stack (state in %s) ...' % args.state_dir, flush=True)

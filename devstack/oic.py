@@ -1,4 +1,5 @@
-"""A local stand-in for the seed's OIC app-driven integration: REST trigger, tracking, monitoring API, faults."""
+"""A local stand-in for the seed's OIC app-driven integration: REST trigger, tracking, monitoring API, faults; Basic
+Auth or OAuth 2.0 client credentials (an identity domain's token endpoint), over HTTP and HTTPS."""
 
 import argparse
 import asyncio
@@ -9,8 +10,11 @@ import hmac
 import json
 import logging
 import os
+import secrets
+import ssl
 import sys
 import time
+import weakref
 
 from aiohttp import web
 
@@ -23,6 +27,9 @@ from transforms import records
 
 INTEGRATION_CODE = instances_mod.INTEGRATION_CODE
 TRIGGER_PATH = '/ic/api/integration/v1/flows/rest/%s/1.0/records' % INTEGRATION_CODE
+TOKEN_PATH = '/oauth2/v1/token'  # Where an OCI IAM identity domain answers the client credentials grant.
+SCOPE_SUFFIX = 'urn:opc:resource:consumer::all'  # OIC's scope: the instance's audience URL followed by this.
+DEFAULT_TOKEN_TTL_S = 3600
 DEFAULT_MAX_BODY = 64 * 1024
 REALM = 'Oracle Integration (local)'
 log = logging.getLogger('devstack.oic')
@@ -44,6 +51,18 @@ class Stats:
         self.untracked = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.connections = collections.Counter()  # New TCP connections by scheme ('http', 'https'): TLS handshakes.
+        self._seen = weakref.WeakSet()
+        self.token_requests = 0
+        self.tokens_issued = 0
+        self.bearer_refused = 0
+
+    def connection(self, request):
+        """Counts the request's connection once, the first time a request arrives on it."""
+        transport = request.transport
+        if transport is not None and transport not in self._seen:
+            self._seen.add(transport)
+            self.connections[request.scheme] += 1
 
     def attempt(self, record_id):
         """Counts one attempt of record_id; returns its attempt number (1 for the first)."""
@@ -56,13 +75,59 @@ class Stats:
     def as_json(self):
         return {'requests': self.requests, 'by_status': dict(self.by_status), 'attempts': self.attempts,
                 'untracked_attempts': self.untracked, 'in_flight': self.in_flight,
-                'max_in_flight': self.max_in_flight}
+                'max_in_flight': self.max_in_flight, 'connections': dict(self.connections),
+                'token_requests': self.token_requests, 'tokens_issued': self.tokens_issued,
+                'bearer_refused': self.bearer_refused}
+
+
+class OAuth:
+    """The identity domain's side of OAuth: one confidential client, its scope, and the access tokens issued (each
+    valid `ttl` seconds). `fail_next` answers the next token requests with `fail_status` (a transient outage)."""
+
+    def __init__(self, client_id, client_secret, scope, ttl=DEFAULT_TOKEN_TTL_S, clock=time.monotonic):
+        self.client = (client_id.encode('utf-8'), client_secret.encode('utf-8'))
+        self.scope, self.ttl, self.clock = scope, float(ttl), clock
+        self.tokens = {}
+        self.issued = collections.deque(maxlen=1000)  # For leak checks in tests (GET /admin/oauth?tokens=1).
+        self.fail_next, self.fail_status = 0, 503
+
+    def issue(self):
+        now = self.clock()
+        self.tokens = {token: expiry for token, expiry in self.tokens.items() if expiry > now}  # Forget expired ones.
+        token = secrets.token_urlsafe(32)
+        self.tokens[token] = now + self.ttl
+        self.issued.append(token)
+        return token
+
+    def valid(self, token):
+        expiry = self.tokens.get(token)
+        return expiry is not None and expiry > self.clock()
+
+    def settings(self):
+        return {'ttl': self.ttl, 'fail_next': self.fail_next, 'fail_status': self.fail_status,
+                'live_tokens': sum(1 for expiry in self.tokens.values() if expiry > self.clock())}
+
+    def configure(self, settings):
+        """Applies {'ttl', 'fail_next', 'fail_status', 'revoke'} (each optional); ValueError on bad values."""
+        if not isinstance(settings, dict) or set(settings) - {'ttl', 'fail_next', 'fail_status', 'revoke'}:
+            raise ValueError('settings are an object with ttl, fail_next, fail_status, revoke')
+        ttl = settings.get('ttl', self.ttl)
+        fail_next = settings.get('fail_next', self.fail_next)
+        fail_status = settings.get('fail_status', self.fail_status)
+        if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl <= 0:
+            raise ValueError('ttl must be a positive number of seconds')
+        if not isinstance(fail_next, int) or fail_next < 0 or fail_status not in (429, 500, 502, 503, 504):
+            raise ValueError('fail_next must be an integer >= 0 and fail_status one of 429, 500, 502, 503, 504')
+        self.ttl, self.fail_next, self.fail_status = float(ttl), fail_next, fail_status
+        if settings.get('revoke'):
+            self.tokens.clear()  # Every token issued so far is refused from now on (as after a key rotation).
 
 
 class State:
     def __init__(self, username, password, sink, fault_settings=None, max_instances=100000,
-                 max_body=DEFAULT_MAX_BODY):
+                 max_body=DEFAULT_MAX_BODY, oauth=None):
         self.credentials = (username.encode('utf-8'), password.encode('utf-8'))
+        self.oauth = oauth  # An OAuth, or None: Basic Auth only.
         self.sink = sink
         self.faults = faults_mod.Faults(fault_settings)
         self.instances = instances_mod.InstanceStore(max_instances)
@@ -82,31 +147,80 @@ _TITLES = {400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 408: 'Requ
            500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'}
 
 
-def authorized(request):
-    """Basic Auth against the configured credentials, compared in constant time."""
-    header = request.headers.get('Authorization', '')
-    scheme, _, encoded = header.partition(' ')
+def basic_credentials(request):
+    """(user, password) bytes from a Basic Authorization header, or None."""
+    scheme, _, encoded = request.headers.get('Authorization', '').partition(' ')
     if scheme.lower() != 'basic':
-        return False
+        return None
     try:
         user, sep, password = base64.b64decode(encoded.strip(), validate=True).partition(b':')
     except (binascii.Error, ValueError):
+        return None
+    return (user, password) if sep else None
+
+
+def matches(given, expected):
+    """Both parts of a (name, secret) pair compared in constant time."""
+    if given is None:
         return False
-    expected_user, expected_password = request.app[STATE].credentials
-    user_ok = hmac.compare_digest(user, expected_user)
-    password_ok = hmac.compare_digest(password, expected_password)
-    return bool(sep) and user_ok and password_ok
+    name_ok = hmac.compare_digest(given[0], expected[0])
+    secret_ok = hmac.compare_digest(given[1], expected[1])
+    return name_ok and secret_ok
 
 
-def unauthorized():
-    return problem(401, 'missing or wrong Basic Auth credentials',
-                   headers={'WWW-Authenticate': 'Basic realm="%s"' % REALM})
+def authorized(request):
+    """Basic Auth against the configured credentials, or (with OAuth on) a Bearer token this stand-in issued and
+    that has not expired."""
+    state = request.app[STATE]
+    scheme, _, presented = request.headers.get('Authorization', '').partition(' ')
+    if scheme.lower() == 'bearer' and state.oauth is not None:
+        ok = state.oauth.valid(presented.strip())
+        state.stats.bearer_refused += not ok
+        return ok
+    return matches(basic_credentials(request), state.credentials)
+
+
+def unauthorized(request=None):
+    challenges = 'Basic realm="%s"' % REALM
+    if request is not None and request.app[STATE].oauth is not None:
+        challenges += ', Bearer realm="%s", error="invalid_token"' % REALM
+    return problem(401, 'missing or wrong credentials (Basic Auth, or an unexpired Bearer token)',
+                   headers={'WWW-Authenticate': challenges})
+
+
+def oauth_error(status, error, headers=None):
+    """An RFC 6749 section 5.2 error answer."""
+    return web.json_response({'error': error}, status=status, headers=headers)
+
+
+async def token(request):
+    """The client credentials grant (RFC 6749 section 4.4) as an identity domain answers it: the client
+    authenticated with Basic, form body grant_type=client_credentials&scope=..."""
+    state = request.app[STATE]
+    oauth = state.oauth
+    state.stats.token_requests += 1
+    if oauth.fail_next:
+        oauth.fail_next -= 1
+        return oauth_error(oauth.fail_status, 'temporarily_unavailable', headers={'Retry-After': '0'})
+    if not matches(basic_credentials(request), oauth.client):
+        return oauth_error(401, 'invalid_client', headers={'WWW-Authenticate': 'Basic realm="%s"' % REALM})
+    if request.content_type != 'application/x-www-form-urlencoded':
+        return oauth_error(400, 'invalid_request')
+    form = await request.post()
+    if form.get('grant_type') != 'client_credentials':
+        return oauth_error(400, 'unsupported_grant_type')
+    if form.get('scope') != oauth.scope:
+        return oauth_error(400, 'invalid_scope')
+    state.stats.tokens_issued += 1
+    return web.json_response({'access_token': oauth.issue(), 'token_type': 'Bearer',
+                              'expires_in': int(oauth.ttl) if oauth.ttl >= 1 else oauth.ttl},
+                             headers={'Cache-Control': 'no-store', 'Pragma': 'no-cache'})
 
 
 def requires_auth(handler):
     async def wrapped(request):
         if not authorized(request):
-            return unauthorized()
+            return unauthorized(request)
         return await handler(request)
     return wrapped
 
@@ -144,7 +258,7 @@ async def trigger(request):
     state = request.app[STATE]
     state.stats.requests += 1
     if not authorized(request):
-        return unauthorized()
+        return unauthorized(request)
     limit = state.faults.settings['max_concurrency']
     if limit and state.stats.in_flight >= limit:
         return problem(429, 'concurrency limit of %d reached' % limit,
@@ -256,16 +370,43 @@ async def delete_faults(request):
 
 
 @requires_auth
+async def get_oauth(request):
+    oauth = request.app[STATE].oauth
+    if oauth is None:
+        return web.json_response({'enabled': False})
+    settings = oauth.settings()
+    if request.query.get('tokens') == '1':  # A stand-in for tests only: real identity domains never show tokens.
+        settings['issued_tokens'] = list(oauth.issued)
+    return web.json_response(settings)
+
+
+@requires_auth
+async def put_oauth(request):
+    """Token lifetime and outages of the token endpoint, for tests: {'ttl': s, 'fail_next': n, 'fail_status': 503,
+    'revoke': true}."""
+    oauth = request.app[STATE].oauth
+    if oauth is None:
+        return problem(404, 'OAuth is not enabled on this stand-in')
+    try:
+        oauth.configure(parse_body(await request.read()))
+    except ValueError as error:
+        return problem(400, str(error))
+    return web.json_response(oauth.settings())
+
+
+@requires_auth
 async def get_stats(request):
     return web.json_response(request.app[STATE].stats.as_json())
 
 
 @requires_auth
 async def delete_stats(request):
-    """Resets the counters and forgets the tracking instances."""
+    """Resets the counters and forgets the tracking instances (and which tokens were issued; they stay valid)."""
     state = request.app[STATE]
     state.stats.reset()
     state.instances.clear()
+    if state.oauth is not None:
+        state.oauth.issued.clear()
     return web.json_response(state.stats.as_json())
 
 
@@ -280,6 +421,7 @@ async def access_log(request, handler):
     """One line per request: client, method, path and query, status, duration, record_id. Never headers."""
     started = time.monotonic()
     status = 500
+    request.app[STATE].stats.connection(request)
     try:
         response = await handler(request)
         status = response.status
@@ -308,6 +450,10 @@ def make_app(state):
     app.router.add_get('/admin/stats', get_stats)
     app.router.add_delete('/admin/stats', delete_stats)
     app.router.add_get('/healthz', healthz)
+    if state.oauth is not None:
+        app.router.add_post(TOKEN_PATH, token)
+        app.router.add_get('/admin/oauth', get_oauth)
+        app.router.add_put('/admin/oauth', put_oauth)
 
     async def start_sink(app):
         await state.sink.start()
@@ -323,9 +469,14 @@ def make_app(state):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='python -m devstack.oic',
-        description='Local OIC stand-in. Credentials come from OIC_USERNAME and OIC_PASSWORD in the environment.')
+        description='Local OIC stand-in. Credentials come from the environment: OIC_USERNAME and OIC_PASSWORD (Basic '
+                    'Auth), and OIC_CLIENT_ID, OIC_CLIENT_SECRET and OIC_SCOPE (OAuth client credentials, optional).')
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=8088)
+    parser.add_argument('--https-port', type=int, default=None, help='also serve HTTPS on this port (needs --tls-cert)')
+    parser.add_argument('--tls-cert', help='PEM file with the server\'s private key and certificate chain')
+    parser.add_argument('--token-ttl', type=float, default=DEFAULT_TOKEN_TTL_S,
+                        help='seconds an OAuth access token is valid (default %d)' % DEFAULT_TOKEN_TTL_S)
     parser.add_argument('--bq-endpoint', help='BigQuery REST endpoint, e.g. http://127.0.0.1:9050; '
                                               'without it rows are acknowledged but not stored')
     parser.add_argument('--project', default='local-project', help='project for a --table without one')
@@ -335,6 +486,39 @@ def build_parser():
     parser.add_argument('--max-instances', type=int, default=100000, help='tracking instances kept in memory')
     parser.add_argument('--max-body', type=int, default=DEFAULT_MAX_BODY, help='request body limit in bytes')
     return parser
+
+
+def oauth_from_env(environ, ttl):
+    """An OAuth client from OIC_CLIENT_ID/OIC_CLIENT_SECRET/OIC_SCOPE, None when none is set; ValueError when only
+    some are."""
+    values = [environ.get(name) for name in ('OIC_CLIENT_ID', 'OIC_CLIENT_SECRET', 'OIC_SCOPE')]
+    if not any(values):
+        return None
+    if not all(values):
+        raise ValueError('set all of OIC_CLIENT_ID, OIC_CLIENT_SECRET and OIC_SCOPE, or none')
+    if ttl <= 0:
+        raise ValueError('--token-ttl must be positive')
+    return OAuth(*values, ttl=ttl)
+
+
+def server_tls_context(cert_path):
+    """A server context with the stack's certificate (TLS 1.2 at least)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path)
+    return context
+
+
+async def serve(app, sites):
+    """Serves `app` on every (host, port, ssl_context) of `sites` until SIGINT/SIGTERM."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=True)
+    await runner.setup()
+    try:
+        for host, port, context in sites:
+            await web.TCPSite(runner, host, port, ssl_context=context, shutdown_timeout=1.0).start()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
 
 
 def main(argv=None):
@@ -347,22 +531,33 @@ def main(argv=None):
     try:
         settings = json.loads(args.faults) if args.faults else None
         faults_mod.parse(settings)
+        oauth = oauth_from_env(os.environ, args.token_ttl)
         if args.bq_endpoint:
             from devstack.bq import parse_table_spec
             sink = sink_mod.BigQuerySink(args.bq_endpoint, *parse_table_spec(args.table, args.project))
         else:
             sink = sink_mod.NoSink()
-    except ValueError as error:
+        sites = [(args.host, args.port, None)]
+        if args.https_port is not None:
+            if not args.tls_cert:
+                raise ValueError('--https-port needs --tls-cert')
+            sites.append((args.host, args.https_port, server_tls_context(args.tls_cert)))
+    except (ValueError, OSError, ssl.SSLError) as error:
         print('devstack.oic: %s' % error, file=sys.stderr)
         return 2
-    state = State(username, password, sink, settings, args.max_instances, args.max_body)
+    state = State(username, password, sink, settings, args.max_instances, args.max_body, oauth=oauth)
     log.info('OIC stand-in on http://%s:%d%s (sink: %s)', args.host, args.port, TRIGGER_PATH, sink.description)
+    if args.https_port is not None:
+        log.info('and on https://%s:%d%s', args.host, args.https_port, TRIGGER_PATH)
+    if oauth is not None:
+        log.info('OAuth token endpoint %s, tokens valid %gs', TOKEN_PATH, oauth.ttl)
     try:
-        web.run_app(make_app(state), host=args.host, port=args.port, access_log=None, print=None,
-                    shutdown_timeout=1.0)
+        asyncio.run(serve(make_app(state), sites))
     except OSError as error:
-        print('devstack.oic: cannot listen on %s:%d: %s' % (args.host, args.port, error.strerror), file=sys.stderr)
+        print('devstack.oic: cannot listen on %s: %s' % (args.host, error.strerror), file=sys.stderr)
         return 2
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
     return 0
 
 

@@ -11,13 +11,16 @@ from devstack import bq
 from devstack import faults as faults_mod
 from devstack import oic
 from devstack import procs
+from devstack import tls
 from devstack.procs import StackError
 
 USERNAME = 'oic_local'
 PID_FILE = 'stack.pids'
 ENV_FILE = 'stack.env'
 ENV_KEYS = ('OIC_URL', 'OIC_USERNAME', 'OIC_PASSWORD', 'BIGQUERY_EMULATOR_HOST', 'BQ_PROJECT', 'OIC_TABLE',
-            'DIRECT_TABLE')
+            'DIRECT_TABLE', 'OIC_HTTPS_URL', 'OIC_CA_BUNDLE', 'OIC_TOKEN_URL', 'OIC_CLIENT_ID', 'OIC_CLIENT_SECRET',
+            'OIC_SCOPE')
+DEFAULT_TOKEN_TTL_S = 300  # Short enough that a long local run refreshes its token a few times.
 
 
 class Stack:
@@ -25,18 +28,25 @@ class Stack:
 
     def __init__(self, state_dir, oic_port=8088, bq_rest_port=9050, bq_grpc_port=9060, faults=None,
                  with_bigquery=True, project=bq.DEFAULT_PROJECT, dataset=bq.DEFAULT_DATASET,
-                 username=USERNAME, password=None, host='127.0.0.1', persistent_bigquery=False, oic_sink=True):
+                 username=USERNAME, password=None, host='127.0.0.1', persistent_bigquery=False, oic_sink=True,
+                 oic_https_port=None, token_ttl=DEFAULT_TOKEN_TTL_S):
         self.state_dir = os.path.abspath(state_dir)
         # Persistent: the emulator keeps its tables in state_dir, so a restart (a fault test) loses no rows.
         self.bq_data_dir = os.path.join(self.state_dir, 'bigquery-data') if persistent_bigquery else None
         self.host = host
         self.oic_port, self.bq_rest_port, self.bq_grpc_port = oic_port, bq_rest_port, bq_grpc_port
+        self.oic_https_port = oic_https_port or procs.free_port(host)
         self.faults = faults_mod.parse(faults)  # fails early on bad settings
         self.with_bigquery = with_bigquery
         self.oic_sink = oic_sink and with_bigquery  # False: OIC acknowledges without storing (the emulator still runs)
         self.project, self.dataset = project, dataset
         self.username = username
         self.password = password or secrets.token_urlsafe(24)
+        # The OAuth confidential client, new for every stack like the password, and the token lifetime.
+        self.client_id = 'oic-local-%s' % secrets.token_hex(4)
+        self.client_secret = secrets.token_urlsafe(32)
+        self.token_ttl = token_ttl
+        self.certificates = None  # Made by start(): a new CA for every stack.
         self.processes = {}
 
     # -- what users and tests see
@@ -47,6 +57,28 @@ class Stack:
     @property
     def oic_url(self):
         return self.oic_base + oic.TRIGGER_PATH
+
+    @property
+    def oic_https_base(self):
+        return 'https://%s:%d' % (self.host, self.oic_https_port)
+
+    @property
+    def oic_https_url(self):
+        return self.oic_https_base + oic.TRIGGER_PATH
+
+    @property
+    def token_url(self):
+        """Locally the stand-in is its own identity domain; on OIC 3 this is https://DOMAIN_HOST/oauth2/v1/token."""
+        return self.oic_https_base + oic.TOKEN_PATH
+
+    @property
+    def scope(self):
+        """As on OIC 3: the instance's audience URL (with its port) followed by urn:opc:resource:consumer::all."""
+        return self.oic_https_base + oic.SCOPE_SUFFIX
+
+    @property
+    def ca_bundle(self):
+        return self.certificates.ca_bundle if self.certificates else None
 
     @property
     def bq_endpoint(self):
@@ -66,6 +98,9 @@ class Stack:
             'OIC_URL': self.oic_url, 'OIC_USERNAME': self.username, 'OIC_PASSWORD': self.password,
             'BIGQUERY_EMULATOR_HOST': self.bq_endpoint, 'BQ_PROJECT': self.project,
             'OIC_TABLE': self.oic_table, 'DIRECT_TABLE': self.direct_table,
+            'OIC_HTTPS_URL': self.oic_https_url, 'OIC_CA_BUNDLE': self.ca_bundle or '',
+            'OIC_TOKEN_URL': self.token_url, 'OIC_CLIENT_ID': self.client_id, 'OIC_CLIENT_SECRET': self.client_secret,
+            'OIC_SCOPE': self.scope,
         }
 
     def log_path(self, name):
@@ -73,7 +108,7 @@ class Stack:
 
     # -- lifecycle
     def check_ports(self):
-        wanted = [('OIC', self.oic_port)]
+        wanted = [('OIC', self.oic_port), ('OIC HTTPS', self.oic_https_port)]
         if self.with_bigquery:
             wanted += [('BigQuery REST', self.bq_rest_port), ('BigQuery gRPC', self.bq_grpc_port)]
         for name, port in wanted:
@@ -85,6 +120,7 @@ class Stack:
         """Starts the emulator and OIC in parallel, waits for both, creates dataset and tables."""
         os.makedirs(self.state_dir, exist_ok=True)
         self.check_ports()
+        self.certificates = tls.make_certificates(self.state_dir, (self.host, 'localhost'))
         try:
             if self.with_bigquery:
                 bq.ensure_spatial_extension()
@@ -108,12 +144,14 @@ class Stack:
 
     def _spawn_oic(self):
         argv = [sys.executable, '-m', 'devstack.oic', '--host', self.host, '--port', str(self.oic_port),
-                '--project', self.project, '--table', self.oic_table]
+                '--https-port', str(self.oic_https_port), '--tls-cert', self.certificates.server_pem,
+                '--token-ttl', str(self.token_ttl), '--project', self.project, '--table', self.oic_table]
         if self.oic_sink:
             argv += ['--bq-endpoint', self.bq_endpoint]
         if self.faults != faults_mod.parse(None):
             argv += ['--faults', json.dumps(self.faults)]
-        env = dict(os.environ, OIC_USERNAME=self.username, OIC_PASSWORD=self.password,
+        env = dict(os.environ, OIC_USERNAME=self.username, OIC_PASSWORD=self.password, OIC_CLIENT_ID=self.client_id,
+                   OIC_CLIENT_SECRET=self.client_secret, OIC_SCOPE=self.scope,
                    PYTHONPATH=os.pathsep.join(filter(None, [_project_root(), os.environ.get('PYTHONPATH')])))
         self.processes['oic'] = procs.spawn(argv, self.log_path('oic'), env=env)
 
@@ -138,8 +176,8 @@ class Stack:
         if process is not None:
             procs.stop_group(process.pid)
         deadline = time.monotonic() + 10
-        port = self.oic_port if name == 'oic' else self.bq_rest_port
-        while procs.port_in_use(port, self.host) and time.monotonic() < deadline:
+        ports = (self.oic_port, self.oic_https_port) if name == 'oic' else (self.bq_rest_port,)
+        while any(procs.port_in_use(port, self.host) for port in ports) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def start_service(self, name):

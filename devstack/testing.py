@@ -20,6 +20,13 @@ class RunningStack:
         self._http.auth = (stack.username, stack.password)
 
     oic_url = property(lambda self: self._stack.oic_url)
+    oic_https_url = property(lambda self: self._stack.oic_https_url)
+    oic_https_base = property(lambda self: self._stack.oic_https_base)
+    ca_bundle = property(lambda self: self._stack.ca_bundle)
+    token_url = property(lambda self: self._stack.token_url)
+    client_id = property(lambda self: self._stack.client_id)
+    client_secret = property(lambda self: self._stack.client_secret)
+    scope = property(lambda self: self._stack.scope)
     oic_base = property(lambda self: self._stack.oic_base)
     username = property(lambda self: self._stack.username)
     password = property(lambda self: self._stack.password)
@@ -48,6 +55,19 @@ class RunningStack:
 
     def reset_faults(self):
         return self._admin('DELETE', '/admin/faults')
+
+    def oauth(self):
+        """The token endpoint's settings: ttl, fail_next, fail_status, live_tokens."""
+        return self._admin('GET', '/admin/oauth')
+
+    def issued_tokens(self):
+        """Every access token the stand-in handed out (the last 1,000), to check none leaked into output."""
+        return self._admin('GET', '/admin/oauth', params={'tokens': '1'})['issued_tokens']
+
+    def set_oauth(self, **settings):
+        """Changes the token lifetime (ttl, for tokens issued from now on), makes the next `fail_next` token requests
+        answer `fail_status`, or (revoke=True) refuses every token issued so far."""
+        return self._admin('PUT', '/admin/oauth', json=settings)
 
     def stats(self):
         return self._admin('GET', '/admin/stats')
@@ -101,13 +121,15 @@ class RunningStack:
 
 
 @contextlib.contextmanager
-def running_stack(state_dir, faults=None, with_bigquery=True, persistent_bigquery=False, oic_sink=True):
+def running_stack(state_dir, faults=None, with_bigquery=True, persistent_bigquery=False, oic_sink=True,
+                  token_ttl=stack_mod.DEFAULT_TOKEN_TTL_S):
     """Starts the emulator (unless with_bigquery=False) and the OIC stand-in on free ports; yields a RunningStack;
     stops both on exit. persistent_bigquery: the emulator keeps its rows across restart_bigquery(). oic_sink=False:
     the OIC stand-in acknowledges without inserting (the emulator still serves the direct path)."""
     stack = stack_mod.Stack(state_dir, oic_port=procs.free_port(), bq_rest_port=procs.free_port(),
                             bq_grpc_port=procs.free_port(), faults=faults, with_bigquery=with_bigquery,
-                            persistent_bigquery=persistent_bigquery, oic_sink=oic_sink)
+                            persistent_bigquery=persistent_bigquery, oic_sink=oic_sink,
+                            oic_https_port=procs.free_port(), token_ttl=token_ttl)
     stack.start()
     try:
         yield RunningStack(stack)

@@ -1,6 +1,7 @@
 """Flex Template entry point: the launcher's --switch=true|false become Beam switches, then pipeline.run submits."""
 
 import sys
+from typing import List, Sequence
 
 from launcher.run import main
 
@@ -9,7 +10,7 @@ SWITCHES = ('streaming', 'no_landed_check', 'allow_insecure_http')
 TRUE, FALSE = ('true', '1', 'yes'), ('false', '0', 'no', '')
 
 
-def translate(argv):
+def translate(argv: Sequence[str]) -> List[str]:
     """--streaming=true -> --streaming, --streaming=false -> nothing; the launcher returns once the job is submitted."""
     translated = []
     for arg in argv:

@@ -127,12 +127,15 @@ def check(endpoint: Endpoint, timeout: float = DEFAULT_TIMEOUT_S) -> float:
     return time.monotonic() - started
 
 
-def endpoints_of(oic_url: Optional[str], emulator_host: Optional[str],
-                 oic_ca_bundle: Optional[str] = None) -> List[Endpoint]:
-    """What a run will call from here: OIC (when the oic path runs) and the BigQuery emulator (when configured)."""
+def endpoints_of(oic_url: Optional[str], emulator_host: Optional[str], oic_ca_bundle: Optional[str] = None,
+                 token_url: Optional[str] = None) -> List[Endpoint]:
+    """What a run will call from here: OIC and its OAuth token endpoint (when the oic path runs) and the BigQuery
+    emulator (when configured)."""
     found = []
     if oic_url:
         found.append(Endpoint.from_url('OIC', oic_url, oic_ca_bundle))
+    if token_url:
+        found.append(Endpoint.from_url('the OAuth token endpoint', token_url, oic_ca_bundle))
     if emulator_host:
         found.append(Endpoint.from_url('the BigQuery emulator', emulator_host))
     return found

@@ -26,7 +26,7 @@ from launcher.run_metrics import pipeline_metrics
 from transforms import live_stats, run_record
 from transforms.run_record import clear_previous, load_run, write_run
 from transforms import records as rec
-from transforms.oic import OICAuthError
+from transforms.oic_errors import OICStopError
 from transforms.stop_signal import request_stop
 
 INTERRUPTED = exit_code(signal.SIGINT)  # 130: Ctrl-C (drained or cancelled).
@@ -85,7 +85,7 @@ def _cause_of_type(err, kind):
 
 def _failure_line(err):
     """One readable line for a failed pipeline: the OIC caller's own message when it stopped the run."""
-    stopped = _cause_of_type(err, OICAuthError)
+    stopped = _cause_of_type(err, OICStopError)  # Refused credentials or client, or an untrusted certificate.
     if stopped is not None:
         return str(stopped).split(' [while running', 1)[0].splitlines()[0]
     text = str(err)
@@ -180,10 +180,11 @@ def run_preflight(options, config) -> int:
         return 0
     bigquery = config.bigquery
     uses_emulator = 'direct' in config.paths or bigquery.landed_check or bigquery.dead_letter_table
+    oic = config.oic
     endpoints = preflight.endpoints_of(
-        config.oic.url if config.oic else None, bigquery.emulator_host if uses_emulator else None,
-        getattr(config.oic, 'ca_bundle', None))  # --oic_ca_bundle, when the OIC piece has one.
-    problems = preflight.check_all(endpoints)
+        oic.url if oic else None, bigquery.emulator_host if uses_emulator else None,
+        oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None)
+    problems = preflight.check_all(endpoints)[:1]  # One line: the first endpoint that cannot be reached.
     if not problems:
         return 0
     if is_dataflow(config.runner):
@@ -192,7 +193,8 @@ def run_preflight(options, config) -> int:
                   '(--skip_preflight skips this check)' % line, file=sys.stderr)
         return 0
     for line in problems:
-        print('error: %s' % line, file=sys.stderr)
+        hint = ' (--oic_ca_bundle FILE names the CAs to trust)' if 'TLS certificate not trusted' in line else ''
+        print('error: %s%s' % (line, hint), file=sys.stderr)
     return 2
 
 

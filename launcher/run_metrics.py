@@ -1,10 +1,12 @@
 """The pipeline's own counters and distributions, copied into the run record once a run has finished."""
 
+from typing import Any
+
 # WriteToBigQuery's streaming writer records one `batch_size` sample per insertAll call it makes.
 INSERT_BATCH_METRIC = 'batch_size'
 
 
-def pipeline_metrics(result):
+def pipeline_metrics(result: Any) -> dict:
     """{name: value} of the finished pipeline's counters (ints) and distributions ({count, sum, min, max});
     {} when the runner cannot tell. Never raises: metrics only enrich the report."""
     try:

@@ -9,6 +9,7 @@ from transforms import run_record
 from transforms.bigquery import WriteDirect
 from transforms.credentials import PasswordRef
 from transforms.oic import Caller, PostToOIC
+from transforms.oic_auth import CLIENT_SECRET_ENV, OAuthClient
 from transforms.rate_limit import GlobalRateLimit, TakeGlobalBudget
 from transforms.run_record import RecordRun
 
@@ -36,10 +37,20 @@ class OICPath(beam.PTransform):
             connect_timeout=c.connect_timeout, read_timeout=c.read_timeout,
             max_attempts=c.max_attempts, deadline_s=c.deadline, max_rps=c.worker_max_rps or None,
             allow_insecure_http=c.allow_insecure_http, caller_factory=self._caller_factory,
+            oauth=_oauth_client(c), ca_pem=c.ca_pem,
             live_dir=self._out if run_record.is_local(self._out) else None)
         _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind('oic'))
         _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('oic'))
         return posted.dead_letter
+
+
+def _oauth_client(c: OICConfig) -> Optional[OAuthClient]:
+    """The OAuth client of an --oic_auth oauth run (its secret read on the workers), else None."""
+    if c.auth != 'oauth' or not (c.token_url and c.client_id and c.scope):
+        return None
+    where = (PasswordRef(env=None, secret=c.client_secret_secret, what='the OAuth client secret')
+             if c.client_secret_secret else PasswordRef(env=CLIENT_SECRET_ENV, what='the OAuth client secret'))
+    return OAuthClient(c.token_url, c.client_id, c.scope, where)
 
 
 class DirectPath(beam.PTransform):

@@ -76,6 +76,34 @@ class WarehouseOptions(PipelineOptions):
             help='Secret Manager version holding the OIC password, projects/P/secrets/S/versions/V; read by '
                  'the workers at start-up (env OIC_PASSWORD_SECRET).')
         oic.add_argument(
+            '--oic_auth', default='basic', choices=('basic', 'oauth'),
+            help='How the caller authenticates to the trigger: basic = Basic Auth with --oic_username and the '
+                 'password (default); oauth = OAuth 2.0 client credentials of a confidential app of the identity '
+                 'domain (--oic_token_url, --oic_client_id, --oic_scope, the client secret), a Bearer token on every '
+                 'request.')
+        oic.add_argument(
+            '--oic_token_url', default=_env('OIC_TOKEN_URL'),
+            help='With --oic_auth oauth: the identity domain\'s token endpoint, https://DOMAIN_HOST/oauth2/v1/token '
+                 '(env OIC_TOKEN_URL).')
+        oic.add_argument(
+            '--oic_client_id', default=_env('OIC_CLIENT_ID'),
+            help='With --oic_auth oauth: the confidential app\'s client id (env OIC_CLIENT_ID). The client secret is '
+                 'never a flag: it comes from OIC_CLIENT_SECRET or from --oic_client_secret_secret.')
+        oic.add_argument(
+            '--oic_scope', default=_env('OIC_SCOPE'),
+            help='With --oic_auth oauth: the scope, the OIC instance\'s audience URL followed by '
+                 'urn:opc:resource:consumer::all (env OIC_SCOPE).')
+        oic.add_argument(
+            '--oic_client_secret_secret', default=_env('OIC_CLIENT_SECRET_SECRET'),
+            help='With --oic_auth oauth: Secret Manager version holding the client secret, '
+                 'projects/P/secrets/S/versions/V; read by the workers (needed on Dataflow; env '
+                 'OIC_CLIENT_SECRET_SECRET).')
+        oic.add_argument(
+            '--oic_ca_bundle', default=_env('OIC_CA_BUNDLE'),
+            help='PEM file of the CAs whose certificates the caller trusts for https OIC and token URLs (env '
+                 'OIC_CA_BUNDLE, else REQUESTS_CA_BUNDLE, else the system\'s trust store). Read at launch and '
+                 'shipped with the job. Certificates are always verified; there is no switch to turn that off.')
+        oic.add_argument(
             '--oic_payload', default='extended', choices=('extended', 'seed'),
             help='Request body: extended = all eight fields (default); seed = exactly the seed\'s six fields.')
         oic.add_argument(
@@ -107,7 +135,8 @@ class WarehouseOptions(PipelineOptions):
                  'failures (besides the JSON lines under --out); created if missing.')
         oic.add_argument(
             '--allow_insecure_http', action='store_true', default=False,
-            help='Allow Basic Auth over plain http:// to a host that is not loopback (refused by default).')
+            help='Allow Basic Auth, a Bearer token or the OAuth client secret over plain http:// to a host that is not '
+                 'loopback (refused by default).')
 
         bigquery = parser.add_argument_group('BigQuery')
         bigquery.add_argument(

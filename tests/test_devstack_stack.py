@@ -37,9 +37,9 @@ def sourced(env_path):
 
 def test_up_status_down_leaves_nothing_behind(tmp_path):
     state = str(tmp_path / 'state')
-    ports = [procs.free_port() for _ in range(3)]
+    ports = [procs.free_port() for _ in range(4)]
     up = devstack('up', '--state-dir', state, '--oic-port', str(ports[0]), '--bq-rest-port', str(ports[1]),
-                  '--bq-grpc-port', str(ports[2]), '--faults', '{"latency_ms": 1}')
+                  '--bq-grpc-port', str(ports[2]), '--oic-https-port', str(ports[3]), '--faults', '{"latency_ms": 1}')
     try:
         assert up.returncode == 0, up.stderr
         env_path = os.path.join(state, 'stack.env')
@@ -53,6 +53,9 @@ def test_up_status_down_leaves_nothing_behind(tmp_path):
         assert variables['OIC_TABLE'] == 'local-project:warehouse.inventory_oic'
         assert variables['DIRECT_TABLE'] == 'local-project:warehouse.inventory_direct'
         assert variables['OIC_URL'] in up.stdout and variables['OIC_PASSWORD'] in up.stdout
+        assert variables['OIC_HTTPS_URL'] == variables['OIC_URL'].replace('http://', 'https://').replace(
+            ':%d/' % ports[0], ':%d/' % ports[3])
+        assert variables['OIC_CLIENT_SECRET'] not in up.stdout  # Only in stack.env (0600).
 
         auth = (variables['OIC_USERNAME'], variables['OIC_PASSWORD'])
         base = variables['OIC_URL'].split('/ic/')[0]
@@ -81,9 +84,11 @@ def test_up_status_down_leaves_nothing_behind(tmp_path):
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
                    for pid in family)
     assert not os.path.exists(os.path.join(state, 'stack.pids'))
-    for name in os.listdir(state):
-        if name != 'stack.env':
-            assert variables['OIC_PASSWORD'] not in open(os.path.join(state, name), errors='replace').read(), name
+    for directory, _, names in os.walk(state):
+        for name in names:
+            if name != 'stack.env':
+                text = open(os.path.join(directory, name), errors='replace').read()
+                assert variables['OIC_PASSWORD'] not in text and variables['OIC_CLIENT_SECRET'] not in text, name
 
     again = devstack('down', '--state-dir', state)
     assert again.returncode == 0 and 'No local stack running' in again.stdout

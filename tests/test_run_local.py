@@ -8,7 +8,7 @@ import subprocess
 import psutil
 import pytest
 
-from devstack.stack import read_pids
+from devstack.stack import ENV_KEYS, read_pids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.stack
@@ -26,12 +26,10 @@ def free_ports(n):
 
 @pytest.fixture
 def env(tmp_path):
-    oic, bq, grpc = free_ports(3)
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ('OIC_URL', 'OIC_USERNAME', 'OIC_PASSWORD', 'BIGQUERY_EMULATOR_HOST', 'BQ_PROJECT',
-                            'OIC_TABLE', 'DIRECT_TABLE')}
+    oic, bq, grpc, https = free_ports(4)
+    environ = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
     environ.update(LOCAL_STACK_DIR=str(tmp_path / 'state'), LOCAL_OIC_PORT=str(oic), LOCAL_BQ_PORT=str(bq),
-                   LOCAL_BQ_GRPC_PORT=str(grpc))
+                   LOCAL_BQ_GRPC_PORT=str(grpc), LOCAL_OIC_HTTPS_PORT=str(https))
     return environ
 
 
@@ -47,7 +45,7 @@ def port_open(port):
 
 def stack_processes(env):
     """Processes whose command line names this test's ports: the stack's, and nothing else would."""
-    ports = {env['LOCAL_OIC_PORT'], env['LOCAL_BQ_PORT'], env['LOCAL_BQ_GRPC_PORT']}
+    ports = {env['LOCAL_OIC_PORT'], env['LOCAL_BQ_PORT'], env['LOCAL_BQ_GRPC_PORT'], env['LOCAL_OIC_HTTPS_PORT']}
     found = []
     for proc in psutil.process_iter(['cmdline']):
         cmdline = proc.info['cmdline'] or []
@@ -85,6 +83,20 @@ def test_main_command_runs_both_paths_and_stops_the_stack(env, tmp_path):
         assert report['paths'][path]['missing'] == 0
     assert stack_processes(env) == []
     assert not port_open(env['LOCAL_OIC_PORT'])
+
+
+def test_oauth_runs_the_comparison_over_https(env, tmp_path):
+    out = tmp_path / 'out'
+    result = run_local(env, '--oic_auth', 'oauth', '--records', '20', '--out', str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.load(open(out / 'run.json'))
+    assert run['oic_auth'] == 'oauth' and run['oic_url'].startswith('https://127.0.0.1:%s/' % env['LOCAL_OIC_HTTPS_PORT'])
+    assert run['metrics']['oic_token_fetches'] == 1
+    report = json.load(open(out / 'report.json'))
+    assert report['paths']['oic']['landed'] == report['paths']['direct']['landed'] == 20
+    assert report['paths']['oic']['oic_monitoring']['check'] == 'done'  # The monitoring API over HTTPS too.
+    assert 'token_fetches 1' in result.stdout
+    assert stack_processes(env) == []
 
 
 def test_a_failing_run_still_stops_the_stack(env):

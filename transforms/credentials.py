@@ -1,4 +1,5 @@
-"""Where the OIC password comes from: an environment variable (local) or Secret Manager (Dataflow), read on the worker."""
+"""Where the OIC password (or the OAuth client secret) comes from: an environment variable (local) or Secret Manager
+(Dataflow), read on the worker."""
 
 import dataclasses
 import os
@@ -11,21 +12,23 @@ class CredentialsError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class PasswordRef:
-    """A pointer to the password, safe to pickle and to show: it never holds the password itself."""
+    """A pointer to the password, safe to pickle and to show: it never holds the password itself. `what` names it in
+    messages (e.g. 'the OAuth client secret')."""
     env: Optional[str] = 'OIC_PASSWORD'
     secret: Optional[str] = None
+    what: str = 'the OIC password'
 
     def read(self):
         if self.secret:
-            return _read_secret(self.secret)
+            return _read_secret(self.secret, self.what)
         value = os.environ.get(self.env or '')
         if not value:
-            raise CredentialsError('the OIC password is not set: environment variable %s is empty on this worker' %
-                                   self.env)
+            raise CredentialsError('%s is not set: environment variable %s is empty on this worker' %
+                                   (self.what, self.env))
         return value
 
 
-def _read_secret(name):
+def _read_secret(name, what='the OIC password'):
     try:
         from google.cloud import secretmanager  # Imported here: only Dataflow runs need it.
         client = secretmanager.SecretManagerServiceClient()
@@ -34,5 +37,5 @@ def _read_secret(name):
         finally:
             client.transport.close()
     except Exception as err:  # The client's errors vary; report where we looked and the kind of failure only.
-        raise CredentialsError('could not read the OIC password from Secret Manager %s: %s' %
-                               (name, type(err).__name__)) from None
+        raise CredentialsError('could not read %s from Secret Manager %s: %s' %
+                               (what, name, type(err).__name__)) from None

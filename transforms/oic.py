@@ -1,4 +1,4 @@
-"""The OIC branch's caller: posts each record to the OIC REST trigger with Basic Auth, many requests in flight."""
+"""The OIC branch's caller: posts each record to the OIC REST trigger (Basic Auth or OAuth), many requests in flight."""
 
 import concurrent.futures
 import queue
@@ -15,6 +15,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms import live_stats
 from transforms import records as rec
 from transforms.credentials import PasswordRef
+from transforms.oic_auth import OAuthClient
+from transforms.oic_errors import OICAuthError, OICStopError  # noqa: F401 (OICAuthError: part of this module's API)
 from transforms.oic_caller import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome, check_oic_url)
 from transforms.oic_retry import (
@@ -27,10 +29,7 @@ METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
 DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
                 'deadline_exceeded')
-
-
-class OICAuthError(RuntimeError):
-    """OIC refused the credentials: retrying every record with a wrong password helps no one, so the run stops."""
+TOKEN_COUNTERS = ('token_fetches', 'token_fetch_failures', 'token_refreshes_ahead')
 
 
 class Caller(Protocol):
@@ -76,8 +75,10 @@ class _PostFn(beam.DoFn):
     """
 
     def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
-                 caller_factory=None, live_dir=None):
+                 caller_factory=None, oauth=None, ca_pem=None, live_dir=None):
         self._url, self._username, self._password_ref = url, username, password_ref
+        self._oauth, self._ca_pem = oauth, ca_pem
+        self._token_shared = shared.Shared()  # One token cache per worker process (all DoFn instances share it).
         self._live_dir = live_dir
         self._shape, self._concurrency, self._timeouts = payload_shape, concurrency, timeouts
         self._policy, self._max_rps, self._caller_factory = policy, max_rps, caller_factory
@@ -91,10 +92,12 @@ class _PostFn(beam.DoFn):
         self.dead_by_reason = {reason: counter('dead_lettered_' + reason) for reason in DEAD_REASONS}
         self.latency = Metrics.distribution(METRICS_NAMESPACE, 'oic_latency_ms')
         self.signaler = ThrottlingSignaler(METRICS_NAMESPACE)
+        self.token_counters = {name: counter(name) for name in TOKEN_COUNTERS}
 
     def setup(self):
         self._stop = threading.Event()
         self._auth = AuthWatch()
+        self._tokens = None
         # What the caller is doing, counted as it happens, for the launcher's progress line (local runs).
         self._live = live_stats.stats_for(self._live_dir, 'oic') if self._live_dir else None
         if self._live is not None:
@@ -102,11 +105,16 @@ class _PostFn(beam.DoFn):
         if self._caller_factory is not None:
             self._caller = self._caller_factory()
         else:
+            if self._oauth is not None:
+                self._tokens = self._token_shared.acquire(
+                    lambda: _SharedTokens(self._oauth.provider(self._ca_pem, self._timeouts)))
             # The worker's share of the job's concurrency holds for the whole process: a worker runs several DoFn
             # instances (one per harness thread), and they draw on one set of request slots and throttling signals.
             self._worker = self._shared.acquire(lambda: WorkerState(self._concurrency, self._max_rps))
-            self._caller = OICCaller(self._url, self._username, self._password_ref.read(), self._concurrency,
+            self._caller = OICCaller(self._url, self._username,
+                                     None if self._oauth else self._password_ref.read(), self._concurrency,
                                      self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop,
+                                     auth=self._tokens.provider if self._tokens else None, ca_pem=self._ca_pem,
                                      observer=self._live)
         self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
 
@@ -133,6 +141,7 @@ class _PostFn(beam.DoFn):
     def finish_bundle(self):
         while self._in_flight:
             yield from self._emit(self._done.get())
+        self._count_tokens()
 
     def teardown(self):
         stop = getattr(self, '_stop', None)
@@ -157,8 +166,16 @@ class _PostFn(beam.DoFn):
         record, timestamp, window, outcome = finished
         self._in_flight -= 1
         self._count(outcome)
+        self._count_tokens()
+        if outcome.kind == 'stop':  # A refused OAuth client or an untrusted certificate: no record can get through.
+            self._stop.set()
+            raise outcome.error
         if self._auth.seen(outcome.kind):
             self._stop.set()
+            if self._oauth is not None:
+                raise OICAuthError('OIC refused the credentials: HTTP %d to new tokens of client %r on %d requests in '
+                                   'a row; check that the confidential app has the ServiceInvoker role'
+                                   % (outcome.status, self._oauth.client_id, AUTH_STOP_AFTER))
             raise OICAuthError('OIC refused the credentials of user %r (HTTP %d on %d requests in a row); check '
                                '--oic_username and the password' % (self._username, outcome.status, AUTH_STOP_AFTER))
         if outcome.kind == 'ack':
@@ -168,6 +185,13 @@ class _PostFn(beam.DoFn):
             value = rec.make_dead_letter('oic', record, outcome.reason, status=outcome.status,
                                          attempts=outcome.attempts, detail=outcome.detail)
             yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, (window,)))
+
+    def _count_tokens(self):
+        """Adds the worker's token fetches since the last look to this DoFn's counters (on the bundle's thread)."""
+        if self._tokens is not None:
+            for name, value in self._tokens.provider.take_counts().items():
+                if value:
+                    self.token_counters[name].inc(value)
 
     def _count(self, outcome):
         self.requests.inc(outcome.attempts)
@@ -190,6 +214,13 @@ class _PostFn(beam.DoFn):
             counter.inc()
 
 
+class _SharedTokens:
+    """Holds a worker's TokenProvider for Beam's Shared (which needs an object it can hold a weak reference to)."""
+
+    def __init__(self, provider):
+        self.provider = provider
+
+
 class PostToOIC(beam.PTransform):
     """Posts records to the OIC REST trigger; returns acknowledgements and `.dead_letter`.
 
@@ -203,23 +234,30 @@ class PostToOIC(beam.PTransform):
                    'detail': '…', 'record': {…}, 'error_time': '…Z'}
     """
 
-    def __init__(self, url: str, username: str, password_ref: PasswordRef = PasswordRef(),
+    def __init__(self, url: str, username: Optional[str], password_ref: PasswordRef = PasswordRef(),
                  payload_shape: str = 'extended', concurrency: int = DEFAULT_CONCURRENCY,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S, read_timeout: float = DEFAULT_READ_TIMEOUT_S,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, deadline_s: float = DEFAULT_DEADLINE_S,
                  max_rps: Optional[float] = None, initial_backoff_s: float = DEFAULT_INITIAL_BACKOFF_S,
                  max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
-                 caller_factory: Optional[Callable[[], Caller]] = None, live_dir: Optional[str] = None):
+                 caller_factory: Optional[Callable[[], Caller]] = None, oauth: Optional[OAuthClient] = None,
+                 ca_pem: Optional[str] = None, live_dir: Optional[str] = None):
         """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
-        with a fake in tests; the URL rule still applies. `live_dir`: the run directory whose live stats
+        with a fake in tests; the URL rule still applies. `oauth`: Bearer tokens of this client instead of Basic
+        Auth (`username` and `password_ref` are then unused). `ca_pem`: the PEM text of the CAs an https URL's
+        certificate (and the token URL's) must chain to; None = the system's trust store. It travels with the job
+        (certificates are public), so workers need no local file. `live_dir`: the run directory whose live stats
         (transforms/live_stats.py) the caller keeps current; None = none."""
         super().__init__()
-        check_oic_url(url, allow_insecure_http)
+        what = 'Basic Auth' if oauth is None else 'a Bearer token'
+        check_oic_url(url, allow_insecure_http, what)
+        if oauth is not None:
+            check_oic_url(oauth.token_url, allow_insecure_http, 'the OAuth client secret')
         if concurrency < 1:
             raise ValueError('concurrency must be at least 1')
         policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
         self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
-                           policy, max_rps, caller_factory, live_dir)
+                           policy, max_rps, caller_factory, oauth, ca_pem, live_dir)
 
-    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, records: beam.PCollection):  # -> DoOutputsTuple (not annotated: Beam would read it as a type hint)
         return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, main='acks')

@@ -13,6 +13,8 @@ from typing import Any, Dict, Optional, Protocol
 import urllib3
 
 from transforms import records as rec
+from transforms.oic_auth import BasicAuth, TokenUnavailable, tls_pool_kwargs
+from transforms.oic_errors import OICStopError, OICTLSError, tls_refusal
 from transforms.records import DETAIL_LIMIT
 from transforms.oic_retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, is_retryable, parse_retry_after
 
@@ -34,10 +36,11 @@ def redact_url(url: Optional[str]) -> Optional[str]:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, '', ''))
 
 
-def check_oic_url(url: Optional[str], allow_insecure_http: bool = False) -> None:
-    """The one rule for the OIC trigger URL: an http(s) URL with a host and a valid port, no credentials in it,
-    and no plain http:// to a host that is not loopback unless explicitly allowed (Basic Auth would travel in
-    clear). Raises ValueError naming the problem; the launcher reports it as a usage error."""
+def check_oic_url(url: Optional[str], allow_insecure_http: bool = False, what: str = 'Basic Auth') -> None:
+    """The one rule for the OIC trigger URL (and the OAuth token URL): an http(s) URL with a host and a valid port,
+    no credentials in it, and no plain http:// to a host that is not loopback unless explicitly allowed (`what`,
+    Basic Auth or a token or client secret, would travel in clear). Raises ValueError naming the problem; the
+    launcher reports it as a usage error."""
     try:
         parts = urllib.parse.urlsplit(url or '')
         _ = parts.port  # Raises ValueError for a port that is not a number in range.
@@ -49,8 +52,8 @@ def check_oic_url(url: Optional[str], allow_insecure_http: bool = False) -> None
     if parts.username or parts.password:
         raise ValueError('the OIC URL must not contain credentials; use --oic_username and OIC_PASSWORD')
     if parts.scheme == 'http' and not allow_insecure_http and not is_loopback(parts.hostname):
-        raise ValueError('refusing to send Basic Auth over plain http:// to %s; use https:// or pass '
-                         '--allow_insecure_http' % parts.hostname)
+        raise ValueError('refusing to send %s over plain http:// to %s; use https:// or pass '
+                         '--allow_insecure_http' % (what, parts.hostname))
 
 
 def is_loopback(host: str) -> bool:
@@ -113,6 +116,7 @@ class Attempt:
     detail: str = ''
     retry_after: Optional[float] = None
     sent: bool = True
+    fatal: Optional[OICStopError] = None  # A failure that stops the run (refused client, untrusted certificate).
 
     @property
     def retryable(self):
@@ -130,7 +134,8 @@ class Attempt:
 
 @dataclasses.dataclass
 class Outcome:
-    """What happened to one record: kind 'ack', 'dead' or 'auth', with the counts the metrics need."""
+    """What happened to one record: kind 'ack', 'dead', 'auth' or 'stop' (then `error` stops the run), with the
+    counts the metrics need."""
     kind: str
     status: Optional[int]
     attempts: int
@@ -140,6 +145,7 @@ class Outcome:
     overloads: int = 0
     held: int = 0
     held_s: float = 0.0
+    error: Optional[OICStopError] = None
 
 
 def give_up_reason(last, attempts, policy):
@@ -159,14 +165,20 @@ class OICCaller:
     """
 
     def __init__(self, url, username, password, concurrency, timeouts, policy, gate, payload_shape='extended',
-                 stop_event=None, observer: Optional[Observer] = None):
+                 stop_event=None, auth=None, ca_pem=None, observer: Optional[Observer] = None):
+        """`auth` (transforms.oic_auth: BasicAuth or a TokenProvider) replaces Basic Auth with username/password;
+        `ca_pem` (PEM text) is what an https URL's certificate is verified against, else the system's trust store.
+        The pool keeps its connections alive: a TLS handshake per connection, not per request. `observer` is told
+        of each request as it starts and ends (the live progress line)."""
         self.url, self.policy, self.gate, self.shape = url, policy, gate, payload_shape
         self.observer = observer or _NoObserver()
         self.connect_timeout, self.read_timeout = timeouts
         self.stop_event = stop_event or threading.Event()
-        self._headers = urllib3.make_headers(basic_auth='%s:%s' % (username, password), keep_alive=True)
+        self.auth = auth or BasicAuth(username, password)
+        self._headers = urllib3.make_headers(keep_alive=True)
         self._headers['Content-Type'] = 'application/json'
-        self.pool = urllib3.connection_from_url(url, maxsize=concurrency, block=True, retries=False)
+        self.pool = urllib3.connection_from_url(url, maxsize=concurrency, block=True, retries=False,
+                                                **tls_pool_kwargs(url, ca_pem))
         self._path = urllib.parse.urlsplit(url)._replace(scheme='', netloc='').geturl() or '/'
 
     def close(self):
@@ -187,13 +199,7 @@ class OICCaller:
                 return Attempt(error='stopped' if self.stop_event.is_set() else 'deadline', sent=False)
             counts['attempts'] += 1
             with self.gate.slots:
-                self.observer.request_started(int(counts['attempts']))
-                try:
-                    result = self._post(body, deadline)
-                except BaseException:
-                    self.observer.request_finished('client error')
-                    raise
-                self.observer.request_finished(result.error_text)
+                result = self._send(body, deadline, counts)
             overloaded = result.status in OVERLOAD_STATUSES or result.error is not None
             counts['overloads'] += overloaded
             self.gate.throttler.record(accepted=not overloaded)
@@ -206,6 +212,8 @@ class OICCaller:
         elapsed = time.monotonic() - started
         common: Dict[str, Any] = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
                                       held=counts['held'], held_s=counts['held_s'])
+        if last.fatal is not None:
+            return Outcome('stop', None, reason='stopped', error=last.fatal, **common)
         if last.status is not None and 200 <= last.status < 300:
             return Outcome('ack', last.status, **common)
         if last.status in AUTH_STATUSES:
@@ -213,12 +221,56 @@ class OICCaller:
         return Outcome('dead', last.status, reason=give_up_reason(last, counts['attempts'], self.policy),
                        detail=last.detail, **common)
 
-    def _post(self, body, deadline):
+    def _authorization(self, deadline):
+        """(header, None), or (None, Attempt) when no header can be had: a passing token endpoint failure (retried
+        with the record's backoff) or a failure that stops the run."""
+        try:
+            return self.auth.header(max(deadline - time.monotonic(), 0.001)), None
+        except TokenUnavailable as err:
+            return None, Attempt(error='token_unavailable', detail=('token_unavailable: %s' % err)[:DETAIL_LIMIT])
+        except OICStopError as err:
+            return None, Attempt(error='stopped', sent=False, fatal=err)
+
+    def _send(self, body, deadline, counts):
+        """One attempt: the record posted with the current credentials; a 401 to a token that was accepted before
+        (it expired or was revoked) gets one new token and one more request."""
+        header, failed = self._authorization(deadline)
+        if failed:
+            return failed
+        result = self._observed_post(body, deadline, header, counts['attempts'])
+        if result.status == 401 and self.auth.invalidate(header):
+            header, failed = self._authorization(deadline)
+            if failed:
+                return failed
+            counts['attempts'] += 1
+            result = self._observed_post(body, deadline, header, counts['attempts'])
+        return result
+
+    def _observed_post(self, body, deadline, authorization, attempt) -> 'Attempt':
+        """_post, with the observer told when the request starts and how it ended."""
+        self.observer.request_started(int(attempt))
+        try:
+            result = self._post(body, deadline, authorization)
+        except BaseException:
+            self.observer.request_finished('client error')
+            raise
+        self.observer.request_finished(result.error_text)
+        return result
+
+    def _post(self, body, deadline, authorization):
         remaining = max(deadline - time.monotonic(), 0.001)
         timeout = urllib3.Timeout(connect=self.connect_timeout, read=min(self.read_timeout, remaining))
+        headers = dict(self._headers, Authorization=authorization)
         try:
             response = self.pool.urlopen('POST', self._path, body=json.dumps(body).encode('utf-8'),
-                                         headers=self._headers, timeout=timeout)
+                                         headers=headers, timeout=timeout)
+        except urllib3.exceptions.SSLError as err:
+            refusal = tls_refusal(err)
+            if refusal is None:  # A handshake cut short (an overloaded server): like any connection error.
+                return Attempt(error='connection_error', detail='connection_error: SSLError')
+            return Attempt(error='stopped', sent=False, fatal=OICTLSError(
+                'OIC\'s certificate at %s is not trusted (%s); pass --oic_ca_bundle FILE with the CA that issued it'
+                % (redact_url(self.url), refusal)))
         except urllib3.exceptions.NewConnectionError as err:  # A TimeoutError subclass in urllib3 2, yet no timeout.
             return Attempt(error='connection_error', detail='connection_error: %s' % error_label(err))
         except urllib3.exceptions.TimeoutError as err:

@@ -20,9 +20,10 @@ MAX_RETRY_AFTER_S = 300.0  # OIC's own synchronous timeout; a longer Retry-After
 
 
 def is_retryable(status=None, error=None):
-    """Connection errors, timeouts and 408/429/5xx-transient statuses are worth another attempt; nothing else is."""
+    """Connection errors, timeouts, a token endpoint that could not answer and 408/429/5xx-transient statuses are
+    worth another attempt; nothing else is."""
     if error is not None:
-        return error in ('timeout', 'connection_error')
+        return error in ('timeout', 'connection_error', 'token_unavailable')
     return status in RETRYABLE_STATUSES
 
 

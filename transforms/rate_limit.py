@@ -63,12 +63,12 @@ class TakeGlobalBudget(beam.PTransform):
     """Lets each element pass once the job-wide rate-limit service has granted it one OIC request.
 
     Element in and out: a valid record dict, unchanged; the pace is the service's limit summed over all workers.
-    Put it right before the OIC caller. Retries inside the caller are not counted here (see the README).
+    Put it right before the OIC caller. Retries inside the caller are not counted here (see docs/dataflow.md).
     """
 
     def __init__(self, budget):
         super().__init__()
         self._budget = budget
 
-    def expand(self, records):
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
         return records | 'Acquire' >> beam.ParDo(_TakeBudgetFn(self._budget))

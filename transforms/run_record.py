@@ -77,7 +77,7 @@ def live_stats_files(out_dir: str, path: str) -> List[Tuple[str, int]]:
     return found
 
 
-def record_file_pattern(out_dir, kind):
+def record_file_pattern(out_dir: str, kind: str) -> str:
     """Where records of `kind` (e.g. 'oic/acks') are written; one file per writer."""
     return join(out_dir, '%s-*.jsonl' % kind)
 
@@ -139,11 +139,11 @@ class RecordRun(beam.PTransform):
         super().__init__()
         self._out_dir, self._kind = out_dir, kind
 
-    def expand(self, pcoll):
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
         return pcoll | 'Append' >> beam.ParDo(_AppendJsonLinesFn(self._out_dir, self._kind))
 
 
-def read_records(out_dir, kind):
+def read_records(out_dir: str, kind: str) -> List[dict]:
     """All JSON lines of `kind` in a run directory (local or any Beam filesystem), in no particular order."""
     pattern = record_file_pattern(out_dir, kind)
     matches = FileSystems.match([pattern])[0].metadata_list

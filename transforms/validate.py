@@ -44,5 +44,5 @@ class ValidateRecords(beam.PTransform):
     `.invalid`: {'reason': 'invalid', 'errors': ['Quantity_Available is negative: -5'], 'record': {…}, …}
     """
 
-    def expand(self, records):
+    def expand(self, records: beam.PCollection):  # -> DoOutputsTuple (not annotated: Beam would read it as a type hint)
         return records | 'Check' >> beam.ParDo(_ValidateFn()).with_outputs(INVALID, main='valid')

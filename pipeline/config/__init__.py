@@ -53,6 +53,8 @@ class RunConfig:
         if self.oic is not None:
             oic = dataclasses.asdict(self.oic)
             oic['url'] = redact_url(self.oic.url)
+            oic['token_url'] = redact_url(self.oic.token_url)
+            del oic['ca_pem']  # Shipped with the job; the record names the file it came from.
             data.update({'oic_' + key: value for key, value in oic.items()})
         return data
 

@@ -1,22 +1,29 @@
-"""The OIC piece: where and how the OIC branch posts (URL, user, where the password is read, concurrency, retries)."""
+"""The OIC piece: where and how the OIC branch posts (URL, how it authenticates and where the password or client
+secret is read, which CAs it trusts, concurrency, retries)."""
 
 import dataclasses
 import re
+import ssl
+import urllib.parse
 from typing import Mapping, Optional
 
 from pipeline.config.errors import UsageError
-from transforms.oic_caller import check_oic_url
+from transforms.oic_auth import CLIENT_SECRET_ENV
+from transforms.oic_caller import check_oic_url, is_loopback
 
 PASSWORD_ENV = 'OIC_PASSWORD'
+CA_BUNDLE_ENV = 'REQUESTS_CA_BUNDLE'  # Honoured as requests does, when --oic_ca_bundle is not given.
+AUTH_MODES = ('basic', 'oauth')
 SECRET_PATTERN = re.compile(r'^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$')
 RATE_LIMITER_PATTERN = re.compile(r'^[\w.-]+:\d{1,5}$')
 
 
 @dataclasses.dataclass(frozen=True)
 class OICConfig:
-    """Validated settings of the OIC branch. Holds no password: only where the workers will read it from."""
+    """Validated settings of the OIC branch. Holds no password or client secret: only where the workers will read
+    them from."""
     url: str
-    username: str
+    username: Optional[str]  # Basic Auth's user (optional with OAuth).
     password_secret: Optional[str]
     payload: str
     concurrency: int  # For the whole job.
@@ -30,6 +37,13 @@ class OICConfig:
     allow_insecure_http: bool
     rate_limiter: Optional[str]
     rate_limit_domain: str
+    auth: str = 'basic'  # Or 'oauth': client credentials, a Bearer token on every request.
+    token_url: Optional[str] = None
+    client_id: Optional[str] = None
+    scope: Optional[str] = None
+    client_secret_secret: Optional[str] = None  # Secret Manager version of the client secret (else OIC_CLIENT_SECRET).
+    ca_bundle: Optional[str] = None  # The file the CAs were read from (for the run record).
+    ca_pem: Optional[str] = dataclasses.field(default=None, repr=False)  # Its certificates, shipped with the job.
 
 
 def check_secret_ref(flag: str, value: str) -> None:
@@ -64,18 +78,80 @@ def _check_password_source(flags, on_dataflow: bool, environ: Mapping[str, str])
         raise UsageError('the oic path needs the OIC password in %s (or --oic_password_secret)' % PASSWORD_ENV)
 
 
+def _check_url(flag: str, url: str, allow_insecure_http: bool, what: str) -> None:
+    try:
+        check_oic_url(url, allow_insecure_http, what)
+    except ValueError as err:
+        raise UsageError(str(err).replace('the OIC URL', flag, 1)) from None
+
+
+def _check_oauth(flags, on_dataflow: bool, environ: Mapping[str, str]) -> None:
+    """OAuth client credentials: a token URL, a client id, a scope, and the client secret's source."""
+    for flag, value, env in (('--oic_token_url', flags.oic_token_url, 'OIC_TOKEN_URL'),
+                             ('--oic_client_id', flags.oic_client_id, 'OIC_CLIENT_ID'),
+                             ('--oic_scope', flags.oic_scope, 'OIC_SCOPE')):
+        if not value:
+            raise UsageError('--oic_auth oauth needs %s (or %s)' % (flag, env))
+    _check_url('--oic_token_url', flags.oic_token_url, flags.allow_insecure_http, 'the OAuth client secret')
+    host = urllib.parse.urlsplit(flags.oic_token_url).hostname or ''
+    if on_dataflow and is_loopback(host):
+        raise UsageError('--oic_token_url points at this machine (%s); Dataflow workers cannot reach it' % host)
+    if flags.oic_client_secret_secret:
+        check_secret_ref('--oic_client_secret_secret', flags.oic_client_secret_secret)
+    elif on_dataflow:
+        raise UsageError('on Dataflow the OAuth client secret must come from --oic_client_secret_secret '
+                         '(an environment variable does not reach the workers)')
+    elif not environ.get(CLIENT_SECRET_ENV):
+        raise UsageError('--oic_auth oauth needs the client secret in %s (or --oic_client_secret_secret)'
+                         % CLIENT_SECRET_ENV)
+
+
+def read_ca_bundle(path: str, flag: str = '--oic_ca_bundle') -> str:
+    """The PEM certificates in `path`; UsageError unless it holds at least one a TLS context accepts."""
+    try:
+        with open(path, encoding='ascii') as handle:
+            pem = handle.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError('%s: cannot read %s: %s' % (flag, path, getattr(err, 'strerror', None) or
+                                                     type(err).__name__)) from None
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise UsageError('%s: %s holds no PEM certificate' % (flag, path)) from None
+    if 'BEGIN CERTIFICATE' not in pem:
+        raise UsageError('%s: %s holds no PEM certificate' % (flag, path))
+    return pem
+
+
+def _ca_bundle(flags, environ: Mapping[str, str]):
+    """(path, PEM) of the CAs to trust when a URL is https: --oic_ca_bundle, else REQUESTS_CA_BUNDLE, else (None,
+    None) = the system's trust store."""
+    urls = [flags.oic_url] + ([flags.oic_token_url] if flags.oic_auth == 'oauth' else [])
+    if not any(url.lower().startswith('https:') for url in urls):
+        return None, None
+    if flags.oic_ca_bundle:
+        return flags.oic_ca_bundle, read_ca_bundle(flags.oic_ca_bundle)
+    if environ.get(CA_BUNDLE_ENV):
+        return environ[CA_BUNDLE_ENV], read_ca_bundle(environ[CA_BUNDLE_ENV], CA_BUNDLE_ENV)
+    return None, None
+
+
 def resolve_oic(flags, on_dataflow: bool, workers: int, environ: Mapping[str, str]) -> OICConfig:
     """The OIC piece from WarehouseOptions `flags` for a run with `workers` workers; UsageError on any mistake."""
     _check_numbers(flags)
+    if flags.oic_auth not in AUTH_MODES:
+        raise UsageError('--oic_auth takes basic or oauth (got %r)' % flags.oic_auth)
+    oauth = flags.oic_auth == 'oauth'
     if not flags.oic_url:
         raise UsageError('the oic path needs --oic_url (or OIC_URL); run ./run_local.sh up for a local one')
-    try:
-        check_oic_url(flags.oic_url, flags.allow_insecure_http)
-    except ValueError as err:
-        raise UsageError(str(err).replace('the OIC URL', '--oic_url', 1)) from None
-    if not flags.oic_username:
-        raise UsageError('the oic path needs --oic_username (or OIC_USERNAME)')
-    _check_password_source(flags, on_dataflow, environ)
+    _check_url('--oic_url', flags.oic_url, flags.allow_insecure_http, 'a Bearer token' if oauth else 'Basic Auth')
+    if oauth:
+        _check_oauth(flags, on_dataflow, environ)
+    else:
+        if not flags.oic_username:
+            raise UsageError('the oic path needs --oic_username (or OIC_USERNAME)')
+        _check_password_source(flags, on_dataflow, environ)
+    ca_bundle, ca_pem = _ca_bundle(flags, environ)
     return OICConfig(
         url=flags.oic_url, username=flags.oic_username, password_secret=flags.oic_password_secret,
         payload=flags.oic_payload, concurrency=flags.oic_concurrency,
@@ -83,7 +159,10 @@ def resolve_oic(flags, on_dataflow: bool, workers: int, environ: Mapping[str, st
         connect_timeout=flags.oic_connect_timeout, read_timeout=flags.oic_read_timeout,
         max_attempts=flags.oic_max_attempts, deadline=flags.oic_deadline, max_rps=flags.oic_max_rps,
         worker_max_rps=flags.oic_max_rps / max(1, workers), allow_insecure_http=flags.allow_insecure_http,
-        rate_limiter=flags.oic_rate_limiter, rate_limit_domain=flags.oic_rate_limit_domain)
+        rate_limiter=flags.oic_rate_limiter, rate_limit_domain=flags.oic_rate_limit_domain,
+        auth=flags.oic_auth, token_url=flags.oic_token_url if oauth else None,
+        client_id=flags.oic_client_id if oauth else None, scope=flags.oic_scope if oauth else None,
+        client_secret_secret=flags.oic_client_secret_secret if oauth else None, ca_bundle=ca_bundle, ca_pem=ca_pem)
 
 
 def worker_share(total: int, workers: int) -> int:
