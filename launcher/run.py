@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable
+from typing import Callable, NamedTuple, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
 from apache_beam.runners.runner import PipelineState
@@ -17,7 +17,9 @@ from pipeline.config.dataflow import is_dataflow
 from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
 from comparison.probe import probe_for
+from launcher.dry_run import describe as describe_dry_run
 from launcher.interrupts import Interrupts, exit_code
+from launcher.staging import quiet_setup_package
 from launcher.progress import Progress
 from launcher import preflight
 from comparison.report import build_report, write_report
@@ -115,9 +117,17 @@ def _describe_in_flight(config) -> Callable[[], str]:
     return describe
 
 
-def execute(options, config):
-    """Runs the pipeline, keeping run.json current; returns (state, wall seconds, exit code of the signal that
-    stopped it or None). A local run drains on the first Ctrl-C/SIGTERM and is cancelled on the second."""
+class Executed(NamedTuple):
+    """How a run ended."""
+    state: str
+    wall_s: float
+    stopped_code: Optional[int]  # The exit code of the signal that stopped it (130, 143), or None.
+    dry_run: str  # What a --dry_run built (launcher/dry_run.py), else ''.
+
+
+def execute(options, config) -> Executed:
+    """Runs the pipeline, keeping run.json current. A local run drains on the first Ctrl-C/SIGTERM and is cancelled
+    on the second."""
     local = run_record.is_local(config.out)
     if local:
         clear_previous(config.out)
@@ -125,11 +135,13 @@ def execute(options, config):
     started = rec.utc_now()
     run = dict(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
     # A --dry_run (Dataflow job built offline, nothing submitted) leaves no run record behind.
-    record = (lambda *_: None) if options.view_as(TestOptions).dry_run else write_run
+    dry_run = bool(options.view_as(TestOptions).dry_run)
+    record = (lambda *_: None) if dry_run else write_run
+    built = ''
     record(config.out, run)
     pipeline = build_pipeline(options, config)
     # A long local stream: flat memory, no busy loop (see launcher/beam_fixes.py); Beam's code is back after the run.
-    fixes = local_runner_fixes() if is_local(config.runner) else contextlib.nullcontext()
+    fixes = local_runner_fixes() if is_local(config.runner) else quiet_setup_package()
     # Only a local run with a local run directory can drain (its sources watch the stop file); any other run is
     # cancelled by the first Ctrl-C, as before.
     can_drain = local and is_local(config.runner)
@@ -157,7 +169,9 @@ def execute(options, config):
                 state = PipelineState.CANCELLED
             if interrupts.signum is not None and state == PipelineState.DONE:
                 state = PipelineState.DRAINED  # Stopped early on request, everything handed to a path settled.
-            if result is not None:
+            if result is not None and dry_run:
+                built = describe_dry_run(result, options)
+            elif result is not None:
                 run['metrics'] = pipeline_metrics(result)
     except KeyboardInterrupt:  # Cancelled outside the runner's own call (between steps of the launcher).
         state = PipelineState.CANCELLED
@@ -169,7 +183,7 @@ def execute(options, config):
             run['drain'] = {'timeout_s': config.launch.drain_timeout, 'timed_out': interrupts.drain_timed_out,
                             'cancelled': interrupts.cancelled}
         record(config.out, run)
-    return state, wall, interrupts.exit_code
+    return Executed(state, wall, interrupts.exit_code, built)
 
 
 def run_preflight(options, config) -> int:
@@ -240,11 +254,14 @@ def main(argv=None):
         '%s records' % (config.source.records if config.source.records else 'unbounded') +
         (' at %g/s' % config.source.rate if config.source.rate else ' as fast as possible')), file=sys.stderr)
     try:
-        state, _, stopped_code = execute(options, config)
+        state, _, stopped_code, built = execute(options, config)
     except Exception as err:  # The pipeline failed: one line here; Beam has logged the details above.
         print('error: pipeline failed: %s' % _failure_line(err), file=sys.stderr)
         return 1
     code = stopped_code or 0
+    if built:
+        print(built)
+        return code
     if not run_record.is_local(config.out) or is_dataflow(config.runner):
         print('pipeline %s; compare later with python -m pipeline.compare --out %s' % (state, config.out))
         return code
