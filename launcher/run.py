@@ -178,6 +178,8 @@ def execute(options, config) -> Executed:
     finally:
         wall = time.monotonic() - clock
         run.update(state=str(state), finished_at=rec.format_timestamp(rec.utc_now()), wall_s=round(wall, 3))
+        if local:
+            live_stats.forget(config.out)  # The caller's counts are in the run record now.
         if interrupts.signum is not None:
             run['stopped_by'] = signal.Signals(interrupts.signum).name
             run['drain'] = {'timeout_s': config.launch.drain_timeout, 'timed_out': interrupts.drain_timed_out,
@@ -246,8 +248,12 @@ def main(argv=None):
     except UsageError as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
-    if run_preflight(options, config):
-        return 2
+    try:
+        if run_preflight(options, config):
+            return 2
+    except KeyboardInterrupt:  # Before anything ran: nothing to drain or report.
+        print('\ninterrupted', file=sys.stderr)
+        return INTERRUPTED
     print('run %s: %s, paths %s, %s' % (
         config.run_id, config.runner, ','.join(config.paths),
         'file %s' % config.source.input if config.source.input else

@@ -127,6 +127,8 @@ def write_all() -> None:
         if not run_record.is_local(out_dir):
             continue
         target = run_record.live_stats_file(out_dir, path, os.getpid())
+        if not os.path.isdir(out_dir):
+            continue  # Removed since (a finished test's directory): never create it again.
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target + '.tmp', 'w', encoding='utf-8') as handle:
