@@ -2,6 +2,7 @@
 # The project's two front doors, on a machine with only Python:
 #   ./run_local.sh [pipeline flags]   set up .venv, start the local stack, run both branches, compare, stop the stack
 #   ./run_local.sh test [pytest args] set up .venv with test extras, run the test suite
+#   ./run_local.sh sweep [sweep flags] start the local stack, run both paths at a ladder of rates (comparison.sweep)
 #   ./run_local.sh up | down | status start / stop / show the local stack in the background (.local/stack.env)
 #   ./run_local.sh -h | --help        this usage, then python -m pipeline.run --help; starts nothing
 set -euo pipefail
@@ -121,8 +122,14 @@ case "${1:-}" in
     stack "$1"
     ;;
   *)
+    command=(-m pipeline.run)
+    if [ "${1:-}" = sweep ]; then
+      shift
+      command=(-m comparison.sweep)
+    fi
     ensure_venv local
     if wants_help "$@"; then  # `./run_local.sh --records 5 --help`: the usage, and no stack for it.
+      if [ "${command[1]}" != pipeline.run ]; then exec "$VENV/bin/python" "${command[@]}" --help; fi
       usage
       exec "$VENV/bin/python" -m pipeline.run --help
     fi
@@ -150,8 +157,8 @@ case "${1:-}" in
       prev=$arg
     done
     if [ $started_here = 0 ]; then
-      exec "$VENV/bin/python" -m pipeline.run "$@"  # Nothing to clean up after: signals go straight to the run.
+      exec "$VENV/bin/python" "${command[@]}" "$@"  # Nothing to clean up after: signals go straight to the run.
     fi
-    run_forwarding_signals "$VENV/bin/python" -m pipeline.run "$@"
+    run_forwarding_signals "$VENV/bin/python" "${command[@]}" "$@"
     ;;
 esac

@@ -5,8 +5,15 @@ import logging
 import sys
 
 from comparison import pricing
+from comparison import sql_report
 from comparison.report import build_report, write_report
 from comparison.report_table import format_table
+from transforms import records as rec
+from transforms.run_record import load_run
+
+
+class UsageError(ValueError):
+    """A flag that cannot be used with this run: one line, exit 2."""
 
 
 def build_parser():
@@ -18,20 +25,80 @@ def build_parser():
     parser.add_argument('--prices', metavar='FILE.json', help='Price table entries overriding comparison/prices.json.')
     parser.add_argument('--price', metavar='KEY=VALUE', action='append', default=[],
                         help='Override one price, e.g. --price oic_pack_hour_usd=1.2903 (repeatable).')
+    parser.add_argument('--at_rate', type=float, metavar='R',
+                        help='Sustained records per second to price each path at (default: the run\'s --at_rate, '
+                             'else its offered --rate, else the lab\'s 1 record/s for an unpaced batch).')
+    parser.add_argument('--oic_response_time', type=float, metavar='S',
+                        help='Seconds OIC takes to answer one synchronous request, for sizing the requests in '
+                             'flight (default: measured in the run, else %g).' % pricing.DEFAULT_OIC_RESPONSE_S)
     parser.add_argument('--oic_monitoring_url', help='OIC monitoring endpoint (default: on the run\'s OIC host).')
     parser.add_argument('--oic_username', help='User for the monitoring API (default: the run\'s).')
     parser.add_argument('--no_oic_monitoring', action='store_true', help='Skip OIC\'s monitoring API.')
+    window = parser.add_argument_group(
+        'a run with a run-record dataset (--run_record_dataset): reconciled by queries inside BigQuery, over the '
+        'run\'s time window or a slice of it, while it runs or after')
+    window.add_argument('--since', metavar='DURATION',
+                        help='Compare only records sent in the last DURATION (e.g. 90s, 15m, 1h, 2d).')
+    window.add_argument('--from', dest='start', metavar='TIME',
+                        help='Compare records sent from TIME (ISO 8601, e.g. 2026-01-31T08:00:00Z; default: the '
+                             'run\'s start).')
+    window.add_argument('--to', dest='end', metavar='TIME',
+                        help='... up to TIME (default: the run\'s end, or now while it runs).')
+    window.add_argument('--in_flight', metavar='DURATION', default='%gs' % sql_report.DEFAULT_IN_FLIGHT_S,
+                        help='While the run goes on, records sent in the last DURATION whose outcome is not known '
+                             'yet are reported as in flight, not missing (default %gs).'
+                             % sql_report.DEFAULT_IN_FLIGHT_S)
+    window.add_argument('--sample', type=int, default=100,
+                        help='Ids listed per kind of difference (missing, mismatched); counts are complete '
+                             '(default 100).')
+    window.add_argument('--in_memory', action='store_true',
+                        help='Reconcile in this process from the JSON-lines run record instead (the whole run; '
+                             'memory grows with it).')
     return parser
+
+
+def sql_window(args, run, now=None):
+    """The window the flags ask for, or None for the in-memory comparison; ValueError on a usage mistake."""
+    wanted = args.since or args.start or args.end
+    if args.in_memory or not run.get('run_record_dataset'):
+        if wanted:
+            raise ValueError('--since/--from/--to need a run with a run-record dataset (run with '
+                             '--run_record_dataset); this run has none' if not args.in_memory else
+                             '--since/--from/--to work on the BigQuery reconciliation, not with --in_memory')
+        return None
+    if args.since and (args.start or args.end):
+        raise ValueError('give --since or --from/--to, not both')
+    if args.sample < 1:
+        raise ValueError('--sample must be at least 1')
+    return sql_report.run_window(
+        run, now or rec.utc_now(), since_s=sql_report.parse_duration(args.since) if args.since else None,
+        start=sql_report.parse_moment(args.start) if args.start else None,
+        end=sql_report.parse_moment(args.end) if args.end else None,
+        in_flight_s=sql_report.parse_duration(args.in_flight))
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     try:
+        pricing.check_at_rate(args.at_rate)
+        if args.oic_response_time is not None and not 0 < args.oic_response_time < float('inf'):
+            raise pricing.RateError('--oic_response_time must be a positive number of seconds (got %g)'
+                             % args.oic_response_time)
         prices = pricing.load_prices(args.prices, args.price)
-        report = build_report(args.out, prices=prices, oic_monitoring=not args.no_oic_monitoring,
-                              monitoring_options={'url': args.oic_monitoring_url, 'username': args.oic_username})
-    except (FileNotFoundError, pricing.PriceError) as err:
+        run = load_run(args.out)
+        try:
+            window = sql_window(args, run)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        if window is not None:
+            report = sql_report.build_report_sql(run, window, prices=prices, sample=args.sample,
+                                                    at_rate=args.at_rate)
+        else:
+            report = build_report(args.out, prices=prices, oic_monitoring=not args.no_oic_monitoring,
+                                  monitoring_options={'url': args.oic_monitoring_url, 'username': args.oic_username},
+                                  at_rate=args.at_rate, oic_response_s=args.oic_response_time)
+    except (FileNotFoundError, UsageError, pricing.PriceError, pricing.RateError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     path = write_report(args.out, report)

@@ -3,7 +3,7 @@
 import html
 import io
 
-from comparison import report_table
+from comparison import pricing, report_table
 
 COLORS = {'oic': '#c74634', 'direct': '#1a73e8'}
 STYLE = """
@@ -12,6 +12,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 12px;border
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{text-align:right}th:first-child{text-align:left}
 tr.section td{font-weight:600;background:#f4f4f4}code,.formula{font:12px ui-monospace,monospace}
 .formula{background:#f7f7f7;padding:4px 8px;margin:2px 0;display:block;white-space:pre-wrap}
+#price-sources .url{word-break:break-all;font:12px ui-monospace,monospace}#price-sources td{vertical-align:top}
 figure{margin:1em 0}figcaption{color:#555;font-size:13px}.charts{display:flex;flex-wrap:wrap;gap:1em}
 """
 
@@ -69,6 +70,96 @@ def throughput_svg(report):
                        ylabel='rows per second', ylim=(0, None), title='Throughput over the run')
 
 
+CURVE_STYLES = {  # key in a cost_curve point: (label, color, line style)
+    'oic_usd_per_month': ('OIC, license included', COLORS['oic'], '-'),
+    'oic_byol_usd_per_month': ('OIC, BYOL', COLORS['oic'], '--'),
+    'direct_streaming_inserts_usd_per_month': ('direct, streaming inserts', COLORS['direct'], '-'),
+    'direct_storage_write_usd_per_month': ('direct, Storage Write API', COLORS['direct'], '--'),
+}
+CURVE_DENSITY = 240  # points per curve drawn: enough to show every pack step on a log axis
+
+
+def cost_curve_svg(report):
+    """Monthly cost against sustained rate, log-log, one line per way of landing the rows (drawn from the same
+    formulas as report['cost_curve'], densely so the pack steps show), the stated rate as a vertical line; $0
+    (the Storage Write API's free tier) cannot sit on a log axis and is said in the legend instead."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    curve = report.get('cost_curve') or []
+    at = report.get('cost_at_rate') or {}
+    prices = report.get('prices') or {}
+    if not curve or not at or 'sources' not in prices:
+        axes.text(0.5, 0.5, 'no cost curve in this report', ha='center', transform=axes.transAxes)
+    else:
+        low = min(p['rate'] for p in curve)
+        high = max(p['rate'] for p in curve)
+        rates = [low * (high / low) ** (i / CURVE_DENSITY) for i in range(CURVE_DENSITY + 1)]
+        dense = pricing.cost_curve(rates, at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'])
+        for key, (label, color, style) in CURVE_STYLES.items():
+            points = [(p['rate'], p[key]) for p in dense if p[key] > 0]
+            if not points:
+                axes.plot([], [], style, color=color, label='%s: $0 at every rate shown (free tier)' % label)
+                continue
+            axes.plot([x for x, _ in points], [y for _, y in points], style, color=color, label=label)
+            marks = [(p['rate'], p[key]) for p in curve if p[key] > 0]
+            axes.plot([x for x, _ in marks], [y for _, y in marks], 'o', color=color, markersize=3)
+        over = [p['rate'] for p in dense if p['oic_instances'] > 1]
+        if over:
+            axes.axvspan(min(over), high, color='#c74634', alpha=0.07, label='OIC needs > 1 instance')
+        if at.get('rate'):
+            axes.axvline(at['rate'], color='#555', linestyle=':', label='stated rate %s/s' % format(at['rate'], ',.6g'))
+        axes.set_xscale('log')
+        axes.set_yscale('log')
+        axes.legend(fontsize=7, loc='upper left')
+    axes.set(xlabel='sustained records per second', ylabel='USD per month', title='Monthly cost against rate')
+    axes.grid(alpha=0.3, which='both')
+    svg = _svg(figure)
+    plt.close(figure)
+    return svg
+
+
+def cost_curve_table(report):
+    """report['cost_curve'] as an HTML table, the stated rate's row in bold and rates needing > 1 OIC instance
+    marked."""
+    curve = report.get('cost_curve') or []
+    stated = (report.get('cost_at_rate') or {}).get('rate')
+    head = ''.join('<th>%s</th>' % html.escape(h) for h in ['records/s'] + [c[0] for c in report_table.CURVE_COLUMNS])
+    rows = []
+    for point in curve:
+        cells = [format(point['rate'], ',.6g') + (' (stated)' if point['rate'] == stated else '') +
+                 (' !' if point.get('oic_instances', 1) > 1 else '')]
+        cells += [str(point[key]) if key.endswith('packs') else '$' + report_table.format_usd(point[key])
+                  for _, key in report_table.CURVE_COLUMNS]
+        style = ' style="font-weight:600"' if point['rate'] == stated else ''
+        rows.append('<tr%s>%s</tr>' % (style, ''.join('<td class="n">%s</td>' % html.escape(c) for c in cells)))
+    return '<table id="cost-curve"><tr>%s</tr>%s</table>' % (head, ''.join(rows))
+
+
+def cost_section(report):
+    """The cost at the stated rate, the curve (table, chart, named points) and the prices with their pages."""
+    points = ''.join('<li>%s</li>' % html.escape(p['what']) for p in report.get('cost_curve_points') or [])
+    prices = report.get('prices') or {}
+    sources = prices.get('sources') or {}
+    price_rows = ''.join(
+        '<tr><td><code>%s</code></td><td class="n">%s</td><td>%s</td><td class="url">%s</td><td>%s</td>'
+        '<td>%s</td></tr>' % (html.escape(key), html.escape(str(prices.get(key))), html.escape(src.get('says', '')),
+                              html.escape(src.get('url', '')),
+                              html.escape(str(src.get('read'))), 'yes' if src.get('first_hand') else 'no')
+        for key, src in sorted(sources.items()))
+    return ''.join((
+        '<h2 id="cost">Cost at a sustained rate</h2><p>%s. One line per way of landing the rows; ! = more than one '
+        'OIC instance.</p>' % html.escape(report_table.cost_at_rate_line(report)),
+        cost_curve_table(report),
+        '<figure id="cost-chart">%s<figcaption>Log-log: USD per month against sustained records per second. Solid '
+        'OIC: license-included packs; dashed: BYOL packs (the licences brought are not priced). Every OIC line '
+        'includes the streaming inserts of OIC\'s insertAll calls.</figcaption></figure>' % cost_curve_svg(report),
+        '<h3>Steps and break-even points</h3><ul>%s</ul>' % points,
+        '<h3>Prices and their pages</h3><p>Pages are named, not linked: the report loads nothing from the network. '
+        'first-hand = read on the vendor\'s own page; no = from a copy of it.</p><table id="price-sources"><tr><th>key</th><th>value</th><th>what the page '
+        'says</th><th>page</th><th>read</th><th>first-hand</th></tr>%s</table>' % price_rows,
+    ))
+
+
 def _summary_table(report):
     paths = list(report['paths'])
     results = [report['paths'][p] for p in paths]
@@ -90,7 +181,7 @@ def _details(report):
                 '%s %d' % kv for kv in result['dead_lettered_by_reason'].items())))
         if result.get('missing_ids'):
             parts.append('<li>missing ids (%d): <code>%s</code></li>' % (
-                len(result['missing_ids']), html.escape(', '.join(result['missing_ids'][:100]))))
+                result.get('missing') or len(result['missing_ids']), html.escape(', '.join(result['missing_ids'][:100]))))
         for example in result.get('mismatch_examples') or []:
             parts.append('<li>value differs: <code>%s</code> %s sent %s, landed %s</li>' % tuple(
                 html.escape(str(example[k])) for k in ('record_id', 'field', 'sent', 'landed')))
@@ -130,6 +221,7 @@ def render_html(report):
         'BigQuery probe. Dashed: event_time → OIC acknowledgement.</figcaption></figure>' % latency_cdf_svg(report),
         '<figure id="throughput">%s<figcaption>Rows per second; OIC counts acknowledgements, direct counts rows '
         'first seen by the probe.</figcaption></figure></div>' % throughput_svg(report),
+        cost_section(report),
         '<h2>Details and formulas</h2>', _details(report),
         '<p>Prices: %s list prices as of %s; override with <code>python -m pipeline.compare --prices FILE</code> '
         'or <code>--price KEY=VALUE</code>.</p>' % (html.escape(str(prices.get('currency', 'USD'))),

@@ -54,10 +54,11 @@ def value_mismatches(sent, landed_rows, fields=rec.FIELDS):
             if want != got:
                 by_field[field] += 1
                 ids.add(row['record_id'])
-                if len(examples) < MISMATCH_EXAMPLES:
-                    examples.append({'record_id': row['record_id'], 'field': field,
-                                     'sent': _shown(want), 'landed': _shown(got)})
-    return dict(sorted(by_field.items())), sorted(ids), examples
+                examples.append({'record_id': row['record_id'], 'field': field,
+                                 'sent': _shown(want), 'landed': _shown(got)})
+    # The first examples by id and field order, whatever order the rows came in (as the SQL reconciliation lists them).
+    examples.sort(key=lambda e: (e['record_id'], fields.index(e['field'])))
+    return dict(sorted(by_field.items())), sorted(ids), examples[:MISMATCH_EXAMPLES]
 
 
 def reconcile_path(sent, acks, dead_letters, landed_rows=None, acks_derived=False):

@@ -1,6 +1,7 @@
 """Builds the comparison report of a recorded run (report.json) from the run record, BigQuery and OIC monitoring."""
 
 import json
+import logging
 import os
 
 from comparison import bq_read, latency, monitoring, pricing, throughput
@@ -26,8 +27,12 @@ def landed_rows_for(run, path, sent, client_factory=bq_read.make_client):
     table = parse_table_spec(table_text)
     try:
         client = client_factory(table.project, run.get('emulator_host'))
+        warning = bq_read.layout_warning(client, table)
+        if warning:
+            logging.getLogger(__name__).warning(warning)
         return bq_read.fetch_rows(client, table, [r.get('record_id') for r in sent],
-                                  deadline=bq_read.deadline_for(run.get('emulator_host'))), 'done'
+                                  deadline=bq_read.deadline_for(run.get('emulator_host')),
+                                  window=bq_read.event_window(r.get('event_time') for r in sent)), 'done'
     except Exception as err:  # Report it; the rest of the comparison still stands.
         return None, 'failed: %s: %s' % (type(err).__name__, str(err).splitlines()[0][:200] if str(err) else '')
 
@@ -102,13 +107,49 @@ def invalid_examples(invalid, limit=INVALID_SHOWN):
             for letter in sorted(invalid, key=_source_order)[:limit]]
 
 
+def oic_response_time(acks, stated=None):
+    """(seconds, where from) of OIC's synchronous answer, for sizing requests in flight: `stated` when given, else
+    the mean latency of this run's requests answered at the first attempt, else pricing's stated default."""
+    if stated is not None:
+        return float(stated), '--oic_response_time %g' % stated
+    first = [a['latency_ms'] for a in acks if a.get('attempts') == 1 and isinstance(a.get('latency_ms'), (int, float))]
+    if first:
+        return round(sum(first) / len(first) / 1000.0, 4), 'measured: mean of %d first-attempt answers in this run' \
+            % len(first)
+    return pricing.DEFAULT_OIC_RESPONSE_S, 'stated: %gs (this run measured no OIC answer; --oic_response_time ' \
+        'to choose)' % pricing.DEFAULT_OIC_RESPONSE_S
+
+
+def cost_basis(run, sizes, acks, at_rate=None, oic_response_s=None):
+    """The rate, OIC response time and sizes the costs and curves use, each saying where it came from. `sizes` is
+    {path: (row bytes, payload bytes)} of what the run sent; a missing size is a typical synthetic record's."""
+    rate, source = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
+    response_s, response_source = oic_response_time(acks, oic_response_s)
+    sample_row, sample_payload = pricing.sample_sizes()
+    row = (sizes.get('direct') or sizes.get('oic') or (0, 0))[0]
+    payload = (sizes.get('oic') or (0, 0))[1]
+    return {
+        'rate': rate, 'source': source, 'oic_response_s': response_s, 'oic_response_source': response_source,
+        'row_bytes': row or sample_row, 'payload_bytes': payload or sample_payload,
+        'sizes_source': 'measured: the mean of the rows sent' if row and payload else
+        'typical synthetic records where the run sent none',
+    }
+
+
 def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_monitoring=True,
-                 monitoring_options=None):
+                 monitoring_options=None, at_rate=None, oic_response_s=None):
     """Reads the run recorded in `out_dir` and what BigQuery (and OIC's monitoring API) hold; returns the report
     dict (its keys are listed in docs/report.md): per path the reconciliation counts (sent, acked, dead-lettered,
-    landed, missing, duplicates), value mismatches, OIC's view, latency, throughput, requests and cost."""
+    landed, missing, duplicates), value mismatches, OIC's view, latency, throughput, requests and cost at a stated
+    rate (`at_rate`, else the run's); at the top the cost curves across rates."""
     run = load_run(out_dir)
     prices = prices or pricing.load_prices()
+    pricing.check_at_rate(at_rate)
+    paths = run.get('paths', [])
+    sent_by_path = {path: read_records(out_dir, run_record.sent_kind(path)) for path in paths}
+    acks_by_path = {path: read_records(out_dir, run_record.acks_kind(path)) for path in paths}
+    sizes = {path: _sizes(sent, path, run.get('oic_payload', 'extended')) for path, sent in sent_by_path.items() if sent}
+    at = cost_basis(run, sizes, acks_by_path.get('oic', []), at_rate, oic_response_s)
     wall = run.get('wall_s')
     sightings, probe_summary = read_probe(out_dir)
     invalid = read_records(out_dir, run_record.INVALID)
@@ -121,11 +162,14 @@ def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_m
         'invalid': len(invalid),
         'invalid_first': invalid_examples(invalid),
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
+        'cost_at_rate': at,
+        'cost_curve': pricing.cost_curve(pricing.curve_rates(at['rate']), at['row_bytes'], at['payload_bytes'],
+                                         prices, at['oic_response_s']),
+        'cost_curve_points': pricing.key_points(at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s']),
         'paths': {},
     }
-    for path in run.get('paths', []):
-        sent = read_records(out_dir, run_record.sent_kind(path))
-        acks = read_records(out_dir, run_record.acks_kind(path))
+    for path in paths:
+        sent, acks = sent_by_path[path], acks_by_path[path]
         dead = read_records(out_dir, run_record.dead_letters_kind(path))
         sent_ids = {r.get('record_id') for r in sent if r.get('record_id')}
         rows, check = landed_rows_for(run, path, sent, client_factory)
@@ -148,8 +192,9 @@ def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_m
         result['http_requests_counted'] = counted
         result['http_requests_per_row'] = round(requests_made / result['sent'], 4) \
             if requests_made is not None and result['sent'] else None
-        row_bytes, payload = _sizes(sent, path, run.get('oic_payload', 'extended'))
-        result['cost'] = pricing.path_cost(path, result['throughput_rps'], row_bytes, payload, prices)
+        row_bytes, payload = sizes.get(path) or (at['row_bytes'], at['payload_bytes'])
+        result['cost'] = pricing.path_cost(path, at['rate'], row_bytes, payload, prices, at['oic_response_s'],
+                                           at['source'])
         if path == 'oic' and oic_monitoring:
             view = monitoring.oic_view(run, sent_ids, **(monitoring_options or {}))
             if view.get('check') == 'done':

@@ -49,6 +49,7 @@ SECTIONS = (
         ('dead-lettered', lambda r: _number(r['dead_lettered'])),
         ('landed', lambda r: _number(r.get('landed'))),
         ('missing', lambda r: _number(r.get('missing'))),
+        ('in flight (window edge)', lambda r: _number(r['in_flight']) if 'in_flight' in r else '-'),
         ('duplicates', lambda r: _number(r.get('duplicates'))),
         ('rows with values differing', lambda r: _number(r.get('mismatched'))),
     )),
@@ -65,11 +66,60 @@ SECTIONS = (
         ('rows/s', lambda r: _number(r.get('throughput_rps'))),
         ('HTTP requests per row', lambda r: _number(r.get('http_requests_per_row'), 3)),
     )),
-    ('Cost per month at that rate', (
+    ('Cost per month at the stated rate (below)', (
         ('total', _cost),
-        ('via Storage Write API', _alternative),
+        ('OIC BYOL / direct via Storage Write API', _alternative),
     )),
 )
+
+CURVE_COLUMNS = (  # (heading, key in a cost_curve point)
+    ('OIC packs', 'oic_packs'),
+    ('OIC', 'oic_usd_per_month'),
+    ('OIC BYOL', 'oic_byol_usd_per_month'),
+    ('direct streaming', 'direct_streaming_inserts_usd_per_month'),
+    ('direct Storage Write', 'direct_storage_write_usd_per_month'),
+)
+
+
+def format_usd(value):
+    return format(value, ',.2f') if value >= 0.01 or value == 0 else '<0.01'
+
+
+def cost_at_rate_line(report):
+    """'Cost at R records/s: where that rate comes from' — one line, or '' for a report without it."""
+    at = report.get('cost_at_rate')
+    if not at:
+        return ''
+    if at.get('rate') is None:
+        return 'costs at %s; OIC answer time %gs (%s)' % (at['source'], at['oic_response_s'],
+                                                          at['oic_response_source'])
+    return 'cost at %s record%s/s: %s; OIC answer time %gs (%s)' % (
+        format(at['rate'], ',.6g'), '' if at['rate'] == 1 else 's', at['source'], at['oic_response_s'], at['oic_response_source'])
+
+
+def format_cost_curve(report):
+    """The cost curves as a table, records/s down, USD a month across, the stated rate marked *, rates needing more
+    than one OIC instance marked !, then the named step and break-even points."""
+    curve = report.get('cost_curve') or []
+    if not curve:
+        return []
+    stated = (report.get('cost_at_rate') or {}).get('rate')
+    lines = ['Cost per month across sustained rates (USD; each OIC figure includes the streaming inserts of its '
+             'insertAll calls)',
+             '%14s' % 'records/s' + ''.join('%21s' % heading for heading, _ in CURVE_COLUMNS)]
+    for point in curve:
+        mark = ('*' if point['rate'] == stated else ' ') + ('!' if point.get('oic_instances', 1) > 1 else ' ')
+        cells = [str(point[key]) if key.endswith('packs') else format_usd(point[key]) for _, key in CURVE_COLUMNS]
+        lines.append('%12s%s' % (format(point['rate'], ',.6g'), mark) + ''.join('%21s' % c for c in cells))
+    lines.append('* the stated rate   ! more than one OIC instance (over 100 packs or 2,000 requests in flight)')
+    points = report.get('cost_curve_points') or []
+    lines.extend('  - %s' % p['what'] for p in points if p['kind'] != 'no break-even')
+    never = [p for p in points if p['kind'] == 'no break-even']
+    if never:
+        lines.append('  - no break-even from %s to %s records/s; cheaper at every rate: %s' % (
+            format(never[0]['span'][0], ',.6g'), format(never[0]['span'][1], ',.6g'),
+            '; '.join('%s < %s' % (p['cheaper'], p['dearer']) for p in never)))
+    return lines
 
 
 def format_table(report):
@@ -93,6 +143,7 @@ def format_table(report):
         lines.extend('  %s  %s' % (item.get('source') or '(generated)', '; '.join(map(str, item['errors'])))
                      for item in shown)
     lines.extend(_notes(report, paths))
+    lines.extend(format_cost_curve(report))
     return '\n'.join(lines)
 
 
@@ -107,7 +158,7 @@ def _notes(report, paths):
             notes.append('%s landed check %s' % (path, result.get('landed_check')))
         if result.get('missing_ids'):
             notes.append('%s missing ids (first 5 of %d): %s' % (
-                path, len(result['missing_ids']), ', '.join(result['missing_ids'][:5])))
+                path, result.get('missing') or len(result['missing_ids']), ', '.join(result['missing_ids'][:5])))
         if result.get('mismatched_by_field'):
             notes.append('%s values differing by field: %s' % (
                 path, ', '.join('%s %d' % kv for kv in result['mismatched_by_field'].items())))
@@ -126,7 +177,19 @@ def _notes(report, paths):
     if probe:
         notes.append('queryable = first seen by a probe polling BigQuery every %gs (resolution: p50 %ss, poll gap '
                      'max %ss)' % (probe['interval_s'], probe['resolution_p50_s'], probe['poll_gap_max_s']))
+    if cost_at_rate_line(report):
+        notes.append(cost_at_rate_line(report))
+    window, queries = report.get('window'), report.get('queries')
+    if window and queries:
+        notes.append('reconciled in BigQuery over event_time %s .. %s: %d queries, %s bytes processed, $%s%s' % (
+            window['from'], window['to'], queries['queries'], '{:,}'.format(queries['bytes_processed']),
+            queries['usd'], ' (%s)' % queries['note'] if queries.get('note') else ''))
+    for warning in report.get('warnings') or []:
+        notes.append('warning: %s' % warning)
     prices = report.get('prices') or {}
-    notes.append('prices: %s list prices as of %s (python -m pipeline.compare --prices/--price to change)' % (
-        prices.get('currency', 'USD'), prices.get('as_of')))
+    second_hand = sorted(k for k, v in (prices.get('sources') or {}).items() if not v.get('first_hand'))
+    notes.append('prices: %s list prices as of %s, each with its page in comparison/prices.json%s '
+                 '(python -m pipeline.compare --prices/--price to change)' % (
+                     prices.get('currency', 'USD'), prices.get('as_of'),
+                     '; not first-hand: %s' % ', '.join(second_hand) if second_hand else ''))
     return notes

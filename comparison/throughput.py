@@ -19,6 +19,12 @@ def _times(texts):
     return sorted(found)
 
 
+def bucket_width(span):
+    """The narrowest bucket of BUCKETS_S (seconds) giving at most MAX_BUCKETS points over `span` seconds."""
+    span = max(0.0, span)
+    return next((w for w in BUCKETS_S if span / w < MAX_BUCKETS), BUCKETS_S[-1])
+
+
 def series(moments: Sequence[datetime.datetime], start: datetime.datetime,
            end: Optional[datetime.datetime] = None) -> List[List[float]]:
     """[[seconds since start, rows per second in that bucket]]: the narrowest bucket of BUCKETS_S giving at most
@@ -27,7 +33,7 @@ def series(moments: Sequence[datetime.datetime], start: datetime.datetime,
         return []
     end = end or moments[-1]
     span = max(0.0, (end - start).total_seconds())
-    width = next((w for w in BUCKETS_S if span / w < MAX_BUCKETS), BUCKETS_S[-1])
+    width = bucket_width(span)
     counts = [0] * (int(span // width) + 1)
     for moment in moments:
         offset = (moment - start).total_seconds()

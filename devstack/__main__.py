@@ -5,6 +5,7 @@ import json
 import os
 import sys
 
+from devstack import bq_server
 from devstack import faults as faults_mod
 from devstack import instances
 from devstack import oic
@@ -24,6 +25,9 @@ def build_parser():
                     help='seconds an OAuth access token is valid (default %d)' % stack_mod.DEFAULT_TOKEN_TTL_S)
     up.add_argument('--bq-rest-port', type=int, default=9050)
     up.add_argument('--bq-grpc-port', type=int, default=9060)
+    up.add_argument('--bq-dedup-window', type=float, default=None, metavar='SECONDS',
+                    help='how long the BigQuery emulator remembers insertIds and drops repeats, as BigQuery does '
+                         '(default 60, or env BQ_DEDUP_WINDOW_S; 0 = off: every retried row lands)')
     up.add_argument('--faults', help='OIC fault settings as JSON, e.g. \'{"error_rates": {"503": 0.1}, "seed": 1}\'')
     for name in ('down', 'status'):
         sub = commands.add_parser(name, help='stop the stack' if name == 'down' else 'show whether it runs')
@@ -63,10 +67,17 @@ def cmd_up(args):
     if record:
         print('Stopping the stale stack recorded in %s' % args.state_dir)
         stack_mod.down(args.state_dir)
+    if args.bq_dedup_window is not None and not 0 <= args.bq_dedup_window < float('inf'):
+        raise StackError('--bq-dedup-window must be a number of seconds >= 0')
+    try:
+        bq_server.dedup_window_from(os.environ)
+    except ValueError as error:
+        raise StackError(str(error)) from None
     try:
         fault_settings = json.loads(args.faults) if args.faults else None
         stack = stack_mod.Stack(args.state_dir, args.oic_port, args.bq_rest_port, args.bq_grpc_port,
-                                faults=fault_settings, oic_https_port=args.oic_https_port, token_ttl=args.token_ttl)
+                                faults=fault_settings, oic_https_port=args.oic_https_port, token_ttl=args.token_ttl,
+                                bq_dedup_window=args.bq_dedup_window)
     except ValueError as error:
         raise StackError('--faults: %s' % error) from None
     print('Starting the local stack (state in %s) ...' % args.state_dir, flush=True)

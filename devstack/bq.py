@@ -1,11 +1,13 @@
 """The BigQuery emulator (bqemulator): offline launch, health wait, client, dataset and table creation."""
 
+import logging
 import os
 import sys
 import pathlib
 
 from devstack import procs
 from transforms import records
+from transforms.tables import DATA_LAYOUT
 
 DEFAULT_PROJECT = 'local-project'
 DEFAULT_DATASET = 'warehouse'
@@ -66,13 +68,18 @@ def schema_fields():
 
 
 def create_tables(bq_client, dataset=DEFAULT_DATASET, tables=DEFAULT_TABLES):
-    """Creates the dataset and tables (idempotent); returns the table specs as project:dataset.table."""
+    """Creates the dataset and tables, partitioned by day on event_time and clustered by record_id (idempotent: a
+    table already there is kept as it is, with a warning if it is laid out otherwise); returns the table specs as
+    project:dataset.table."""
     from google.cloud import bigquery
     bq_client.create_dataset(bigquery.Dataset('%s.%s' % (bq_client.project, dataset)), exists_ok=True)
     specs = []
     for name in tables:
         table = bigquery.Table('%s.%s.%s' % (bq_client.project, dataset, name), schema=schema_fields())
-        bq_client.create_table(table, exists_ok=True)
+        made = bq_client.create_table(DATA_LAYOUT.apply(table), exists_ok=True)
+        warning = DATA_LAYOUT.warning(made)
+        if warning:
+            logging.getLogger(__name__).warning(warning)
         specs.append('%s:%s.%s' % (bq_client.project, dataset, name))
     return specs
 

@@ -1,4 +1,5 @@
-"""bqemulator's command line, without its per-write time-travel snapshots: python -m devstack.bq_server start …
+"""bqemulator's command line, without its per-write time-travel snapshots and with BigQuery's insertId
+de-duplication: python -m devstack.bq_server start …
 
 bqemulator 1.4 copies a table whole into a new snapshot table after every write to it (`SnapshotManager.
 record_change`, for `FOR SYSTEM_TIME AS OF`), so a stream of small `insertAll` calls costs time and memory in
@@ -6,9 +7,116 @@ proportion to the table each time: measured ~80 inserts/s into an empty table fa
 13 GB of memory after five minutes at 100 inserts/s. This project never reads the past of a table; the stack starts
 the emulator through this module, which keeps the change events (materialized views and caches follow them) and
 skips the copies. Time-travel queries then read the live table.
+
+BigQuery remembers each streamed row's insertId for at least one minute and drops a row whose insertId it has seen
+(best effort: "Use the legacy streaming API", cloud.google.com/bigquery/docs/streaming-data-into-bigquery); bqemulator
+keeps every row, so a retried request whose answer was lost would land twice locally where BigQuery would usually
+keep one. The launcher wraps the emulator's insertAll route so that rows whose insertId this table saw within the
+last BQ_DEDUP_WINDOW_S seconds (default 60; 0 turns it off, to see raw retries) are answered as inserted and not
+stored. Rows without an insertId are never dropped, as in BigQuery.
 """
 
+import collections
+import os
 import sys
+import time
+from typing import Callable, Deque, Dict, Hashable, List, Optional, Sequence, Tuple
+
+DEDUP_ENV = 'BQ_DEDUP_WINDOW_S'
+DEFAULT_DEDUP_WINDOW_S = 60.0  # BigQuery's documented minimum; it is best effort there, exact here.
+INSERT_ALL_PATH = '/projects/{project_id}/datasets/{dataset_id}/tables/{table_id}/insertAll'
+
+
+class InsertIdWindow:
+    """The insertIds each table saw in the last `window_s` seconds (clock injectable for tests)."""
+
+    def __init__(self, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self._clock = clock
+        self._seen: Dict[Tuple[Hashable, str], float] = {}
+        self._order: Deque[Tuple[float, Tuple[Hashable, str]]] = collections.deque()
+        self.dropped = 0
+
+    def admit(self, table: Hashable, insert_ids: Sequence[Optional[str]]) -> List[bool]:
+        """Which rows to store: False for an insertId seen on `table` within the window (or earlier in the same
+        request). Admitted ids count as seen from now."""
+        now = self._clock()
+        self._expire(now)
+        keep = []
+        for insert_id in insert_ids:
+            if not insert_id or not isinstance(insert_id, str):
+                keep.append(True)
+                continue
+            key = (table, insert_id)
+            if key in self._seen:
+                keep.append(False)
+                self.dropped += 1
+                continue
+            self._seen[key] = now
+            self._order.append((now, key))
+            keep.append(True)
+        return keep
+
+    def forget(self, table: Hashable, insert_ids: Sequence[Optional[str]]) -> None:
+        """Rows that were admitted but not stored (refused, or the insert failed): a retry may store them."""
+        for insert_id in insert_ids:
+            if insert_id:
+                self._seen.pop((table, insert_id), None)
+
+    def _expire(self, now: float) -> None:
+        while self._order and now - self._order[0][0] >= self.window_s:
+            moment, key = self._order.popleft()
+            if self._seen.get(key) == moment:
+                del self._seen[key]
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def dedup_window_from(environ) -> float:
+    """The window in seconds from BQ_DEDUP_WINDOW_S (default 60; 0 = off); ValueError for anything else."""
+    text = environ.get(DEDUP_ENV, '')
+    if text in ('', None):
+        return DEFAULT_DEDUP_WINDOW_S
+    value = float(text)
+    if not value >= 0 or value == float('inf'):
+        raise ValueError('%s must be a number of seconds >= 0 (got %r)' % (DEDUP_ENV, text))
+    return value
+
+
+def with_insert_id_dedup(window: InsertIdWindow) -> None:
+    """Replaces bqemulator's insertAll route by one that drops rows whose insertId `window` has seen, then lets the
+    original store the rest; insertErrors keep the indices of the request as sent. Call before the app is built."""
+    from fastapi import Request
+    from bqemulator.api.routes import tabledata
+
+    router = tabledata.router
+    original = tabledata.insert_all
+    router.routes[:] = [r for r in router.routes if getattr(r, 'path', None) != router.prefix + INSERT_ALL_PATH]
+
+    async def insert_all(project_id: str, dataset_id: str, table_id: str, request: Request,
+                         ctx: tabledata._Ctx) -> dict:  # type: ignore[name-defined]
+        body = await request.json()  # Starlette keeps the parsed body: the original reads this same dict.
+        rows = body.get('rows') if isinstance(body, dict) else None
+        if not isinstance(rows, list) or not rows:
+            return await original(project_id, dataset_id, table_id, request, ctx)
+        table = (project_id, dataset_id, table_id)
+        ids = [row.get('insertId') if isinstance(row, dict) else None for row in rows]
+        kept = [i for i, keep in enumerate(window.admit(table, ids)) if keep]
+        body['rows'] = [rows[i] for i in kept]
+        try:
+            answer = await original(project_id, dataset_id, table_id, request, ctx)
+        except BaseException:
+            window.forget(table, [ids[i] for i in kept])
+            raise
+        refused = []
+        for error in answer.get('insertErrors') or []:
+            error['index'] = kept[error['index']]
+            refused.append(ids[error['index']])
+        window.forget(table, refused)
+        return answer
+
+    router.post(INSERT_ALL_PATH)(insert_all)
 
 
 def _record_change_without_snapshot(self, project_id, dataset_id, table_id):
@@ -24,6 +132,13 @@ def without_write_snapshots():
 
 def main():
     without_write_snapshots()
+    try:
+        window_s = dedup_window_from(os.environ)
+    except ValueError as err:
+        print('devstack.bq_server: %s' % err, file=sys.stderr)
+        return 2
+    if window_s:
+        with_insert_id_dedup(InsertIdWindow(window_s))
     from bqemulator.cli import main as bqemulator_main
     return bqemulator_main(prog_name='python -m devstack.bq_server')
 

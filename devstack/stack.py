@@ -8,6 +8,7 @@ import sys
 import time
 
 from devstack import bq
+from devstack import bq_server
 from devstack import faults as faults_mod
 from devstack import oic
 from devstack import procs
@@ -29,7 +30,7 @@ class Stack:
     def __init__(self, state_dir, oic_port=8088, bq_rest_port=9050, bq_grpc_port=9060, faults=None,
                  with_bigquery=True, project=bq.DEFAULT_PROJECT, dataset=bq.DEFAULT_DATASET,
                  username=USERNAME, password=None, host='127.0.0.1', persistent_bigquery=False, oic_sink=True,
-                 oic_https_port=None, token_ttl=DEFAULT_TOKEN_TTL_S):
+                 oic_https_port=None, token_ttl=DEFAULT_TOKEN_TTL_S, bq_dedup_window=None):
         self.state_dir = os.path.abspath(state_dir)
         # Persistent: the emulator keeps its tables in state_dir, so a restart (a fault test) loses no rows.
         self.bq_data_dir = os.path.join(self.state_dir, 'bigquery-data') if persistent_bigquery else None
@@ -39,6 +40,9 @@ class Stack:
         self.faults = faults_mod.parse(faults)  # fails early on bad settings
         self.with_bigquery = with_bigquery
         self.oic_sink = oic_sink and with_bigquery  # False: OIC acknowledges without storing (the emulator still runs)
+        # Seconds the emulator remembers insertIds, as BigQuery does (devstack/bq_server.py); 0 = keep every retry.
+        self.bq_dedup_window = bq_server.dedup_window_from(
+            os.environ if bq_dedup_window is None else {bq_server.DEDUP_ENV: str(bq_dedup_window)})
         self.project, self.dataset = project, dataset
         self.username = username
         self.password = password or secrets.token_urlsafe(24)
@@ -140,7 +144,7 @@ class Stack:
             os.makedirs(self.bq_data_dir, exist_ok=True)
         self.processes['bigquery'] = procs.spawn(
             bq.emulator_command(self.project, self.bq_rest_port, self.bq_grpc_port, self.host, self.bq_data_dir),
-            self.log_path('bigquery'))
+            self.log_path('bigquery'), env=dict(os.environ, **{bq_server.DEDUP_ENV: '%g' % self.bq_dedup_window}))
 
     def _spawn_oic(self):
         argv = [sys.executable, '-m', 'devstack.oic', '--host', self.host, '--port', str(self.oic_port),

@@ -122,14 +122,15 @@ class RunningStack:
 
 @contextlib.contextmanager
 def running_stack(state_dir, faults=None, with_bigquery=True, persistent_bigquery=False, oic_sink=True,
-                  token_ttl=stack_mod.DEFAULT_TOKEN_TTL_S):
+                  token_ttl=stack_mod.DEFAULT_TOKEN_TTL_S, bq_dedup_window=None):
     """Starts the emulator (unless with_bigquery=False) and the OIC stand-in on free ports; yields a RunningStack;
     stops both on exit. persistent_bigquery: the emulator keeps its rows across restart_bigquery(). oic_sink=False:
-    the OIC stand-in acknowledges without inserting (the emulator still serves the direct path)."""
+    the OIC stand-in acknowledges without inserting (the emulator still serves the direct path). bq_dedup_window:
+    seconds the emulator drops repeated insertIds, as BigQuery does (None = 60 or env BQ_DEDUP_WINDOW_S; 0 = off)."""
     stack = stack_mod.Stack(state_dir, oic_port=procs.free_port(), bq_rest_port=procs.free_port(),
                             bq_grpc_port=procs.free_port(), faults=faults, with_bigquery=with_bigquery,
                             persistent_bigquery=persistent_bigquery, oic_sink=oic_sink,
-                            oic_https_port=procs.free_port(), token_ttl=token_ttl)
+                            oic_https_port=procs.free_port(), token_ttl=token_ttl, bq_dedup_window=bq_dedup_window)
     stack.start()
     try:
         yield RunningStack(stack)

@@ -12,21 +12,24 @@ from transforms.oic import Caller, PostToOIC
 from transforms.oic_auth import CLIENT_SECRET_ENV, OAuthClient
 from transforms.rate_limit import GlobalRateLimit, TakeGlobalBudget
 from transforms.run_record import RecordRun
+from transforms.run_record_tables import RunRecordTables
 
 
 class OICPath(beam.PTransform):
-    """Posts records to OIC and records sent records, acknowledgements and dead letters under `out/oic/`.
+    """Posts records to OIC and records sent records, acknowledgements and dead letters under `out/oic/` (and in the
+    run-record dataset when `tables` is given).
 
     Element in: a valid record dict. Out: the path's dead letters (already recorded).
     """
 
-    def __init__(self, oic: OICConfig, out: str, caller_factory: Optional[Callable[[], Caller]] = None):
+    def __init__(self, oic: OICConfig, out: str, caller_factory: Optional[Callable[[], Caller]] = None,
+                 tables: Optional[RunRecordTables] = None):
         super().__init__()
-        self._oic, self._out, self._caller_factory = oic, out, caller_factory
+        self._oic, self._out, self._caller_factory, self._tables = oic, out, caller_factory, tables
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
         c = self._oic
-        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('oic'))
+        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('oic'), self._tables)
         if c.rate_limiter:
             records = records | 'GlobalBudget' >> TakeGlobalBudget(
                 GlobalRateLimit.for_url(c.rate_limiter, c.rate_limit_domain, c.url))
@@ -39,8 +42,9 @@ class OICPath(beam.PTransform):
             allow_insecure_http=c.allow_insecure_http, caller_factory=self._caller_factory,
             oauth=_oauth_client(c), ca_pem=c.ca_pem,
             live_dir=self._out if run_record.is_local(self._out) else None)
-        _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind('oic'))
-        _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('oic'))
+        _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind('oic'), self._tables)
+        _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(
+            self._out, run_record.dead_letters_kind('oic'), self._tables)
         return posted.dead_letter
 
 
@@ -54,20 +58,22 @@ def _oauth_client(c: OICConfig) -> Optional[OAuthClient]:
 
 
 class DirectPath(beam.PTransform):
-    """Streams records into the direct table and records sent records and refused rows under `out/direct/`.
+    """Streams records into the direct table and records sent records and refused rows under `out/direct/` (and in
+    the run-record dataset when `tables` is given).
 
     Element in: a valid record dict. Out: the rows BigQuery refused, as dead letters (already recorded).
     """
 
-    def __init__(self, bigquery: BigQueryConfig, out: str, write: Optional[beam.PTransform] = None):
+    def __init__(self, bigquery: BigQueryConfig, out: str, write: Optional[beam.PTransform] = None,
+                 tables: Optional[RunRecordTables] = None):
         """`write` replaces the BigQuery write (element in: a record; out: dead letters), e.g. with a fake in tests."""
         super().__init__()
-        self._bigquery, self._out, self._write = bigquery, out, write
+        self._bigquery, self._out, self._write, self._tables = bigquery, out, write, tables
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
         c = self._bigquery
-        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('direct'))
+        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('direct'), self._tables)
         write = self._write or WriteDirect(c.direct_table, emulator_host=c.emulator_host, method=c.direct_method)
         failed = records | 'Write' >> write
-        _ = failed | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('direct'))
+        _ = failed | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('direct'), self._tables)
         return failed

@@ -11,6 +11,7 @@ from transforms import run_record
 from transforms.dead_letters import WriteDeadLetters
 from transforms.file_source import ReadRecordFile
 from transforms.run_record import RecordRun
+from transforms.run_record_tables import create_emulator_tables
 from transforms.source import StopWhenAsked, StreamingSyntheticRecords, SyntheticRecords
 from transforms.validate import ValidateRecords
 
@@ -29,17 +30,20 @@ def source_for(source: SourceConfig, run_id: str, stop_dir: Optional[str] = None
 def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline:
     """Read records, validate them, send the valid ones down each chosen path, and keep every dead letter."""
     pipeline = beam.Pipeline(options=options)
+    tables = config.run_record_tables
+    if tables is not None and tables.emulator_host:
+        create_emulator_tables(tables)  # Real BigQuery: Beam creates them (partitioned, clustered) on first write.
     local = run_record.is_local(config.out)
     records = pipeline | 'Source' >> source_for(config.source, config.run_id, config.out if local else None)
     if local:  # The first Ctrl-C stops every source (a drain); Dataflow drains with its own command.
         records = records | 'StopWhenAsked' >> StopWhenAsked(config.out)
     checked = records | 'Validate' >> ValidateRecords()
-    _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, run_record.INVALID)
+    _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, run_record.INVALID, tables)
     dead_letters = [checked.invalid]
     if config.oic is not None:
-        dead_letters.append(checked.valid | 'OIC' >> OICPath(config.oic, config.out))
+        dead_letters.append(checked.valid | 'OIC' >> OICPath(config.oic, config.out, tables=tables))
     if 'direct' in config.paths:
-        dead_letters.append(checked.valid | 'Direct' >> DirectPath(config.bigquery, config.out))
+        dead_letters.append(checked.valid | 'Direct' >> DirectPath(config.bigquery, config.out, tables=tables))
     bigquery = config.bigquery
     if bigquery.dead_letter_table:
         _ = (dead_letters | 'AllDeadLetters' >> beam.Flatten()

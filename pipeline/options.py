@@ -62,6 +62,13 @@ class WarehouseOptions(PipelineOptions):
                  'many seconds to be acknowledged or dead-lettered before the run is cancelled (default %g); a '
                  'second Ctrl-C cancels at once.' % DEFAULT_DRAIN_TIMEOUT_S)
 
+        comparison = parser.add_argument_group('comparison')
+        comparison.add_argument(
+            '--at_rate', type=float, default=None,
+            help='Sustained records per second the report prices each path at (cost per month, and the stated '
+                 'rate on the cost curves). Default: the offered --rate of a paced or streaming run; for an '
+                 'unpaced batch the lab\'s 1 record/s, never the burst rate.')
+
         oic = parser.add_argument_group('OIC branch')
         oic.add_argument(
             '--oic_url', default=_env('OIC_URL'),
@@ -152,6 +159,13 @@ class WarehouseOptions(PipelineOptions):
             '--bigquery_emulator_host', default=_env('BIGQUERY_EMULATOR_HOST'),
             help='A BigQuery emulator\'s REST address with scheme, e.g. http://127.0.0.1:9050 (env '
                  'BIGQUERY_EMULATOR_HOST). Unset = real BigQuery.')
+        bigquery.add_argument(
+            '--run_record_dataset', default=_env('RUN_RECORD_DATASET'),
+            help='BigQuery dataset PROJECT:DATASET (or DATASET with --bq_project) into which the pipeline also '
+                 'streams its run record (sent, acks, dead_letters tables, partitioned by day and keyed by run id), '
+                 'so that python -m pipeline.compare reconciles inside BigQuery at any scale and on a running stream. '
+                 'Recommended on Dataflow; optional locally (env RUN_RECORD_DATASET). The tables are created if '
+                 'missing; on BigQuery the dataset must exist.')
         bigquery.add_argument(
             '--no_landed_check', action='store_true', default=False,
             help='Skip reading BigQuery after the run (the summary then has no landed/missing figures).')

@@ -110,6 +110,31 @@ def test_latency_throughput_requests_and_cost(tampered_run):
     assert report['prices']['as_of']
 
 
+def test_cost_is_at_a_stated_rate_with_its_curve(tampered_run, capsys):
+    report = tampered_run['report']
+    at = report['cost_at_rate']
+    assert at['rate'] == 1.0 and 'lab' in at['source']  # an unpaced batch: the lab's rate, not the burst
+    assert at['oic_response_source'].startswith('measured') and 0 < at['oic_response_s'] < 5
+    for result in report['paths'].values():
+        assert result['cost']['at_rate'] == 1.0 and result['cost']['at_rate_source'] == at['source']
+    assert report['paths']['oic']['cost']['items'][0]['packs'] == 1
+    curve = report['cost_curve']
+    assert [p['rate'] for p in curve] == [0.1, 1.0, 10.0, 100.0, 1000.0]
+    for point in curve:
+        assert {'rate', 'oic_packs', 'oic_usd_per_month', 'oic_byol_usd_per_month',
+                'direct_streaming_inserts_usd_per_month', 'direct_storage_write_usd_per_month'} <= set(point)
+    assert any(p['kind'] == 'step' for p in report['cost_curve_points'])
+    # The same run priced at 200 records/s: more than one OIC instance, said in the table.
+    assert compare.main(['--out', tampered_run['out'], '--at_rate', '200', '--no_oic_monitoring']) == 0
+    printed = capsys.readouterr().out
+    assert 'cost at 200 records/s: --at_rate 200' in printed and '200*!' in printed
+    again = json.load(open(os.path.join(tampered_run['out'], 'report.json')))
+    assert again['paths']['oic']['cost']['items'][0]['instances'] == 2
+    assert compare.main(['--out', tampered_run['out'], '--at_rate', '0']) == 2
+    assert '--at_rate must be a positive number' in capsys.readouterr().err
+    assert compare.main(['--out', tampered_run['out']]) == 0  # leaves the module's report as it was
+
+
 def test_compare_reports_a_missing_run_in_one_line(tmp_path, capsys):
     assert compare.main(['--out', str(tmp_path / 'nothing')]) == 2
     assert 'no run recorded' in capsys.readouterr().err
@@ -140,9 +165,10 @@ def test_report_html_renders_charts_offline(tampered_run):
                              capture_output=True, text=True, timeout=120).stdout
         subprocess.run([chromium] + flags + ['--window-size=1200,2200', '--screenshot=' + screenshot,
                                              'file://' + html_path], capture_output=True, timeout=120)
-    for chart in ('latency-cdf', 'throughput'):
+    for chart in ('latency-cdf', 'throughput', 'cost-chart'):
         start = dom.index('<figure id="%s">' % chart)
         figure = dom[start:dom.index('</figure>', start)]
         assert '<svg' in figure and ('<path' in figure or '<polyline' in figure), chart
     assert 'oic: event → queryable' in dom and 'direct: event → queryable' in dom
+    assert 'Monthly cost against rate' in dom and 'id="cost-curve"' in dom and 'id="price-sources"' in dom
     assert os.path.getsize(screenshot) > 10000

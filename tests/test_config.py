@@ -83,3 +83,12 @@ def test_help_lists_our_flags_and_beams(capsys):
     out = capsys.readouterr().out
     for flag in ('--records', '--oic_payload', '--direct_table', '--runner', '--streaming', '--temp_location'):
         assert flag in out
+
+
+def test_at_rate_is_recorded_and_checked():
+    _, config = parse(STACK + ['--at_rate', '2.5'], ENV)
+    assert config.at_rate == 2.5 and config.describe()['at_rate'] == 2.5
+    assert parse(STACK, ENV)[1].describe()['at_rate'] is None
+    for bad in ('0', '-1', 'inf'):
+        with pytest.raises(UsageError, match='--at_rate must be a positive number'):
+            parse(STACK + ['--at_rate', bad], ENV)

@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
 from pipeline.build import build_pipeline
 from pipeline.config import worker_share
+from job_graph import dofn_bytes
 from launcher.run import main, parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,6 +54,8 @@ def staged(job):
 def assert_no_password(job, config):
     assert PASSWORD not in repr(job.options.get_all_options())
     assert PASSWORD.encode() not in job.proto_pipeline.SerializeToString()
+    fns = dofn_bytes(job)  # The pickled DoFns, decompressed: a password pickled into one would show here.
+    assert config.oic.url.encode() in fns and PASSWORD.encode() not in fns
     assert PASSWORD not in str(job.proto)
     assert PASSWORD not in repr(config) and PASSWORD not in str(config.describe())
 
@@ -171,3 +174,19 @@ def test_rate_limit_service_puts_the_job_wide_budget_before_the_oic_caller():
     assert 'OIC/GlobalBudget' in transform_names(job)
     _, job = dry_run()
     assert 'OIC/GlobalBudget' not in transform_names(job)
+
+
+def test_run_record_dataset_streams_every_kind_of_the_run_record_into_bigquery():
+    config, job = dry_run('--streaming', '--rate', '500', '--run_record_dataset', 'run_record')
+    assert str(config.bigquery.run_record_dataset) == 'my-proj:run_record'
+    assert config.describe()['run_record_dataset'] == 'my-proj:run_record'
+    names = transform_names(job)
+    for step in ('RecordInvalid', 'OIC/RecordSent', 'OIC/RecordAcks', 'OIC/RecordDeadLetters',
+                 'Direct/RecordSent', 'Direct/RecordDeadLetters'):
+        assert {step + '/ToBigQuery/ToRow', step + '/ToBigQuery/Insert/_StreamToBigQuery/StreamInsertRows'} <= names
+    _, job = dry_run('--streaming', '--rate', '500')
+    assert not [n for n in transform_names(job) if '/ToBigQuery/' in n]
+
+
+def test_run_record_dataset_must_be_a_dataset():
+    assert main(DATAFLOW + ['--run_record_dataset', 'my-proj:has-hyphen']) == 2

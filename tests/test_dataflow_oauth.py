@@ -1,13 +1,11 @@
 """An OAuth Dataflow job built offline (--dry_run): the client secret stays out of the options and the job graph."""
 
-import base64
-import bz2
 import os
-import zlib
 
 import pytest
 import trustme
 
+from job_graph import dofn_bytes
 from launcher.run import parse
 from pipeline.build import build_pipeline
 from pipeline.config import UsageError
@@ -25,25 +23,6 @@ DATAFLOW = [
     '--oic_table', 'my-proj:warehouse.inventory_oic',
 ]
 ENV = {'OIC_CLIENT_SECRET': CLIENT_SECRET}  # Set on the launching machine: it must not matter, nor leak.
-
-
-def dofn_bytes(job):
-    """Every ParDo's pickled DoFn, decompressed (Beam stores them compressed, bz2 or zlib, and base64-encoded)."""
-    from apache_beam.portability import common_urns
-    from apache_beam.portability.api import beam_runner_api_pb2
-    found = []
-    for transform in job.proto_pipeline.components.transforms.values():
-        if transform.spec.urn == common_urns.primitives.PAR_DO.urn:
-            payload = beam_runner_api_pb2.ParDoPayload.FromString(transform.spec.payload).do_fn.payload
-            raw = base64.b64decode(payload)
-            for decompress in (bz2.decompress, zlib.decompress):
-                try:
-                    raw = decompress(raw)
-                    break
-                except (OSError, ValueError, zlib.error):
-                    continue
-            found.append(raw)
-    return b'\n'.join(found)
 
 
 def test_dataflow_refuses_oauth_without_the_secret_reference():

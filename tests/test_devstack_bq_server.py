@@ -1,9 +1,12 @@
 """The emulator's launcher: writes publish their change event but copy no snapshot of the table."""
 
+import pytest
+import requests
 from bqemulator.domain.events import EventBus, TableDataChanged
 from bqemulator.versioning.snapshots import SnapshotManager
 
 from devstack import bq, bq_server
+from devstack.testing import running_stack
 
 
 class _Engine:
@@ -48,3 +51,78 @@ def test_as_released_a_write_copies_the_whole_table(monkeypatch):
 def test_the_stack_starts_the_emulator_through_the_launcher():
     command = bq.emulator_command('local-project', 9050, 9060)
     assert command[1:4] == ['-m', 'devstack.bq_server', 'start']
+
+
+# -- insertId de-duplication, as BigQuery does it (at least a minute, here exactly the window)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_repeated_insert_id_is_dropped_within_the_window_only():
+    clock = Clock()
+    window = bq_server.InsertIdWindow(60.0, clock)
+    assert window.admit('t', ['a', 'b']) == [True, True]
+    clock.now += 59.9
+    assert window.admit('t', ['a', 'c', 'c']) == [False, True, False]  # repeats within one request count too
+    assert window.admit('other', ['a']) == [True]  # per table
+    clock.now += 0.1  # 60 s after 'a' and 'b' were first seen
+    assert window.admit('t', ['a', 'b']) == [True, True]
+    assert window.dropped == 2
+
+
+def test_rows_without_an_insert_id_are_never_dropped_and_refused_rows_may_come_again():
+    window = bq_server.InsertIdWindow(60.0, Clock())
+    assert window.admit('t', [None, '', None]) == [True, True, True]
+    assert window.admit('t', ['x']) == [True]
+    window.forget('t', ['x'])  # BigQuery refused the row: its retry must be stored
+    assert window.admit('t', ['x']) == [True]
+
+
+def test_the_window_comes_from_the_environment():
+    assert bq_server.dedup_window_from({}) == 60.0
+    assert bq_server.dedup_window_from({'BQ_DEDUP_WINDOW_S': '0'}) == 0.0
+    assert bq_server.dedup_window_from({'BQ_DEDUP_WINDOW_S': '120'}) == 120.0
+    for bad in ('-1', 'soon', 'inf', 'nan'):
+        with pytest.raises(ValueError):
+            bq_server.dedup_window_from({'BQ_DEDUP_WINDOW_S': bad})
+
+
+def insert_all(stack, rows, table='inventory_oic'):
+    url = '%s/bigquery/v2/projects/%s/datasets/warehouse/tables/%s/insertAll' % (
+        stack.bq_endpoint, stack.project, table)
+    answer = requests.post(url, json={'rows': rows, 'skipInvalidRows': True}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def row(record_id, insert_id=None, **changes):
+    fields = dict({'WH_ID': 'WH1', 'Item_Name': 'Poultry Fat', 'Item_id': 105, 'Quantity_Available': 10,
+                   'Quantity_Requested': 4, 'Backlog': 0, 'record_id': record_id}, **changes)
+    return {'insertId': insert_id, 'json': fields} if insert_id is not None else {'json': fields}
+
+
+@pytest.mark.stack
+def test_the_local_bigquery_drops_repeated_insert_ids_by_default(clean_stack):
+    assert insert_all(clean_stack, [row('r1', 'r1'), row('r2', 'r2')])['insertErrors'] == []
+    assert insert_all(clean_stack, [row('r1', 'r1'), row('r3', 'r3')])['insertErrors'] == []  # r1 again: dropped
+    assert insert_all(clean_stack, [row('n', None), row('n', None)])['insertErrors'] == []  # no insertId: both kept
+    # A refused row keeps its place in the answer, and its insertId is not remembered.
+    answer = insert_all(clean_stack, [row('r2', 'r2'), row('bad', 'bad', Item_id='x'), row('r4', 'r4')])
+    assert [e['index'] for e in answer['insertErrors']] == [1]
+    assert insert_all(clean_stack, [row('bad', 'bad')])['insertErrors'] == []
+    ids = sorted(r['record_id'] for r in clean_stack.rows(clean_stack.oic_table))
+    assert ids == ['bad', 'n', 'n', 'r1', 'r2', 'r3', 'r4']
+
+
+@pytest.mark.stack
+def test_with_the_window_off_every_retry_lands(tmp_path):
+    with running_stack(str(tmp_path / 'stack'), bq_dedup_window=0) as stack:
+        for _ in range(3):
+            assert insert_all(stack, [row('r1', 'r1')])['insertErrors'] == []
+        assert [r['record_id'] for r in stack.rows(stack.oic_table)] == ['r1'] * 3

@@ -22,8 +22,10 @@ RUN_TIMEOUT_S = 150
 
 @pytest.fixture(scope='module')
 def matrix_stack(tmp_path_factory):
-    """A stack of this module's own: its emulator keeps its rows across restart_bigquery(), like real BigQuery."""
-    with running_stack(str(tmp_path_factory.mktemp('matrix-stack')), persistent_bigquery=True) as stack:
+    """A stack of this module's own: its emulator keeps its rows across restart_bigquery(), like real BigQuery, and
+    keeps every retried row (no insertId de-duplication): the raw retries, which the report must count."""
+    with running_stack(str(tmp_path_factory.mktemp('matrix-stack')), persistent_bigquery=True,
+                       bq_dedup_window=0) as stack:
         yield stack
 
 

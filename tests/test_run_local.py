@@ -81,6 +81,12 @@ def test_main_command_runs_both_paths_and_stops_the_stack(env, tmp_path):
     for path in ('oic', 'direct'):
         assert report['paths'][path]['sent'] == report['paths'][path]['landed'] == 25
         assert report['paths'][path]['missing'] == 0
+    # An unpaced batch is priced at the lab's 1 record/s, not at its burst: one OIC pack, direct in cents.
+    assert "cost at 1 record/s: the lab's 1 record/s" in result.stdout
+    assert 'Cost per month across sustained rates' in result.stdout
+    oic, direct = report['paths']['oic']['cost'], report['paths']['direct']['cost']
+    assert oic['at_rate'] == direct['at_rate'] == 1.0 and oic['items'][0]['packs'] == 1
+    assert 470 < oic['usd_per_month'] < 472 and direct['usd_per_month'] < 1
     assert stack_processes(env) == []
     assert not port_open(env['LOCAL_OIC_PORT'])
 

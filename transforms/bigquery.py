@@ -8,6 +8,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from transforms import records as rec
 from transforms.source import METRICS_NAMESPACE
+from transforms.tables import DATA_LAYOUT
 
 EMULATOR_RETRY_DEADLINE_S = 15.0
 INSERT_BATCH_ROWS = 500
@@ -155,6 +156,7 @@ class WriteDirect(beam.PTransform):
             write_disposition=BigQueryDisposition.WRITE_APPEND,
             insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
             max_retries=self._max_retries,
+            additional_bq_parameters=DATA_LAYOUT.bq_parameters(),  # Partitioned and clustered when Beam creates it.
             test_client=EmulatorClient(self._emulator, self._table.project) if emulated else None)
         if streaming and self._method == 'STREAMING_INSERTS':
             write = InsertWithRecordIds(self._table, write)

@@ -8,6 +8,11 @@ from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 
 from transforms.bigquery import EmulatorClient
+from transforms.tables import Layout
+
+# Partitioned by the day a record was refused (an error table is read by when things failed, and an invalid record
+# may have no event_time), clustered by record_id like the data.
+DEAD_LETTER_LAYOUT = Layout(partition_field='error_time')
 
 DEAD_LETTER_SCHEMA = {'fields': [
     {'name': 'path', 'type': 'STRING', 'mode': 'NULLABLE'},
@@ -36,7 +41,7 @@ def create_emulator_table(endpoint, table):
     client = EmulatorClient(endpoint, table.project)._get()  # pylint: disable=protected-access
     client.create_dataset(table.project + '.' + table.dataset, exists_ok=True)
     schema = [bigquery.SchemaField(f['name'], f['type'], mode=f['mode']) for f in DEAD_LETTER_SCHEMA['fields']]
-    client.create_table(bigquery.Table(table.dotted, schema=schema), exists_ok=True)
+    client.create_table(DEAD_LETTER_LAYOUT.apply(bigquery.Table(table.dotted, schema=schema)), exists_ok=True)
 
 
 class WriteDeadLetters(beam.PTransform):
@@ -62,4 +67,5 @@ class WriteDeadLetters(beam.PTransform):
                                         else BigQueryDisposition.CREATE_IF_NEEDED),
                     write_disposition=BigQueryDisposition.WRITE_APPEND,
                     insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
+                    additional_bq_parameters=DEAD_LETTER_LAYOUT.bq_parameters(),
                     test_client=EmulatorClient(self._emulator, self._table.project) if emulated else None))

@@ -130,16 +130,20 @@ class _AppendJsonLinesFn(beam.DoFn):
 
 
 class RecordRun(beam.PTransform):
-    """Writes every element to the run record as `OUT/<kind>-<writer>.jsonl` and passes nothing on.
+    """Writes every element to the run record as `OUT/<kind>-<writer>.jsonl` and passes nothing on; with `tables`
+    (a transforms.run_record_tables.RunRecordTables) also streams it into the run-record dataset in BigQuery.
 
     Element in: any JSON-able dict, e.g. an acknowledgement {'path': 'oic', 'record_id': '…', 'status': 200, …}.
     """
 
-    def __init__(self, out_dir, kind):
+    def __init__(self, out_dir, kind, tables=None):
         super().__init__()
-        self._out_dir, self._kind = out_dir, kind
+        self._out_dir, self._kind, self._tables = out_dir, kind, tables
 
     def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        if self._tables is not None:
+            from transforms.run_record_tables import WriteRunRecordTable
+            _ = pcoll | 'ToBigQuery' >> WriteRunRecordTable(self._tables, self._kind)
         return pcoll | 'Append' >> beam.ParDo(_AppendJsonLinesFn(self._out_dir, self._kind))
 
 

@@ -20,6 +20,7 @@ from pipeline.config.oic import OICConfig, resolve_oic, worker_share
 from pipeline.config.source import SourceConfig, resolve_source
 from pipeline.options import PATHS, WarehouseOptions
 from transforms.oic_caller import redact_url
+from transforms.run_record_tables import RunRecordTables
 
 __all__ = ['BigQueryConfig', 'LaunchConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve', 'worker_share']
 
@@ -36,6 +37,13 @@ class RunConfig:
     bigquery: BigQueryConfig
     oic: Optional[OICConfig] = None  # None when the oic path does not run.
     launch: LaunchConfig = LaunchConfig()
+    at_rate: Optional[float] = None  # records/s the report prices at; None = the run's rate, else the lab's 1/s.
+
+    @property
+    def run_record_tables(self) -> Optional[RunRecordTables]:
+        """Where the run record is streamed in BigQuery, or None (--run_record_dataset not given)."""
+        spec = self.bigquery.run_record_dataset
+        return RunRecordTables(spec.project, spec.dataset, self.run_id, self.bigquery.emulator_host) if spec else None
 
     def describe(self) -> dict:
         """A flat, JSON-able summary for run.json (the comparison reads these keys); no credentials."""
@@ -48,7 +56,9 @@ class RunConfig:
             'direct_table': str(bq.direct_table) if bq.direct_table else None,
             'dead_letter_table': str(bq.dead_letter_table) if bq.dead_letter_table else None,
             'emulator_host': bq.emulator_host, 'direct_method': bq.direct_method, 'landed_check': bq.landed_check,
-            'probe_interval': bq.probe_interval, 'drain_timeout': self.launch.drain_timeout,
+            'probe_interval': bq.probe_interval, 'at_rate': self.at_rate,
+            'run_record_dataset': str(bq.run_record_dataset) if bq.run_record_dataset else None,
+            'drain_timeout': self.launch.drain_timeout,
         }
         if self.oic is not None:
             oic = dataclasses.asdict(self.oic)
@@ -75,6 +85,13 @@ def parse_paths(text: Optional[str]) -> Tuple[str, ...]:
     return tuple(p for p in PATHS if p in paths)
 
 
+def check_at_rate(value: Optional[float]) -> Optional[float]:
+    """--at_rate: None or a positive, finite records per second; UsageError otherwise."""
+    if value is not None and not (0 < value < float('inf')):
+        raise UsageError('--at_rate must be a positive number of records per second (got %g)' % value)
+    return value
+
+
 def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = None) -> RunConfig:
     """Validates `options` and returns a RunConfig; raises UsageError on any mistake."""
     environ = os.environ if environ is None else environ
@@ -92,5 +109,6 @@ def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = Non
     launch = resolve_launch(flags)
     if is_dataflow(runner):
         check_dataflow(options, paths, flags.oic_url, flags.input, flags.out, bigquery.emulator_host)
+    at_rate = check_at_rate(flags.at_rate)
     return RunConfig(run_id=str(uuid.uuid4()), runner=runner, paths=paths, out=flags.out, workers=workers,
-                     source=source, bigquery=bigquery, oic=oic, launch=launch)
+                     source=source, bigquery=bigquery, oic=oic, at_rate=at_rate, launch=launch)

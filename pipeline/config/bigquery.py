@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 from pipeline.config.errors import UsageError
 from transforms.bigquery import check_method
-from transforms.tables import TableSpec, parse_table_spec
+from transforms.tables import DatasetSpec, TableSpec, parse_dataset_spec, parse_table_spec
 
 EMULATOR_PATTERN = re.compile(r'^https?://[^/\s]+$')
 GCS_PATTERN = re.compile(r'^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$')
@@ -22,6 +22,7 @@ class BigQueryConfig:
     direct_method: str
     landed_check: bool
     probe_interval: float
+    run_record_dataset: Optional[DatasetSpec] = None  # Where the run record is also streamed (None: files only).
 
 
 def table(flag: str, text: str, project: Optional[str]) -> TableSpec:
@@ -77,6 +78,13 @@ def resolve_bigquery(flags, paths: Sequence[str], streaming: bool, project: Opti
             check_real_table(flag, spec)
     dead_letter_table = table('--dead_letter_table', flags.dead_letter_table, oic_project) \
         if flags.dead_letter_table else None
+    run_record_dataset = None
+    if flags.run_record_dataset:
+        try:
+            run_record_dataset = parse_dataset_spec(flags.run_record_dataset, oic_project)
+        except ValueError as err:
+            raise UsageError('--run_record_dataset: %s' % err) from None
     return BigQueryConfig(oic_table=oic_table, direct_table=direct_table, dead_letter_table=dead_letter_table,
                           emulator_host=emulator, direct_method=flags.direct_method,
-                          landed_check=not flags.no_landed_check, probe_interval=flags.probe_interval)
+                          landed_check=not flags.no_landed_check, probe_interval=flags.probe_interval,
+                          run_record_dataset=run_record_dataset)
