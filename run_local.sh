@@ -4,6 +4,7 @@
 #   ./run_local.sh test [pytest args] set up .venv with test extras, run the test suite
 #   ./run_local.sh sweep [sweep flags] start the local stack, run both paths at a ladder of rates (comparison.sweep)
 #   ./run_local.sh up | down | status start / stop / show the local stack in the background (.local/stack.env)
+#   ./run_local.sh -h | --help        this usage, then python -m pipeline.run --help; starts nothing
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -46,7 +47,64 @@ ensure_venv() {
 
 stack() { "$VENV/bin/python" -m devstack "$@" --state-dir "$STATE"; }
 
+usage() {
+  cat <<'USAGE'
+usage: ./run_local.sh [pipeline flags]       start the local stack, run both paths, print the comparison, stop it
+       ./run_local.sh up [devstack flags]    start the local stack in the background (writes .local/stack.env)
+       ./run_local.sh down | status          stop / show the background stack
+       ./run_local.sh test [pytest args]     type-check, then run the test suite
+       ./run_local.sh sweep [sweep flags]    run the pipeline over a range of settings and compare (see its --help)
+       ./run_local.sh -h | --help            this text; starts nothing
+
+Any other arguments go to `python -m pipeline.run`, whose flags follow. A stack that is already up
+(./run_local.sh up) is reused and left running; otherwise one is started for the run and stopped after it.
+Environment: PYTHON (python3), LOCAL_STACK_DIR (.local), LOCAL_OIC_PORT (8088), LOCAL_BQ_PORT (9050),
+LOCAL_BQ_GRPC_PORT (9060).
+
+USAGE
+}
+
+run_forwarding_signals() {
+  # Runs "$@" and passes each Ctrl-C and SIGTERM this shell gets on to it exactly once, so that the run drains on
+  # the first and is cancelled on the second (a shell waiting for a foreground command would hold SIGTERM until the
+  # command ended by itself, i.e. never for a stream). The command gets a process group of its own (set -m): the
+  # terminal's Ctrl-C reaches only this shell, which forwards it. Returns with the command's exit status.
+  local child status again
+  set -m
+  "$@" &
+  child=$!
+  set +m
+  trap 'kill -INT "$child" 2>/dev/null || true' INT
+  trap 'kill -TERM "$child" 2>/dev/null || true' TERM
+  while :; do
+    if wait "$child"; then status=0; else status=$?; fi
+    if ! kill -0 "$child" 2>/dev/null; then
+      # `wait` may have been cut short by a forwarded signal just as the command ended: ask for its status again.
+      if [ "$status" -gt 128 ]; then
+        if wait "$child" 2>/dev/null; then again=0; else again=$?; fi
+        [ "$again" = 127 ] || status=$again
+      fi
+      break
+    fi
+  done
+  trap - INT TERM
+  return "$status"
+}
+
+wants_help() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in -h|--help) return 0 ;; esac
+  done
+  return 1
+}
+
 case "${1:-}" in
+  -h|--help)
+    usage
+    ensure_venv local
+    exec "$VENV/bin/python" -m pipeline.run --help
+    ;;
   test)
     shift
     ensure_venv local,test
@@ -70,13 +128,19 @@ case "${1:-}" in
       command=(-m comparison.sweep)
     fi
     ensure_venv local
+    if wants_help "$@"; then  # `./run_local.sh --records 5 --help`: the usage, and no stack for it.
+      if [ "${command[1]}" != pipeline.run ]; then exec "$VENV/bin/python" "${command[@]}" --help; fi
+      usage
+      exec "$VENV/bin/python" -m pipeline.run --help
+    fi
     started_here=0
     if "$VENV/bin/python" -m devstack status --state-dir "$STATE" >/dev/null 2>&1; then
       log "reusing the local stack that is already up (./run_local.sh down stops it)"
     else
       started_here=1
       trap 'log "stopping the local stack"; stack down >/dev/null || true' EXIT
-      trap 'exit 130' INT TERM
+      trap 'exit 130' INT
+      trap 'exit 143' TERM
       stack up "${UP_PORTS[@]}"
     fi
     set -a
@@ -92,6 +156,9 @@ case "${1:-}" in
       fi
       prev=$arg
     done
-    "$VENV/bin/python" "${command[@]}" "$@"
+    if [ $started_here = 0 ]; then
+      exec "$VENV/bin/python" "${command[@]}" "$@"  # Nothing to clean up after: signals go straight to the run.
+    fi
+    run_forwarding_signals "$VENV/bin/python" "${command[@]}" "$@"
     ;;
 esac

@@ -37,6 +37,7 @@ setuptools.setup(
             'pytest>=8',
             'pytest-timeout>=2.3',
             'hypothesis>=6.100',
+            'trustme>=1.1,<2',  # Certificates from a throw-away CA for the TLS pre-flight tests.
             'mypy>=1.10',  # ./run_local.sh test type-checks the shipped and launching code first (mypy.ini).
         ],
     },

@@ -84,6 +84,11 @@ def reconcile_path(sent, acks, dead_letters, landed_rows=None, acks_derived=Fals
         'dead_lettered_by_reason': dict(sorted(reasons.items())),
         'acked_is_derived': acks_derived,
     }
+    # Handed to the path and never settled: what a cancelled run had in flight (0 after a completed or drained run).
+    # A path without acknowledgements knows this only from BigQuery (the missing rows, below).
+    if not acks_derived:
+        in_flight = sorted(sent_ids - acked_ids - dead_ids)
+        result.update(in_flight=len(in_flight), in_flight_ids=in_flight)
     if landed_rows is None:
         unaccounted = sorted(sent_ids - acked_ids - dead_ids)
         result.update(landed=None, missing=len(unaccounted), missing_ids=unaccounted, duplicates=None,
@@ -94,6 +99,8 @@ def reconcile_path(sent, acks, dead_letters, landed_rows=None, acks_derived=Fals
     landed_ids = set(row_counts)
     missing = sorted(sent_ids - landed_ids - dead_ids)
     by_field, mismatched_ids, examples = value_mismatches(sent, landed_rows)
+    if acks_derived:
+        result.update(in_flight=len(missing), in_flight_ids=missing)
     result.update(
         landed=len(landed_ids),
         missing=len(missing),

@@ -1,12 +1,26 @@
-"""A progress line while the pipeline runs, counted from the run record files as they grow."""
+"""A progress line while the pipeline runs: the run record files as they grow, and what the OIC caller is doing
+now (transforms/live_stats.py: records settled, requests in flight, retries, the last error), so a slow or failing
+OIC shows between bundle ends.
+
+    [   12s] generated 40 (invalid 0) | oic: sent 40, acked 8, dead-lettered 0, in flight 16 of 16, retries 3,
+             last error: HTTP 503 x3 | direct: sent 40, failed 0
+
+Every 2 s, in place, on a terminal; every 10 s, one line each, otherwise (a log file, CI).
+"""
 
 import glob
 import os
+import shutil
 import sys
 import threading
 import time
+from typing import Dict, Optional
+
+from transforms import live_stats
 
 COUNTED = ('invalid', 'oic/sent', 'oic/acks', 'oic/dead_letters', 'direct/sent', 'direct/dead_letters')
+TTY_INTERVAL_S = 2.0
+LOG_INTERVAL_S = 10.0  # When the stream is not a terminal: a line every so often, not a flood.
 
 
 class LineCounter:
@@ -33,24 +47,46 @@ class LineCounter:
         return dict(self._counts)
 
 
-def format_progress(counts, paths, elapsed):
-    generated = counts['%s/sent' % paths[0]] + counts['invalid'] if paths else counts['invalid']
+def format_caller(live: dict) -> str:
+    """', in flight 16 of 16, retries 3, last error: connection refused x37' from a caller's live stats."""
+    text = ', in flight %d' % max(live['in_flight'], 0)
+    if live.get('limit'):
+        text += ' of %d' % live['limit']
+    if live.get('retries'):
+        text += ', retries %d' % live['retries']
+    if live.get('last_error'):
+        text += ', last error: %s x%d' % (live['last_error'], live['last_error_count'])
+    return text
+
+
+def format_progress(counts, paths, elapsed, live: Optional[Dict[str, Optional[dict]]] = None):
+    """The progress line from the run record's counts and, where a caller reports them, its live stats."""
+    live = live or {}
+    oic = live.get('oic')
+    sent, acked, dead = counts['oic/sent'], counts['oic/acks'], counts['oic/dead_letters']
+    if oic:  # The caller counts as it happens; the files catch up within a second or at the bundle's end.
+        sent, acked, dead = max(sent, oic['sent']), max(acked, oic['acked']), max(dead, oic['dead'])
+    first_sent = sent if paths and paths[0] == 'oic' else counts['%s/sent' % paths[0]] if paths else 0
+    generated = first_sent + counts['invalid']
     parts = ['[%5.0fs] generated %d (invalid %d)' % (elapsed, generated, counts['invalid'])]
     if 'oic' in paths:
-        parts.append('oic: sent %d, acked %d, dead-lettered %d' % (
-            counts['oic/sent'], counts['oic/acks'], counts['oic/dead_letters']))
+        parts.append('oic: sent %d, acked %d, dead-lettered %d%s' % (sent, acked, dead,
+                                                                   format_caller(oic) if oic else ''))
     if 'direct' in paths:
         parts.append('direct: sent %d, failed %d' % (counts['direct/sent'], counts['direct/dead_letters']))
     return ' | '.join(parts)
 
 
 class Progress:
-    """Prints the progress line every `interval` seconds on stderr until stopped (in place on a terminal)."""
+    """Prints the progress line on stderr until stopped: every `interval` seconds (default: 2 s in place on a
+    terminal, 10 s otherwise)."""
 
-    def __init__(self, out_dir, paths, interval=2.0, stream=None):
+    def __init__(self, out_dir, paths, interval=None, stream=None):
         self._counter = LineCounter(out_dir)
-        self._paths, self._interval = paths, interval
+        self._out_dir, self._paths = out_dir, paths
         self._stream = stream or sys.stderr
+        self._tty = getattr(self._stream, 'isatty', lambda: False)()
+        self._interval = interval if interval is not None else TTY_INTERVAL_S if self._tty else LOG_INTERVAL_S
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name='progress', daemon=True)
         self._started = time.monotonic()
@@ -64,11 +100,36 @@ class Progress:
         self._thread.join()
         self._print(final=True)
 
+    def line(self) -> str:
+        live = {path: live_stats.read(self._out_dir, path) for path in self._paths if path == 'oic'}
+        return format_progress(self._counter.counts(), self._paths, time.monotonic() - self._started, live)
+
+    def _width(self) -> int:
+        try:
+            columns = os.get_terminal_size(self._stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            columns = 0
+        return columns or shutil.get_terminal_size().columns  # 0: a terminal that does not say (COLUMNS, or 80).
+
     def _print(self, final=False):
-        line = format_progress(self._counter.counts(), self._paths, time.monotonic() - self._started)
-        tty = getattr(self._stream, 'isatty', lambda: False)()
-        self._stream.write(('\r' + line + ('\n' if final else '')) if tty else line + '\n')
+        line = self.line()
+        if self._tty:
+            self._stream.write(self._in_place(line, self._width()) + ('\n' if final else ''))
+            self._rows = 0 if final else self._rows
+        else:
+            self._stream.write(line + '\n')
         self._stream.flush()
+
+    _rows = 0  # Terminal rows the last in-place update took.
+
+    def _in_place(self, line: str, width: int) -> str:
+        """Overwrites the previous update: one line when it fits the terminal, else one row per part (the totals,
+        then each path), each cut to the width so that nothing wraps and the cursor knows where it is."""
+        rows = [line] if len(line) < width else [p for p in line.split(' | ')]
+        rows = [('  ' + row if i else row)[:max(width - 1, 20)] for i, row in enumerate(rows)]
+        back = '\r' + ('\x1b[%dA' % (self._rows - 1) if self._rows > 1 else '') + '\x1b[J'
+        self._rows = len(rows)
+        return back + '\n'.join(rows)
 
     def _loop(self):
         while not self._stop.wait(self._interval):

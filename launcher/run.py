@@ -1,13 +1,12 @@
 """Entry point: python -m pipeline.run — validate flags, run both branches, print the comparison."""
 
 import contextlib
-import faulthandler
 import logging
 import os
 import signal
 import sys
-import threading
 import time
+from typing import Callable, NamedTuple, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
 from apache_beam.runners.runner import PipelineState
@@ -18,20 +17,27 @@ from pipeline.config.dataflow import is_dataflow
 from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
 from comparison.probe import probe_for
+from launcher.dry_run import describe as describe_dry_run
+from launcher.interrupts import Interrupts, exit_code
+from launcher.staging import quiet_setup_package
 from launcher.progress import Progress
+from launcher import preflight
 from comparison.report import build_report, write_report
 from comparison.report_table import format_table
 from launcher.run_metrics import pipeline_metrics
-from transforms import run_record
+from transforms import live_stats, run_record
 from transforms.run_record import clear_previous, load_run, write_run
 from transforms import records as rec
 from transforms.oic_errors import OICStopError
+from transforms.stop_signal import request_stop
 
-INTERRUPTED = 130  # Ctrl-C: the exit code a shell gives SIGINT.
-STOP_GRACE_S = 60  # After Ctrl-C, the pipeline's own shutdown gets this long before the stacks are dumped and it exits.
+INTERRUPTED = exit_code(signal.SIGINT)  # 130: Ctrl-C (drained or cancelled).
+TERMINATED = exit_code(signal.SIGTERM)  # 143: SIGTERM (docker stop, systemd, timeout, CI runners).
 EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a; source .local/stack.env` makes every '
-          'default point at it. Exit codes: 0 the pipeline completed (whatever was dead-lettered), 1 it failed, '
-          '2 a usage or configuration error.')
+          'default point at it. Ctrl-C or SIGTERM drains a local run (the source stops, what is in flight finishes '
+          'within --drain_timeout, then the comparison); a second one cancels at once. Exit codes: 0 the pipeline '
+          'completed (whatever was dead-lettered), 1 it failed, 2 a usage or configuration error, or OIC/the '
+          'BigQuery emulator cannot be reached, 130 stopped by Ctrl-C, 143 stopped by SIGTERM.')
 
 
 class _UsageParser(_BeamArgumentParser):
@@ -99,42 +105,53 @@ def _is_interrupt(err):
     return False
 
 
-def _stop_watchdog(signum, frame):
-    """SIGINT: interrupt as Python does, and make sure the stop cannot hang: if the runner's shutdown (DoFn teardown,
-    requests in flight) is not over within STOP_GRACE_S, every thread's stack goes to stderr and the process exits 1.
-    A second Ctrl-C interrupts again at once."""
-    faulthandler.dump_traceback_later(STOP_GRACE_S, exit=True)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    raise KeyboardInterrupt
+def _describe_in_flight(config) -> Callable[[], str]:
+    """A function giving '12 OIC requests in flight, 3 records waiting' from the caller's live stats, for the
+    drain messages."""
+    def describe() -> str:
+        live = live_stats.read(config.out, 'oic') if config.oic is not None else None
+        if not live:
+            return ''
+        waiting = live['sent'] - live['acked'] - live['dead']
+        return '%d OIC requests on the wire, %d records not yet settled' % (max(live['in_flight'], 0), waiting)
+    return describe
 
 
-def _watch_interrupts():
-    """Installs _stop_watchdog for the run; returns a function that puts the previous handler back."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return lambda: None  # Not ours to change (a test harness, an embedding program).
-    signal.signal(signal.SIGINT, _stop_watchdog)
-    return lambda: signal.signal(signal.SIGINT, signal.default_int_handler)
+class Executed(NamedTuple):
+    """How a run ended."""
+    state: str
+    wall_s: float
+    stopped_code: Optional[int]  # The exit code of the signal that stopped it (130, 143), or None.
+    dry_run: str  # What a --dry_run built (launcher/dry_run.py), else ''.
 
 
-def execute(options, config):
-    """Runs the pipeline, keeping run.json current; returns (state, wall seconds)."""
+def execute(options, config) -> Executed:
+    """Runs the pipeline, keeping run.json current. A local run drains on the first Ctrl-C/SIGTERM and is cancelled
+    on the second."""
     local = run_record.is_local(config.out)
     if local:
         clear_previous(config.out)
+        live_stats.forget(config.out)  # An earlier run in this process that wrote to the same directory.
     started = rec.utc_now()
     run = dict(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
     # A --dry_run (Dataflow job built offline, nothing submitted) leaves no run record behind.
-    record = (lambda *_: None) if options.view_as(TestOptions).dry_run else write_run
+    dry_run = bool(options.view_as(TestOptions).dry_run)
+    record = (lambda *_: None) if dry_run else write_run
+    built = ''
     record(config.out, run)
     pipeline = build_pipeline(options, config)
     # A long local stream: flat memory, no busy loop (see launcher/beam_fixes.py); Beam's code is back after the run.
-    fixes = local_runner_fixes() if is_local(config.runner) else contextlib.nullcontext()
-    unwatch = _watch_interrupts()
+    fixes = local_runner_fixes() if is_local(config.runner) else quiet_setup_package()
+    # Only a local run with a local run directory can drain (its sources watch the stop file); any other run is
+    # cancelled by the first Ctrl-C, as before.
+    can_drain = local and is_local(config.runner)
+    interrupts = Interrupts((lambda: request_stop(config.out)) if can_drain else None, config.launch.drain_timeout,
+                            _describe_in_flight(config))
     clock = time.monotonic()
     state = 'FAILED'
     try:
-        with fixes, Progress(config.out, config.paths) if local else _NoProgress(), probe_for(config.out, run, local):
+        with fixes, interrupts, Progress(config.out, config.paths) if local else _NoProgress(), \
+                probe_for(config.out, run, local):
             result = None
             try:
                 # The local runner runs the whole pipeline inside run(); Dataflow returns once the job is submitted.
@@ -142,23 +159,59 @@ def execute(options, config):
                 # --no_wait_until_finish: submit and return (a Flex Template launcher, a Dataflow stream).
                 no_wait = options.view_as(StandardOptions).no_wait_until_finish
                 state = (result.state if no_wait else result.wait_until_finish()) or PipelineState.DONE
-            except (KeyboardInterrupt, Exception) as err:  # Ctrl-C ends a stream: stop, then report what got through.
+            except (KeyboardInterrupt, Exception) as err:  # Cancelled: stop, then report what got through.
                 if not _is_interrupt(err):
                     raise
-                print('\ninterrupted: stopping the pipeline; records still in flight show as missing',
-                      file=sys.stderr)
+                print('\ncancelled: the pipeline stops where it is; records in flight are listed after the '
+                      'comparison', file=sys.stderr)
                 if result is not None:
                     result.cancel()
                 state = PipelineState.CANCELLED
-            if result is not None:
+            if interrupts.signum is not None and state == PipelineState.DONE:
+                state = PipelineState.DRAINED  # Stopped early on request, everything handed to a path settled.
+            if result is not None and dry_run:
+                built = describe_dry_run(result, options)
+            elif result is not None:
                 run['metrics'] = pipeline_metrics(result)
+    except KeyboardInterrupt:  # Cancelled outside the runner's own call (between steps of the launcher).
+        state = PipelineState.CANCELLED
     finally:
-        faulthandler.cancel_dump_traceback_later()  # Stopped: the report's reads have deadlines of their own.
-        unwatch()
         wall = time.monotonic() - clock
         run.update(state=str(state), finished_at=rec.format_timestamp(rec.utc_now()), wall_s=round(wall, 3))
+        if local:
+            live_stats.forget(config.out)  # The caller's counts are in the run record now.
+        if interrupts.signum is not None:
+            run['stopped_by'] = signal.Signals(interrupts.signum).name
+            run['drain'] = {'timeout_s': config.launch.drain_timeout, 'timed_out': interrupts.drain_timed_out,
+                            'cancelled': interrupts.cancelled}
         record(config.out, run)
-    return state, wall
+    return Executed(state, wall, interrupts.exit_code, built)
+
+
+def run_preflight(options, config) -> int:
+    """Checks that this machine reaches what the run will call (OIC, the BigQuery emulator); 2 when it cannot on a
+    local run, 0 otherwise. On Dataflow an unreachable endpoint is a warning: the workers may sit on another network.
+    A dry run contacts nothing."""
+    if not config.launch.preflight or options.view_as(TestOptions).dry_run:
+        return 0
+    bigquery = config.bigquery
+    uses_emulator = 'direct' in config.paths or bigquery.landed_check or bigquery.dead_letter_table
+    oic = config.oic
+    endpoints = preflight.endpoints_of(
+        oic.url if oic else None, bigquery.emulator_host if uses_emulator else None,
+        oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None)
+    problems = preflight.check_all(endpoints)[:1]  # One line: the first endpoint that cannot be reached.
+    if not problems:
+        return 0
+    if is_dataflow(config.runner):
+        for line in problems:
+            print('warning: %s from this machine; submitting anyway, since Dataflow workers may reach it '
+                  '(--skip_preflight skips this check)' % line, file=sys.stderr)
+        return 0
+    for line in problems:
+        hint = ' (--oic_ca_bundle FILE names the CAs to trust)' if 'TLS certificate not trusted' in line else ''
+        print('error: %s%s' % (line, hint), file=sys.stderr)
+    return 2
 
 
 def format_oic_metrics(metrics):
@@ -195,38 +248,73 @@ def main(argv=None):
     except UsageError as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
+    try:
+        if run_preflight(options, config):
+            return 2
+    except KeyboardInterrupt:  # Before anything ran: nothing to drain or report.
+        print('\ninterrupted', file=sys.stderr)
+        return INTERRUPTED
     print('run %s: %s, paths %s, %s' % (
         config.run_id, config.runner, ','.join(config.paths),
         'file %s' % config.source.input if config.source.input else
         '%s records' % (config.source.records if config.source.records else 'unbounded') +
         (' at %g/s' % config.source.rate if config.source.rate else ' as fast as possible')), file=sys.stderr)
     try:
-        state, _ = execute(options, config)
-        interrupted = state == PipelineState.CANCELLED
-    except KeyboardInterrupt:
-        print('interrupted', file=sys.stderr)
-        return INTERRUPTED
+        state, _, stopped_code, built = execute(options, config)
     except Exception as err:  # The pipeline failed: one line here; Beam has logged the details above.
         print('error: pipeline failed: %s' % _failure_line(err), file=sys.stderr)
         return 1
+    code = stopped_code or 0
+    if built:
+        print(built)
+        return code
     if not run_record.is_local(config.out) or is_dataflow(config.runner):
         print('pipeline %s; compare later with python -m pipeline.compare --out %s' % (state, config.out))
-        return 0
-    report = build_report(config.out)
-    write_report(config.out, report)
+        return code
+    try:
+        report = build_report(config.out)
+        write_report(config.out, report)
+    except KeyboardInterrupt:  # Once more while the report is read from BigQuery: the run record stays.
+        print('\nreport interrupted; python -m pipeline.compare --out %s builds it later' % config.out,
+              file=sys.stderr)
+        return code or INTERRUPTED
     print(format_table(report))
+    if state == PipelineState.CANCELLED:
+        print(format_in_flight(report))
     oic_line = format_oic_metrics(load_run(config.out).get('metrics') or {}) if 'oic' in config.paths else ''
     if oic_line:
         print(oic_line)
     print('run record and report.json in %s/' % config.out.rstrip('/'))
-    return INTERRUPTED if interrupted else 0
+    return code
+
+
+IN_FLIGHT_SHOWN = 20
+
+
+def format_in_flight(report) -> str:
+    """What a cancelled run left in flight, per path: the records handed to it and never settled, by record_id."""
+    lines = []
+    for path, result in report['paths'].items():
+        ids = result.get('in_flight_ids')
+        if ids is None:
+            continue
+        if not ids:
+            lines.append('%s: nothing was in flight when the run was cancelled' % path)
+            continue
+        lines.append('%s: %d records were in flight when the run was cancelled (handed to the path, neither %s '
+                     'nor dead-lettered%s):' % (
+                         path, len(ids), 'acknowledged' if not result.get('acked_is_derived') else 'landed',
+                         '; the first %d, all in report.json' % IN_FLIGHT_SHOWN if len(ids) > IN_FLIGHT_SHOWN
+                         else ''))
+        lines.extend('  %s' % record_id for record_id in ids[:IN_FLIGHT_SHOWN])
+    return '\n'.join(lines)
 
 
 def cli() -> None:
     """`python -m pipeline.run`: main(), then exit with its code."""
     code = main()
-    if code == INTERRUPTED:
-        # The local runner's worker threads outlive an interrupted run and would keep the process up.
+    if code in (INTERRUPTED, TERMINATED):
+        # The local runner's worker threads outlive a cancelled run and would keep the process up.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

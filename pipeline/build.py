@@ -1,5 +1,7 @@
 """Assembles the Beam pipeline from a validated RunConfig."""
 
+from typing import Optional
+
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -10,17 +12,19 @@ from transforms.dead_letters import WriteDeadLetters
 from transforms.file_source import ReadRecordFile
 from transforms.run_record import RecordRun
 from transforms.run_record_tables import create_emulator_tables
-from transforms.source import StreamingSyntheticRecords, SyntheticRecords
+from transforms.source import StopWhenAsked, StreamingSyntheticRecords, SyntheticRecords
 from transforms.validate import ValidateRecords
 
 
-def source_for(source: SourceConfig, run_id: str) -> beam.PTransform:
-    """The record source the flags ask for: a file replay, a stream at a rate, or a bounded batch."""
+def source_for(source: SourceConfig, run_id: str, stop_dir: Optional[str] = None) -> beam.PTransform:
+    """The record source the flags ask for: a file replay, a stream at a rate, or a bounded batch. `stop_dir`: the
+    local run directory whose stop signal ends a stream (the drain on Ctrl-C)."""
     if source.input:
         return ReadRecordFile(source.input, run_id)
     if source.streaming:
-        return StreamingSyntheticRecords(source.rate, source.seed, run_id, limit=source.records, shards=source.shards)
-    return SyntheticRecords(source.records, source.seed, run_id, rate=source.rate)
+        return StreamingSyntheticRecords(source.rate, source.seed, run_id, limit=source.records, shards=source.shards,
+                                         stop_dir=stop_dir)
+    return SyntheticRecords(source.records, source.seed, run_id, rate=source.rate, stop_dir=stop_dir)
 
 
 def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline:
@@ -29,7 +33,11 @@ def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline
     tables = config.run_record_tables
     if tables is not None and tables.emulator_host:
         create_emulator_tables(tables)  # Real BigQuery: Beam creates them (partitioned, clustered) on first write.
-    checked = pipeline | 'Source' >> source_for(config.source, config.run_id) | 'Validate' >> ValidateRecords()
+    local = run_record.is_local(config.out)
+    records = pipeline | 'Source' >> source_for(config.source, config.run_id, config.out if local else None)
+    if local:  # The first Ctrl-C stops every source (a drain); Dataflow drains with its own command.
+        records = records | 'StopWhenAsked' >> StopWhenAsked(config.out)
+    checked = records | 'Validate' >> ValidateRecords()
     _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, run_record.INVALID, tables)
     dead_letters = [checked.invalid]
     if config.oic is not None:

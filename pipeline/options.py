@@ -11,6 +11,7 @@ from transforms.oic_retry import DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS
 from transforms.source import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
 
 PATHS = ('oic', 'direct')
+DEFAULT_DRAIN_TIMEOUT_S = 30.0  # --drain_timeout: seconds the records in flight get after the first Ctrl-C.
 
 
 def _env(name, default=None):
@@ -49,6 +50,18 @@ class WarehouseOptions(PipelineOptions):
             '--out', default='out',
             help='Directory for the run record (sent records, acknowledgements, dead letters) and reports '
                  '(default out/).')
+
+        run = parser.add_argument_group('the run')
+        run.add_argument(
+            '--skip_preflight', action='store_true', default=False,
+            help='Do not check before the run that OIC (and the BigQuery emulator) can be reached from this machine '
+                 '(resolve, connect, TLS handshake; nothing is posted). Unreachable = one line, exit 2 on a local '
+                 'run; a warning only for Dataflow, whose workers may sit on another network.')
+        run.add_argument(
+            '--drain_timeout', type=float, default=DEFAULT_DRAIN_TIMEOUT_S,
+            help='After the first Ctrl-C or SIGTERM the source stops and records already handed to a path get this '
+                 'many seconds to be acknowledged or dead-lettered before the run is cancelled (default %g); a '
+                 'second Ctrl-C cancels at once.' % DEFAULT_DRAIN_TIMEOUT_S)
 
         comparison = parser.add_argument_group('comparison')
         comparison.add_argument(

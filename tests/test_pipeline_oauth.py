@@ -102,9 +102,9 @@ def test_an_untrusted_certificate_is_refused_with_one_line(oauth_env, tmp_path, 
     code, _, elapsed = run_oauth(stack, tmp_path / 'out', '--records', '50', '--paths', 'oic',
                                  ca_bundle=str(other_ca))
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2  # Found by the pre-flight check, before anything runs.
     [line] = [l for l in err.splitlines() if l.startswith('error:')]
-    assert 'certificate verify failed' in line and '--oic_ca_bundle' in line
+    assert 'TLS certificate not trusted' in line and '--oic_ca_bundle' in line
     assert stack.stats()['requests'] == 0 and stack.stats()['token_requests'] == 0
 
 

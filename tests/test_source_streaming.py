@@ -54,3 +54,26 @@ def test_streaming_run_emits_every_record_once(tmp_path):
         assert {k: record[k] for k in expected} == expected
     moments = sorted(rec.parse_timestamp(r['event_time']).timestamp() for r in found)
     assert moments[-1] - moments[0] >= 1.0  # Paced over seconds (less the runner's start-up), not one burst.
+
+
+class _Flag:
+    def __init__(self):
+        self.on = False
+
+    def is_set(self):
+        return self.on
+
+
+def test_a_stopped_clock_ends_where_it_stands_and_is_done():
+    from apache_beam.io.restriction_trackers import OffsetRange
+    from transforms.source import _StoppableTracker
+    flag = _Flag()
+    tracker = _StoppableTracker(OffsetRange(0, 1000), flag)
+    assert tracker.try_claim(0) and tracker.try_claim(1)
+    flag.on = True
+    assert not tracker.try_claim(2)
+    assert tracker.current_restriction() == OffsetRange(0, 2)
+    tracker.check_done()  # Nothing left unclaimed: the runner sees the clock as finished.
+    resumed = _StoppableTracker(OffsetRange(5, 1000), flag)  # A clock resumed after the stop: done at once.
+    assert not resumed.try_claim(5)
+    resumed.check_done()

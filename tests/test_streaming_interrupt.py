@@ -1,4 +1,4 @@
-"""An unbounded stream, like the lab's script: rows land while it runs, and Ctrl-C ends it with the comparison."""
+"""An unbounded stream, like the lab's script: rows land while it runs, and Ctrl-C drains it, then compares."""
 
 import json
 import os
@@ -52,12 +52,12 @@ def test_stream_lands_while_running_and_ctrl_c_reports(fresh_stack, tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, stderr[-2000:]
-    assert 'interrupted' in stderr and 'CANCELLED' in stdout
+    assert 'Ctrl-C: draining' in stderr and 'DRAINED' in stdout and 'Traceback' not in stderr
     report = json.load(open(out / 'report.json'))
     for path in ('oic', 'direct'):
         result = report['paths'][path]
         # The direct path inserted as it went: a write held back until the end of the stream would have landed
         # nothing when the stream was interrupted.
         assert result['landed'] >= 30 and result['duplicates'] == 0, (path, result)
-        # Only records caught in flight by the interrupt may be unaccounted for.
-        assert result['missing'] <= 40, (path, result)
+        # The drain let every record handed to a path finish: none is unaccounted for.
+        assert result['missing'] == 0, (path, result)

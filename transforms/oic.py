@@ -15,6 +15,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import live_stats
 from transforms import records as rec
 from transforms.credentials import PasswordRef
 from transforms.oic_auth import OAuthClient
@@ -81,10 +82,12 @@ class _PostFn(beam.DoFn):
     """
 
     def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
-                 caller_factory=None, oauth=None, ca_pem=None, concurrency_mode=DEFAULT_CONCURRENCY_MODE):
+                 caller_factory=None, oauth=None, ca_pem=None, live_dir=None,
+                 concurrency_mode=DEFAULT_CONCURRENCY_MODE):
         self._url, self._username, self._password_ref = url, username, password_ref
         self._oauth, self._ca_pem = oauth, ca_pem
         self._token_shared = shared.Shared()  # One token cache per worker process (all DoFn instances share it).
+        self._live_dir = live_dir
         self._shape, self._concurrency, self._timeouts = payload_shape, concurrency, timeouts
         self._policy, self._max_rps, self._caller_factory = policy, max_rps, caller_factory
         self._mode = concurrency_mode
@@ -108,6 +111,10 @@ class _PostFn(beam.DoFn):
         self._tokens = None
         self._worker = None
         self._worker_id = '%s:%d' % (socket.gethostname(), os.getpid())
+        # What the caller is doing, counted as it happens, for the launcher's progress line (local runs).
+        self._live = live_stats.stats_for(self._live_dir, 'oic') if self._live_dir else None
+        if self._live is not None:
+            self._live.set_limit(self._concurrency)
         if self._caller_factory is not None:
             self._caller = self._caller_factory()
         else:
@@ -121,7 +128,8 @@ class _PostFn(beam.DoFn):
             self._caller = OICCaller(self._url, self._username,
                                      None if self._oauth else self._password_ref.read(), self._concurrency,
                                      self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop,
-                                     auth=self._tokens.provider if self._tokens else None, ca_pem=self._ca_pem)
+                                     auth=self._tokens.provider if self._tokens else None, ca_pem=self._ca_pem,
+                                     observer=self._live)
         self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
 
     def start_bundle(self):
@@ -136,6 +144,8 @@ class _PostFn(beam.DoFn):
             yield from self._emit(self._done.get())
         self._executor.submit(self._run, record, timestamp, window)
         self._in_flight += 1
+        if self._live is not None:
+            self._live.handed()
         while True:
             try:
                 finished = self._done.get_nowait()
@@ -167,7 +177,10 @@ class _PostFn(beam.DoFn):
 
     def _run(self, record, timestamp, window):
         """On a pool thread: one record's whole call; hands the outcome back to the bundle's thread."""
-        self._done.put((record, timestamp, window, self._caller.call(record)))  # call() never raises.
+        outcome = self._caller.call(record)  # Never raises.
+        if self._live is not None:
+            self._live.settled(outcome.kind == 'ack')
+        self._done.put((record, timestamp, window, outcome))
 
     def _emit(self, finished):
         """Outputs one finished record as an acknowledgement or a dead letter, and counts it."""
@@ -207,6 +220,8 @@ class _PostFn(beam.DoFn):
         if self._worker is None:
             return
         self.limit_gauge.set(self._worker.limiter.limit)
+        if self._live is not None:  # the progress line shows the worker's current limit
+            self._live.set_limit(self._worker.limiter.limit)
         changes = self._worker.take_changes()
         if changes:
             self.limit_changes.inc(changes)
@@ -268,12 +283,14 @@ class PostToOIC(beam.PTransform):
                  max_rps: Optional[float] = None, initial_backoff_s: float = DEFAULT_INITIAL_BACKOFF_S,
                  max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
                  caller_factory: Optional[Callable[[], Caller]] = None, oauth: Optional[OAuthClient] = None,
-                 ca_pem: Optional[str] = None, concurrency_mode: str = DEFAULT_CONCURRENCY_MODE):
+                 ca_pem: Optional[str] = None, live_dir: Optional[str] = None,
+                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE):
         """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
         with a fake in tests; the URL rule still applies. `oauth`: Bearer tokens of this client instead of Basic
         Auth (`username` and `password_ref` are then unused). `ca_pem`: the PEM text of the CAs an https URL's
         certificate (and the token URL's) must chain to; None = the system's trust store. It travels with the job
-        (certificates are public), so workers need no local file."""
+        (certificates are public), so workers need no local file. `live_dir`: the run directory whose live stats
+        (transforms/live_stats.py) the caller keeps current; None = none."""
         super().__init__()
         what = 'Basic Auth' if oauth is None else 'a Bearer token'
         check_oic_url(url, allow_insecure_http, what)
@@ -285,7 +302,7 @@ class PostToOIC(beam.PTransform):
             raise ValueError('concurrency_mode must be one of %s' % (CONCURRENCY_MODES,))
         policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
         self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
-                           policy, max_rps, caller_factory, oauth, ca_pem, concurrency_mode)
+                           policy, max_rps, caller_factory, oauth, ca_pem, live_dir, concurrency_mode)
 
     def expand(self, records: beam.PCollection):  # -> DoOutputsTuple (not annotated: Beam would read it as a type hint)
         return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, LIMITS, main='acks')

@@ -3,10 +3,12 @@
 import dataclasses
 import ipaddress
 import json
+import socket
+import ssl
 import threading
 import time
 import urllib.parse
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Protocol
 
 import urllib3
 
@@ -65,6 +67,48 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def error_label(err: BaseException) -> str:
+    """A short label for why a request got no answer ('connection refused', 'name not resolved', 'TLS error', …),
+    from the exception and its causes; never the message (it can carry hosts and proxies)."""
+    seen = set()
+    cause: Optional[BaseException] = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return 'connection refused'
+        if isinstance(cause, (socket.gaierror, urllib3.exceptions.NameResolutionError)):
+            return 'name not resolved'
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return 'TLS certificate not trusted'
+        if isinstance(cause, (ssl.SSLError, urllib3.exceptions.SSLError)):
+            return 'TLS error'
+        if isinstance(cause, ConnectionResetError):
+            return 'connection reset'
+        if isinstance(cause, urllib3.exceptions.ProtocolError):
+            return 'connection closed without an answer'
+        if isinstance(cause, (socket.timeout, urllib3.exceptions.TimeoutError)) and \
+                not isinstance(cause, urllib3.exceptions.NewConnectionError):
+            return 'timeout'
+        cause = getattr(cause, 'reason', None) or cause.__cause__ or cause.__context__
+    return type(err).__name__
+
+
+class Observer(Protocol):
+    """Told about each request as it happens (transforms/live_stats.LiveStats is one)."""
+
+    def request_started(self, attempt: int) -> None: ...
+
+    def request_finished(self, error: Optional[str] = None) -> None: ...
+
+
+class _NoObserver:
+    def request_started(self, attempt: int) -> None:
+        pass
+
+    def request_finished(self, error: Optional[str] = None) -> None:
+        pass
+
+
 @dataclasses.dataclass
 class Attempt:
     """One request's result: a status, or an error kind ('timeout', 'connection_error', 'deadline', 'stopped')."""
@@ -78,6 +122,15 @@ class Attempt:
     @property
     def retryable(self):
         return self.sent and is_retryable(self.status, self.error)
+
+    @property
+    def error_text(self) -> Optional[str]:
+        """None for a success, else a short label: 'HTTP 503', 'timeout', 'connection refused', …"""
+        if self.status is not None:
+            return None if 200 <= self.status < 300 else 'HTTP %d' % self.status
+        if self.error == 'connection_error' and self.detail:
+            return self.detail.split(': ', 1)[-1]
+        return self.error
 
 
 @dataclasses.dataclass
@@ -127,11 +180,13 @@ class OICCaller:
     """
 
     def __init__(self, url, username, password, concurrency, timeouts, policy, gate, payload_shape='extended',
-                 stop_event=None, auth=None, ca_pem=None):
+                 stop_event=None, auth=None, ca_pem=None, observer: Optional[Observer] = None):
         """`auth` (transforms.oic_auth: BasicAuth or a TokenProvider) replaces Basic Auth with username/password;
         `ca_pem` (PEM text) is what an https URL's certificate is verified against, else the system's trust store.
-        The pool keeps its connections alive: a TLS handshake per connection, not per request."""
+        The pool keeps its connections alive: a TLS handshake per connection, not per request. `observer` is told
+        of each request as it starts and ends (the live progress line)."""
         self.url, self.policy, self.gate, self.shape = url, policy, gate, payload_shape
+        self.observer = observer or _NoObserver()
         self.connect_timeout, self.read_timeout = timeouts
         self.stop_event = stop_event or threading.Event()
         self.auth = auth or BasicAuth(username, password)
@@ -216,13 +271,24 @@ class OICCaller:
         header, failed = self._authorization(deadline)
         if failed:
             return failed
-        result = self._post(body, deadline, header)
+        result = self._observed_post(body, deadline, header, counts['attempts'])
         if result.status == 401 and self.auth.invalidate(header):
             header, failed = self._authorization(deadline)
             if failed:
                 return failed
             counts['attempts'] += 1
-            result = self._post(body, deadline, header)
+            result = self._observed_post(body, deadline, header, counts['attempts'])
+        return result
+
+    def _observed_post(self, body, deadline, authorization, attempt) -> 'Attempt':
+        """_post, with the observer told when the request starts and how it ended."""
+        self.observer.request_started(int(attempt))
+        try:
+            result = self._post(body, deadline, authorization)
+        except BaseException:
+            self.observer.request_finished('client error')
+            raise
+        self.observer.request_finished(result.error_text)
         return result
 
     def _post(self, body, deadline, authorization):
@@ -239,10 +305,12 @@ class OICCaller:
             return Attempt(error='stopped', sent=False, fatal=OICTLSError(
                 'OIC\'s certificate at %s is not trusted (%s); pass --oic_ca_bundle FILE with the CA that issued it'
                 % (redact_url(self.url), refusal)))
+        except urllib3.exceptions.NewConnectionError as err:  # A TimeoutError subclass in urllib3 2, yet no timeout.
+            return Attempt(error='connection_error', detail='connection_error: %s' % error_label(err))
         except urllib3.exceptions.TimeoutError as err:
             return Attempt(error='timeout', detail='timeout: %s' % type(err).__name__)
         except urllib3.exceptions.HTTPError as err:  # Only the kind: messages can carry hosts and proxies.
-            return Attempt(error='connection_error', detail='connection_error: %s' % type(err).__name__)
+            return Attempt(error='connection_error', detail='connection_error: %s' % error_label(err))
         if 200 <= response.status < 300:
             return Attempt(status=response.status)
         return Attempt(status=response.status, detail=response.data.decode('utf-8', 'replace')[:DETAIL_LIMIT],

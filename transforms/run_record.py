@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 import uuid
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -46,8 +46,14 @@ PROBE_SIGHTINGS = 'probe.jsonl'
 PROBE_SUMMARY = 'probe.json'
 REPORT_JSON = 'report.json'
 REPORT_HTML = 'report.html'
+# What each worker process's callers are doing now (transforms/live_stats.py): OUT/live/<path>-<pid>.json, replaced
+# about once a second; summed by the launcher's progress line. Local run directories only.
+LIVE_DIR = 'live'
+# Created by the launcher on the first Ctrl-C or SIGTERM of a local run: the sources stop (transforms/stop_signal.py).
+STOP_FILE = 'stop'
 # What a run writes under --out; only these are removed when a new run starts there.
-RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML)
+RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML, LIVE_DIR,
+                  STOP_FILE)
 RECORD_GLOBS = (INVALID + '-*.jsonl',)
 
 
@@ -59,6 +65,21 @@ def is_local(path: str) -> bool:
 def join(out_dir: str, name: str) -> str:
     """A file of the run directory, local or remote."""
     return '%s/%s' % (out_dir.rstrip('/'), name)
+
+
+def live_stats_file(out_dir: str, path: str, pid: int) -> str:
+    """The live stats file of one worker process for one path."""
+    return os.path.join(out_dir, LIVE_DIR, '%s-%d.json' % (path, pid))
+
+
+def live_stats_files(out_dir: str, path: str) -> List[Tuple[str, int]]:
+    """Every worker process's live stats file of `path`, with its process id."""
+    found = []
+    for name in glob.glob(os.path.join(out_dir, LIVE_DIR, '%s-*.json' % path)):
+        pid = os.path.basename(name)[len(path) + 1:-len('.json')]
+        if pid.isdigit():
+            found.append((name, int(pid)))
+    return found
 
 
 def record_file_pattern(out_dir: str, kind: str) -> str:

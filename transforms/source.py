@@ -3,12 +3,17 @@
 import math
 import time
 
+from typing import Optional
+
 import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.periodicsequence import PeriodicSequence
+from apache_beam.transforms.periodicsequence import ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider
 from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
 from transforms import records as rec
+from transforms.stop_signal import StopSignal
 
 METRICS_NAMESPACE = 'warehouse'
 STREAMING_TICK_S = 0.1
@@ -20,8 +25,9 @@ DEFAULT_SHARDS = 16  # Clocks of the streaming source.
 class _PacedRecordFn(beam.DoFn):
     """index -> record, emitted no faster than `rate` per second (0 = unpaced)."""
 
-    def __init__(self, seed, run_id, rate):
+    def __init__(self, seed, run_id, rate, stop=None):
         self._seed, self._run_id, self._rate = seed, run_id, rate
+        self._stop = stop or StopSignal(None)
         self.generated = Metrics.counter(METRICS_NAMESPACE, 'generated')
 
     def setup(self):
@@ -29,6 +35,8 @@ class _PacedRecordFn(beam.DoFn):
         self._emitted = 0
 
     def process(self, index):
+        if self._stop.is_set():
+            return  # Draining: the rest of the batch is not generated (nor waited for).
         if self._rate > 0:
             if self._started is None:
                 self._started = time.monotonic()
@@ -47,9 +55,11 @@ class SyntheticRecords(beam.PTransform):
               'Quantity_Requested': 1992, 'Backlog': -233, 'record_id': '…uuid…', 'event_time': '2026-…Z'}
     """
 
-    def __init__(self, count, seed, run_id, rate=0.0):
+    def __init__(self, count, seed, run_id, rate=0.0, stop_dir: Optional[str] = None):
+        """`stop_dir`: the local run directory whose stop signal (transforms/stop_signal.py) ends the batch early."""
         super().__init__()
         self._count, self._seed, self._run_id, self._rate = count, seed, run_id, rate
+        self._stop = StopSignal(stop_dir)
 
     def expand(self, pbegin):
         count = self._count
@@ -57,7 +67,7 @@ class SyntheticRecords(beam.PTransform):
             pbegin
             | 'Start' >> beam.Impulse()
             | 'Indices' >> beam.FlatMap(lambda _: range(count))
-            | 'Generate' >> beam.ParDo(_PacedRecordFn(self._seed, self._run_id, self._rate)))
+            | 'Generate' >> beam.ParDo(_PacedRecordFn(self._seed, self._run_id, self._rate, self._stop)))
 
 
 def records_in_tick(tick, per_tick):
@@ -99,6 +109,56 @@ def tick_and_shard(fired_at, start, tick_s, shards):
     return slot // shards, slot % shards
 
 
+class _StoppableTracker(OffsetRestrictionTracker):
+    """A clock's restriction that ends where it stands once the run's stop signal is set: the position being
+    claimed becomes the end of the range, so the clock is done (nothing left unclaimed) and its watermark moves on."""
+
+    def __init__(self, restriction: OffsetRange, stop: StopSignal):
+        super().__init__(restriction)
+        self._stop = stop
+
+    def try_claim(self, position):
+        if self._stop.is_set():
+            self._range = OffsetRange(self._range.start, max(position, self._range.start))
+            return False
+        return super().try_claim(position)
+
+
+class _StoppableClockFn(ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider):
+    """Beam's PeriodicSequence clock (the same splittable DoFn, unchanged timing and watermarks) that stops at the
+    run's stop signal, so that a local stream can drain: once every clock has stopped, the pipeline finishes with
+    the records it holds. It is its own restriction provider (RestrictionParam() without one) to hand the tracker
+    the signal."""
+
+    def __init__(self, stop: StopSignal):
+        ImpulseSeqGenDoFn.__init__(self)
+        self._stop = stop
+
+    def create_tracker(self, restriction):
+        return _StoppableTracker(restriction, self._stop)
+
+    @beam.DoFn.unbounded_per_element()
+    def process(self, element, restriction_tracker=beam.DoFn.RestrictionParam(),
+                watermark_estimator=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
+        yield from ImpulseSeqGenDoFn.process(self, element, restriction_tracker, watermark_estimator)
+
+
+class StopWhenAsked(beam.PTransform):
+    """Passes elements on until the run's stop signal is set (the first Ctrl-C of a local run), then drops them:
+    records a source emits after that are never handed to a path.
+
+    Element: any; here a record dict.
+    """
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self._stop = StopSignal(out_dir)
+
+    def expand(self, pcoll):
+        stop = self._stop
+        return pcoll | 'UntilStopped' >> beam.Filter(lambda _: not stop.is_set())
+
+
 class _ShardTickToRecordsFn(beam.DoFn):
     """A shard clock's firing time -> that shard's share of the tick's records (indices from tick and shard)."""
 
@@ -130,9 +190,12 @@ class StreamingSyntheticRecords(beam.PTransform):
     Element: the same record dict as SyntheticRecords.
     """
 
-    def __init__(self, rate, seed, run_id, limit=None, tick_s=STREAMING_TICK_S, shards=DEFAULT_SHARDS):
+    def __init__(self, rate, seed, run_id, limit=None, tick_s=STREAMING_TICK_S, shards=DEFAULT_SHARDS,
+                 stop_dir: Optional[str] = None):
+        """`stop_dir`: the local run directory whose stop signal (transforms/stop_signal.py) ends the stream."""
         super().__init__()
         self._rate, self._seed, self._run_id, self._limit = rate, seed, run_id, limit
+        self._stop = StopSignal(stop_dir)
         self._tick_s = max(tick_s, 1.0 / rate)  # Slow rates: one record per tick.
         self._shards = effective_shards(shards, rate * self._tick_s)
 
@@ -144,6 +207,6 @@ class StreamingSyntheticRecords(beam.PTransform):
             pbegin
             | 'Shards' >> beam.Create(shard_clocks(start, self._tick_s, self._shards, ticks))
             | 'Spread' >> beam.Reshuffle()
-            | 'Ticks' >> PeriodicSequence()
+            | 'Ticks' >> beam.ParDo(_StoppableClockFn(self._stop))
             | 'Generate' >> beam.ParDo(_ShardTickToRecordsFn(
                 self._seed, self._run_id, start, self._tick_s, per_tick, self._shards, self._limit)))

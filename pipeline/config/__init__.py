@@ -15,13 +15,14 @@ from apache_beam.runners.runner import create_runner
 from pipeline.config.bigquery import BigQueryConfig, resolve_bigquery
 from pipeline.config.dataflow import check_dataflow, is_dataflow, worker_count
 from pipeline.config.errors import UsageError
+from pipeline.config.launch import LaunchConfig, resolve_launch
 from pipeline.config.oic import OICConfig, resolve_oic, worker_share
 from pipeline.config.source import SourceConfig, resolve_source
 from pipeline.options import PATHS, WarehouseOptions
 from transforms.oic_caller import redact_url
 from transforms.run_record_tables import RunRecordTables
 
-__all__ = ['BigQueryConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve', 'worker_share']
+__all__ = ['BigQueryConfig', 'LaunchConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve', 'worker_share']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,7 @@ class RunConfig:
     source: SourceConfig
     bigquery: BigQueryConfig
     oic: Optional[OICConfig] = None  # None when the oic path does not run.
+    launch: LaunchConfig = LaunchConfig()
     at_rate: Optional[float] = None  # records/s the report prices at; None = the run's rate, else the lab's 1/s.
 
     @property
@@ -56,6 +58,7 @@ class RunConfig:
             'emulator_host': bq.emulator_host, 'direct_method': bq.direct_method, 'landed_check': bq.landed_check,
             'probe_interval': bq.probe_interval, 'at_rate': self.at_rate,
             'run_record_dataset': str(bq.run_record_dataset) if bq.run_record_dataset else None,
+            'drain_timeout': self.launch.drain_timeout,
         }
         if self.oic is not None:
             oic = dataclasses.asdict(self.oic)
@@ -103,8 +106,9 @@ def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = Non
     source = resolve_source(flags, streaming)
     oic = resolve_oic(flags, is_dataflow(runner), workers, environ) if 'oic' in paths else None
     bigquery = resolve_bigquery(flags, paths, streaming, gcp.project, gcp.temp_location)
+    launch = resolve_launch(flags)
     if is_dataflow(runner):
         check_dataflow(options, paths, flags.oic_url, flags.input, flags.out, bigquery.emulator_host)
     at_rate = check_at_rate(flags.at_rate)
     return RunConfig(run_id=str(uuid.uuid4()), runner=runner, paths=paths, out=flags.out, workers=workers,
-                     source=source, bigquery=bigquery, oic=oic, at_rate=at_rate)
+                     source=source, bigquery=bigquery, oic=oic, at_rate=at_rate, launch=launch)
