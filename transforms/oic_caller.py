@@ -160,9 +160,11 @@ def give_up_reason(last, attempts, policy):
 
 
 def is_overload(result: 'Attempt') -> bool:
-    """An answer that says OIC (or the way to it) is busy: 429, 503, 504, a timeout, no connection. It cuts the
-    concurrency limit and, while the record's deadline allows, does not count against its max_attempts."""
-    return result.sent and cl.signal_of(result.status, result.error) in (cl.BACKPRESSURE, cl.TIMEOUT)
+    """An answer in which OIC (or its gateway) says it is busy: 429, 503, 504. It cuts the concurrency limit (as do
+    timeouts and connection errors) and, while the record's deadline allows, does not count against its
+    max_attempts: the record waits for capacity. A timeout or a refused connection may be an OIC that is down or
+    misaddressed, so those still count (the attempt cap bounds them)."""
+    return result.sent and result.error is None and result.status in cl.BACKPRESSURE_STATUSES
 
 
 def _answer(result: Optional['Attempt']):
