@@ -27,7 +27,7 @@ def test_check_says_what_it_built_and_that_nothing_was_submitted():
     assert re.search(r'job +beamapp-\S+ \(streaming\) in project my-proj, region europe-west1', out), out
     assert re.search(r'graph +\d+ steps', out), out
     assert re.search(r'staged +workflow\.tar\.gz, [\d.]+ kB \(this project, from --setup_file \./setup\.py\)', out)
-    assert '--rate 500.0' in out and '--oic_concurrency 16' in out and '--paths oic,direct' in out
+    assert '--rate 500.0' in out and '--paths oic,direct' in out
     assert 'compare later' not in out and 'DONE' not in out
     # No staging noise: neither Beam's missing `build` module nor build's progress lines.
     assert 'No module named' not in done.stderr and 'sdist' not in done.stderr, done.stderr

@@ -222,6 +222,8 @@ class AdaptiveLimit(_Slots):
         self._last_cut = -math.inf
         self._baseline: Deque[Tuple[float, float]] = collections.deque()  # (time, round median RTT)
         self._successes: Deque[float] = collections.deque()  # completion times of recent successes
+        self._round_peak = 0  # most requests in flight during the current round
+        self._last_peak = 0
         self._new_round(clock())
 
     # -- what the tests, the simulator and the metrics read
@@ -242,7 +244,7 @@ class AdaptiveLimit(_Slots):
     def _new_round(self, now: float) -> None:
         self._round_start = now
         self._round_rtts: List[float] = []
-        self._last_peak = getattr(self, '_round_peak', 0)
+        self._last_peak = self._round_peak
         self._round_peak = self._in_flight
         self._round_signal = False
 

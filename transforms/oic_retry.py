@@ -5,7 +5,7 @@ import email.utils
 import random
 import time
 
-from typing import Any
+from typing import Any, Callable
 
 import tenacity
 
@@ -88,7 +88,7 @@ class RetryPolicy:
         if spent is None:
             attempts = tenacity.stop_after_attempt(self.max_attempts)
         else:
-            attempts = tenacity.stop_any(lambda state: spent() >= self.max_attempts)
+            attempts = _AttemptsSpent(spent, self.max_attempts)
         stop: Any = attempts | tenacity.stop_before_delay(self.deadline_s)
         sleep = time.sleep
         if stop_event is not None:
@@ -110,3 +110,13 @@ def _last_result(state: tenacity.RetryCallState) -> Any:
     """What the last attempt returned: the caller's Attempt, once tenacity stops retrying."""
     assert state.outcome is not None
     return state.outcome.result()
+
+
+class _AttemptsSpent(tenacity.stop.stop_base):
+    """Stops once `spent()` (attempts that count: overload answers waited out do not) reaches `limit`."""
+
+    def __init__(self, spent: Callable[[], int], limit: int):
+        self._spent, self._limit = spent, limit
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self._spent() >= self._limit

@@ -4,7 +4,7 @@ throttle (fixed mode), and an optional hard rate cap."""
 import random
 import threading
 import time
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from apache_beam.io.components.util import MovingSum
 
@@ -143,6 +143,7 @@ class WorkerState:
         self.history: List[Tuple[float, float]] = []  # (unix time, limit) at every change, for the run record
         self._lock = threading.Lock()
         self._changes_reported = 0
+        self.limiter: Union[AdaptiveLimit, FixedLimit]
         if mode == 'adaptive':
             self.limiter = AdaptiveLimit(concurrency, on_change=self._changed)
         else:
