@@ -36,7 +36,7 @@ class _PacedRecordFn(beam.DoFn):
 
     def process(self, index):
         if self._stop.is_set():
-            return  # Draining: the rest of the batch is not generated (nor waited for).
+            return []  # Draining: the rest of the batch is not generated (nor waited for).
         if self._rate > 0:
             if self._started is None:
                 self._started = time.monotonic()
@@ -45,7 +45,7 @@ class _PacedRecordFn(beam.DoFn):
                 time.sleep(wait)  # Pacing is the point of this DoFn: the rate the user asked for.
             self._emitted += 1
         self.generated.inc()
-        yield rec.make_record(self._seed, self._run_id, index)
+        return [rec.make_record(self._seed, self._run_id, index)]
 
 
 class SyntheticRecords(beam.PTransform):
