@@ -37,13 +37,8 @@ def layout_warning(client, table, layout=DATA_LAYOUT):
 
 def event_window(event_times):
     """(first, last) event_time of the records a run sent, as datetimes; None when there are none."""
-    moments = []
-    for text in event_times:
-        try:
-            moments.append(rec.parse_timestamp(str(text)))
-        except (TypeError, ValueError):
-            continue
-    return (min(moments), max(moments)) if moments else None
+    moments = rec.parse_timestamps(event_times)
+    return (moments[0], moments[-1]) if moments else None
 
 
 def fetch_rows(client: Any, table: TableSpec, record_ids: Iterable[Optional[str]], columns: Sequence[str] = rec.FIELDS,

@@ -36,13 +36,8 @@ def overload_share(metrics: Optional[dict]) -> Optional[float]:
 
 def earliest(texts: Sequence[Optional[str]]) -> Optional[datetime.datetime]:
     """The earliest of some timestamp strings (unreadable ones skipped), or None."""
-    found = []
-    for text in texts:
-        try:
-            found.append(rec.parse_timestamp(str(text)))
-        except (TypeError, ValueError):
-            continue
-    return min(found) if found else None
+    found = rec.parse_timestamps(texts)
+    return found[0] if found else None
 
 
 def concurrency_view(samples: Sequence[dict], metrics: Optional[dict],

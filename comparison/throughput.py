@@ -9,16 +9,6 @@ BUCKETS_S = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 MAX_BUCKETS = 240  # Enough points for a chart; the bucket widens with the run.
 
 
-def _times(texts):
-    found = []
-    for text in texts:
-        try:
-            found.append(rec.parse_timestamp(str(text)))
-        except (TypeError, ValueError):
-            continue
-    return sorted(found)
-
-
 def bucket_width(span):
     """The narrowest bucket of BUCKETS_S (seconds) giving at most MAX_BUCKETS points over `span` seconds."""
     span = max(0.0, span)
@@ -45,8 +35,8 @@ def series(moments: Sequence[datetime.datetime], start: datetime.datetime,
 def path_throughput(completions: Iterable[Optional[str]], event_times: Iterable[Optional[str]], basis: str) -> dict:
     """Rows per second from the first event_time sent to the last completion (ack or first sighting), plus the
     per-second series. `completions` and `event_times` are timestamp strings; `basis` says what a completion is."""
-    done = _times(completions)
-    events = _times(event_times)
+    done = rec.parse_timestamps(completions)
+    events = rec.parse_timestamps(event_times)
     if not done or not events:
         return {'rows_per_s': None, 'span_s': None, 'basis': basis, 'series': []}
     start = events[0]

@@ -7,7 +7,7 @@ the dead letter of a record that could not be delivered.
 import datetime
 import random
 import uuid
-from typing import Any, List, Optional, Sequence
+from typing import Any, Iterable, List, Optional, Sequence
 
 # Synthetic catalog, as in the seed's sample data (data/poultry.csv, a copy of the lab's sample).
 CATALOG = {
@@ -64,6 +64,17 @@ def parse_timestamp(text: str) -> datetime.datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.astimezone(datetime.timezone.utc)
+
+
+def parse_timestamps(texts: Iterable[Any]) -> List[datetime.datetime]:
+    """The readable timestamps among `texts`, sorted (unreadable and missing ones skipped)."""
+    found = []
+    for text in texts:
+        try:
+            found.append(parse_timestamp(str(text)))
+        except (TypeError, ValueError):
+            continue
+    return sorted(found)
 
 
 def record_id_for(run_id: str, index: int) -> str:
