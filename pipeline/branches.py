@@ -15,7 +15,7 @@ from transforms.run_record import RecordRun
 from transforms.run_record_tables import RunRecordTables
 
 
-class OICPath(beam.PTransform):
+class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
     """Posts records to OIC and records sent records, acknowledgements and dead letters under `out/oic/` (and in the
     run-record dataset when `tables` is given).
 
@@ -58,7 +58,7 @@ def _oauth_client(c: OICConfig) -> Optional[OAuthClient]:
     return OAuthClient(c.token_url, c.client_id, c.scope, where)
 
 
-class DirectPath(beam.PTransform):
+class DirectPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
     """Streams records into the direct table and records sent records and refused rows under `out/direct/` (and in
     the run-record dataset when `tables` is given).
 
@@ -74,7 +74,10 @@ class DirectPath(beam.PTransform):
     def expand(self, records: beam.PCollection) -> beam.PCollection:
         c = self._bigquery
         _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('direct'), self._tables)
-        write = self._write or WriteDirect(c.direct_table, emulator_host=c.emulator_host, method=c.direct_method)
+        write = self._write
+        if write is None:
+            assert c.direct_table is not None, 'the direct path needs its table (config.resolve gives it one)'
+            write = WriteDirect(c.direct_table, emulator_host=c.emulator_host, method=c.direct_method)
         failed = records | 'Write' >> write
         _ = failed | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('direct'), self._tables)
         return failed

@@ -24,6 +24,7 @@ def source_for(source: SourceConfig, run_id: str, stop_dir: Optional[str] = None
     if source.streaming:
         return StreamingSyntheticRecords(source.rate, source.seed, run_id, limit=source.records, shards=source.shards,
                                          stop_dir=stop_dir)
+    assert source.records is not None  # A batch always has a count (config.source.resolve_source).
     return SyntheticRecords(source.records, source.seed, run_id, rate=source.rate, stop_dir=stop_dir)
 
 

@@ -1,6 +1,6 @@
 """The direct branch: the same records written straight into BigQuery with WriteToBigQuery (method selectable)."""
 
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, BigQueryWriteFn, WriteResult, WriteToBigQuery
@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from transforms import records as rec
 from transforms.source import METRICS_NAMESPACE
-from transforms.tables import DATA_LAYOUT
+from transforms.tables import DATA_LAYOUT, TableSpec
 
 EMULATOR_RETRY_DEADLINE_S = 15.0
 INSERT_BATCH_ROWS = 500
@@ -51,7 +51,8 @@ class EmulatorClient:
                 client_options=ClientOptions(api_endpoint=self.endpoint))
         return self._client
 
-    def insert_rows_json(self, table, json_rows, row_ids=None, timeout=None, **kwargs):
+    def insert_rows_json(self, table: Any, json_rows: Sequence[dict], row_ids: Optional[Sequence[Optional[str]]] = None,
+                         timeout: Optional[float] = None, **kwargs: Any) -> List[dict]:
         from google.cloud.bigquery import DEFAULT_RETRY
         ids = [self.insert_id(row) or fallback for row, fallback in zip(json_rows, row_ids or [None] * len(json_rows))]
         try:
@@ -63,7 +64,7 @@ class EmulatorClient:
             return [{'index': i, 'errors': [error]} for i in range(len(json_rows))]
 
 
-def failed_row_letter(failed):
+def failed_row_letter(failed: Tuple[Any, dict, Optional[List[dict]]]) -> dict:
     """WriteToBigQuery's (table, row, errors) -> a dead letter of the direct path."""
     table, row, errors = failed
     reasons = sorted({e.get('reason', 'unknown') for e in errors or []}) or ['unknown']
@@ -71,13 +72,13 @@ def failed_row_letter(failed):
                             detail='; '.join(str(e.get('message', ''))[:200] for e in errors or []))
 
 
-def storage_write_letter(failed):
+def storage_write_letter(failed: dict) -> dict:
     """STORAGE_WRITE_API's {'failed_row': row, 'error_message': …} -> a dead letter of the direct path."""
     row = {k: (str(v) if k == 'event_time' and v is not None else v) for k, v in failed['failed_row'].items()}
     return rec.make_dead_letter('direct', row, 'bigquery_storage_write', detail=str(failed.get('error_message', '')))
 
 
-def storage_write_row(row):
+def storage_write_row(row: dict) -> dict:
     """A BigQuery JSON row with event_time as a Beam Timestamp, the type the Storage Write API schema expects."""
     from apache_beam.utils.timestamp import Timestamp
     if row.get('event_time'):
@@ -106,11 +107,11 @@ class InsertWithRecordIds(beam.PTransform):
     Element in: a row dict with record_id. Out: a WriteResult, as WriteToBigQuery's (refused rows with errors).
     """
 
-    def __init__(self, table, write):
+    def __init__(self, table: TableSpec, write: WriteToBigQuery):
         super().__init__()
         self._table, self._write = table, write  # `write`: the WriteToBigQuery whose settings we keep.
 
-    def expand(self, rows):
+    def expand(self, rows: beam.PCollection):  # -> WriteResult (not annotated: Beam would read it as a type hint)
         w = self._write
         table = str(self._table)
         inserted = (
@@ -126,7 +127,7 @@ class InsertWithRecordIds(beam.PTransform):
                            failed_rows_with_errors=inserted[BigQueryWriteFn.FAILED_ROWS_WITH_ERRORS])
 
 
-def check_method(method, emulated, streaming):
+def check_method(method: str, emulated: bool, streaming: bool) -> None:
     """ValueError when `method` cannot work here (the launcher reports the same as a usage error first)."""
     if method not in METHODS:
         raise ValueError('method must be one of %s (got %r)' % (', '.join(METHODS), method))
@@ -136,7 +137,7 @@ def check_method(method, emulated, streaming):
         raise ValueError('FILE_LOADS is for batch pipelines; use STREAMING_INSERTS or STORAGE_WRITE_API')
 
 
-class WriteDirect(beam.PTransform):
+class WriteDirect(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
     """Writes records into `table` with WriteToBigQuery; returns the rows BigQuery refused, as dead letters.
 
     `method`: STREAMING_INSERTS (default; insertId = record_id, refused rows come back), STORAGE_WRITE_API
@@ -147,16 +148,17 @@ class WriteDirect(beam.PTransform):
     Out:         {'path': 'direct', 'record_id': '…', 'reason': 'bigquery_invalid', 'detail': '…', 'record': {…}}
     """
 
-    def __init__(self, table, emulator_host=None, method='STREAMING_INSERTS', max_retries=8):
+    def __init__(self, table: TableSpec, emulator_host: Optional[str] = None, method: str = 'STREAMING_INSERTS',
+                 max_retries: int = 8):
         super().__init__()
         check_method(method, bool(emulator_host), streaming=False)
         self._table, self._emulator, self._method, self._max_retries = table, emulator_host, method, max_retries
 
-    def expand(self, records):
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
         emulated = bool(self._emulator)
         streaming = records.pipeline.options.view_as(StandardOptions).streaming
         check_method(self._method, emulated, streaming)
-        write: beam.PTransform = WriteToBigQuery(
+        to_bigquery = WriteToBigQuery(
             table=str(self._table),
             schema=rec.BIGQUERY_SCHEMA,
             method=self._method,
@@ -167,8 +169,9 @@ class WriteDirect(beam.PTransform):
             max_retries=self._max_retries,
             additional_bq_parameters=DATA_LAYOUT.bq_parameters(),  # Partitioned and clustered when Beam creates it.
             test_client=EmulatorClient(self._emulator, self._table.project) if emulated else None)
+        write: beam.PTransform = to_bigquery
         if streaming and self._method == 'STREAMING_INSERTS':
-            write = InsertWithRecordIds(self._table, write)
+            write = InsertWithRecordIds(self._table, to_bigquery)
         rows = records | 'ToRow' >> beam.Map(rec.bigquery_row)
         if self._method == 'STORAGE_WRITE_API':
             rows = rows | 'ToStorageRow' >> beam.Map(storage_write_row)

@@ -18,7 +18,7 @@ class PasswordRef:
     secret: Optional[str] = None
     what: str = 'the OIC password'
 
-    def read(self):
+    def read(self) -> str:
         if self.secret:
             return _read_secret(self.secret, self.what)
         value = os.environ.get(self.env or '')

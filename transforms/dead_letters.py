@@ -2,13 +2,14 @@
 BigQuery error table."""
 
 import json
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 
 from transforms.bigquery import EmulatorClient
-from transforms.tables import Layout
+from transforms.tables import Layout, TableSpec
 
 # Partitioned by the day a record was refused (an error table is read by when things failed, and an invalid record
 # may have no event_time), clustered by record_id like the data.
@@ -35,7 +36,7 @@ def dead_letter_row(letter: dict) -> dict:
     return row
 
 
-def create_emulator_table(endpoint, table):
+def create_emulator_table(endpoint: str, table: TableSpec) -> None:
     """Creates the error table in a BigQuery emulator (Beam cannot create tables there); idempotent."""
     from google.cloud import bigquery
     client = EmulatorClient(endpoint, table.project)._get()  # pylint: disable=protected-access
@@ -51,13 +52,13 @@ class WriteDeadLetters(beam.PTransform):
                  'detail': '…', 'record': {…}, 'error_time': '…Z'}
     """
 
-    def __init__(self, table, emulator_host=None):
+    def __init__(self, table: TableSpec, emulator_host: Optional[str] = None):
         super().__init__()
         self._table, self._emulator = table, emulator_host
 
-    def expand(self, letters):
+    def expand(self, letters: beam.PCollection) -> beam.PCollection:
         emulated = bool(self._emulator)
-        if emulated:
+        if self._emulator:
             create_emulator_table(self._emulator, self._table)
         return (letters
                 | 'ToRow' >> beam.Map(dead_letter_row)

@@ -125,7 +125,7 @@ class _ReadFileFn(beam.DoFn):
                 yield rec.stamp(record, self._run_id, index)
 
 
-class ReadRecordFile(beam.PTransform):
+class ReadRecordFile(beam.PTransform[beam.pvalue.PBegin, beam.PCollection[dict]]):
     """Reads every line of a CSV (seed format) or JSON-lines file, assigning record_id and event_time.
 
     Element: {'WH_ID': 'WH8', 'Item_Name': 'Mechanically Separated', 'Item_id': '100', …, 'record_id': '…',
@@ -133,7 +133,7 @@ class ReadRecordFile(beam.PTransform):
     Values stay as read (strings from CSV); ValidateRecords checks and converts them.
     """
 
-    def __init__(self, path, run_id):
+    def __init__(self, path: str, run_id: str):
         super().__init__()
         self._path, self._run_id = path, run_id
 

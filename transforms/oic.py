@@ -60,10 +60,10 @@ def ack(record: dict, status: int, attempts: int, latency_s: float, path: str = 
 class AuthWatch:
     """Counts consecutive authentication refusals; a success resets the count. Thread-safe."""
 
-    def __init__(self, stop_after=AUTH_STOP_AFTER):
+    def __init__(self, stop_after: int = AUTH_STOP_AFTER):
         self._stop_after, self._run, self._lock = stop_after, 0, threading.Lock()
 
-    def seen(self, outcome_kind):
+    def seen(self, outcome_kind: str) -> bool:
         """Records an outcome ('ack', 'dead' or 'auth'); True when the run should stop."""
         with self._lock:
             if outcome_kind == 'auth':

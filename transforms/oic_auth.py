@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import urllib3
 
@@ -81,7 +81,7 @@ class OAuthClient:
     scope: str
     secret_ref: PasswordRef = PasswordRef(env=CLIENT_SECRET_ENV, what='the OAuth client secret')
 
-    def provider(self, ca_pem: Optional[str] = None, timeouts=(5.0, 30.0)) -> 'TokenProvider':
+    def provider(self, ca_pem: Optional[str] = None, timeouts: Tuple[float, float] = (5.0, 30.0)) -> 'TokenProvider':
         """A TokenProvider for this client (reads the secret now: call it on the worker)."""
         return TokenProvider(TokenEndpoint(self.token_url, self.client_id, self.secret_ref.read(), self.scope,
                                            ca_pem, timeouts))
@@ -104,7 +104,7 @@ class TokenEndpoint:
     that may pass). Thread-safe (a small keep-alive pool)."""
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str,
-                 ca_pem: Optional[str] = None, timeouts=(5.0, 30.0)):
+                 ca_pem: Optional[str] = None, timeouts: Tuple[float, float] = (5.0, 30.0)):
         self.token_url, self.client_id, self.scope = token_url, client_id, scope
         self._headers = urllib3.make_headers(basic_auth='%s:%s' % (client_id, client_secret))
         self._headers.update({'Content-Type': 'application/x-www-form-urlencoded', 'Accept': 'application/json'})

@@ -8,15 +8,16 @@ import ssl
 import threading
 import time
 import urllib.parse
-from typing import Any, Dict, Optional, Protocol
+from typing import Any, Dict, Optional, Protocol, Tuple, Union
 
 import urllib3
 
 from transforms import concurrency_limit as cl
 from transforms import records as rec
-from transforms.oic_auth import BasicAuth, TokenUnavailable, tls_pool_kwargs
+from transforms.oic_auth import BasicAuth, TokenProvider, TokenUnavailable, tls_pool_kwargs
 from transforms.oic_errors import OICStopError, OICTLSError, tls_refusal
 from transforms.records import DETAIL_LIMIT
+from transforms.oic_throttle import Gate
 from transforms.oic_retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, is_retryable, parse_retry_after
 
 DEFAULT_CONNECT_TIMEOUT_S = 5.0  # --oic_connect_timeout
@@ -120,7 +121,7 @@ class Attempt:
     fatal: Optional[OICStopError] = None  # A failure that stops the run (refused client, untrusted certificate).
 
     @property
-    def retryable(self):
+    def retryable(self) -> bool:
         return self.sent and is_retryable(self.status, self.error)
 
     @property
@@ -149,13 +150,13 @@ class Outcome:
     error: Optional[OICStopError] = None
 
 
-def give_up_reason(last, attempts, policy):
+def give_up_reason(last: Attempt, attempts: int, policy: RetryPolicy) -> str:
     """The dead-letter reason for a record whose last attempt was `last`; `attempts` counts those charged against
     the policy's max_attempts (overload answers are not)."""
     if last.error in ('deadline', 'stopped'):
         return 'deadline_exceeded' if last.error == 'deadline' else 'stopped'
     if not last.retryable:
-        return 'http_%d' % last.status if last.status is not None else last.error
+        return 'http_%d' % last.status if last.status is not None else last.error or 'unknown'
     return 'attempts_exhausted' if attempts >= policy.max_attempts else 'deadline_exceeded'
 
 
@@ -181,8 +182,10 @@ class OICCaller:
     per-call work (settings merge, environment lookups) holds the GIL long enough to cost a tenth of the throughput.
     """
 
-    def __init__(self, url, username, password, concurrency, timeouts, policy, gate, payload_shape='extended',
-                 stop_event=None, auth=None, ca_pem=None, observer: Optional[Observer] = None):
+    def __init__(self, url: str, username: Optional[str], password: Optional[str], concurrency: int,
+                 timeouts: Tuple[float, float], policy: RetryPolicy, gate: Gate, payload_shape: str = 'extended',
+                 stop_event: Optional[threading.Event] = None, auth: Optional[Union[BasicAuth, TokenProvider]] = None,
+                 ca_pem: Optional[str] = None, observer: Optional[Observer] = None):
         """`auth` (transforms.oic_auth: BasicAuth or a TokenProvider) replaces Basic Auth with username/password;
         `ca_pem` (PEM text) is what an https URL's certificate is verified against, else the system's trust store.
         The pool keeps its connections alive: a TLS handshake per connection, not per request. `observer` is told
@@ -191,17 +194,17 @@ class OICCaller:
         self.observer = observer or _NoObserver()
         self.connect_timeout, self.read_timeout = timeouts
         self.stop_event = stop_event or threading.Event()
-        self.auth = auth or BasicAuth(username, password)
+        self.auth = auth or BasicAuth(username or '', password or '')  # Basic Auth: both given (config checks)
         self._headers = urllib3.make_headers(keep_alive=True)
         self._headers['Content-Type'] = 'application/json'
         self.pool = urllib3.connection_from_url(url, maxsize=concurrency, block=True, retries=False,
                                                 **tls_pool_kwargs(url, ca_pem))
         self._path = urllib.parse.urlsplit(url)._replace(scheme='', netloc='').geturl() or '/'
 
-    def close(self):
+    def close(self) -> None:
         self.pool.close()
 
-    def call(self, record):
+    def call(self, record: dict) -> Outcome:
         """Posts `record` until it is accepted, refused for good, or the policy gives up; never raises."""
         started = time.monotonic()
         deadline = started + self.policy.deadline_s
@@ -231,7 +234,7 @@ class OICCaller:
             try:
                 result = self._send(body, deadline, counts)
             finally:  # the slot goes back whatever happened, with what the answer said about OIC's capacity
-                if ticket is not None:
+                if ticket is not None and limiter is not None:
                     limiter.release(ticket, cl.signal_of(*_answer(result)))
             if not is_overload(result):
                 counts['charged'] += 1
@@ -242,7 +245,7 @@ class OICCaller:
             return result
 
         try:
-            last = self.policy.retrying(self.stop_event, spent=lambda: counts['charged'])(attempt)
+            last = self.policy.retrying(self.stop_event, spent=lambda: int(counts['charged']))(attempt)
         except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
             last = Attempt(error='client_error', detail=type(err).__name__, sent=False)
         elapsed = time.monotonic() - started
@@ -254,7 +257,7 @@ class OICCaller:
             return Outcome('ack', last.status, **common)
         if last.status in AUTH_STATUSES:
             return Outcome('auth', last.status, reason='http_%d' % last.status, detail=last.detail, **common)
-        return Outcome('dead', last.status, reason=give_up_reason(last, counts['charged'], self.policy),
+        return Outcome('dead', last.status, reason=give_up_reason(last, int(counts['charged']), self.policy),
                        detail=last.detail, **common)
 
     def _authorization(self, deadline):

@@ -5,7 +5,8 @@ import email.utils
 import random
 import time
 
-from typing import Any, Callable
+import threading
+from typing import Any, Callable, Optional
 
 import tenacity
 
@@ -19,7 +20,7 @@ DEFAULT_MAX_BACKOFF_S = 20.0
 MAX_RETRY_AFTER_S = 300.0  # OIC's own synchronous timeout; a longer Retry-After is treated as this.
 
 
-def is_retryable(status=None, error=None):
+def is_retryable(status: Optional[int] = None, error: Optional[str] = None) -> bool:
     """Connection errors, timeouts, a token endpoint that could not answer and 408/429/5xx-transient statuses are
     worth another attempt; nothing else is."""
     if error is not None:
@@ -27,7 +28,7 @@ def is_retryable(status=None, error=None):
     return status in RETRYABLE_STATUSES
 
 
-def parse_retry_after(value, now=None):
+def parse_retry_after(value: Any, now: Optional[float] = None) -> Optional[float]:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
     if value is None:
         return None
@@ -63,19 +64,20 @@ class RetryPolicy:
         if self.deadline_s <= 0 or self.initial_backoff_s < 0 or self.max_backoff_s < self.initial_backoff_s:
             raise ValueError('deadline must be positive and 0 <= initial backoff <= max backoff')
 
-    def backoff(self, attempt, rng=random):
+    def backoff(self, attempt: int, rng: Any = random) -> float:
         """Full-jitter exponential backoff after failed attempt number `attempt` (1-based)."""
         ceiling = min(self.max_backoff_s, self.initial_backoff_s * (2 ** (attempt - 1)))
         return rng.uniform(0, ceiling)
 
-    def wait(self, attempt, retry_after=None, rng=random):
+    def wait(self, attempt: int, retry_after: Optional[float] = None, rng: Any = random) -> float:
         """Seconds before the next attempt: at least Retry-After when the server sent one (plus up to 10% jitter so
         that clients told the same moment do not return together), else the jittered backoff."""
         if retry_after is not None:
             return retry_after * (1 + rng.uniform(0, 0.1))
         return self.backoff(attempt, rng)
 
-    def retrying(self, stop_event=None, spent=None):
+    def retrying(self, stop_event: Optional[threading.Event] = None,
+                 spent: Optional[Callable[[], int]] = None) -> tenacity.Retrying:
         """A tenacity Retrying for attempts that return an object with `.retryable` and `.retry_after`.
 
         tenacity gives the stop rules (attempts, a deadline that counts the coming sleep) and the loop; the wait is
@@ -90,7 +92,7 @@ class RetryPolicy:
         else:
             attempts = _AttemptsSpent(spent, self.max_attempts)
         stop: Any = attempts | tenacity.stop_before_delay(self.deadline_s)
-        sleep = time.sleep
+        sleep: Callable[[float], Any] = time.sleep
         if stop_event is not None:
             stop = stop | tenacity.stop_when_event_set(stop_event)
             sleep = stop_event.wait

@@ -4,7 +4,7 @@ throttle (fixed mode), and an optional hard rate cap."""
 import random
 import threading
 import time
-from typing import List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from apache_beam.io.components.util import MovingSum
 
@@ -25,7 +25,7 @@ class TokenBucket:
     does a blocking, deadline-aware, thread-safe bucket without another dependency on the workers.
     """
 
-    def __init__(self, rate, burst=None, clock=time.monotonic):
+    def __init__(self, rate: float, burst: Optional[float] = None, clock: Callable[[], float] = time.monotonic):
         if rate <= 0:
             raise ValueError('rate must be positive')
         self.rate = float(rate)
@@ -35,7 +35,7 @@ class TokenBucket:
         self._updated = clock()
         self._lock = threading.Lock()
 
-    def reserve(self):
+    def reserve(self) -> float:
         """Takes one token; returns how many seconds the caller must wait before using it (0 when available)."""
         with self._lock:
             now = self._clock()
@@ -57,8 +57,8 @@ class OverloadThrottler:
     request counts when its answer arrives.
     """
 
-    def __init__(self, window_ms=WINDOW_MS, bucket_ms=BUCKET_MS, overload_ratio=OVERLOAD_RATIO, clock=time.time,
-                 rng=None):
+    def __init__(self, window_ms: int = WINDOW_MS, bucket_ms: int = BUCKET_MS, overload_ratio: float = OVERLOAD_RATIO,
+                 clock: Callable[[], float] = time.time, rng: Optional[random.Random] = None):
         self._requests = MovingSum(window_ms, bucket_ms)
         self._accepted = MovingSum(window_ms, bucket_ms)
         self._ratio, self._clock = float(overload_ratio), clock
@@ -68,7 +68,7 @@ class OverloadThrottler:
     def _now_ms(self):
         return int(self._clock() * 1000)
 
-    def probability(self):
+    def probability(self) -> float:
         now = self._now_ms()
         with self._lock:
             if not self._requests.has_data(now):
@@ -76,10 +76,10 @@ class OverloadThrottler:
             requests, accepted = self._requests.sum(now), self._accepted.sum(now)
         return max(0.0, (requests - self._ratio * accepted) / (requests + 1))
 
-    def should_hold(self):
+    def should_hold(self) -> bool:
         return self._rng.random() < self.probability()
 
-    def record(self, accepted):
+    def record(self, accepted: bool) -> None:
         """Counts one answered request; `accepted` is False for an overload signal."""
         now = self._now_ms()
         with self._lock:
@@ -96,12 +96,13 @@ class Gate:
     throttling probability near 1 long after the endpoint recovered. A request waiting for a rate token holds no
     slot, so a rate cap never makes the adaptive limit look saturated."""
 
-    def __init__(self, throttler=None, bucket=None, hold_s=HOLD_S, limiter=None):
+    def __init__(self, throttler: Optional[OverloadThrottler] = None, bucket: Optional[TokenBucket] = None,
+                 hold_s: Tuple[float, float] = HOLD_S, limiter: Optional[Union[AdaptiveLimit, FixedLimit]] = None):
         self.throttler, self.bucket, self._hold_s = throttler, bucket, hold_s
         # Request slots shared by every caller of the process, or (None) no limit beyond each caller's pool.
         self.limiter = limiter
 
-    def wait_turn(self, deadline, stop_event=None):
+    def wait_turn(self, deadline: float, stop_event: Optional[threading.Event] = None) -> Tuple[bool, int, float]:
         """Blocks until the request may go; returns (went, times held back, seconds held). `went` is False when the
         monotonic `deadline` passed (or `stop_event` was set) first."""
         held, held_s = 0, 0.0

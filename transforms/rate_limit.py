@@ -2,6 +2,7 @@
 
 import dataclasses
 import urllib.parse
+from typing import Any, Dict, List
 
 import apache_beam as beam
 from apache_beam.utils import shared
@@ -22,14 +23,14 @@ class GlobalRateLimit:
     oic_host: str
 
     @classmethod
-    def for_url(cls, address, domain, oic_url):
+    def for_url(cls, address: str, domain: str, oic_url: str) -> 'GlobalRateLimit':
         return cls(address, domain, urllib.parse.urlsplit(oic_url).hostname or '')
 
     @property
-    def descriptors(self):
+    def descriptors(self) -> List[Dict[str, str]]:
         return [{'oic_host': self.oic_host}]
 
-    def limiter(self):
+    def limiter(self) -> Any:
         """A blocking EnvoyRateLimiter for this budget: allow() returns once the service grants a request."""
         from apache_beam.io.components.rate_limiter import EnvoyRateLimiter
         return EnvoyRateLimiter(self.address, self.domain, self.descriptors, block_until_allowed=True,
@@ -59,14 +60,14 @@ class _TakeBudgetFn(beam.DoFn):
         yield element
 
 
-class TakeGlobalBudget(beam.PTransform):
+class TakeGlobalBudget(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
     """Lets each element pass once the job-wide rate-limit service has granted it one OIC request.
 
     Element in and out: a valid record dict, unchanged; the pace is the service's limit summed over all workers.
     Put it right before the OIC caller. Retries inside the caller are not counted here (see docs/dataflow.md).
     """
 
-    def __init__(self, budget):
+    def __init__(self, budget: GlobalRateLimit):
         super().__init__()
         self._budget = budget
 

@@ -10,10 +10,13 @@ import os
 import shutil
 import time
 import uuid
-from typing import Any, List, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+
+if TYPE_CHECKING:  # run_record_tables imports this module
+    from transforms.run_record_tables import RunRecordTables
 
 FLUSH_EVERY_S = 1.0
 
@@ -141,7 +144,7 @@ class RecordRun(beam.PTransform):
     Element in: any JSON-able dict, e.g. an acknowledgement {'path': 'oic', 'record_id': '…', 'status': 200, …}.
     """
 
-    def __init__(self, out_dir, kind, tables=None):
+    def __init__(self, out_dir: str, kind: str, tables: Optional['RunRecordTables'] = None):
         super().__init__()
         self._out_dir, self._kind, self._tables = out_dir, kind, tables
 

@@ -136,21 +136,22 @@ class WriteRunRecordTable(beam.PTransform):
         self._target, self._kind = target, kind
         self._name, self._to_row = table_and_row_for(kind, target.run_id)
 
-    def expand(self, elements):
+    def expand(self, elements: beam.PCollection):  # -> WriteToBigQuery's result (not annotated: Beam reads it)
         target = self._target
         emulated = bool(target.emulator_host)
         table = target.table(self._name)
-        write: beam.PTransform = WriteToBigQuery(
+        to_bigquery = WriteToBigQuery(
             table=str(table), schema=SCHEMAS[self._name], method='STREAMING_INSERTS',
             create_disposition=BigQueryDisposition.CREATE_NEVER if emulated else BigQueryDisposition.CREATE_IF_NEEDED,
             write_disposition=BigQueryDisposition.WRITE_APPEND,
             insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
             additional_bq_parameters=LAYOUT.bq_parameters(),
             test_client=EmulatorClient(target.emulator_host, target.project, ID_FIELDS) if emulated else None)
+        write: beam.PTransform = to_bigquery
         if emulated and elements.pipeline.options.view_as(StandardOptions).streaming:
             # The local streaming runner would hold the rows behind WriteToBigQuery's reshuffle until the stream
             # ends. Elsewhere WriteToBigQuery keeps its own insert ids (record_id is not unique in these tables).
-            write = InsertWithRecordIds(table, write)
+            write = InsertWithRecordIds(table, to_bigquery)
         # Output type given: Beam would infer Dict[str, str] from the functions' first literal and pick a wrong coder.
         rows = elements | 'ToRow' >> beam.Map(self._to_row).with_output_types(Dict[str, Any])
         return rows | 'Insert' >> write

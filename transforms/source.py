@@ -3,14 +3,14 @@
 import math
 import time
 
-from typing import Optional
+from typing import List, Optional, SupportsFloat, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.periodicsequence import ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider
-from apache_beam.utils.timestamp import MAX_TIMESTAMP
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
 from transforms import records as rec
 from transforms.stop_signal import StopSignal
@@ -48,20 +48,20 @@ class _PacedRecordFn(beam.DoFn):
         return [rec.make_record(self._seed, self._run_id, index)]
 
 
-class SyntheticRecords(beam.PTransform):
+class SyntheticRecords(beam.PTransform[beam.pvalue.PBegin, beam.PCollection[dict]]):
     """Emits `count` synthetic records, at `rate` per second or as fast as possible.
 
     Element: {'WH_ID': 'WH3', 'Item_Name': 'Poultry Fat', 'Item_id': 105, 'Quantity_Available': 1759,
               'Quantity_Requested': 1992, 'Backlog': -233, 'record_id': '…uuid…', 'event_time': '2026-…Z'}
     """
 
-    def __init__(self, count, seed, run_id, rate=0.0, stop_dir: Optional[str] = None):
+    def __init__(self, count: int, seed: int, run_id: str, rate: float = 0.0, stop_dir: Optional[str] = None):
         """`stop_dir`: the local run directory whose stop signal (transforms/stop_signal.py) ends the batch early."""
         super().__init__()
         self._count, self._seed, self._run_id, self._rate = count, seed, run_id, rate
         self._stop = StopSignal(stop_dir)
 
-    def expand(self, pbegin):
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         count = self._count
         return (
             pbegin
@@ -70,16 +70,16 @@ class SyntheticRecords(beam.PTransform):
             | 'Generate' >> beam.ParDo(_PacedRecordFn(self._seed, self._run_id, self._rate, self._stop)))
 
 
-def records_in_tick(tick, per_tick):
+def records_in_tick(tick: int, per_tick: float) -> int:
     """How many records tick number `tick` emits so that the running total is floor((tick+1) * per_tick)."""
     return math.floor((tick + 1) * per_tick) - math.floor(tick * per_tick)
 
 
-def first_index_of_tick(tick, per_tick):
+def first_index_of_tick(tick: int, per_tick: float) -> int:
     return math.floor(tick * per_tick)
 
 
-def shard_indices(tick, shard, shards, per_tick, limit=None):
+def shard_indices(tick: int, shard: int, shards: int, per_tick: float, limit: Optional[int] = None) -> range:
     """The record indices of `tick` that `shard` of `shards` generates: every shards-th one, offset by shard.
 
     Over all shards each index of the tick appears exactly once; the total per tick stays what the rate asks.
@@ -95,7 +95,8 @@ def shard_indices(tick, shard, shards, per_tick, limit=None):
 MAX_SHARDS = 1024  # Shards fire tick_s / shards apart; beyond this the slots get too close to tell apart.
 
 
-def shard_clocks(start, tick_s, shards, ticks=None):
+def shard_clocks(start: float, tick_s: float, shards: int,
+                 ticks: Optional[int] = None) -> List[Tuple[float, Union[float, Timestamp], float]]:
     """One (first, stop, interval) clock per shard for PeriodicSequence: shard s fires at start + (t + s/shards) *
     tick_s for t = 0, 1, … (ticks of them, or without end), so the shards' work is staggered across each tick."""
     stop = None if ticks is None else start + ticks * tick_s
@@ -103,7 +104,7 @@ def shard_clocks(start, tick_s, shards, ticks=None):
             for s in range(shards)]
 
 
-def tick_and_shard(fired_at, start, tick_s, shards):
+def tick_and_shard(fired_at: SupportsFloat, start: float, tick_s: float, shards: int) -> Tuple[int, int]:
     """Inverse of shard_clocks: which tick and shard a clock's firing time belongs to."""
     slot = round((float(fired_at) - start) / (tick_s / shards))
     return slot // shards, slot % shards
@@ -154,7 +155,7 @@ class StopWhenAsked(beam.PTransform):
         super().__init__()
         self._stop = StopSignal(out_dir)
 
-    def expand(self, pcoll):
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
         stop = self._stop
         return pcoll | 'UntilStopped' >> beam.Filter(lambda _: not stop.is_set())
 
@@ -174,12 +175,12 @@ class _ShardTickToRecordsFn(beam.DoFn):
             yield rec.make_record(self._seed, self._run_id, index)
 
 
-def effective_shards(shards, per_tick):
+def effective_shards(shards: int, per_tick: float) -> int:
     """No more shards than records per tick (a shard with nothing to emit is pure overhead), at most MAX_SHARDS."""
     return max(1, min(int(shards), math.ceil(per_tick), MAX_SHARDS))
 
 
-class StreamingSyntheticRecords(beam.PTransform):
+class StreamingSyntheticRecords(beam.PTransform[beam.pvalue.PBegin, beam.PCollection[dict]]):
     """An unbounded stream of synthetic records at `rate` per second in total (stops after `limit` if given).
 
     The source is `shards` clocks (one PeriodicSequence element each, a splittable DoFn restriction that Dataflow
@@ -190,8 +191,8 @@ class StreamingSyntheticRecords(beam.PTransform):
     Element: the same record dict as SyntheticRecords.
     """
 
-    def __init__(self, rate, seed, run_id, limit=None, tick_s=STREAMING_TICK_S, shards=DEFAULT_SHARDS,
-                 stop_dir: Optional[str] = None):
+    def __init__(self, rate: float, seed: int, run_id: str, limit: Optional[int] = None,
+                 tick_s: float = STREAMING_TICK_S, shards: int = DEFAULT_SHARDS, stop_dir: Optional[str] = None):
         """`stop_dir`: the local run directory whose stop signal (transforms/stop_signal.py) ends the stream."""
         super().__init__()
         self._rate, self._seed, self._run_id, self._limit = rate, seed, run_id, limit
@@ -199,7 +200,7 @@ class StreamingSyntheticRecords(beam.PTransform):
         self._tick_s = max(tick_s, 1.0 / rate)  # Slow rates: one record per tick.
         self._shards = effective_shards(shards, rate * self._tick_s)
 
-    def expand(self, pbegin):
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         start = time.time()
         per_tick = self._rate * self._tick_s
         ticks = None if self._limit is None else math.ceil(self._limit / per_tick)

@@ -18,7 +18,7 @@ class TableSpec:
         return '%s:%s.%s' % (self.project, self.dataset, self.table)
 
     @property
-    def dotted(self):
+    def dotted(self) -> str:
         """project.dataset.table, the form google-cloud-bigquery takes."""
         return '%s.%s.%s' % (self.project, self.dataset, self.table)
 

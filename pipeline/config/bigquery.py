@@ -5,6 +5,7 @@ import re
 from typing import Optional, Sequence
 
 from pipeline.config.errors import UsageError
+from pipeline.options import WarehouseOptions
 from transforms.bigquery import check_method
 from transforms.tables import DatasetSpec, TableSpec, parse_dataset_spec, parse_table_spec
 
@@ -56,7 +57,7 @@ def check_real_table(flag: str, spec: Optional[TableSpec]) -> None:
                          'lowercase letters, digits and hyphens)' % (flag, spec)) from None
 
 
-def resolve_bigquery(flags, paths: Sequence[str], streaming: bool, project: Optional[str],
+def resolve_bigquery(flags: WarehouseOptions, paths: Sequence[str], streaming: bool, project: Optional[str],
                      temp_location: Optional[str]) -> BigQueryConfig:
     """The BigQuery piece from WarehouseOptions `flags`; UsageError on any mistake."""
     if flags.probe_interval < 0:

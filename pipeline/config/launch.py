@@ -3,7 +3,7 @@
 import dataclasses
 
 from pipeline.config.errors import UsageError
-from pipeline.options import DEFAULT_DRAIN_TIMEOUT_S
+from pipeline.options import DEFAULT_DRAIN_TIMEOUT_S, WarehouseOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,7 +13,7 @@ class LaunchConfig:
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT_S
 
 
-def resolve_launch(flags) -> LaunchConfig:
+def resolve_launch(flags: WarehouseOptions) -> LaunchConfig:
     """The launch piece from WarehouseOptions `flags`; UsageError on any mistake."""
     if flags.drain_timeout < 0:
         raise UsageError('--drain_timeout must be >= 0 seconds (got %g)' % flags.drain_timeout)

@@ -5,9 +5,10 @@ import dataclasses
 import re
 import ssl
 import urllib.parse
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 
 from pipeline.config.errors import UsageError
+from pipeline.options import WarehouseOptions
 from transforms.oic import DEFAULT_CONCURRENCY
 from transforms.oic_auth import CLIENT_SECRET_ENV
 from transforms.oic_caller import check_oic_url, is_loopback
@@ -54,14 +55,14 @@ def check_secret_ref(flag: str, value: str) -> None:
         raise UsageError('%s must look like projects/P/secrets/S/versions/V' % flag)
 
 
-def concurrency_of(flags) -> int:
+def concurrency_of(flags: WarehouseOptions) -> int:
     """--oic_concurrency, or its default for --oic_concurrency_mode."""
     if flags.oic_concurrency is None:
         return DEFAULT_CONCURRENCY[flags.oic_concurrency_mode]
     return flags.oic_concurrency
 
 
-def _check_numbers(flags) -> None:
+def _check_numbers(flags: WarehouseOptions) -> None:
     if concurrency_of(flags) < 1:
         raise UsageError('--oic_concurrency must be at least 1')
     if flags.oic_connect_timeout <= 0 or flags.oic_read_timeout <= 0:
@@ -77,7 +78,7 @@ def _check_numbers(flags) -> None:
                          % flags.oic_rate_limiter)
 
 
-def _check_password_source(flags, on_dataflow: bool, environ: Mapping[str, str]) -> None:
+def _check_password_source(flags: WarehouseOptions, on_dataflow: bool, environ: Mapping[str, str]) -> None:
     if flags.oic_password_secret:
         check_secret_ref('--oic_password_secret', flags.oic_password_secret)
     elif on_dataflow:
@@ -94,7 +95,7 @@ def _check_url(flag: str, url: str, allow_insecure_http: bool, what: str) -> Non
         raise UsageError(str(err).replace('the OIC URL', flag, 1)) from None
 
 
-def _check_oauth(flags, on_dataflow: bool, environ: Mapping[str, str]) -> None:
+def _check_oauth(flags: WarehouseOptions, on_dataflow: bool, environ: Mapping[str, str]) -> None:
     """OAuth client credentials: a token URL, a client id, a scope, and the client secret's source."""
     for flag, value, env in (('--oic_token_url', flags.oic_token_url, 'OIC_TOKEN_URL'),
                              ('--oic_client_id', flags.oic_client_id, 'OIC_CLIENT_ID'),
@@ -132,7 +133,7 @@ def read_ca_bundle(path: str, flag: str = '--oic_ca_bundle') -> str:
     return pem
 
 
-def _ca_bundle(flags, environ: Mapping[str, str]):
+def _ca_bundle(flags: WarehouseOptions, environ: Mapping[str, str]) -> Tuple[Optional[str], Optional[str]]:
     """(path, PEM) of the CAs to trust when a URL is https: --oic_ca_bundle, else REQUESTS_CA_BUNDLE, else (None,
     None) = the system's trust store."""
     urls = [flags.oic_url] + ([flags.oic_token_url] if flags.oic_auth == 'oauth' else [])
@@ -145,7 +146,7 @@ def _ca_bundle(flags, environ: Mapping[str, str]):
     return None, None
 
 
-def resolve_oic(flags, on_dataflow: bool, workers: int, environ: Mapping[str, str]) -> OICConfig:
+def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, environ: Mapping[str, str]) -> OICConfig:
     """The OIC piece from WarehouseOptions `flags` for a run with `workers` workers; UsageError on any mistake."""
     _check_numbers(flags)
     if flags.oic_auth not in AUTH_MODES:

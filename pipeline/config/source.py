@@ -5,6 +5,7 @@ import os
 from typing import Optional
 
 from pipeline.config.errors import UsageError
+from pipeline.options import WarehouseOptions
 from transforms.file_source import check_local_file
 from transforms.run_record import is_local
 from transforms.source import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
@@ -37,7 +38,7 @@ def check_input(path: str, streaming: bool) -> None:
         raise UsageError('--input %s: %s' % (path, err)) from None
 
 
-def resolve_source(flags, streaming: bool) -> SourceConfig:
+def resolve_source(flags: WarehouseOptions, streaming: bool) -> SourceConfig:
     """The source piece from WarehouseOptions `flags`; UsageError on any mistake."""
     if flags.records is not None and flags.records < 1:
         raise UsageError('--records must be at least 1 (got %d)' % flags.records)
