@@ -25,7 +25,7 @@ with a warning, when either differs. Upstream-shaped: both are small changes to 
 import contextlib
 import logging
 import time
-from typing import Callable, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Tuple
 
 _LOG = logging.getLogger(__name__)
 MAX_IDLE_WAIT_S = 0.1  # The synthetic source's tick: a record due sooner is never waited past.
@@ -37,7 +37,7 @@ def _eager_consolidate(metrics, key=None):
     return list(monitoring_infos.consolidate(metrics, key or monitoring_infos.to_key))
 
 
-def resume_delay_s(response) -> float:
+def resume_delay_s(response: Any) -> float:
     """Seconds until the earliest residual of a bundle wants to resume; 0 when one wants to resume at once or when
     the bundle left no residual (a ProcessBundleResponse's residual_roots carry the SDK's requested_time_delay)."""
     delays = [root.requested_time_delay.seconds + root.requested_time_delay.nanos / 1e9
@@ -46,7 +46,8 @@ def resume_delay_s(response) -> float:
 
 
 def _pacing(execute_bundle):
-    def execute_bundle_then_wait(self, runner_execution_context, bundle_context_manager, bundle_input):
+    def execute_bundle_then_wait(self: Any, runner_execution_context: Any, bundle_context_manager: Any,
+                                 bundle_input: Any) -> Any:
         response = execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input)
         delay = resume_delay_s(response)
         # Only the residual just queued is ready: nothing else would run in the meantime.

@@ -2,14 +2,14 @@
 
 import argparse
 import os
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.options import WarehouseOptions
 
 
-def staged_artifacts(job) -> Dict[str, str]:
+def staged_artifacts(job: Any) -> Dict[str, str]:
     """{name the workers see: local file} of what the job stages (the project's sdist is workflow.tar.gz)."""
     from apache_beam.portability.api import beam_runner_api_pb2
     found = {}
@@ -59,7 +59,7 @@ def _size(path: str) -> str:
     return '%.1f kB' % (size / 1000) if size >= 1000 else '%d B' % size
 
 
-def describe(result, options: PipelineOptions) -> str:
+def describe(result: Any, options: PipelineOptions) -> str:
     """The lines printed at the end of a dry run."""
     job = getattr(result, 'job', None)
     lines = ['dry run: the Dataflow job was built offline; nothing was submitted']

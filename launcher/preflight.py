@@ -49,7 +49,7 @@ def _resolve(host: str, port: int, timeout: float) -> List[Tuple]:
     """getaddrinfo with a deadline (it has none of its own: a resolver that does not answer can take minutes)."""
     found: dict = {}
 
-    def lookup():
+    def lookup() -> None:
         try:
             found['addresses'] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as err:

@@ -14,7 +14,7 @@ import shutil
 import sys
 import threading
 import time
-from typing import Dict, Optional
+from typing import Dict, Mapping, Optional, Sequence, TextIO
 
 from transforms import live_stats
 
@@ -26,12 +26,12 @@ LOG_INTERVAL_S = 10.0  # When the stream is not a terminal: a line every so ofte
 class LineCounter:
     """Counts lines of `OUT/<kind>-*.jsonl` incrementally: each call reads only what was appended since the last."""
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir: str):
         self._out_dir = out_dir
-        self._offsets = {}
+        self._offsets: Dict[str, int] = {}
         self._counts = dict.fromkeys(COUNTED, 0)
 
-    def counts(self):
+    def counts(self) -> Dict[str, int]:
         for kind in COUNTED:
             for path in glob.glob(os.path.join(self._out_dir, kind + '-*.jsonl')):
                 offset = self._offsets.get(path, 0)
@@ -59,7 +59,8 @@ def format_caller(live: dict) -> str:
     return text
 
 
-def format_progress(counts, paths, elapsed, live: Optional[Dict[str, Optional[dict]]] = None):
+def format_progress(counts: Mapping[str, int], paths: Sequence[str], elapsed: float,
+                    live: Optional[Dict[str, Optional[dict]]] = None) -> str:
     """The progress line from the run record's counts and, where a caller reports them, its live stats."""
     live = live or {}
     oic = live.get('oic')
@@ -81,7 +82,8 @@ class Progress:
     """Prints the progress line on stderr until stopped: every `interval` seconds (default: 2 s in place on a
     terminal, 10 s otherwise)."""
 
-    def __init__(self, out_dir, paths, interval=None, stream=None):
+    def __init__(self, out_dir: str, paths: Sequence[str], interval: Optional[float] = None,
+                 stream: Optional[TextIO] = None):
         self._counter = LineCounter(out_dir)
         self._out_dir, self._paths = out_dir, paths
         self._stream = stream or sys.stderr

@@ -6,13 +6,13 @@ import os
 import signal
 import sys
 import time
-from typing import Callable, NamedTuple, Optional
+from typing import Any, Callable, Mapping, NamedTuple, NoReturn, Optional, Sequence, Tuple
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions, _BeamArgumentParser
 from apache_beam.runners.runner import PipelineState
 
 from pipeline.build import build_pipeline
-from pipeline.config import UsageError, resolve
+from pipeline.config import RunConfig, UsageError, resolve
 from pipeline.config.dataflow import is_dataflow
 from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
@@ -43,7 +43,7 @@ EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a;
 class _UsageParser(_BeamArgumentParser):
     """Reports a bad flag value (argparse's usage screen) as one UsageError line instead."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
@@ -60,7 +60,7 @@ def _all_options_parser():
     return parser
 
 
-def parse(argv, environ=None):
+def parse(argv: Sequence[str], environ: Optional[Mapping[str, str]] = None) -> Tuple[PipelineOptions, RunConfig]:
     """argv -> (PipelineOptions, RunConfig); UsageError for unknown flags or invalid values."""
     parser = _all_options_parser()
     _, unknown = parser.parse_known_args(argv)
@@ -125,7 +125,7 @@ class Executed(NamedTuple):
     dry_run: str  # What a --dry_run built (launcher/dry_run.py), else ''.
 
 
-def execute(options, config) -> Executed:
+def execute(options: PipelineOptions, config: RunConfig) -> Executed:
     """Runs the pipeline, keeping run.json current. A local run drains on the first Ctrl-C/SIGTERM and is cancelled
     on the second."""
     local = run_record.is_local(config.out)
@@ -188,7 +188,7 @@ def execute(options, config) -> Executed:
     return Executed(state, wall, interrupts.exit_code, built)
 
 
-def run_preflight(options, config) -> int:
+def run_preflight(options: PipelineOptions, config: RunConfig) -> int:
     """Checks that this machine reaches what the run will call (OIC, the BigQuery emulator); 2 when it cannot on a
     local run, 0 otherwise. On Dataflow an unreachable endpoint is a warning: the workers may sit on another network.
     A dry run contacts nothing."""
@@ -214,7 +214,7 @@ def run_preflight(options, config) -> int:
     return 2
 
 
-def format_oic_metrics(metrics):
+def format_oic_metrics(metrics: Mapping[str, Any]) -> str:
     """One line of the OIC caller's Beam metrics (namespace 'oic'), or '' when the run had none."""
     names = sorted(name for name in metrics if name.startswith('oic_'))
     parts = []
@@ -237,7 +237,7 @@ class _NoProgress:
         return False
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if '-h' in argv or '--help' in argv:
         _all_options_parser().print_help()
@@ -291,7 +291,7 @@ def main(argv=None):
 IN_FLIGHT_SHOWN = 20
 
 
-def format_in_flight(report) -> str:
+def format_in_flight(report: dict) -> str:
     """What a cancelled run left in flight, per path: the records handed to it and never settled, by record_id."""
     lines = []
     for path, result in report['paths'].items():

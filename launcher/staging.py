@@ -13,7 +13,7 @@ import contextlib
 import glob
 import os
 import subprocess
-from typing import Iterator
+from typing import Iterator, List, Optional
 
 
 def build_sdist(setup_file: str, temp_dir: str, python: str) -> str:
@@ -39,7 +39,7 @@ def quiet_setup_package() -> Iterator[bool]:
         yield False
         return
 
-    def build_quietly(setup_file, temp_dir, build_setup_args=None):
+    def build_quietly(setup_file: str, temp_dir: str, build_setup_args: Optional[List[str]] = None) -> str:
         if build_setup_args is not None or os.path.basename(setup_file) != 'setup.py':
             return original.__func__(setup_file, temp_dir, build_setup_args)
         return build_sdist(setup_file, temp_dir, Stager._get_python_executable())  # pylint: disable=protected-access
