@@ -1,10 +1,12 @@
 """Reads back what landed in BigQuery (or the emulator), scoped to the record ids a run sent."""
 
+import datetime
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
+
 from google.cloud import bigquery
 
 from transforms import records as rec
-from transforms.tables import DATA_LAYOUT, TableSpec
+from transforms.tables import DATA_LAYOUT, Layout, TableSpec
 
 ID_CHUNK = 10000
 # Give up on an unreachable BigQuery instead of the client's 10-minute default retry.
@@ -16,7 +18,7 @@ def deadline_for(emulator_host: Optional[str]) -> float:
     return EMULATOR_DEADLINE_S if emulator_host else DEADLINE_S
 
 
-def make_client(project, emulator_host=None):
+def make_client(project: Optional[str], emulator_host: Optional[str] = None) -> bigquery.Client:
     """A google-cloud-bigquery Client: anonymous against an emulator, Application Default Credentials otherwise."""
     if emulator_host:
         from google.api_core.client_options import ClientOptions
@@ -26,7 +28,7 @@ def make_client(project, emulator_host=None):
     return bigquery.Client(project=project)
 
 
-def layout_warning(client, table, layout=DATA_LAYOUT):
+def layout_warning(client: Any, table: TableSpec, layout: Layout = DATA_LAYOUT) -> Optional[str]:
     """The one-line cost warning for a table that is not partitioned and clustered as this project's are (None
     when it is, or when the table cannot be read: the queries will say why)."""
     try:
@@ -35,7 +37,7 @@ def layout_warning(client, table, layout=DATA_LAYOUT):
         return None
 
 
-def event_window(event_times):
+def event_window(event_times: Iterable[Any]) -> Optional[Tuple[datetime.datetime, datetime.datetime]]:
     """(first, last) event_time of the records a run sent, as datetimes; None when there are none."""
     moments = rec.parse_timestamps(event_times)
     return (moments[0], moments[-1]) if moments else None

@@ -1,8 +1,10 @@
 """Entry point: python -m pipeline.compare — compare a recorded run with BigQuery and OIC; writes report.json/html."""
 
 import argparse
+import datetime
 import logging
 import sys
+from typing import Optional, Sequence
 
 from comparison import pricing
 from comparison import sql_report
@@ -16,7 +18,7 @@ class UsageError(ValueError):
     """A flag that cannot be used with this run: one line, exit 2."""
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='python -m pipeline.compare', description=__doc__.split(' — ')[-1],
         epilog='BigQuery: the emulator recorded in the run, else Application Default Credentials. OIC monitoring: '
@@ -57,7 +59,8 @@ def build_parser():
     return parser
 
 
-def sql_window(args, run, now=None):
+def sql_window(args: argparse.Namespace, run: dict,
+               now: Optional[datetime.datetime] = None) -> Optional[sql_report.sql.Window]:
     """The window the flags ask for, or None for the in-memory comparison; ValueError on a usage mistake."""
     wanted = args.since or args.start or args.end
     if args.in_memory or not run.get('run_record_dataset'):
@@ -77,7 +80,7 @@ def sql_window(args, run, now=None):
         in_flight_s=sql_report.parse_duration(args.in_flight))
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     try:

@@ -2,6 +2,7 @@
 
 import html
 import io
+from typing import Any, Mapping
 
 from comparison import pricing, report_table
 
@@ -51,7 +52,7 @@ def _step_chart(series, empty_text, legend_loc, **axes_props):
     return svg
 
 
-def latency_cdf_svg(report):
+def latency_cdf_svg(report: Mapping[str, Any]) -> str:
     """Latency CDF per path: event -> queryable (solid), event -> acknowledged (dashed, OIC only)."""
     series = [((result.get('latency') or {}).get(key) or [], style, COLORS.get(path), '%s: %s' % (path, label))
               for path, result in report['paths'].items()
@@ -61,7 +62,7 @@ def latency_cdf_svg(report):
                        ylabel='fraction of rows', ylim=(0, 1.02), title='Latency CDF per path')
 
 
-def throughput_svg(report):
+def throughput_svg(report: Mapping[str, Any]) -> str:
     """Rows completed per second of the run, per path."""
     series = [((result.get('throughput') or {}).get('series') or [], '-', COLORS.get(path),
                '%s (%s)' % (path, (result.get('throughput') or {}).get('basis')))
@@ -70,7 +71,7 @@ def throughput_svg(report):
                        ylabel='rows per second', ylim=(0, None), title='Throughput over the run')
 
 
-def concurrency_svg(report):
+def concurrency_svg(report: Mapping[str, Any]) -> str:
     """The OIC caller's concurrency limit per worker over the run (same time axis as the throughput chart)."""
     view = (report['paths'].get('oic') or {}).get('concurrency') or {}
     series = [(points, '-', None, worker) for worker, points in sorted((view.get('limit_series') or {}).items())]
@@ -100,7 +101,7 @@ CURVE_STYLES = {  # key in a cost_curve point: (label, color, line style)
 CURVE_DENSITY = 240  # points per curve drawn: enough to show every pack step on a log axis
 
 
-def cost_curve_svg(report):
+def cost_curve_svg(report: Mapping[str, Any]) -> str:
     """Monthly cost against sustained rate, log-log, one line per way of landing the rows (drawn from the same
     formulas as report['cost_curve'], densely so the pack steps show), the stated rate as a vertical line; $0
     (the Storage Write API's free tier) cannot sit on a log axis and is said in the legend instead."""
@@ -139,7 +140,7 @@ def cost_curve_svg(report):
     return svg
 
 
-def cost_curve_table(report):
+def cost_curve_table(report: Mapping[str, Any]) -> str:
     """report['cost_curve'] as an HTML table, the stated rate's row in bold and rates needing > 1 OIC instance
     marked."""
     curve = report.get('cost_curve') or []
@@ -156,7 +157,7 @@ def cost_curve_table(report):
     return '<table id="cost-curve"><tr>%s</tr>%s</table>' % (head, ''.join(rows))
 
 
-def cost_section(report):
+def cost_section(report: Mapping[str, Any]) -> str:
     """The cost at the stated rate, the curve (table, chart, named points) and the prices with their pages."""
     points = ''.join('<li>%s</li>' % html.escape(p['what']) for p in report.get('cost_curve_points') or [])
     prices = report.get('prices') or {}
@@ -227,7 +228,7 @@ def _details(report):
     return ''.join(parts)
 
 
-def render_html(report):
+def render_html(report: Mapping[str, Any]) -> str:
     """The whole page as a string; needs matplotlib for the charts."""
     prices = report.get('prices') or {}
     return ''.join((

@@ -34,7 +34,7 @@ def _oic_date(moment):
     return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S')
 
 
-def build_q(started, finished, code=None):
+def build_q(started: datetime.datetime, finished: datetime.datetime, code: Optional[str] = None) -> str:
     """OIC's q filter for instances of `code` that ended in [started - 5 s, finished + 5 s]."""
     pairs = ["startdate:'%s'" % _oic_date(started - MARGIN), "enddate:'%s'" % _oic_date(finished + MARGIN)]
     if code:
@@ -93,7 +93,7 @@ def summarise_instances(instances: Sequence[dict], sent_ids: Set[Optional[str]])
     return summary
 
 
-def three_way(acked, dead_lettered, landed, oic):
+def three_way(acked: int, dead_lettered: int, landed: Optional[int], oic: dict) -> dict:
     """Pipeline × OIC × BigQuery: do acknowledgements, OIC's completed instances and landed rows agree?"""
     completed = oic.get('records_completed', oic.get('completed'))
     failed = oic.get('records_failed_never_completed', oic.get('failed', 0) + oic.get('aborted', 0))

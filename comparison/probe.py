@@ -1,24 +1,25 @@
 """The time-to-queryable probe: polls both tables during a run and records when each of its rows is first seen."""
 
+import datetime
 import json
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from google.cloud import bigquery
 
 from comparison import bq_read
 from transforms import records as rec
 from transforms import run_record
-from transforms.tables import parse_table_spec
+from transforms.tables import TableSpec, parse_table_spec
 
 POLL_DEADLINE_S = 10.0  # A stuck poll gives up; the next one widens the window.
 POLL_RETRY = bigquery.DEFAULT_RETRY.with_deadline(POLL_DEADLINE_S)
 DEFAULT_INTERVAL_S = 0.5  # Well under the 1 s resolution asked for, leaving room for the query itself.
 
 
-def probe_tables(run):
+def probe_tables(run: dict) -> Dict[str, TableSpec]:
     """{path: TableSpec} of the tables the probe can watch for this run (rows need record_id and event_time)."""
     tables = {}
     for path in run.get('paths', []):
@@ -37,17 +38,18 @@ class Probe:
     more and writes OUT/probe.json (interval, polls, errors). It never fails the run: errors are counted.
     """
 
-    def __init__(self, out_dir, run, interval=DEFAULT_INTERVAL_S, client_factory=bq_read.make_client):
+    def __init__(self, out_dir: str, run: dict, interval: float = DEFAULT_INTERVAL_S,
+                 client_factory: Callable[..., Any] = bq_read.make_client):
         self._out_dir, self._run, self._interval = out_dir, run, interval
         self._client_factory = client_factory
         self._tables = probe_tables(run)
         self._since = rec.parse_timestamp(run['started_at'])
         self._seen: dict = {path: set() for path in self._tables}
-        self._last_start = {}
+        self._last_start: Dict[str, datetime.datetime] = {}
         self._polls = 0
         self._errors = 0
-        self._first_error = None
-        self._gaps = []
+        self._first_error: Optional[str] = None
+        self._gaps: List[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name='probe', daemon=True)
         self._file: Any = None
@@ -146,7 +148,7 @@ class NoProbe:
         return False
 
 
-def probe_for(out_dir, run, local):
+def probe_for(out_dir: str, run: dict, local: bool) -> Union[Probe, NoProbe]:
     """The probe for a run writing to a local `out_dir` with the landed check on; a no-op otherwise."""
     interval = run.get('probe_interval', DEFAULT_INTERVAL_S)
     if not local or not run.get('landed_check', True) or not interval:

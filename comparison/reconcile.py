@@ -2,13 +2,14 @@
 
 import collections
 import datetime
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from transforms import records as rec
 
 MISMATCH_EXAMPLES = 50
 
 
-def canonical(field, value):
+def canonical(field: str, value: Any) -> Any:
     """`value` as BigQuery holds a `field` of the contract: INT64 fields as int (the OIC mapping sends some as
     strings, which BigQuery coerces), TIMESTAMP as an aware UTC datetime, STRING as str; None stays None."""
     if value is None:
@@ -33,7 +34,8 @@ def _shown(value):
     return value
 
 
-def value_mismatches(sent, landed_rows, fields=rec.FIELDS):
+def value_mismatches(sent: Iterable[dict], landed_rows: Iterable[dict],
+                     fields: Sequence[str] = rec.FIELDS) -> Tuple[Dict[str, int], List[str], List[dict]]:
     """Field-by-field differences between what was sent and the rows that landed, compared as BigQuery types.
 
     Returns (by_field {field: rows}, mismatched_ids, examples [{record_id, field, sent, landed}]). A field the
@@ -61,7 +63,8 @@ def value_mismatches(sent, landed_rows, fields=rec.FIELDS):
     return dict(sorted(by_field.items())), sorted(ids), examples[:MISMATCH_EXAMPLES]
 
 
-def reconcile_path(sent, acks, dead_letters, landed_rows=None, acks_derived=False):
+def reconcile_path(sent: Sequence[dict], acks: Sequence[dict], dead_letters: Sequence[dict],
+                   landed_rows: Optional[Sequence[dict]] = None, acks_derived: bool = False) -> dict:
     """Pure reconciliation of one path.
 
     sent: records the path was handed; acks / dead_letters: the run record's entries; landed_rows: rows found in

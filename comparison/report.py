@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from comparison import bq_read, concurrency, latency, monitoring, pricing, throughput
 from comparison.reconcile import reconcile_path
@@ -15,7 +16,8 @@ from transforms.tables import parse_table_spec
 
 
 
-def landed_rows_for(run, path, sent, client_factory=bq_read.make_client):
+def landed_rows_for(run: dict, path: str, sent: Sequence[dict],
+                    client_factory: Callable[..., Any] = bq_read.make_client) -> Tuple[Optional[List[dict]], str]:
     """Rows of this run found in the path's table, or (None, why) when they cannot be looked up."""
     table_text = run.get('%s_table' % path)
     if not run.get('landed_check', True):
@@ -50,7 +52,7 @@ def _read_json_lines(path):
     return found
 
 
-def read_probe(out_dir):
+def read_probe(out_dir: str) -> Tuple[List[dict], Optional[dict]]:
     """(sightings, summary) the time-to-queryable probe recorded; ([], None) when it did not run."""
     summary_path = os.path.join(out_dir, run_record.PROBE_SUMMARY)
     summary = json.load(open(summary_path, encoding='utf-8')) if os.path.exists(summary_path) else None
@@ -101,13 +103,13 @@ def _source_order(letter):
     return (0, name, int(line)) if line.isdigit() else (1, str(letter.get('source') or ''), 0)
 
 
-def invalid_examples(invalid, limit=INVALID_SHOWN):
+def invalid_examples(invalid: Iterable[dict], limit: int = INVALID_SHOWN) -> List[dict]:
     """The first `limit` invalid records in input order, as {'source': 'file.csv:3', 'errors': [...]}."""
     return [{'source': letter.get('source'), 'errors': letter.get('errors') or [letter.get('reason')]}
             for letter in sorted(invalid, key=_source_order)[:limit]]
 
 
-def oic_response_time(acks, stated=None):
+def oic_response_time(acks: Sequence[dict], stated: Optional[float] = None) -> Tuple[float, str]:
     """(seconds, where from) of OIC's synchronous answer, for sizing requests in flight: `stated` when given, else
     the mean latency of this run's requests answered at the first attempt, else pricing's stated default."""
     if stated is not None:
@@ -120,7 +122,8 @@ def oic_response_time(acks, stated=None):
         'to choose)' % pricing.DEFAULT_OIC_RESPONSE_S
 
 
-def cost_basis(run, sizes, acks, at_rate=None, oic_response_s=None):
+def cost_basis(run: dict, sizes: Mapping[str, Tuple[int, int]], acks: Sequence[dict], at_rate: Optional[float] = None,
+               oic_response_s: Optional[float] = None) -> dict:
     """The rate, OIC response time and sizes the costs and curves use, each saying where it came from. `sizes` is
     {path: (row bytes, payload bytes)} of what the run sent; a missing size is a typical synthetic record's."""
     rate, source = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
@@ -136,8 +139,10 @@ def cost_basis(run, sizes, acks, at_rate=None, oic_response_s=None):
     }
 
 
-def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_monitoring=True,
-                 monitoring_options=None, at_rate=None, oic_response_s=None):
+def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make_client,
+                 prices: Optional[Mapping[str, Any]] = None, oic_monitoring: bool = True,
+                 monitoring_options: Optional[dict] = None, at_rate: Optional[float] = None,
+                 oic_response_s: Optional[float] = None) -> dict:
     """Reads the run recorded in `out_dir` and what BigQuery (and OIC's monitoring API) hold; returns the report
     dict (its keys are listed in docs/report.md): per path the reconciliation counts (sent, acked, dead-lettered,
     landed, missing, duplicates), value mismatches, OIC's view, latency, throughput, requests and cost at a stated
@@ -153,7 +158,7 @@ def build_report(out_dir, client_factory=bq_read.make_client, prices=None, oic_m
     wall = run.get('wall_s')
     sightings, probe_summary = read_probe(out_dir)
     invalid = read_records(out_dir, run_record.INVALID)
-    report = {
+    report: Dict[str, Any] = {
         'run_id': run.get('run_id'),
         'started_at': run.get('started_at'),
         'finished_at': run.get('finished_at'),
@@ -220,7 +225,7 @@ def _write_text(path, text):
         handle.write(text)
 
 
-def write_report(out_dir, report):
+def write_report(out_dir: str, report: dict) -> str:
     """Writes report.json and the self-contained report.html beside it; returns the report.json path."""
     from comparison.html_report import render_html  # Charts need matplotlib (the 'local' extra): only here.
     base = out_dir.rstrip('/')

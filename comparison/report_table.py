@@ -1,5 +1,7 @@
 """The comparison report as a readable terminal table, paths side by side, with the cost formulas under it."""
 
+from typing import Any, List, Mapping
+
 COLUMN = 26
 
 
@@ -81,11 +83,11 @@ CURVE_COLUMNS = (  # (heading, key in a cost_curve point)
 )
 
 
-def format_usd(value):
+def format_usd(value: float) -> str:
     return format(value, ',.2f') if value >= 0.01 or value == 0 else '<0.01'
 
 
-def cost_at_rate_line(report):
+def cost_at_rate_line(report: Mapping[str, Any]) -> str:
     """'Cost at R records/s: where that rate comes from' — one line, or '' for a report without it."""
     at = report.get('cost_at_rate')
     if not at:
@@ -97,7 +99,7 @@ def cost_at_rate_line(report):
         format(at['rate'], ',.6g'), '' if at['rate'] == 1 else 's', at['source'], at['oic_response_s'], at['oic_response_source'])
 
 
-def format_cost_curve(report):
+def format_cost_curve(report: Mapping[str, Any]) -> List[str]:
     """The cost curves as a table, records/s down, USD a month across, the stated rate marked *, rates needing more
     than one OIC instance marked !, then the named step and break-even points."""
     curve = report.get('cost_curve') or []
@@ -122,7 +124,7 @@ def format_cost_curve(report):
     return lines
 
 
-def format_table(report):
+def format_table(report: Mapping[str, Any]) -> str:
     """The side-by-side summary printed at the end of a run and by python -m pipeline.compare."""
     paths = list(report['paths'])
     results = [report['paths'][p] for p in paths]

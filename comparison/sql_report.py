@@ -4,13 +4,13 @@ over the run's time window or a slice of it (--since, --from/--to) while the run
 import datetime
 import logging
 import re
-from typing import Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from comparison import bq_read, pricing, throughput
 from comparison import sql_reconcile as sql
 from transforms import records as rec
 from transforms import run_record_tables as rrt
-from transforms.tables import parse_dataset_spec, parse_table_spec
+from transforms.tables import DatasetSpec, parse_dataset_spec, parse_table_spec
 
 CLOCK_SKEW_S = 300.0  # Workers stamp event_time with their own clocks; the run's window is widened by this much.
 DEFAULT_IN_FLIGHT_S = 300.0
@@ -75,7 +75,7 @@ def _scope(run: dict, path: str, dataset) -> sql.PathScope:
                          payload=run.get('oic_payload') or 'extended')
 
 
-def layout_warnings(client, run: dict, dataset) -> list:
+def layout_warnings(client: Any, run: dict, dataset: DatasetSpec) -> List[str]:
     """One line for each table the comparison reads that is not partitioned and clustered as it should be."""
     found = []
     for path in run.get('paths', []):

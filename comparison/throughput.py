@@ -9,7 +9,7 @@ BUCKETS_S = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 MAX_BUCKETS = 240  # Enough points for a chart; the bucket widens with the run.
 
 
-def bucket_width(span):
+def bucket_width(span: float) -> float:
     """The narrowest bucket of BUCKETS_S (seconds) giving at most MAX_BUCKETS points over `span` seconds."""
     span = max(0.0, span)
     return next((w for w in BUCKETS_S if span / w < MAX_BUCKETS), BUCKETS_S[-1])
