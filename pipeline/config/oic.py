@@ -78,14 +78,22 @@ def _check_numbers(flags: WarehouseOptions) -> None:
                          % flags.oic_rate_limiter)
 
 
-def _check_password_source(flags: WarehouseOptions, on_dataflow: bool, environ: Mapping[str, str]) -> None:
-    if flags.oic_password_secret:
-        check_secret_ref('--oic_password_secret', flags.oic_password_secret)
+def _check_secret_source(what: str, needed_by: str, flag: str, secret_ref: Optional[str], env: str,
+                         on_dataflow: bool, environ: Mapping[str, str]) -> None:
+    """The one rule for where a secret comes from: a Secret Manager reference (the only way on Dataflow, where an
+    environment variable does not reach the workers) or, locally, the environment variable `env`."""
+    if secret_ref:
+        check_secret_ref(flag, secret_ref)
     elif on_dataflow:
-        raise UsageError('on Dataflow the OIC password must come from --oic_password_secret '
-                         '(an environment variable does not reach the workers)')
-    elif not environ.get(PASSWORD_ENV):
-        raise UsageError('the oic path needs the OIC password in %s (or --oic_password_secret)' % PASSWORD_ENV)
+        raise UsageError('on Dataflow the %s must come from %s '
+                         '(an environment variable does not reach the workers)' % (what, flag))
+    elif not environ.get(env):
+        raise UsageError('%s needs the %s in %s (or %s)' % (needed_by, what, env, flag))
+
+
+def _check_password_source(flags: WarehouseOptions, on_dataflow: bool, environ: Mapping[str, str]) -> None:
+    _check_secret_source('OIC password', 'the oic path', '--oic_password_secret', flags.oic_password_secret,
+                         PASSWORD_ENV, on_dataflow, environ)
 
 
 def _check_url(flag: str, url: str, allow_insecure_http: bool, what: str) -> None:
@@ -106,14 +114,8 @@ def _check_oauth(flags: WarehouseOptions, on_dataflow: bool, environ: Mapping[st
     host = urllib.parse.urlsplit(flags.oic_token_url).hostname or ''
     if on_dataflow and is_loopback(host):
         raise UsageError('--oic_token_url points at this machine (%s); Dataflow workers cannot reach it' % host)
-    if flags.oic_client_secret_secret:
-        check_secret_ref('--oic_client_secret_secret', flags.oic_client_secret_secret)
-    elif on_dataflow:
-        raise UsageError('on Dataflow the OAuth client secret must come from --oic_client_secret_secret '
-                         '(an environment variable does not reach the workers)')
-    elif not environ.get(CLIENT_SECRET_ENV):
-        raise UsageError('--oic_auth oauth needs the client secret in %s (or --oic_client_secret_secret)'
-                         % CLIENT_SECRET_ENV)
+    _check_secret_source('OAuth client secret', '--oic_auth oauth', '--oic_client_secret_secret',
+                         flags.oic_client_secret_secret, CLIENT_SECRET_ENV, on_dataflow, environ)
 
 
 def read_ca_bundle(path: str, flag: str = '--oic_ca_bundle') -> str:
