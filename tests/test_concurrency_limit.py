@@ -158,15 +158,15 @@ def test_latency_within_the_tolerance_is_not_queueing():
 
 
 def probe_until_cut(lim, clock):
-    """Rounds without signals; returns the limit after each."""
+    """Rounds without signals; returns the limit (with its fraction) after each."""
     limits = []
     for _ in range(12):
         round_trip(lim, clock)
-        limits.append(lim.limit)
+        limits.append(lim.limit_value)
     return limits
 
 
-def test_probing_grows_by_one_near_the_last_cut_then_faster():
+def test_probing_grows_slowly_near_the_last_cut_then_faster():
     clock = Clock()
     lim = limiter(clock)
     steady(lim, clock, 6)  # 64
@@ -176,11 +176,12 @@ def test_probing_grows_by_one_near_the_last_cut_then_faster():
     clock.advance(0.1)
     for ticket in tickets:
         lim.release(ticket, cl.OK)
-    start = lim.limit
+    start = lim.limit_value
     limits = probe_until_cut(lim, clock)
-    steps = [b - a for a, b in zip([start] + limits, limits)]
-    assert steps[:lim.plateau_rounds] == [1] * lim.plateau_rounds  # the plateau near where OIC said no
-    assert steps[lim.plateau_rounds + 1] > 1 and steps[-1] > steps[lim.plateau_rounds + 1]  # then accelerating
+    steps = [round(b - a, 9) for a, b in zip([start] + limits, limits)]
+    assert steps[:lim.plateau_rounds] == [lim.probe_step] * lim.plateau_rounds  # slow, near where OIC said no
+    after = steps[lim.plateau_rounds:]
+    assert after == sorted(after) and after[0] > lim.probe_step and after[-1] > 1  # then accelerating
     assert lim.in_flight == 0
 
 
@@ -214,14 +215,16 @@ def test_below_one_in_flight_requests_are_paced():
     ticket = lim.try_acquire()
     clock.advance(0.1)
     lim.release(ticket, cl.OK)
-    for _ in range(3):  # OIC keeps refusing the one request in flight: the pace halves each time
+    paces = []
+    for _ in range(3):  # OIC keeps refusing the one request in flight: half a request, then the pace halves
         ticket = lim.try_acquire()
         while ticket is None:
             clock.now = lim.ready_at()
             ticket = lim.try_acquire()
         clock.advance(0.002)
         lim.release(ticket, cl.BACKPRESSURE)
-    assert lim.limit_value == pytest.approx(0.9 / 4)
+        paces.append(lim.limit_value)
+    assert paces == pytest.approx([lim.paced_entry, lim.paced_entry / 2, lim.paced_entry / 4])
     assert lim.try_acquire() is None and lim.ready_at() > clock()
     clock.now = lim.ready_at()
     assert lim.try_acquire() is not None

@@ -202,6 +202,8 @@ class AdaptiveLimit(_Slots):
     def __init__(self, ceiling: int, initial: int = 1, floor: float = 1 / 32, backoff: float = 0.9,
                  refusal_backoff: float = 0.95, tolerance: float = 0.2, min_samples: int = 3, plateau_rounds: int = 6,
                  baseline_window_s: float = 30.0, default_rtt_s: float = 0.5, max_pause_s: float = 1.0,
+                 paced_gain: float = 0.1, probe_step: float = 0.25, paced_entry: float = 0.5,
+                 min_queue_delay_s: float = 0.005,
                  clock: Clock = time.monotonic,
                  on_change: Optional[OnChange] = None):
         if ceiling < 1 or not 0 < floor <= 1:
@@ -215,6 +217,9 @@ class AdaptiveLimit(_Slots):
         self.plateau_rounds, self.baseline_window_s = plateau_rounds, baseline_window_s
         self._srtt = default_rtt_s  # smoothed RTT of successes (EWMA), for pacing and the served estimate
         self.max_pause_s = max_pause_s
+        self.paced_gain = paced_gain
+        self.probe_step, self.paced_entry = probe_step, paced_entry
+        self.min_queue_delay_s = min_queue_delay_s
         self._limit = float(min(max(initial, 1), ceiling))
         self.slow_start = True
         self._step = 1.0
@@ -223,6 +228,9 @@ class AdaptiveLimit(_Slots):
         self._baseline: Deque[Tuple[float, float]] = collections.deque()  # (time, round median RTT)
         self._successes: Deque[float] = collections.deque()  # completion times of recent successes
         self._round_peak = 0  # most requests in flight during the current round
+        self._samples: Deque[Tuple[float, float]] = collections.deque()  # (answered at, RTT) sent after the last cut
+        self._paced_since = -math.inf  # when the limit last changed below one
+        self._min_rtt = math.inf  # the lowest RTT seen: the no-load RTT until a round has been judged
         self._last_peak = 0
         self._new_round(clock())
 
@@ -243,7 +251,6 @@ class AdaptiveLimit(_Slots):
 
     def _new_round(self, now: float) -> None:
         self._round_start = now
-        self._round_rtts: List[float] = []
         self._last_peak = self._round_peak
         self._round_peak = self._in_flight
         self._round_signal = False
@@ -268,6 +275,16 @@ class AdaptiveLimit(_Slots):
         if self._limit < 1:  # below one request in flight: space them, at most max_pause_s apart (a probe a second)
             self._hold_until = now + min(self.max_pause_s, self._srtt * (1 / self._limit - 1))
 
+    def _queued(self, rtt: float) -> bool:
+        """Whether an RTT shows queueing: above the no-load RTT by more than `tolerance` of it and by more than
+        `min_queue_delay_s` (scheduling jitter of a millisecond is not OIC queueing when the RTT itself is tiny)."""
+        no_load = self._no_load()
+        return rtt - no_load > max(self.tolerance * no_load, self.min_queue_delay_s)
+
+    def _no_load(self) -> float:
+        """The no-load RTT: the lowest round median of the baseline window, else the lowest RTT seen so far."""
+        return min(m for _, m in self._baseline) if self._baseline else self._min_rtt
+
     def _served(self, now: float) -> float:
         """How many requests OIC served at once for this worker lately, by Little's law: the rate of successes over
         the last smoothed round trip times the no-load round trip (queueing in the RTT does not inflate it)."""
@@ -281,27 +298,44 @@ class AdaptiveLimit(_Slots):
         rtt = now - ticket.sent_at
         self._srtt = 0.8 * self._srtt + 0.2 * rtt if self._baseline else rtt
         self._successes.append(now)
-        if self._limit < 1:  # paced: each success brings the pace back up by half towards one in flight
-            self._limit = min(1.0, 1.5 * self._limit)
+        self._min_rtt = min(self._min_rtt, rtt)
+        unqueued = not self._queued(rtt)  # this answer shows no queueing: growth allowed
+        if self._limit < 1 and unqueued:  # paced: the pace grows by `paced_gain` per round trip at this pace
+            since = now - self._paced_since  # time at this pace (since the last cut or step)
+            self._limit = min(1.0, self._limit + self.paced_gain * since / max(self._srtt, 1e-6))
+            self._paced_since = now
         if ticket.sent_at >= self._last_cut:
-            self._round_rtts.append(rtt)
-        if self.slow_start and self._saturated():
-            self._grow(1.0)
-        if ticket.sent_at >= self._round_start and len(self._round_rtts) >= self.min_samples:
-            self._end_round(now)
-
-    def _end_round(self, now: float) -> None:
-        median = statistics.median(self._round_rtts)
-        self._baseline.append((now, median))
-        while self._baseline and self._baseline[0][0] < now - self.baseline_window_s:
-            self._baseline.popleft()
-        no_load = min(m for _, m in self._baseline)
-        if median > no_load * (1 + self.tolerance):
-            gradient = max(0.5, no_load / median)  # the share of the RTT that is not queueing (Vegas, Envoy)
+            self._samples.append((now, rtt))
+        median = self._window_median(now)
+        if median is not None and self._baseline and self._queued(median):
+            # Queueing: the median of the latest `min_samples` answers (all sent after the last cut) is too slow.
+            gradient = max(0.5, self._no_load() / median)  # the share of the RTT that is not queueing (Vegas)
             self._cut(self.backoff * min(self._limit * gradient, self._served(now)), now)
             return
-        if not self.slow_start and not self._round_signal and self._saturated():
-            self._grow(self._step)
+        if self.slow_start and unqueued and self._saturated():  # slow start stops growing at a queued answer
+            self._grow(1.0)
+        if ticket.sent_at >= self._round_start:  # an attempt sent after the round began: one round trip has passed
+            self._end_round(now, median)
+
+    def _window_median(self, now: float) -> Optional[float]:
+        """The median RTT of the answers of the last round trip (sent after the last cut); None while there are
+        fewer than `min_samples` of them or fewer than half the limit (a small sample of a large window is noise)."""
+        while len(self._samples) > self.min_samples and self._samples[0][0] < now - self._srtt:
+            self._samples.popleft()
+        if len(self._samples) < (max(self.min_samples, self._limit / 2) if self._limit >= 1 else 1):
+            return None
+        return statistics.median(rtt for _, rtt in self._samples)
+
+    def _end_round(self, now: float, median: Optional[float]) -> None:
+        if median is not None:  # the no-load RTT is the lowest round median of the baseline window
+            self._baseline.append((now, median))
+            while self._baseline and self._baseline[0][0] < now - self.baseline_window_s:
+                self._baseline.popleft()
+        # A round trip grows the limit only if nothing pushed back and the latest answers show no queueing.
+        recent = median if median is not None else (self._samples[-1][1] if self._samples else None)
+        calm = not self._round_signal and (recent is None or not self._queued(recent))
+        if not self.slow_start and calm and self._saturated():
+            self._grow(self._step if self._limit >= 1 else 0.0)  # below one the pace grows per success
             self._calm_rounds += 1
             if self._calm_rounds >= self.plateau_rounds:
                 self._step = min(2 * self._step, max(1.0, self._limit / 4))
@@ -312,12 +346,14 @@ class AdaptiveLimit(_Slots):
 
     def _cut(self, target: float, now: float) -> None:
         if self._limit > 1:
-            target = math.floor(target) if target >= 1 else target  # below one: paced, not fewer slots
-            self._limit = max(self.floor, min(self._limit, target), self._limit * 0.5 * self.backoff)
+            target = min(target, self.paced_entry) if target < 1 else target  # entering the paced regime: a real gap
+            self._limit = max(self.floor, min(self._limit, target), min(self.paced_entry, self._limit * 0.5 * self.backoff))
         else:  # at one in flight or less already: halve the pace (exponential backoff, shared by the worker)
             self._limit = max(self.floor, self._limit / 2)
         self.slow_start = False
-        self._step = 1.0
+        self._step = self.probe_step
         self._calm_rounds = 0
         self._last_cut = now
+        self._paced_since = now
+        self._samples.clear()
         self._new_round(now)
