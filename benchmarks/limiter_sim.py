@@ -7,7 +7,7 @@ backend, above C, either refuses at once (429), queues requests in arrival order
 limit tuned to the first phase) and `beam` (Beam's AdaptiveThrottler, the Google SRE client-side throttle, in front of
 a fixed C/N per worker; window 120 s as Datastore uses it, K = 2 as RequestResponseIO, a throttled request waits 1 s).
 
-    .venv/bin/python -m benchmarks.limiter_sim            # the whole sweep: one table, the targets checked
+    .venv/bin/python -m benchmarks.limiter_sim            # the whole sweep: one table, then 5 seeds summarised
     .venv/bin/python -m benchmarks.limiter_sim --workers 4 --capacity 64 --backend refuse
 
 Columns (RTT = one unloaded round trip, the service time plus the network):
@@ -17,7 +17,8 @@ Columns (RTT = one unloaded round trip, the service time plus the network):
   use     share of C served, averaged over the second half of each phase
   rtt     median RTT in those windows, in unloaded RTTs (queueing backend: target <= 1.25 with use >= 0.85)
   refused share of attempts refused or timed out over the run
-  jain    Jain's fairness index of what each worker delivered in those windows (1 = equal shares)
+  jain    Jain's fairness index of what each worker delivered in those windows (1 = equal shares); >= 0.9 is our
+          own check, not one of the issue's simulator targets
 """
 
 import argparse
@@ -190,13 +191,18 @@ class Result:
     jain: float
 
     def targets(self) -> Dict[str, bool]:
-        """The issue's simulator targets, each True when met."""
+        """The issue's simulator targets and our own fairness check (Jain >= 0.9), each True when met."""
+        met = self.issue_targets()
+        met['fair'] = self.jain >= 0.9
+        return met
+
+    def issue_targets(self) -> Dict[str, bool]:
+        """The issue's simulator targets only (reach, halve, regain; queue on the queueing backend)."""
         c = self.capacity
         met = {
             'reach': self.reach is not None and self.reach <= max(10, 2 * math.log2(c)),
             'halve': self.halve is not None and self.halve <= 5,
             'regain': self.regain is not None and self.regain <= 20,
-            'fair': self.jain >= 0.9,
         }
         if self.backend == 'queue':
             met['queue'] = self.rtt <= 1.25 and self.use >= 0.85
@@ -308,6 +314,27 @@ def misses(results: List[Result]) -> List[str]:
             for r in results if r.algorithm == 'adaptive' and not all(r.targets().values())]
 
 
+def seed_summary(results: List[Result]) -> List[str]:
+    """The adaptive limiter over several seeds: how many runs met the issue's targets and the fairness check, and
+    which cells missed what how often (the dynamics are chaotic: one seed's table is one sample)."""
+    runs = [r for r in results if r.algorithm == 'adaptive']
+    issue_met = sum(all(r.issue_targets().values()) for r in runs)
+    fair_met = sum(r.jain >= 0.9 for r in runs)
+    cells: Dict[tuple, Dict[str, int]] = {}
+    for r in runs:
+        for target, ok in r.targets().items():
+            if not ok:
+                cell = cells.setdefault((r.backend, r.workers, r.capacity), {})
+                cell[target] = cell.get(target, 0) + 1
+    seeds = len(runs) // max(1, len({(r.backend, r.workers, r.capacity) for r in runs}))
+    lines = ['adaptive over %d seed(s): the issue\'s targets met in %d of %d runs; Jain >= 0.9 in %d of %d'
+             % (seeds, issue_met, len(runs), fair_met, len(runs))]
+    for (backend, workers, capacity), missed in sorted(cells.items()):
+        lines.append('  %-8s N=%-2d C=%-3d missed %s' % (backend, workers, capacity, ', '.join(
+            '%s in %d of %d' % (target, count, seeds) for target, count in sorted(missed.items()))))
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='python -m benchmarks.limiter_sim', description=__doc__.split('\n')[0])
     parser.add_argument('--workers', type=int, action='append', help='N (repeatable; default 1, 4, 16)')
@@ -315,16 +342,25 @@ def main(argv=None) -> int:
     parser.add_argument('--backend', choices=BACKENDS, action='append', help='default: all three')
     parser.add_argument('--algorithm', choices=ALGORITHMS, action='append', help='default: all three')
     parser.add_argument('--phase-rtts', type=int, default=60, help='round trips per phase (default 60)')
-    parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--seed', type=int, default=1, help='the seed of the table (default 1)')
+    parser.add_argument('--seeds', type=int, default=5,
+                        help='the adaptive limiter is also run with seeds seed .. seed+N-1 and summarised (default 5)')
     args = parser.parse_args(argv)
-    results = sweep(args.algorithm or ALGORITHMS, args.backend or BACKENDS, args.workers or SWEEP_WORKERS,
-                    args.capacity or SWEEP_CAPACITY, args.phase_rtts, args.seed)
+    shape = (args.backend or BACKENDS, args.workers or SWEEP_WORKERS, args.capacity or SWEEP_CAPACITY)
+    results = sweep(args.algorithm or ALGORITHMS, *shape, phase_rtts=args.phase_rtts, seed=args.seed)
     print(table(results))
     missed = misses(results)
     checked = sum(1 for r in results if r.algorithm == 'adaptive')
-    print('\nadaptive: %d of %d scenarios meet every target (* = missed)' % (checked - len(missed), checked))
+    print('\nadaptive, seed %d: %d of %d scenarios meet every target (* = missed)'
+          % (args.seed, checked - len(missed), checked))
     for line in missed:
         print('  missed: ' + line)
+    if checked and args.seeds > 1:
+        runs = [r for r in results if r.algorithm == 'adaptive']
+        for seed in range(args.seed + 1, args.seed + args.seeds):
+            runs += sweep(('adaptive',), *shape, phase_rtts=args.phase_rtts, seed=seed)
+        print()
+        print('\n'.join(seed_summary(runs)))
     return 1 if missed else 0
 
 

@@ -315,3 +315,69 @@ def test_many_threads_never_exceed_the_limit():
     for thread in threads:
         thread.join(timeout=60)
     assert lim.in_flight == 0 and 1 <= peak[0] <= 8
+
+
+def test_queueing_is_cut_within_the_round_trip_it_appears_in():
+    """The window is the last round trip's answers: three slow answers in a row cut before the round ends."""
+    clock = Clock()
+    lim = limiter(clock, initial=16, ceiling=16)
+    steady(lim, clock, 3, rtt=0.1)
+    tickets = fill(lim)
+    clock.advance(0.2)  # the backend now queues: twice the RTT
+    for count, ticket in enumerate(tickets, 1):
+        lim.release(ticket, cl.OK)
+        if lim.limit < 16:
+            break
+    assert count <= 8 and lim.limit <= int(0.9 * 16 * 0.5) + 1  # half the window, not the whole round
+
+
+def test_slow_start_stops_growing_at_a_queued_answer():
+    clock = Clock()
+    lim = limiter(clock)
+    steady(lim, clock, 3, rtt=0.1)  # 8, slow start
+    before = lim.limit
+    round_trip(lim, clock, rtt=0.3)  # every answer queued: no growth (and a cut once a window is judged)
+    assert lim.limit <= before
+
+
+def test_scheduling_jitter_on_a_tiny_rtt_is_not_queueing():
+    clock = Clock()
+    lim = limiter(clock, initial=16, ceiling=16)
+    steady(lim, clock, 3, rtt=0.0001)  # a local server answering in 0.1 ms
+    steady(lim, clock, 5, rtt=0.003)  # 30 x the no-load RTT, but only 3 ms: below min_queue_delay_s
+    assert lim.limit == 16
+    steady(lim, clock, 2, rtt=0.02)  # 20 ms more: queueing
+    assert lim.limit < 16
+
+
+def test_a_paced_worker_grows_by_the_paced_gain_per_round_trip_of_time():
+    """Below one request in flight, growth is additive in time (the same for every worker, as AIMD needs for
+    fairness), not per answer: a worker that sends rarely does not fall further behind."""
+    clock = Clock()
+    lim = limiter(clock)
+    steady(lim, clock, 3, rtt=0.1)  # RTT 0.1 known
+    while lim.limit_value >= 1:  # refusals until the pace is below one
+        ticket = lim.try_acquire()
+        while ticket is None:
+            clock.now = lim.ready_at()
+            ticket = lim.try_acquire()
+        lim.release(ticket, cl.BACKPRESSURE)
+    start, since = lim.limit_value, clock()
+    clock.now = max(clock(), lim.ready_at() or 0)
+    ticket = lim.try_acquire()
+    clock.advance(0.1)
+    lim.release(ticket, cl.OK)
+    elapsed_rtts = (clock() - since) / 0.1
+    assert lim.limit_value == pytest.approx(min(1.0, start + lim.paced_gain * elapsed_rtts), rel=0.05)
+
+
+def test_a_refusal_that_leaves_less_than_one_request_starts_pacing_at_half_a_request():
+    clock = Clock()
+    lim = limiter(clock, initial=3)
+    steady(lim, clock, 2, rtt=0.1)
+    tickets = fill(lim)
+    clock.advance(0.002)
+    for ticket in tickets[1:]:
+        lim.release(ticket, cl.OK)
+    lim.release(tickets[0], cl.BACKPRESSURE)  # refused with nothing else in flight
+    assert lim.limit_value == lim.paced_entry

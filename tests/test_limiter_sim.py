@@ -7,7 +7,8 @@ from benchmarks import limiter_sim
 
 @pytest.mark.parametrize('backend, workers, capacity', [
     ('refuse', 1, 64), ('refuse', 4, 64), ('refuse', 4, 256), ('queue', 1, 64), ('queue', 4, 64),
-    ('timeout', 1, 64), ('timeout', 4, 64),
+    ('timeout', 1, 8), ('timeout', 1, 64), ('timeout', 4, 64),
+    ('refuse', 16, 256), ('queue', 16, 256), ('timeout', 16, 256),
 ])
 def test_adaptive_limit_meets_the_simulator_targets(backend, workers, capacity):
     result = limiter_sim.simulate('adaptive', backend, workers, capacity)
@@ -28,3 +29,11 @@ def test_the_simulation_is_deterministic():
 def test_jains_index():
     assert limiter_sim.jain([5, 5, 5, 5]) == 1.0
     assert limiter_sim.jain([20, 0, 0, 0]) == 0.25
+
+
+def test_the_seed_summary_counts_runs_and_names_the_cells_that_missed():
+    runs = [limiter_sim.simulate('adaptive', 'refuse', 16, 8, seed=seed) for seed in (1, 2)]
+    lines = limiter_sim.seed_summary(runs)
+    assert lines[0].startswith('adaptive over 2 seed(s)') and 'of 2 runs' in lines[0]
+    missed = sum(not all(r.targets().values()) for r in runs)
+    assert len(lines) == 1 + (1 if missed else 0)

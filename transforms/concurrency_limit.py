@@ -7,32 +7,42 @@ docs/adaptive-concurrency.md):
 
 - **Slow start.** The limit starts at `initial` and grows by one for every success while the worker uses at least
   half of it, which doubles it every round trip (TCP slow start), until the first back-pressure or queueing signal.
-  A fresh job reaches a capacity C within about log2(C) round trips (Vector's +1 per round trip from 1 takes C).
+  An answer that shows queueing does not grow it (HyStart's idea: stop on rising delay, not only on loss). A fresh
+  job reaches a capacity C within about log2(C) round trips (Vector's +1 per round trip from 1 takes C).
 - **Back-pressure** (429, 503, 504, a timeout, a refused or dropped connection), measured per attempt, so a 429 later
   retried into success still counts: the limit falls just below what OIC was serving for this worker when it said
   no: after a refusal, `refusal_backoff` (0.95) x the requests still in flight (a measurement: a small margin); after
   a timeout (hung requests inflate that count), `backoff` (0.9) x the successes of the last round trip (Little's
-  law). One cut per overshoot: an answer to an attempt sent before the
-  last cut does not cut again (TCP's rule), so a burst of 429s from one overshoot, or timeouts arriving long after
-  it, cost one cut, not twenty. One cut never takes more than half (x `backoff`) of the limit.
-- **Queueing** (latency grows, no errors: a backend that makes requests wait instead of refusing). Once per round
-  (about one round trip, at least `min_samples` successes) the median RTT of the round's successes is compared with
-  the no-load RTT (the lowest round median of the last `baseline_window_s`). Above `1 + tolerance` times it the
-  limit is cut to `backoff` x the lower of limit x no-load / median (the share of the RTT that is not queueing, as
-  Vegas and Envoy's gradient; at least 0.5) and the served estimate above.
-- **Probing** (congestion avoidance). After a round with no signal in which the worker used at least half of its
-  limit, the limit grows by `step`: 1 for `plateau_rounds` rounds after a cut (a slow approach to where OIC said no
-  last time, so few 429s in steady state), then doubling each round (capped at a quarter of the limit) so restored
-  capacity is found again within a few round trips (the max-probing of TCP BIC/CUBIC; Vector's +1 per round trip
-  needs C/2 round trips to win back a halving, its users' "slow recovery" complaint).
+  law). One cut per overshoot: an answer to an attempt sent before the last cut does not cut again (TCP's rule), so
+  a burst of 429s from one overshoot, or timeouts arriving long after it, cost one cut, not twenty. One cut never
+  takes more than half (x `backoff`) of the limit, except into the paced regime below.
+- **Queueing** (latency grows, no errors: a backend that makes requests wait instead of refusing). At every success
+  the median RTT of the last round trip's answers (at least `min_samples`, and half the limit, all sent after the
+  last cut) is compared with the no-load RTT (the lowest round median of the last `baseline_window_s`). When it is
+  above it by more than `tolerance` of it (and by more than `min_queue_delay_s`: a millisecond of scheduling jitter
+  on a tiny local RTT is not queueing), the limit is cut to `backoff` x the lower of limit x no-load / median (the
+  share of the RTT that is not queueing, as Vegas and Envoy's gradient; at least 0.5) and the served estimate above.
+  Judging a sliding window, not whole rounds, cuts within the round trip in which queueing appears.
+- **Probing** (congestion avoidance). A round lasts one round trip (it ends at the first answer to a request sent
+  after it began, so a worker with 2 requests in flight probes as often in time as one with 200: equal additive
+  steps, Chiu and Jain's condition for fairness). After a round with no signal, no queued answer, in which the worker
+  used at least half of its limit, the limit grows by `probe_step` (0.25): for `plateau_rounds` rounds after a cut (a
+  slow approach to where OIC said no last time, so few 429s in steady state), then doubling each round (capped at a
+  quarter of the limit) so restored capacity is found again within a few round trips (the max-probing of TCP
+  BIC/CUBIC; Vector's +1 per round trip needs C/2 round trips to win back a halving, its users' "slow recovery").
+  Cuts keep the fraction (slots are its whole part), so a small limit is cut by the same ratio as a large one.
 - **Below one in flight.** When OIC refuses even one request at a time (its capacity taken by other integrations or
   by many workers), the limit becomes a fraction: one request in flight, the next only after
-  srtt x (1 / limit - 1) (at most `max_pause_s`, so an outage is probed every second and its end noticed),
-  halving the pace at each refusal down to `floor` and raising it by half at each success. A worker never hammers
-  a full OIC with back-to-back requests.
-- **Fairness without coordination**: every worker cuts by the same ratio and grows by the same absolute steps,
-  the additive-increase / multiplicative-decrease pattern that converges to equal shares (Chiu and Jain, 1989);
-  the simulator (benchmarks/limiter_sim.py) reports Jain's index.
+  srtt x (1 / limit - 1) (at most `max_pause_s`, so an outage is probed every second and its end noticed). A cut that
+  leaves less than one request starts at `paced_entry` (0.5: a real gap for the others, not 0.95 of a slot it keeps
+  owning); each further refusal halves the pace down to `floor`; each unqueued success adds `paced_gain` (0.1) per
+  round trip of time spent at the pace (additive in time, as above). A single answer is judged for queueing here.
+  A worker never hammers a full OIC with back-to-back requests.
+- **Fairness without coordination**: every worker cuts by the same ratio and grows by the same absolute steps per
+  round trip of time, the additive-increase / multiplicative-decrease pattern that converges to equal shares (Chiu
+  and Jain, 1989); the simulator (benchmarks/limiter_sim.py) reports Jain's index. Where a worker's share is below
+  two requests it is not reached: a worker that keeps one slot busy sees no refusal (its next request takes the
+  slot its answer freed), so others wait (docs/adaptive-concurrency.md).
 
 The limit never goes above `ceiling`. Everything is driven by an injected clock (a callable returning seconds), so
 the rules are tested and simulated with a virtual clock; `try_acquire`/`release` never block, `acquire` blocks (real
@@ -314,7 +324,7 @@ class AdaptiveLimit(_Slots):
             return
         if self.slow_start and unqueued and self._saturated():  # slow start stops growing at a queued answer
             self._grow(1.0)
-        if ticket.sent_at >= self._round_start:  # an attempt sent after the round began: one round trip has passed
+        if ticket.sent_at >= self._round_start and now > self._round_start:  # sent after the round began: a round trip
             self._end_round(now, median)
 
     def _window_median(self, now: float) -> Optional[float]:
