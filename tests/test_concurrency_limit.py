@@ -344,9 +344,9 @@ def test_scheduling_jitter_on_a_tiny_rtt_is_not_queueing():
     clock = Clock()
     lim = limiter(clock, initial=16, ceiling=16)
     steady(lim, clock, 3, rtt=0.0001)  # a local server answering in 0.1 ms
-    steady(lim, clock, 5, rtt=0.003)  # 30 x the no-load RTT, but only 3 ms: below min_queue_delay_s
+    steady(lim, clock, 5, rtt=0.015)  # 150 x the no-load RTT, but only 15 ms: below min_queue_delay_s
     assert lim.limit == 16
-    steady(lim, clock, 2, rtt=0.02)  # 20 ms more: queueing
+    steady(lim, clock, 2, rtt=0.05)  # 50 ms more: queueing
     assert lim.limit < 16
 
 

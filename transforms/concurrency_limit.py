@@ -19,8 +19,8 @@ docs/adaptive-concurrency.md):
 - **Queueing** (latency grows, no errors: a backend that makes requests wait instead of refusing). At every success
   the median RTT of the last round trip's answers (at least `min_samples`, and half the limit, all sent after the
   last cut) is compared with the no-load RTT (the lowest round median of the last `baseline_window_s`). When it is
-  above it by more than `tolerance` of it (and by more than `min_queue_delay_s`: a millisecond of scheduling jitter
-  on a tiny local RTT is not queueing), the limit is cut to `backoff` x the lower of limit x no-load / median (the
+  above it by more than `tolerance` of it (and by more than `min_queue_delay_s`, 20 ms: CPU contention on a busy
+  laptop moves a local server's 20 ms RTT by that much, OIC across a WAN answers in 100s of ms), the limit is cut to `backoff` x the lower of limit x no-load / median (the
   share of the RTT that is not queueing, as Vegas and Envoy's gradient; at least 0.5) and the served estimate above.
   Judging a sliding window, not whole rounds, cuts within the round trip in which queueing appears.
 - **Probing** (congestion avoidance). A round lasts one round trip (it ends at the first answer to a request sent
@@ -213,7 +213,7 @@ class AdaptiveLimit(_Slots):
                  refusal_backoff: float = 0.95, tolerance: float = 0.2, min_samples: int = 3, plateau_rounds: int = 6,
                  baseline_window_s: float = 30.0, default_rtt_s: float = 0.5, max_pause_s: float = 1.0,
                  paced_gain: float = 0.1, probe_step: float = 0.25, paced_entry: float = 0.5,
-                 min_queue_delay_s: float = 0.005,
+                 min_queue_delay_s: float = 0.02,
                  clock: Clock = time.monotonic,
                  on_change: Optional[OnChange] = None):
         if ceiling < 1 or not 0 < floor <= 1:
@@ -287,7 +287,7 @@ class AdaptiveLimit(_Slots):
 
     def _queued(self, rtt: float) -> bool:
         """Whether an RTT shows queueing: above the no-load RTT by more than `tolerance` of it and by more than
-        `min_queue_delay_s` (scheduling jitter of a millisecond is not OIC queueing when the RTT itself is tiny)."""
+        `min_queue_delay_s` (CPU contention on a busy machine is not OIC queueing when the RTT itself is small)."""
         no_load = self._no_load()
         return rtt - no_load > max(self.tolerance * no_load, self.min_queue_delay_s)
 
