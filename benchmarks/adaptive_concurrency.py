@@ -4,7 +4,8 @@ The pipeline runs as a user would (`python -m pipeline.run --paths oic`, DirectR
 the local OIC stand-in with a fixed service time, a concurrency cap that changes through the admin API while the
 job runs (24 -> 12 -> 24 by default, 20 s each) and 429 without Retry-After above the cap. Printed per phase:
 delivered records/s after the phase's first 5 s as a share of cap / service time, the share of 429s among the
-requests, the worker's limit (median), then dead letters and acknowledgement latency p99 / max for the run.
+requests, the workers' limit (median), Jain's index of the records each worker process delivered (from the callers'
+live stats files, written about once a second), then dead letters and acknowledgement latency p99 / max.
 
     .venv/bin/python -m benchmarks.adaptive_concurrency                       # 24 -> 12 -> 24, 100 ms
     .venv/bin/python -m benchmarks.adaptive_concurrency --workers 4 --caps 64 --phase_s 30 --service_ms 50
@@ -20,10 +21,11 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from devstack.testing import running_stack
 from transforms import records as rec
+from transforms import run_record
 
 SETTLE_S = 5.0  # each phase is judged after its first seconds
 
@@ -46,15 +48,30 @@ def jain(values: List[float]) -> float:
     return sum(values) ** 2 / (len(values) * squares) if squares else 1.0
 
 
+def acked_per_worker(out: str) -> Dict[int, int]:
+    """Records each worker process has acknowledged so far, from the caller's live stats files (written about once
+    a second by every process: transforms/live_stats.py)."""
+    counts = {}
+    for name, pid in run_record.live_stats_files(out, 'oic'):
+        try:
+            with open(name, encoding='utf-8') as handle:
+                counts[pid] = json.load(handle).get('acked', 0)
+        except (OSError, ValueError):
+            continue
+    return counts
+
+
 class Phases(threading.Thread):
     """Waits for the first request, then sets each cap in turn for phase_s seconds; snapshots the stand-in's
-    counters at each boundary."""
+    counters at each boundary, and each worker's acknowledged records when the judged part of a phase starts and
+    ends (for Jain's index of what the workers delivered)."""
 
-    def __init__(self, stack, caps: List[int], phase_s: float, done: threading.Event):
+    def __init__(self, stack, out: str, caps: List[int], phase_s: float, done: threading.Event):
         super().__init__(daemon=True)
-        self.stack, self.caps, self.phase_s, self.done = stack, caps, phase_s, done
+        self.stack, self.out, self.caps, self.phase_s, self.done = stack, out, caps, phase_s, done
         self.bounds: List[float] = []  # wall-clock start of each phase, then the end of the last
         self.stats: List[dict] = []
+        self.delivered: List[Tuple[Dict[int, int], Dict[int, int]]] = []  # per phase: (after settling, at its end)
 
     def run(self):
         while self.stack.stats()['requests'] == 0 and not self.done.is_set():
@@ -65,7 +82,10 @@ class Phases(threading.Thread):
             self.stack.update_faults({'max_concurrency': cap})
             self.bounds.append(time.time())
             self.stats.append(self.stack.stats())
-            self.done.wait(self.phase_s)
+            self.done.wait(min(SETTLE_S, self.phase_s))
+            settled = acked_per_worker(self.out)
+            self.done.wait(max(0.0, self.phase_s - SETTLE_S))
+            self.delivered.append((settled, acked_per_worker(self.out)))
         self.bounds.append(time.time())
         self.stats.append(self.stack.stats())
 
@@ -97,16 +117,16 @@ def summarise(out: str, phases: Phases, caps: List[int], service_s: float, ideal
         refused = after['by_status'].get('429', 0) - before['by_status'].get('429', 0)
         in_phase = [s['limit'] for s in limits
                     if start + SETTLE_S <= rec.parse_timestamp(s['time']).timestamp() < end]
-        per_worker: Dict[str, List[float]] = {}
-        for s in limits:
-            if start + SETTLE_S <= rec.parse_timestamp(s['time']).timestamp() < end:
-                per_worker.setdefault(s['worker'], []).append(s['limit'])
+        shares: List[float] = []
+        if index < len(phases.delivered):  # what each worker delivered in the judged part of the phase
+            settled, ended = phases.delivered[index]
+            shares = [float(ended[pid] - settled.get(pid, 0)) for pid in ended]
         rows.append({'cap': cap, 'rate': len(judged) / span,
                      'share': len(judged) / span / ((cap or ideal) / service_s),
                      'requests': requests, 'refused': refused / max(1, requests),
                      'limit': statistics.median(in_phase) if in_phase else None,
-                     'jain': jain([statistics.median(v) for v in per_worker.values()]) if per_worker else None,
-                     'workers': len(per_worker)})
+                     'jain': jain(shares) if shares else None,
+                     'workers': len(shares), 'per_worker': sorted(int(v) for v in shares)})
     latencies = [a['latency_ms'] / 1000.0 for a in acks]
     return {'phases': rows, 'acked': len(acks), 'dead': len(dead), 'p99': percentile(latencies, 0.99),
             'max': max(latencies, default=float('nan')),
@@ -134,7 +154,7 @@ def main(argv=None) -> int:
             running_stack(state, faults=faults, with_bigquery=False) as stack:
         out = os.path.join(state, 'run')
         done = threading.Event()
-        phases = Phases(stack, args.caps, args.phase_s, done)
+        phases = Phases(stack, out, args.caps, args.phase_s, done)
         phases.start()
         started = time.monotonic()
         code = run_pipeline(stack, out, records, args.workers, args.pipeline_args.split())
@@ -153,6 +173,10 @@ def main(argv=None) -> int:
             index + 1, row['cap'], row['rate'], 100 * row['share'], row['requests'], 100 * row['refused'],
             '-' if row['limit'] is None else '%g' % row['limit'],
             '-' if row['jain'] is None or row['workers'] < 2 else '%.2f' % row['jain']))
+    for index, row in enumerate(result['phases']):
+        if row['workers'] > 1:
+            print('phase %d, records each worker delivered after its first %g s: %s' % (
+                index + 1, SETTLE_S, ' / '.join(map(str, row['per_worker']))))
     print('run: exit %d, %.1f s, %d acknowledged, %d dead letters, ack latency p99 %.2f s / max %.2f s, 429s %.2f%% '
           'of %d requests, %d worker(s) posted' % (
               code, wall, result['acked'], result['dead'], result['p99'], result['max'],
