@@ -381,3 +381,13 @@ def test_a_refusal_that_leaves_less_than_one_request_starts_pacing_at_half_a_req
         lim.release(ticket, cl.OK)
     lim.release(tickets[0], cl.BACKPRESSURE)  # refused with nothing else in flight
     assert lim.limit_value == lim.paced_entry
+
+
+def test_the_limiter_keeps_only_recent_history_however_long_the_job_runs():
+    """A job that is never pushed back (no cut) once kept every success's time: memory grew with the job."""
+    clock = Clock()
+    lim = limiter(clock, ceiling=32)
+    steady(lim, clock, 2000, rtt=0.1)  # 64,000 answers, 200 s
+    assert lim.limit == 32
+    assert len(lim._successes) <= 3 * 32  # pylint: disable=protected-access  # the last round trips only
+    assert len(lim._baseline) <= lim.baseline_window_s / 0.1 + 1  # pylint: disable=protected-access

@@ -235,7 +235,9 @@ class AdaptiveLimit(_Slots):
         self._step = 1.0
         self._calm_rounds = 0
         self._last_cut = -math.inf
-        self._baseline: Deque[Tuple[float, float]] = collections.deque()  # (time, round median RTT)
+        # (time, round median RTT) of the baseline window, as a monotonic queue: each entry lower than every later
+        # one, so the first is the window's minimum (the no-load RTT) in O(1) per answer.
+        self._baseline: Deque[Tuple[float, float]] = collections.deque()
         self._successes: Deque[float] = collections.deque()  # completion times of recent successes
         self._round_peak = 0  # most requests in flight during the current round
         self._samples: Deque[Tuple[float, float]] = collections.deque()  # (answered at, RTT) sent after the last cut
@@ -248,7 +250,7 @@ class AdaptiveLimit(_Slots):
     @property
     def no_load_rtt(self) -> Optional[float]:
         with self._lock:
-            return min(m for _, m in self._baseline) if self._baseline else None
+            return self._baseline[0][1] if self._baseline else None
 
     def _value(self) -> float:
         return self._limit
@@ -293,7 +295,7 @@ class AdaptiveLimit(_Slots):
 
     def _no_load(self) -> float:
         """The no-load RTT: the lowest round median of the baseline window, else the lowest RTT seen so far."""
-        return min(m for _, m in self._baseline) if self._baseline else self._min_rtt
+        return self._baseline[0][1] if self._baseline else self._min_rtt
 
     def _served(self, now: float) -> float:
         """How many requests OIC served at once for this worker lately, by Little's law: the rate of successes over
@@ -301,13 +303,15 @@ class AdaptiveLimit(_Slots):
         window = self._srtt
         while self._successes and self._successes[0] < now - window:
             self._successes.popleft()
-        no_load = min(m for _, m in self._baseline) if self._baseline else window
+        no_load = self._baseline[0][1] if self._baseline else window
         return len(self._successes) / window * no_load
 
     def _success(self, ticket: Ticket, now: float) -> None:
         rtt = now - ticket.sent_at
         self._srtt = 0.8 * self._srtt + 0.2 * rtt if self._baseline else rtt
         self._successes.append(now)
+        while self._successes[0] < now - 2 * self._srtt:  # only the last round trip is ever counted (_served)
+            self._successes.popleft()
         self._min_rtt = min(self._min_rtt, rtt)
         unqueued = not self._queued(rtt)  # this answer shows no queueing: growth allowed
         if self._limit < 1 and unqueued:  # paced: the pace grows by `paced_gain` per round trip at this pace
@@ -338,8 +342,10 @@ class AdaptiveLimit(_Slots):
 
     def _end_round(self, now: float, median: Optional[float]) -> None:
         if median is not None:  # the no-load RTT is the lowest round median of the baseline window
+            while self._baseline and self._baseline[-1][1] >= median:  # never the minimum again
+                self._baseline.pop()
             self._baseline.append((now, median))
-            while self._baseline and self._baseline[0][0] < now - self.baseline_window_s:
+            while self._baseline[0][0] < now - self.baseline_window_s:
                 self._baseline.popleft()
         # A round trip grows the limit only if nothing pushed back and the latest answers show no queueing.
         recent = median if median is not None else (self._samples[-1][1] if self._samples else None)
