@@ -23,6 +23,10 @@ docs/adaptive-concurrency.md):
   laptop moves a local server's 20 ms RTT by that much, OIC across a WAN answers in 100s of ms), the limit is cut to `backoff` x the lower of limit x no-load / median (the
   share of the RTT that is not queueing, as Vegas and Envoy's gradient; at least 0.5) and the served estimate above.
   Judging a sliding window, not whole rounds, cuts within the round trip in which queueing appears.
+- **Stalls are not queueing.** When this process stops reading answers for a while (a garbage collection, the
+  runner's own work holding the interpreter), the answers it then reads in a burst all look late. A silence many
+  times the usual gap between answers, ended by a late answer, is a stall: the requests it held up give no RTT
+  samples (at most one stall per 20 round trips is forgiven, so a slow backend is still cut).
 - **Probing** (congestion avoidance). A round lasts one round trip (it ends at the first answer to a request sent
   after it began, so a worker with 2 requests in flight probes as often in time as one with 200: equal additive
   steps, Chiu and Jain's condition for fairness). After a round with no signal, no queued answer, in which the worker
@@ -213,7 +217,8 @@ class AdaptiveLimit(_Slots):
                  refusal_backoff: float = 0.95, tolerance: float = 0.2, min_samples: int = 3, plateau_rounds: int = 6,
                  baseline_window_s: float = 30.0, default_rtt_s: float = 0.5, max_pause_s: float = 1.0,
                  paced_gain: float = 0.1, probe_step: float = 0.25, paced_entry: float = 0.5,
-                 min_queue_delay_s: float = 0.02,
+                 min_queue_delay_s: float = 0.02, stall_min_in_flight: int = 4, stall_gaps: float = 16.0,
+                 stall_rounds: int = 20,
                  clock: Clock = time.monotonic,
                  on_change: Optional[OnChange] = None):
         if ceiling < 1 or not 0 < floor <= 1:
@@ -230,6 +235,9 @@ class AdaptiveLimit(_Slots):
         self.paced_gain = paced_gain
         self.probe_step, self.paced_entry = probe_step, paced_entry
         self.min_queue_delay_s = min_queue_delay_s
+        self.stall_min_in_flight, self.stall_rounds, self.stall_gaps = stall_min_in_flight, stall_rounds, stall_gaps
+        self._last_answer = clock()  # a long silence in answers, then late ones, is a stall of the client
+        self._stall_end = -math.inf  # the answers to requests sent before this moment were held up by a stall
         self._limit = float(min(max(initial, 1), ceiling))
         self.slow_start = True
         self._step = 1.0
@@ -273,6 +281,7 @@ class AdaptiveLimit(_Slots):
         return 2 * max(self._round_peak, self._last_peak) >= self._limit
 
     def _settle(self, ticket: Ticket, signal: str, now: float) -> None:
+        self._note_stall(ticket, now)
         if signal == OK:
             self._success(ticket, now)
         elif signal in (BACKPRESSURE, TIMEOUT):
@@ -286,6 +295,25 @@ class AdaptiveLimit(_Slots):
                     self._cut(self.backoff * min(self._limit, self._served(now)), now)
         if self._limit < 1:  # below one request in flight: space them, at most max_pause_s apart (a probe a second)
             self._hold_until = now + min(self.max_pause_s, self._srtt * (1 / self._limit - 1))
+
+    def _note_stall(self, ticket: Ticket, now: float) -> None:
+        """Notes a stall: no answer for `stall_gaps` times the usual gap between answers (srtt / requests in flight,
+        with at least `stall_min_in_flight` of them), long enough to push a round trip's median RTT past the
+        queueing threshold (silence + no-load / 2 queued), ended by an answer that is itself late. A queueing OIC
+        answers a full window steadily, later and later; a silence then a burst of late answers is this process
+        not reading them (a garbage collection or the runner's own work holding the interpreter: on the local
+        stack, ~90 ms every ~3 s) or a pause of the network, and says nothing about OIC's capacity. The requests
+        it held up are counted as served but give no RTT samples. At most one stall per `stall_rounds` round
+        trips is forgiven: a backend slow for every request, answering synchronised windows, is still cut one
+        round trip later."""
+        silence, waiting = now - self._last_answer, self._in_flight + 1
+        self._last_answer = now
+        if (waiting >= self.stall_min_in_flight and self._baseline
+                and silence > self.stall_gaps * self._srtt / waiting
+                and self._queued(silence + self._no_load() / 2) and self._queued(now - ticket.sent_at)
+                and now - self._stall_end > self.stall_rounds * self._srtt):
+            self._stall_end = now
+            self._samples.clear()
 
     def _queued(self, rtt: float) -> bool:
         """Whether an RTT shows queueing: above the no-load RTT by more than `tolerance` of it and by more than
@@ -308,6 +336,9 @@ class AdaptiveLimit(_Slots):
 
     def _success(self, ticket: Ticket, now: float) -> None:
         rtt = now - ticket.sent_at
+        if ticket.sent_at < self._stall_end:  # held up by a stall: counted as served, not as an RTT sample
+            self._successes.append(now)
+            return
         self._srtt = 0.8 * self._srtt + 0.2 * rtt if self._baseline else rtt
         self._successes.append(now)
         while self._successes[0] < now - 2 * self._srtt:  # only the last round trip is ever counted (_served)
