@@ -11,17 +11,19 @@ docs/adaptive-concurrency.md):
   job reaches a capacity C within about log2(C) round trips (Vector's +1 per round trip from 1 takes C).
 - **Back-pressure** (429, 503, 504, a timeout, a refused or dropped connection), measured per attempt, so a 429 later
   retried into success still counts: the limit falls just below what OIC was serving for this worker when it said
-  no: after a refusal, `refusal_backoff` (0.95) x the requests still in flight (a measurement: a small margin); after
-  a timeout (hung requests inflate that count), `backoff` (0.9) x the successes of the last round trip (Little's
-  law). One cut per overshoot: an answer to an attempt sent before the last cut does not cut again (TCP's rule), so
-  a burst of 429s from one overshoot, or timeouts arriving long after it, cost one cut, not twenty. A cut goes to
-  its target however deep (the targets are measurements; a cut below one request enters the paced regime below).
+  no: after a refusal, `refusal_backoff` (0.95) x the requests still in flight (a measurement: a small margin);
+  after a timeout (hung requests inflate that count), `backoff` (0.9) x the successes of the last no-load round
+  trip (Little's law). One cut per overshoot: an answer to an attempt sent before the last cut does not cut again
+  (TCP's rule), so a burst of 429s from one overshoot, or timeouts arriving long after it, cost one cut, not twenty.
+  A cut goes to its target however deep (the targets are measurements; a cut below one request enters the paced
+  regime below).
 - **Queueing** (latency grows, no errors: a backend that makes requests wait instead of refusing). At every success
   the median RTT of the last round trip's answers (at least `min_samples`, and half the limit, all sent after the
   last cut) is compared with the no-load RTT (the lowest round median of the last `baseline_window_s`). When it is
   above it by more than `tolerance` of it (and by more than `min_queue_delay_s`, 20 ms: CPU contention on a busy
-  laptop moves a local server's 20 ms RTT by that much, OIC across a WAN answers in 100s of ms), the limit is cut to `backoff` x the lower of limit x no-load / median (the
-  share of the RTT that is not queueing, as Vegas and Envoy's gradient; at least 0.5) and the served estimate above.
+  laptop moves a local server's 20 ms RTT by that much, OIC across a WAN answers in 100s of ms), the limit is cut
+  to `backoff` x the lower of limit x no-load / median (the share of the RTT that is not queueing, as Vegas and
+  Envoy's gradient; at least 0.5) and the served estimate above.
   Judging a sliding window, not whole rounds, cuts within the round trip in which queueing appears.
 - **Stalls are not queueing.** When this process stops reading answers for a while (a garbage collection, the
   runner's own work holding the interpreter), the answers it then reads in a burst all look late. A silence many
@@ -54,6 +56,7 @@ threads) until a slot is free. Thread-safe: one lock around the state.
 """
 
 import collections
+import itertools
 import math
 import statistics
 import threading
@@ -218,7 +221,7 @@ class AdaptiveLimit(_Slots):
                  baseline_window_s: float = 30.0, default_rtt_s: float = 0.5, max_pause_s: float = 1.0,
                  paced_gain: float = 0.1, probe_step: float = 0.25, paced_entry: float = 0.5,
                  min_queue_delay_s: float = 0.02, stall_min_in_flight: int = 4, stall_gaps: float = 16.0,
-                 stall_rounds: int = 20,
+                 stall_rounds: int = 20, served_samples: int = 8,
                  clock: Clock = time.monotonic,
                  on_change: Optional[OnChange] = None):
         if ceiling < 1 or not 0 < floor <= 1:
@@ -235,6 +238,7 @@ class AdaptiveLimit(_Slots):
         self.paced_gain = paced_gain
         self.probe_step, self.paced_entry = probe_step, paced_entry
         self.min_queue_delay_s = min_queue_delay_s
+        self.served_samples = served_samples
         self.stall_min_in_flight, self.stall_rounds, self.stall_gaps = stall_min_in_flight, stall_rounds, stall_gaps
         self._last_answer = clock()  # a long silence in answers, then late ones, is a stall of the client
         self._stall_end = -math.inf  # the answers to requests sent before this moment were held up by a stall
@@ -288,7 +292,7 @@ class AdaptiveLimit(_Slots):
             self._round_signal = True
             if ticket.sent_at >= self._last_cut:  # sent after the last cut: a new overshoot
                 # What OIC was serving for this worker when it said no: the requests still in flight after a
-                # refusal; after a timeout those include hung ones, so the successes of the last round trip.
+                # refusal; after a timeout those include hung ones, so the successes of the last no-load round trip.
                 if signal == BACKPRESSURE:  # a measurement of OIC's share for us: a smaller margin below it
                     self._cut(self.refusal_backoff * min(self._limit, self._in_flight), now)
                 else:
@@ -326,13 +330,22 @@ class AdaptiveLimit(_Slots):
         return self._baseline[0][1] if self._baseline else self._min_rtt
 
     def _served(self, now: float) -> float:
-        """How many requests OIC served at once for this worker lately, by Little's law: the rate of successes over
-        the last smoothed round trip times the no-load round trip (queueing in the RTT does not inflate it)."""
-        window = self._srtt
-        while self._successes and self._successes[0] < now - window:
+        """How many requests OIC served at once for this worker lately, by Little's law: the successes of the last
+        no-load round trip (queueing in the RTT does not inflate it; older answers may predate a drop in OIC's
+        capacity: counting the whole smoothed round trip, which queueing stretches, put a single worker's cut at
+        1.1-1.25 x a halved capacity). Where that is fewer than `served_samples` answers (a small worker's count of
+        2 or 3 is noise), the rate of the latest `served_samples` answers within the smoothed round trip."""
+        no_load = self._baseline[0][1] if self._baseline else self._srtt
+        while self._successes and self._successes[0] < now - self._srtt:
             self._successes.popleft()
-        no_load = self._baseline[0][1] if self._baseline else window
-        return len(self._successes) / window * no_load
+        recent = sum(1 for _ in itertools.takewhile(lambda done: done >= now - no_load, reversed(self._successes)))
+        if recent >= self.served_samples:
+            return float(recent)
+        if len(self._successes) > self.served_samples:
+            span = now - self._successes[-self.served_samples - 1]
+            if span > 0:
+                return self.served_samples / span * no_load
+        return len(self._successes) / self._srtt * no_load
 
     def _success(self, ticket: Ticket, now: float) -> None:
         rtt = now - ticket.sent_at
