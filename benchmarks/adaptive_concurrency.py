@@ -9,6 +9,7 @@ live stats files, written about once a second), then dead letters and acknowledg
 
     .venv/bin/python -m benchmarks.adaptive_concurrency                       # 24 -> 12 -> 24, 100 ms
     .venv/bin/python -m benchmarks.adaptive_concurrency --workers 4 --caps 64 --phase_s 30 --service_ms 50
+    .venv/bin/python -m benchmarks.adaptive_concurrency --over_capacity queue    # requests above the cap wait
 """
 
 import argparse
@@ -71,6 +72,7 @@ class Phases(threading.Thread):
         self.stack, self.out, self.caps, self.phase_s, self.done = stack, out, caps, phase_s, done
         self.bounds: List[float] = []  # wall-clock start of each phase, then the end of the last
         self.stats: List[dict] = []
+        self.settled_stats: List[dict] = []  # the stand-in's counters when the judged part of each phase starts
         self.delivered: List[Tuple[Dict[int, int], Dict[int, int]]] = []  # per phase: (after settling, at its end)
 
     def run(self):
@@ -84,6 +86,7 @@ class Phases(threading.Thread):
             self.stats.append(self.stack.stats())
             self.done.wait(min(SETTLE_S, self.phase_s))
             settled = acked_per_worker(self.out)
+            self.settled_stats.append(self.stack.stats())
             self.done.wait(max(0.0, self.phase_s - SETTLE_S))
             self.delivered.append((settled, acked_per_worker(self.out)))
         self.bounds.append(time.time())
@@ -121,7 +124,14 @@ def summarise(out: str, phases: Phases, caps: List[int], service_s: float, ideal
         if index < len(phases.delivered):  # what each worker delivered in the judged part of the phase
             settled, ended = phases.delivered[index]
             shares = [float(ended[pid] - settled.get(pid, 0)) for pid in ended]
-        rows.append({'cap': cap, 'rate': len(judged) / span,
+        # The mean RTT over the service time in the judged part (the stand-in's queue waits; queueing mode only).
+        rtt = None
+        if index < len(phases.settled_stats):
+            settled_stats = phases.settled_stats[index]
+            served = after['requests'] - settled_stats['requests']
+            waited = after.get('queue_wait_s', 0.0) - settled_stats.get('queue_wait_s', 0.0)
+            rtt = 1 + waited / max(1, served) / service_s
+        rows.append({'cap': cap, 'rate': len(judged) / span, 'rtt': rtt,
                      'share': len(judged) / span / ((cap or ideal) / service_s),
                      'requests': requests, 'refused': refused / max(1, requests),
                      'limit': statistics.median(in_phase) if in_phase else None,
@@ -141,6 +151,8 @@ def main(argv=None) -> int:
     parser.add_argument('--workers', type=int, default=1, help='DirectRunner worker processes (1)')
     parser.add_argument('--ideal', type=int, default=0,
                         help='requests in flight the ideal rate assumes in a phase with no cap (cap 0)')
+    parser.add_argument('--over_capacity', choices=('reject', 'queue'), default='reject',
+                        help='above the cap the stand-in answers 429 (reject) or makes requests wait (queue)')
     parser.add_argument('--pipeline_args', default='', help='extra pipeline flags, e.g. "--oic_concurrency_mode '
                                                             'fixed --oic_concurrency 16"')
     args = parser.parse_args(argv)
@@ -149,7 +161,9 @@ def main(argv=None) -> int:
     if 0 in args.caps and not args.ideal:
         parser.error('a phase without a cap (0) needs --ideal')
     records = int(sum((cap or args.ideal) / service_s * args.phase_s for cap in args.caps) * 1.05)
-    faults = {'latency_ms': args.service_ms, 'max_concurrency': args.caps[0], 'retry_after': None}
+    faults = {'latency_ms': args.service_ms, 'max_concurrency': args.caps[0], 'retry_after': None,
+              'over_capacity': args.over_capacity}
+    queueing = args.over_capacity == 'queue'
     with tempfile.TemporaryDirectory(prefix='adaptive-bench-') as state, \
             running_stack(state, faults=faults, with_bigquery=False) as stack:
         out = os.path.join(state, 'run')
@@ -163,16 +177,19 @@ def main(argv=None) -> int:
         phases.join(timeout=30)
         result = summarise(out, phases, args.caps, service_s, args.ideal)
         total = stack.stats()
-    print('stand-in: %d ms service time, caps %s (%g s each), 429 without Retry-After; %d records, %d worker '
-          'process(es), flags: %s' % (args.service_ms, ' -> '.join(map(str, args.caps)), args.phase_s, records,
+    print('stand-in: %d ms service time, caps %s (%g s each), %s; %d records, %d worker '
+          'process(es), flags: %s' % (args.service_ms, ' -> '.join(map(str, args.caps)), args.phase_s,
+                                      'requests above the cap wait (queue)' if queueing
+                                      else '429 without Retry-After', records,
                                       args.workers, args.pipeline_args or '(none)'))
-    print('%-6s %5s %10s %9s %9s %8s %7s %5s' % ('phase', 'cap', 'records/s', 'of ideal', 'requests', '429s',
-                                                'limit', 'jain'))
+    print('%-6s %5s %10s %9s %9s %8s %7s %5s%s' % ('phase', 'cap', 'records/s', 'of ideal', 'requests', '429s',
+                                                  'limit', 'jain', '  mean RTT / service' if queueing else ''))
     for index, row in enumerate(result['phases']):
-        print('%-6d %5d %10.1f %8.0f%% %9d %7.2f%% %7s %5s' % (
+        print('%-6d %5d %10.1f %8.0f%% %9d %7.2f%% %7s %5s%s' % (
             index + 1, row['cap'], row['rate'], 100 * row['share'], row['requests'], 100 * row['refused'],
             '-' if row['limit'] is None else '%g' % row['limit'],
-            '-' if row['jain'] is None or row['workers'] < 2 else '%.2f' % row['jain']))
+            '-' if row['jain'] is None or row['workers'] < 2 else '%.2f' % row['jain'],
+            '  %.2f' % row['rtt'] if queueing and row['rtt'] is not None else ''))
     for index, row in enumerate(result['phases']):
         if row['workers'] > 1:
             print('phase %d, records each worker delivered after its first %g s: %s' % (

@@ -45,6 +45,7 @@ class CapacityGate:
         self.max_queued = self.queued
         self.refused = 0           # 429s answered because the cap was reached
         self.waited = 0            # requests that had to queue for a slot
+        self.queue_wait_s = 0.0    # the time they spent waiting, summed (a benchmark's mean RTT over the service time)
 
     async def enter(self, cap: int, queue: bool) -> bool:
         """Takes a slot: True when the request may run, False when it is refused (the cap is reached, no queueing)."""
@@ -54,7 +55,9 @@ class CapacityGate:
         if not queue:
             self.refused += 1
             return False
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        since = loop.time()
         self._waiters.append(waiter)
         self.queued += 1
         self.waited += 1
@@ -68,6 +71,8 @@ class CapacityGate:
                 self._waiters.remove(waiter)
                 self.queued -= 1
             raise
+        finally:
+            self.queue_wait_s += loop.time() - since
         return True
 
     def leave(self, cap: int) -> None:
@@ -91,4 +96,5 @@ class CapacityGate:
 
     def as_json(self) -> Dict[str, int]:
         return {'in_flight': self.in_flight, 'max_in_flight': self.max_in_flight, 'queued': self.queued,
-                'max_queued': self.max_queued, 'refused_over_capacity': self.refused, 'waited_for_capacity': self.waited}
+                'max_queued': self.max_queued, 'refused_over_capacity': self.refused, 'waited_for_capacity': self.waited,
+                'queue_wait_s': round(self.queue_wait_s, 6)}

@@ -172,6 +172,7 @@ def test_queueing_mode_makes_requests_wait_instead_of_refusing(clean_stack):
     stats = clean_stack.stats()
     assert stats['max_in_flight'] == 2 and stats['max_queued'] >= 1 and stats['refused_over_capacity'] == 0
     assert (stats['in_flight'], stats['queued']) == (0, 0)
+    assert stats['queue_wait_s'] >= 0.2 * 2 + 0.4 * 2 - 0.1  # two waited a round of 200 ms, two waited two rounds
 
 
 @pytest.mark.stack
