@@ -335,7 +335,7 @@ class AdaptiveLimit(_Slots):
         capacity: counting the whole smoothed round trip, which queueing stretches, put a single worker's cut at
         1.1-1.25 x a halved capacity). Where that is fewer than `served_samples` answers (a small worker's count of
         2 or 3 is noise), the rate of the latest `served_samples` answers within the smoothed round trip."""
-        no_load = self._baseline[0][1] if self._baseline else self._srtt
+        no_load = self._no_load() if self._baseline else self._srtt
         while self._successes and self._successes[0] < now - self._srtt:
             self._successes.popleft()
         recent = sum(1 for _ in itertools.takewhile(lambda done: done >= now - no_load, reversed(self._successes)))
@@ -349,11 +349,10 @@ class AdaptiveLimit(_Slots):
 
     def _success(self, ticket: Ticket, now: float) -> None:
         rtt = now - ticket.sent_at
+        self._successes.append(now)
         if ticket.sent_at < self._stall_end:  # held up by a stall: counted as served, not as an RTT sample
-            self._successes.append(now)
             return
         self._srtt = 0.8 * self._srtt + 0.2 * rtt if self._baseline else rtt
-        self._successes.append(now)
         while self._successes[0] < now - 2 * self._srtt:  # only the last round trip is ever counted (_served)
             self._successes.popleft()
         self._min_rtt = min(self._min_rtt, rtt)
