@@ -1,6 +1,7 @@
 """Shared pytest fixtures: the local stack (BigQuery emulator + OIC stand-in) for tests marked `stack`."""
 
 import os
+import signal
 import sys
 
 import pytest
@@ -15,6 +16,11 @@ from devstack.testing import running_stack  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'stack: needs the local stack (BigQuery emulator and OIC stand-in)')
+    # A background job of a non-interactive shell (`cmd &` in a script) starts with SIGINT ignored, and an ignored
+    # signal stays ignored across exec: the runs these tests start and Ctrl-C would ignore it (and the run rightly
+    # does not take over a handler it did not find at default). A handled signal is reset to default on exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope='session')
