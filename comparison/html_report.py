@@ -4,7 +4,7 @@ import html
 import io
 from typing import Any, Mapping
 
-from comparison import pricing, report_table
+from comparison import concurrency, pricing, report_table
 
 COLORS = {'oic': '#c74634', 'direct': '#1a73e8'}
 STYLE = """
@@ -84,12 +84,15 @@ def _concurrency_line(result):
     view = result.get('concurrency')
     if not view:
         return ''
-    share = view.get('overload_share')
-    return '<li>concurrency: %s, ceiling %s, %s worker(s), final limits %s, %s changes; overload answers (429, 503, ' \
-           'timeouts) %s of requests</li>' % tuple(html.escape(str(v)) for v in (
-               view.get('mode'), view.get('ceiling'), view.get('workers') or 0,
-               ', '.join('%g' % v for v in (view.get('final_limit') or {}).values()) or '-',
-               view.get('limit_changes'), '-' if share is None else '%.2f%%' % (100 * share)))
+    share, paced = view.get('overload_share'), view.get('paced_share')
+    advice = concurrency.paced_advice(view)
+    return '<li>concurrency: %s, ceiling %s, %s worker(s), final limits %s, %s changes; paced below one request %s ' \
+           'of the workers\' time; overload answers (429, 503, timeouts) %s of requests%s</li>' % tuple(
+               html.escape(str(v)) for v in (
+                   view.get('mode'), view.get('ceiling'), view.get('workers') or 0,
+                   ', '.join('%g' % v for v in (view.get('final_limit') or {}).values()) or '-',
+                   view.get('limit_changes'), '-' if paced is None else '%.0f%%' % (100 * paced),
+                   '-' if share is None else '%.2f%%' % (100 * share), '. ' + advice if advice else ''))
 
 
 CURVE_STYLES = {  # key in a cost_curve point: (label, color, line style)

@@ -203,7 +203,7 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
         if path == 'oic':
             result['concurrency'] = concurrency.concurrency_view(
                 read_records(out_dir, run_record.limits_kind('oic')), run.get('metrics'),
-                concurrency.earliest([r.get('event_time') for r in sent]))
+                concurrency.earliest([r.get('event_time') for r in sent]), result['throughput']['span_s'])
         if path == 'oic' and oic_monitoring:
             view = monitoring.oic_view(run, sent_ids, **(monitoring_options or {}))
             if view.get('check') == 'done':

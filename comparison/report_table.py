@@ -2,6 +2,8 @@
 
 from typing import Any, List, Mapping
 
+from comparison import concurrency
+
 COLUMN = 26
 
 
@@ -169,6 +171,9 @@ def _notes(report, paths):
             notes.append('%s monitoring check %s' % (path, view['check']))
         for item in (result.get('cost') or {}).get('items', []):
             notes.append('%s cost, %s: %s' % (path, item['item'], item['formula']))
+        advice = concurrency.paced_advice(result.get('concurrency') or {})
+        if advice:
+            notes.append('%s concurrency: %s' % (path, advice))
         probe = (result.get('latency') or {}).get('probe') or {}
         if probe.get('errors'):
             notes.append('%s probe: %d failed polls (%s)' % (path, probe['errors'], probe.get('first_error')))

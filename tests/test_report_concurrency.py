@@ -2,7 +2,7 @@
 
 import datetime
 
-from comparison import concurrency, html_report
+from comparison import concurrency, html_report, report_table
 
 
 def sample(worker, seconds, limit):
@@ -36,3 +36,34 @@ def test_the_html_report_charts_the_limit_beside_throughput():
     svg = html_report.concurrency_svg(report)
     assert svg.startswith('<svg') and 'a:1' in svg and 'b:2' in svg
     assert '2.50%' in html_report._concurrency_line(report['paths']['oic'])  # pylint: disable=protected-access
+
+
+def test_paced_share_is_the_time_weighted_share_below_one_request():
+    # a:1 paced (0.5) for 2 of its 4 s, b:2 never; the last segments run to the end (4 s)
+    series = {'a:1': [[0.0, 0.5], [2.0, 3.0]], 'b:2': [[0.0, 2.0]]}
+    assert concurrency.paced_share(series, end_s=4.0) == 0.25
+    assert concurrency.paced_share(series) == 0.5  # default end: the last sample (2 s)
+    assert concurrency.paced_share({}) is None
+    assert concurrency.paced_share({'a:1': [[1.0, 0.5]]}) is None  # no time to measure
+
+
+def test_the_report_advises_a_rate_when_workers_spent_long_paced_below_one_request():
+    paced = [sample('a:1', 0.0, 0.5), sample('a:1', 3.0, 1.0), sample('b:2', 0.0, 0.25)]
+    view = concurrency.concurrency_view(paced, {'oic_requests': 10}, START, end_s=4.0)
+    assert view['paced_share'] == 0.875
+    advice = concurrency.paced_advice(view)
+    assert advice is not None and '88%' in advice and '--oic_rate_limiter' in advice
+    assert '--oic_rate_limiter' in html_report._concurrency_line({'concurrency': view})  # pylint: disable=protected-access
+    calm = concurrency.concurrency_view(SAMPLES, {'oic_requests': 10}, START)
+    assert calm['paced_share'] == 0.0 and concurrency.paced_advice(calm) is None
+    assert concurrency.paced_advice(dict(view, mode='fixed')) is None
+
+
+def test_the_terminal_report_carries_the_advice_among_its_notes():
+    paced = [sample('a:1', 0.0, 0.5), sample('b:2', 0.0, 0.25)]
+    view = concurrency.concurrency_view(paced, {'oic_requests': 10}, START, end_s=4.0)
+    notes = report_table._notes({'paths': {'oic': {'concurrency': view, 'landed_check': 'done'}}}, ['oic'])  # pylint: disable=protected-access
+    assert any(n.startswith('oic concurrency: the OIC limit was below one request') for n in notes)
+    calm = concurrency.concurrency_view(SAMPLES, {'oic_requests': 10}, START)
+    notes = report_table._notes({'paths': {'oic': {'concurrency': calm, 'landed_check': 'done'}}}, ['oic'])  # pylint: disable=protected-access
+    assert not any('concurrency' in n for n in notes)
