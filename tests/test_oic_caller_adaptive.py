@@ -11,6 +11,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms import records as rec
 from transforms import run_record
 from transforms.oic import PostToOIC
+from transforms.oic_caller import OICCaller
+from transforms.oic_retry import RetryPolicy
+from transforms.concurrency_limit import FixedLimit
+from transforms.oic_throttle import Gate, WorkerState
 from transforms.run_record import RecordRun, read_records
 
 pytestmark = pytest.mark.stack
@@ -95,3 +99,34 @@ def test_fixed_mode_keeps_a_constant_limit(clean_stack, password, tmp_path):
     assert len(acks) == 24 and not dead
     assert clean_stack.stats()['by_status'].get('429', 0) == 0
     assert {s['limit'] for s in limits} == {4} and {s['mode'] for s in limits} == {'fixed'}
+
+
+def steps_of_one_record(stack, gate, name):
+    """Posts one record through OICCaller against a stand-in that answers most requests 429 (no Retry-After); the
+    backoff steps the retry loop asked for, one per wait (the waits themselves are skipped)."""
+    steps = []
+
+    class Recording(RetryPolicy):
+        def wait(self, attempt, retry_after=None, rng=None):
+            steps.append(attempt)
+            return 0.0
+
+    caller = OICCaller(stack.oic_url, stack.username, stack.password, 4, (5.0, 30.0),
+                       Recording(max_attempts=3, deadline_s=60), gate)
+    try:
+        outcome = caller.call(rec.make_record(1, 'steps-%s' % name, 0))
+    finally:
+        caller.close()
+    assert outcome.kind == 'ack' and outcome.overloads == len(steps) >= 3, (outcome, steps)
+    return steps
+
+
+def test_overload_answers_grow_a_records_backoff_only_under_a_fixed_limit(clean_stack):
+    # The adaptive limit backs off from overload itself (a cut, pacing): a record's own backoff stays at its first
+    # step, and a record refused many times does not wait seconds while its worker's slots serve others.
+    clean_stack.set_faults({'error_rates': {'429': 0.8}, 'retry_after': None, 'seed': 3})
+    adaptive = steps_of_one_record(clean_stack, WorkerState(4).gate(), 'adaptive')
+    assert set(adaptive) == {1}
+    clean_stack.set_faults({'error_rates': {'429': 0.8}, 'retry_after': None, 'seed': 3})
+    fixed = steps_of_one_record(clean_stack, Gate(limiter=FixedLimit(4)), 'fixed')  # (without fixed mode's throttle)
+    assert fixed == list(range(1, len(fixed) + 1))  # fixed mode as before: every attempt grows it

@@ -61,6 +61,39 @@ def test_retrying_stops_at_max_attempts_and_returns_the_last_result():
     assert give_up_reason(last, 3, RetryPolicy(max_attempts=3)) == 'attempts_exhausted'
 
 
+class RecordingEvent:
+    """A stop event that never fires and records the sleeps asked of it instead of sleeping."""
+
+    def __init__(self):
+        self.sleeps = []
+
+    def is_set(self):
+        return False
+
+    def wait(self, seconds):
+        self.sleeps.append(seconds)
+        return False
+
+
+def overloaded_then_accepted(refusals):
+    answers = iter([Attempt(status=429)] * refusals + [Attempt(status=200)])
+    return lambda: next(answers)
+
+
+def test_a_backoff_step_keeps_overload_answers_from_growing_a_records_wait():
+    policy = RetryPolicy(max_attempts=3, initial_backoff_s=0.25, max_backoff_s=20)
+    random.seed(7)
+    grown = RecordingEvent()  # the attempt number as the step: 0.25, 0.5, 1, ... 16 s ceilings
+    assert policy.retrying(grown, spent=lambda: 0)(overloaded_then_accepted(8)).status == 200
+    flat = RecordingEvent()  # no attempt counted (all overload): every wait within the first step's 0.25 s
+    assert policy.retrying(flat, spent=lambda: 0, backoff_step=lambda: 0)(overloaded_then_accepted(8)).status == 200
+    assert len(grown.sleeps) == len(flat.sleeps) == 8
+    assert max(flat.sleeps) <= 0.25 and max(grown.sleeps) > 1.0
+    counted = RecordingEvent()  # attempts that count still grow it: step 3 -> up to 1 s
+    policy.retrying(counted, spent=lambda: 0, backoff_step=lambda: 3)(overloaded_then_accepted(8))
+    assert max(counted.sleeps) <= 1.0 and max(counted.sleeps) > 0.25
+
+
 def test_retrying_never_sleeps_past_the_deadline():
     calls = []
 

@@ -244,8 +244,13 @@ class OICCaller:
                 self.gate.throttler.record(accepted=not overloaded)
             return result
 
+        charged = lambda: int(counts['charged'])  # noqa: E731
+        # Under an adaptive limit the limit backs off from overload (a cut, pacing); a record's own backoff grows
+        # only with the attempts that count. A fixed limit does not back off, so there every attempt grows it.
+        retrying = self.policy.retrying(self.stop_event, spent=charged,
+                                        backoff_step=charged if isinstance(limiter, cl.AdaptiveLimit) else None)
         try:
-            last = self.policy.retrying(self.stop_event, spent=lambda: int(counts['charged']))(attempt)
+            last = retrying(attempt)
         except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
             last = Attempt(error='client_error', detail=type(err).__name__, sent=False)
         elapsed = time.monotonic() - started

@@ -77,7 +77,8 @@ class RetryPolicy:
         return self.backoff(attempt, rng)
 
     def retrying(self, stop_event: Optional[threading.Event] = None,
-                 spent: Optional[Callable[[], int]] = None) -> tenacity.Retrying:
+                 spent: Optional[Callable[[], int]] = None,
+                 backoff_step: Optional[Callable[[], int]] = None) -> tenacity.Retrying:
         """A tenacity Retrying for attempts that return an object with `.retryable` and `.retry_after`.
 
         tenacity gives the stop rules (attempts, a deadline that counts the coming sleep) and the loop; the wait is
@@ -85,6 +86,11 @@ class RetryPolicy:
         at once, e.g. when the run is stopping because of an authentication failure. `spent`, when given, returns
         how many attempts count against max_attempts (the caller leaves out overload answers: a record waits for
         capacity until its deadline instead of being dead-lettered by a 429 storm); by default every attempt counts.
+        `backoff_step`, when given, returns the step of the exponential backoff for the next wait (at least 1) instead
+        of the attempt number: with an adaptive concurrency limit the caller passes the attempts that count, so
+        overload answers, which the limit itself backs off from (a cut, pacing), do not also grow one record's
+        wait: a record refused five times by an overloaded OIC waited up to 8 s before its sixth attempt while
+        its worker's slots went to records refused fewer times (docs/adaptive-concurrency.md).
         """
         attempts: Any
         if spent is None:
@@ -100,7 +106,8 @@ class RetryPolicy:
         def wait(state: tenacity.RetryCallState) -> float:
             assert state.outcome is not None  # tenacity calls wait after an attempt.
             result = state.outcome.result()
-            return self.wait(state.attempt_number, result.retry_after)
+            step = state.attempt_number if backoff_step is None else max(1, backoff_step())
+            return self.wait(step, result.retry_after)
 
         return tenacity.Retrying(
             stop=stop, wait=wait, sleep=sleep,
