@@ -9,7 +9,8 @@ import pytest
 from transforms.oic import AuthWatch
 from transforms.oic_caller import Attempt, check_oic_url, give_up_reason
 from transforms.oic_retry import RetryPolicy, is_retryable, parse_retry_after
-from transforms.oic_throttle import Gate, OverloadThrottler, TokenBucket
+from transforms import concurrency_limit as cl
+from transforms.oic_throttle import Gate, OverloadThrottler, TokenBucket, WorkerState
 
 
 @pytest.mark.parametrize('status', [408, 429, 500, 502, 503, 504])
@@ -179,3 +180,25 @@ def test_the_throttler_leaves_a_healthy_endpoint_alone_and_holds_back_an_overloa
     for _ in range(5):
         throttler.record(accepted=True)
     assert throttler.probability() == 0
+
+
+def test_a_worker_counts_the_time_its_limit_spends_below_one_request():
+    now = [0.0]
+    state = WorkerState(4, clock=lambda: now[0])
+    limiter = state.limiter
+    ticket = limiter.try_acquire()
+    now[0] = 0.1
+    limiter.release(ticket, cl.BACKPRESSURE)  # refused at one request: paced at half of one
+    assert limiter.limit_value == 0.5 and state.take_paced_ms() == 0
+    now[0] = 0.6
+    assert state.take_paced_ms() == 500
+    now[0] = 1.0
+    ticket = limiter.try_acquire()
+    now[0] = 1.1
+    limiter.release(ticket, cl.OK)  # answered promptly after a second at the pace: back to one request
+    assert limiter.limit_value >= 1 and state.take_paced_ms() == 500
+    now[0] = 6.0
+    assert state.take_paced_ms() == 0  # not paced since
+    fixed = WorkerState(4, mode='fixed', clock=lambda: now[0])
+    now[0] = 9.0
+    assert fixed.take_paced_ms() == 0

@@ -102,6 +102,7 @@ class _PostFn(beam.DoFn):
         self.latency = Metrics.distribution(METRICS_NAMESPACE, 'oic_latency_ms')
         self.limit_gauge = Metrics.gauge(METRICS_NAMESPACE, 'oic_concurrency_limit')
         self.limit_changes = counter('concurrency_limit_changes')
+        self.paced_ms = counter('paced_ms')
         self.signaler = ThrottlingSignaler(METRICS_NAMESPACE)
         self.token_counters = {name: counter(name) for name in TOKEN_COUNTERS}
 
@@ -225,6 +226,9 @@ class _PostFn(beam.DoFn):
         changes = self._worker.take_changes()
         if changes:
             self.limit_changes.inc(changes)
+        paced = self._worker.take_paced_ms()
+        if paced:
+            self.paced_ms.inc(paced)
         for when, limit in self._worker.take_history():
             moment = datetime.datetime.fromtimestamp(when, tz=datetime.timezone.utc)
             sample = {'path': 'oic', 'worker': self._worker_id, 'time': rec.format_timestamp(moment),

@@ -135,7 +135,8 @@ class WorkerState:
     requests when asked, kept throttling after recovery). In fixed mode the throttle stays as it was.
     """
 
-    def __init__(self, concurrency: int, max_rps: Optional[float] = None, mode: str = 'adaptive'):
+    def __init__(self, concurrency: int, max_rps: Optional[float] = None, mode: str = 'adaptive',
+                 clock: Callable[[], float] = time.monotonic):
         if mode not in CONCURRENCY_MODES:
             raise ValueError('concurrency mode must be one of %s' % (CONCURRENCY_MODES,))
         self.mode, self.ceiling = mode, concurrency
@@ -144,16 +145,38 @@ class WorkerState:
         self.history: List[Tuple[float, float]] = []  # (unix time, limit) at every change, for the run record
         self._lock = threading.Lock()
         self._changes_reported = 0
+        self._clock = clock
+        self._paced_from: Optional[float] = None  # when the limit went below one request (None: it is not)
+        self._paced_s = 0.0  # time paced below one request not yet taken (take_paced_ms)
         self.limiter: Union[AdaptiveLimit, FixedLimit]
         if mode == 'adaptive':
-            self.limiter = AdaptiveLimit(concurrency, on_change=self._changed)
+            self.limiter = AdaptiveLimit(concurrency, on_change=self._changed, clock=clock)
         else:
-            self.limiter = FixedLimit(concurrency)
+            self.limiter = FixedLimit(concurrency, clock=clock)
         self._changed(None, self.limiter.limit_value)
 
-    def _changed(self, _when, limit: float) -> None:
+    def _changed(self, when: Optional[float], limit: float) -> None:
         with self._lock:  # called under the limiter's lock; this one is never held while taking that one
             self.history.append((time.time(), round(limit, 3)))
+            now = self._clock() if when is None else when
+            if limit < 1 and self._paced_from is None:
+                self._paced_from = now
+            elif limit >= 1 and self._paced_from is not None:
+                self._paced_s += now - self._paced_from
+                self._paced_from = None
+
+    def take_paced_ms(self) -> int:
+        """Milliseconds this worker's limit spent below one request (paced) since the last call, whole ones (the
+        rest is kept for the next call): a Beam counter whose rate over wall time is how many workers are paced,
+        which the limit's gauge (1 while paced) does not show."""
+        with self._lock:
+            if self._paced_from is not None:
+                now = self._clock()
+                self._paced_s += now - self._paced_from
+                self._paced_from = now
+            taken = int(self._paced_s * 1000)
+            self._paced_s -= taken / 1000
+            return taken
 
     def take_history(self) -> List[Tuple[float, float]]:
         """The limit changes since the last call (for the run record), oldest first."""
