@@ -87,10 +87,8 @@ class RetryPolicy:
         how many attempts count against max_attempts (the caller leaves out overload answers: a record waits for
         capacity until its deadline instead of being dead-lettered by a 429 storm); by default every attempt counts.
         `backoff_step`, when given, returns the step of the exponential backoff for the next wait (at least 1) instead
-        of the attempt number: with an adaptive concurrency limit the caller passes the attempts that count, so
-        overload answers, which the limit itself backs off from (a cut, pacing), do not also grow one record's
-        wait: a record refused five times by an overloaded OIC waited up to 8 s before its sixth attempt while
-        its worker's slots went to records refused fewer times (docs/adaptive-concurrency.md).
+        of the attempt number (the caller passes the attempts that count under an adaptive limit, which backs off from
+        overload itself: docs/adaptive-concurrency.md).
         """
         attempts: Any
         if spent is None:
