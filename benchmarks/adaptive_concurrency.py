@@ -26,7 +26,7 @@ from typing import Dict, List, Tuple
 
 from devstack.testing import running_stack
 from transforms import records as rec
-from transforms import run_record
+from transforms.run_record import files as run_record
 
 SETTLE_S = 5.0  # each phase is judged after its first seconds
 
@@ -51,7 +51,7 @@ def jain(values: List[float]) -> float:
 
 def acked_per_worker(out: str) -> Dict[int, int]:
     """Records each worker process has acknowledged so far, from the caller's live stats files (written about once
-    a second by every process: transforms/live_stats.py)."""
+    a second by every process: transforms/run_record/live_stats.py)."""
     counts = {}
     for name, pid in run_record.live_stats_files(out, 'oic'):
         try:

@@ -29,8 +29,8 @@ from google.cloud import bigquery
 
 from devstack import bq, procs
 from transforms import records as rec
-from transforms import run_record
-from transforms import run_record_tables as rrt
+from transforms.run_record import files as run_record
+from transforms.run_record import tables as rrt
 
 MB = 2 ** 20
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

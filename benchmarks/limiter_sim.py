@@ -33,7 +33,7 @@ from typing import Callable, Dict, List, Optional
 
 from apache_beam.io.components.adaptive_throttler import AdaptiveThrottler
 
-from transforms import concurrency_limit as cl
+from transforms.oic import concurrency_limit as cl
 
 SERVICE_S = 0.1      # the backend's service time (jittered +-10%)
 NET_S = 0.001        # one-way network latency

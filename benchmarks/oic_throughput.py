@@ -13,9 +13,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from devstack.testing import running_stack
 from transforms import records as rec
-from transforms.oic import PostToOIC
-from transforms.oic_auth import OAuthClient
-from transforms.run_record import RecordRun, read_records
+from transforms.oic.post import PostToOIC
+from transforms.oic.auth import OAuthClient
+from transforms.run_record.files import read_records
+from transforms.run_record.record_run import RecordRun
 
 DIRECT = ['--runner=DirectRunner', '--direct_num_workers=1', '--direct_running_mode=in_memory']
 

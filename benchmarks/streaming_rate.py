@@ -10,8 +10,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from launcher.beam_fixes import local_runner_fixes
 from transforms import records as rec
-from transforms.run_record import RecordRun, read_records
-from transforms.source import StreamingSyntheticRecords
+from transforms.run_record.files import read_records
+from transforms.run_record.record_run import RecordRun
+from transforms.source.synthetic import StreamingSyntheticRecords
 
 
 WARM_UP_S = 5.0  # Left out of the window: the runner's start-up, when the clocks catch up on their first ticks.

@@ -6,12 +6,12 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from comparison import pricing
-from comparison import sql_report
+from comparison.cost import pricing
+from comparison.sql import report as sql_report
 from comparison.report import build_report, write_report
-from comparison.report_table import format_table
+from comparison.render.terminal import format_table
 from transforms import records as rec
-from transforms.run_record import load_run
+from transforms.run_record.files import load_run
 
 
 class UsageError(ValueError):
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='BigQuery: the emulator recorded in the run, else Application Default Credentials. OIC monitoring: '
                'the run\'s OIC host and username, the password from OIC_PASSWORD.')
     parser.add_argument('--out', default='out', help='Directory holding the run record (default out/).')
-    parser.add_argument('--prices', metavar='FILE.json', help='Price table entries overriding comparison/prices.json.')
+    parser.add_argument('--prices', metavar='FILE.json', help='Price table entries overriding comparison/cost/prices.json.')
     parser.add_argument('--price', metavar='KEY=VALUE', action='append', default=[],
                         help='Override one price, e.g. --price oic_pack_hour_usd=1.2903 (repeatable).')
     parser.add_argument('--at_rate', type=float, metavar='R',

@@ -9,9 +9,9 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from google.cloud import bigquery
 
-from comparison import bq_read
+from comparison.sql import bq_read
 from transforms import records as rec
-from transforms import run_record
+from transforms.run_record import files as run_record
 from transforms.tables import TableSpec, parse_table_spec
 
 POLL_DEADLINE_S = 10.0  # A stuck poll gives up; the next one widens the window.

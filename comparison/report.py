@@ -5,13 +5,17 @@ import logging
 import os
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from comparison import bq_read, concurrency, latency, monitoring, pricing, throughput
-from comparison.reconcile import reconcile_path
-from transforms import run_record
-from transforms.run_record import load_run
+from comparison.sql import bq_read
+from comparison.measures import concurrency
+from comparison.measures import latency
+from comparison.measures import monitoring
+from comparison.cost import pricing
+from comparison.measures import throughput
+from comparison.measures.reconcile import reconcile_path
+from transforms.run_record import files as run_record
+from transforms.run_record.files import load_run
 from transforms import records as rec
-from transforms import run_record
-from transforms.run_record import read_records
+from transforms.run_record.files import read_records
 from transforms.tables import parse_table_spec
 
 
@@ -227,7 +231,7 @@ def _write_text(path, text):
 
 def write_report(out_dir: str, report: dict) -> str:
     """Writes report.json and the self-contained report.html beside it; returns the report.json path."""
-    from comparison.html_report import render_html  # Charts need matplotlib (the 'local' extra): only here.
+    from comparison.render.html_page import render_html  # Charts need matplotlib (the 'local' extra): only here.
     base = out_dir.rstrip('/')
     _write_text(run_record.join(base, run_record.REPORT_JSON), json.dumps(report, indent=2, sort_keys=True))
     _write_text(run_record.join(base, run_record.REPORT_HTML), render_html(report))

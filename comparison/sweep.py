@@ -21,11 +21,12 @@ from urllib.parse import urlsplit
 
 import requests
 
-from comparison import pricing
+from comparison.cost import pricing
+from comparison.render.sweep_page import limit_text, render_sweep_html
 from comparison.report import read_probe
 from transforms import records as rec
-from transforms import run_record
-from transforms.run_record import read_records
+from transforms.run_record import files as run_record
+from transforms.run_record.files import read_records
 
 DEFAULT_RATES = (10.0, 50.0, 100.0, 200.0, 400.0)
 DEFAULT_SECONDS = 20.0
@@ -117,7 +118,7 @@ def _flag_value(flags: Sequence[str], name: str) -> Optional[str]:
 
 
 class StandIn:
-    """The OIC stand-in's admin API (devstack/oic.py), when the OIC URL is one; None-safe helpers otherwise."""
+    """The OIC stand-in's admin API (devstack/oic/server.py), when the OIC URL is one; None-safe helpers otherwise."""
 
     def __init__(self, base: str, auth: Tuple[str, str]) -> None:
         self.base, self._http = base, requests.Session()
@@ -400,7 +401,6 @@ def sweep_document(args: argparse.Namespace, passed: Sequence[str], steps: List[
 
 
 def write_outputs(out: str, document: Mapping[str, Any]) -> Tuple[str, str]:
-    from comparison.sweep_report import render_sweep_html  # Charts need matplotlib (the 'local' extra).
     json_path, html_path = os.path.join(out, SWEEP_JSON), os.path.join(out, SWEEP_HTML)
     with open(json_path, 'w', encoding='utf-8') as handle:
         json.dump(document, handle, indent=2, sort_keys=True)
@@ -452,15 +452,6 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         print('%s: %s' % (path, limit_text(entry)))
     print('sweep: %s and %s' % (json_path, html_path))
     return INTERRUPTED if state == 'interrupted' else 0
-
-
-def limit_text(entry: Mapping[str, Any]) -> str:
-    if entry['stops_at'] is None:
-        return 'kept up at every rate tried (up to %g records/s)' % entry['keeps_up_to'] \
-            if entry['keeps_up_to'] is not None else 'no finished step'
-    return 'kept up to %s, not at %g records/s (%s)' % (
-        '%g records/s' % entry['keeps_up_to'] if entry['keeps_up_to'] is not None else 'no rate tried',
-        entry['stops_at'], entry['why'])
 
 
 if __name__ == '__main__':

@@ -6,9 +6,9 @@ import os
 import sys
 
 from devstack import bq_server
-from devstack import faults as faults_mod
-from devstack import instances
-from devstack import oic
+from devstack.oic import faults as faults_mod
+from devstack.oic import instances
+from devstack.oic import server as oic
 from devstack import stack as stack_mod
 from devstack.procs import StackError
 

@@ -9,8 +9,8 @@ import time
 
 from devstack import bq
 from devstack import bq_server
-from devstack import faults as faults_mod
-from devstack import oic
+from devstack.oic import faults as faults_mod
+from devstack.oic import server as oic
 from devstack import procs
 from devstack import tls
 from devstack.procs import StackError
@@ -147,7 +147,7 @@ class Stack:
             self.log_path('bigquery'), env=dict(os.environ, **{bq_server.DEDUP_ENV: '%g' % self.bq_dedup_window}))
 
     def _spawn_oic(self):
-        argv = [sys.executable, '-m', 'devstack.oic', '--host', self.host, '--port', str(self.oic_port),
+        argv = [sys.executable, '-m', 'devstack.oic.server', '--host', self.host, '--port', str(self.oic_port),
                 '--https-port', str(self.oic_https_port), '--tls-cert', self.certificates.server_pem,
                 '--token-ttl', str(self.token_ttl), '--project', self.project, '--table', self.oic_table]
         if self.oic_sink:

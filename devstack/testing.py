@@ -8,7 +8,7 @@ import requests
 from devstack import bq
 from devstack import procs
 from devstack import stack as stack_mod
-from comparison.monitoring import MONITORING_PATH
+from comparison.measures.monitoring import MONITORING_PATH
 
 
 class RunningStack:

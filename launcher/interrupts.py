@@ -1,6 +1,6 @@
 """Ctrl-C and SIGTERM during a run: the first drains, a second one cancels (Dataflow's drain and cancel, locally).
 
-Drain: the sources stop (the `drain` callback: the run's stop file, transforms/stop_signal.py) and the records
+Drain: the sources stop (the `drain` callback: the run's stop file, transforms/source/stop_signal.py) and the records
 already handed to a path are acknowledged or dead-lettered as usual; the pipeline then finishes by itself. If it has
 not within the drain timeout, or on a second Ctrl-C/SIGTERM, the run is cancelled: KeyboardInterrupt in the main
 thread (the runner stops where it is), Beam's own complaints about that interrupt silenced, and a watchdog that dumps

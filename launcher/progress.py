@@ -1,5 +1,5 @@
 """A progress line while the pipeline runs: the run record files as they grow, and what the OIC caller is doing
-now (transforms/live_stats.py: records settled, requests in flight, retries, the last error), so a slow or failing
+now (transforms/run_record/live_stats.py: records settled, requests in flight, retries, the last error), so a slow or failing
 OIC shows between bundle ends.
 
     [   12s] generated 40 (invalid 0) | oic: sent 40, acked 8, dead-lettered 0, in flight 16 of 16, retries 3,
@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Dict, Mapping, Optional, Sequence, TextIO
 
-from transforms import live_stats
+from transforms.run_record import live_stats
 
 COUNTED = ('invalid', 'oic/sent', 'oic/acks', 'oic/dead_letters', 'direct/sent', 'direct/dead_letters')
 TTY_INTERVAL_S = 2.0

@@ -23,13 +23,14 @@ from launcher.staging import quiet_setup_package
 from launcher.progress import Progress
 from launcher import preflight
 from comparison.report import build_report, write_report
-from comparison.report_table import format_table
+from comparison.render.terminal import format_table
 from launcher.run_metrics import pipeline_metrics
-from transforms import live_stats, run_record
-from transforms.run_record import clear_previous, load_run, write_run
+from transforms.run_record import live_stats
+from transforms.run_record import files as run_record
+from transforms.run_record.files import clear_previous, load_run, write_run
 from transforms import records as rec
-from transforms.oic_errors import OICStopError
-from transforms.stop_signal import request_stop
+from transforms.oic.errors import OICStopError
+from transforms.source.stop_signal import request_stop
 
 INTERRUPTED = exit_code(signal.SIGINT)  # 130: Ctrl-C (drained or cancelled).
 TERMINATED = exit_code(signal.SIGTERM)  # 143: SIGTERM (docker stop, systemd, timeout, CI runners).

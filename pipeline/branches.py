@@ -5,14 +5,14 @@ from typing import Callable, Optional
 import apache_beam as beam
 
 from pipeline.config import BigQueryConfig, OICConfig
-from transforms import run_record
-from transforms.bigquery import WriteDirect
-from transforms.credentials import PasswordRef
-from transforms.oic import Caller, PostToOIC
-from transforms.oic_auth import CLIENT_SECRET_ENV, OAuthClient
-from transforms.rate_limit import GlobalRateLimit, TakeGlobalBudget
-from transforms.run_record import RecordRun
-from transforms.run_record_tables import RunRecordTables
+from transforms.run_record import files as run_record
+from transforms.direct.bigquery import WriteDirect
+from transforms.oic.credentials import PasswordRef
+from transforms.oic.post import Caller, PostToOIC
+from transforms.oic.auth import CLIENT_SECRET_ENV, OAuthClient
+from transforms.oic.rate_limit import GlobalRateLimit, TakeGlobalBudget
+from transforms.run_record.record_run import RecordRun
+from transforms.run_record.tables import RunRecordTables
 
 
 class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):

@@ -7,12 +7,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.branches import DirectPath, OICPath
 from pipeline.config import RunConfig, SourceConfig
-from transforms import run_record
+from transforms.run_record import files as run_record
 from transforms.dead_letters import WriteDeadLetters
-from transforms.file_source import ReadRecordFile
-from transforms.run_record import RecordRun
-from transforms.run_record_tables import create_emulator_tables
-from transforms.source import StopWhenAsked, StreamingSyntheticRecords, SyntheticRecords
+from transforms.source.replay import ReadRecordFile
+from transforms.run_record.record_run import RecordRun
+from transforms.run_record.tables import create_emulator_tables
+from transforms.source.synthetic import StopWhenAsked, StreamingSyntheticRecords, SyntheticRecords
 from transforms.validate import ValidateRecords
 
 

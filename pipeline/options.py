@@ -4,11 +4,11 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.oic import DEFAULT_CONCURRENCY, DEFAULT_CONCURRENCY_MODE
-from transforms.oic_throttle import CONCURRENCY_MODES
-from transforms.oic_caller import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S
-from transforms.oic_retry import DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS
-from transforms.source import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
+from transforms.oic.post import DEFAULT_CONCURRENCY, DEFAULT_CONCURRENCY_MODE
+from transforms.oic.throttle import CONCURRENCY_MODES
+from transforms.oic.caller import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S
+from transforms.oic.retry import DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS
+from transforms.source.synthetic import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
 
 PATHS = ('oic', 'direct')
 DEFAULT_DRAIN_TIMEOUT_S = 30.0  # --drain_timeout: seconds the records in flight get after the first Ctrl-C.

@@ -8,7 +8,7 @@ import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 
-from transforms.bigquery import EmulatorClient
+from transforms.direct.bigquery import EmulatorClient
 from transforms.tables import Layout, TableSpec
 
 # Partitioned by the day a record was refused (an error table is read by when things failed, and an invalid record

@@ -10,6 +10,9 @@ import uuid
 from typing import Any, Iterable, List, Optional, Sequence
 
 # Synthetic catalog, as in the seed's sample data (data/poultry.csv, a copy of the lab's sample).
+# Beam metrics namespace of the record-level counters (generated, valid, invalid, the direct path's writes).
+METRICS_NAMESPACE = 'warehouse'
+
 CATALOG = {
     100: 'Mechanically Separated',
     101: 'Whole Ground',

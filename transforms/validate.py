@@ -7,7 +7,7 @@ from apache_beam.metrics import Metrics
 from typing import Any, List
 
 from transforms import records as rec
-from transforms.source import METRICS_NAMESPACE
+from transforms.records import METRICS_NAMESPACE
 
 INVALID = 'invalid'
 

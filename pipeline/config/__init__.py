@@ -19,8 +19,8 @@ from pipeline.config.launch import LaunchConfig, resolve_launch
 from pipeline.config.oic import OICConfig, resolve_oic, worker_share
 from pipeline.config.source import SourceConfig, resolve_source
 from pipeline.options import PATHS, WarehouseOptions
-from transforms.oic_caller import redact_url
-from transforms.run_record_tables import RunRecordTables
+from transforms.oic.urls import redact_url
+from transforms.run_record.tables import RunRecordTables
 
 __all__ = ['BigQueryConfig', 'LaunchConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve', 'worker_share']
 

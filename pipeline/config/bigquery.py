@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 from pipeline.config.errors import UsageError
 from pipeline.options import WarehouseOptions
-from transforms.bigquery import check_method
+from transforms.direct.bigquery import check_method
 from transforms.tables import DatasetSpec, TableSpec, parse_dataset_spec, parse_table_spec
 
 EMULATOR_PATTERN = re.compile(r'^https?://[^/\s]+$')
@@ -36,7 +36,7 @@ def table(flag: str, text: str, project: Optional[str]) -> TableSpec:
 
 def check_direct_method(method: str, streaming: bool, emulator: Optional[str], temp_location: Optional[str]) -> None:
     """Raises UsageError when the direct branch's write method cannot work with these flags (the rule itself is
-    transforms.bigquery.check_method; FILE_LOADS also needs a gs:// temp location)."""
+    transforms.direct.bigquery.check_method; FILE_LOADS also needs a gs:// temp location)."""
     try:
         check_method(method, bool(emulator), streaming)
     except ValueError as err:

@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import (
 
 from pipeline.config.bigquery import GCS_PATTERN
 from pipeline.config.errors import UsageError
-from transforms.oic_caller import is_loopback
+from transforms.oic.urls import is_loopback
 
 PROJECT_PATTERN = re.compile(r'^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$')
 REGION_PATTERN = re.compile(r'^[a-z]+-[a-z]+[0-9]+$')

@@ -9,9 +9,9 @@ from typing import Mapping, Optional, Tuple
 
 from pipeline.config.errors import UsageError
 from pipeline.options import WarehouseOptions
-from transforms.oic import DEFAULT_CONCURRENCY
-from transforms.oic_auth import CLIENT_SECRET_ENV
-from transforms.oic_caller import check_oic_url, is_loopback
+from transforms.oic.post import DEFAULT_CONCURRENCY
+from transforms.oic.auth import CLIENT_SECRET_ENV
+from transforms.oic.urls import check_oic_url, is_loopback
 
 PASSWORD_ENV = 'OIC_PASSWORD'
 CA_BUNDLE_ENV = 'REQUESTS_CA_BUNDLE'  # Honoured as requests does, when --oic_ca_bundle is not given.

@@ -6,9 +6,9 @@ from typing import Optional
 
 from pipeline.config.errors import UsageError
 from pipeline.options import WarehouseOptions
-from transforms.file_source import check_local_file
-from transforms.run_record import is_local
-from transforms.source import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
+from transforms.source.replay import check_local_file
+from transforms.run_record.files import is_local
+from transforms.source.synthetic import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,388 @@
+"""Monthly cost per path at a stated sustained rate, and cost curves across rates, from a dated price table
+(comparison/cost/prices.json: every number with its page, the date it was read and whether that page is the vendor's own).
+
+Everything here is a pure function of the rate, the measured row and payload sizes and the price table, formulas
+shown. What the sizing follows (Oracle Integration 3 and BigQuery docs; sources in prices.json):
+  OIC packs = max(ceil(messages per hour ÷ messages per pack), ceil(synchronous requests in flight ÷ requests per
+  pack)), at least 1; messages per hour = rate × 3600 × ceil(payload ÷ 50 KB); in flight = rate × OIC's response
+  time (Little's law). One instance holds at most 100 packs and 2,000 synchronous requests in flight.
+"""
+
+import json
+import math
+import os
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from transforms import records as rec
+
+PRICES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'prices.json')
+MIB = 2 ** 20
+GIB = 2 ** 30
+TIB = 2 ** 40
+TEXT_KEYS = ('as_of', 'currency', 'note', 'sources', 'source', 'overridden')
+# Numbers that may be 0 (a free tier can end); every other number in the table must be > 0.
+MAY_BE_ZERO = ('storage_write_free_gib_per_month',)
+
+LAB_RATE = 1.0  # records/s: the lab's loop posts one record, then sleeps a second.
+DEFAULT_OIC_RESPONSE_S = 1.0  # Stated when a run measured none: OIC's synchronous answer time, seconds.
+CURVE_RATES = (0.1, 1.0, 10.0, 100.0, 1000.0)  # records/s; the stated rate is added.
+CURVE_SPAN = (0.01, 100000.0)  # records/s searched for break-even points.
+CURVE_KEYS = ('oic_usd_per_month', 'oic_byol_usd_per_month', 'direct_streaming_inserts_usd_per_month',
+              'direct_storage_write_usd_per_month')
+CURVE_LABELS = {
+    'oic_usd_per_month': 'OIC (license included)',
+    'oic_enterprise_usd_per_month': 'OIC Enterprise',
+    'oic_byol_usd_per_month': 'OIC BYOL',
+    'direct_streaming_inserts_usd_per_month': 'direct, streaming inserts',
+    'direct_storage_write_usd_per_month': 'direct, Storage Write API',
+}
+
+
+class PriceError(ValueError):
+    """A price file or --price override that cannot be used."""
+
+
+class RateError(ValueError):
+    """A rate or time given to price at that is not a positive, finite number."""
+
+
+def _numeric_keys(prices: Mapping[str, Any]) -> List[str]:
+    return sorted(k for k, v in prices.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def check_prices(prices: Mapping[str, Any], where: str) -> None:
+    """PriceError unless every number is a positive number (or zero where a free tier may end) with a source."""
+    sources = prices.get('sources')
+    if not isinstance(sources, dict):
+        raise PriceError('%s: no "sources" object naming the page of each price' % where)
+    for key, value in prices.items():
+        if key in TEXT_KEYS or key.endswith('_note'):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PriceError('%s: %s must be a number (got %r)' % (where, key, value))
+        if value < 0 or (value == 0 and key not in MAY_BE_ZERO):
+            raise PriceError('%s: %s must be %s (got %r)' % (
+                where, key, '>= 0' if key in MAY_BE_ZERO else '> 0', value))
+        source = sources.get(key)
+        if not isinstance(source, dict) or not source.get('url') or not source.get('read') \
+                or not isinstance(source.get('first_hand'), bool):
+            raise PriceError('%s: %s has no source {url, read, first_hand, says}' % (where, key))
+
+
+def load_prices(path: Optional[str] = None, overrides: Iterable[str] = ()) -> Dict[str, Any]:
+    """The default price table, updated from the JSON file `path` and 'key=value' `overrides` (numbers); each
+    changed number's source then names the file or the flag. PriceError on anything unusable."""
+    with open(PRICES_FILE, encoding='utf-8') as handle:
+        prices = json.load(handle)
+    check_prices(prices, PRICES_FILE)
+    sources = prices['sources']
+    if path:
+        try:
+            with open(path, encoding='utf-8') as handle:
+                extra = json.load(handle)
+        except (OSError, ValueError) as err:
+            raise PriceError('cannot read prices from %s: %s' % (path, err)) from None
+        if not isinstance(extra, dict):
+            raise PriceError('%s must hold a JSON object of price keys' % path)
+        unknown = sorted(k for k in extra if k not in prices and k not in TEXT_KEYS and not k.endswith('_note'))
+        if unknown:
+            raise PriceError('%s: unknown price key(s) %s (known: %s)' % (
+                path, ', '.join(unknown), ', '.join(_numeric_keys(prices))))
+        extra_sources = extra.pop('sources', None) or {}
+        for key in extra:
+            if key in sources:
+                sources[key] = extra_sources.get(key) or {
+                    'url': path, 'read': extra.get('as_of') or 'unknown', 'first_hand': False,
+                    'says': 'from the price file %s' % path}
+        prices.update(extra)
+        prices['source'] = path
+        check_prices(prices, path)
+    for item in overrides:
+        key, sep, value = item.partition('=')
+        if not sep or key not in _numeric_keys(prices):
+            raise PriceError('--price takes KEY=NUMBER with KEY one of %s (got %r)' % (
+                ', '.join(_numeric_keys(prices)), item))
+        try:
+            prices[key] = float(value)
+        except ValueError:
+            raise PriceError('--price %s: %r is not a number' % (key, value)) from None
+        sources[key] = {'url': '--price', 'read': 'this run', 'first_hand': False,
+                        'says': 'set on the command line: --price %s' % item}
+        prices.setdefault('overridden', []).append(key)
+        check_prices(prices, '--price %s' % item)
+    return prices
+
+
+def bigquery_row_bytes(row: Mapping[str, Any]) -> int:
+    """BigQuery's billed size of a row: STRING 2 + UTF-8 bytes, INT64 and TIMESTAMP 8 each (NULLs 0)."""
+    size = 0
+    for name, value in row.items():
+        if value is None or name not in rec.BIGQUERY_TYPES:
+            continue
+        size += 2 + len(str(value).encode('utf-8')) if rec.BIGQUERY_TYPES[name] == 'STRING' else 8
+    return size
+
+
+def payload_bytes(record: dict, shape: str = 'extended') -> int:
+    """Size of the JSON body the pipeline posts to OIC for `record`."""
+    return len(json.dumps(rec.oic_payload(record, shape)).encode('utf-8'))
+
+
+def sample_sizes(count: int = 100) -> Tuple[int, int]:
+    """(BigQuery row bytes, OIC payload bytes) of typical synthetic records: the sizes a curve uses when a run sent
+    none on a path."""
+    sample = [rec.make_record(1, 'sample', i) for i in range(count)]
+    return (round(sum(bigquery_row_bytes(rec.bigquery_row(r)) for r in sample) / count),
+            round(sum(payload_bytes(r) for r in sample) / count))
+
+
+def _money(value: float) -> float:
+    return round(value, 2)
+
+
+def _count(value: float) -> int:
+    """ceil() that ignores float noise (5000.0000000001 messages is 5000)."""
+    return math.ceil(round(value, 6))
+
+
+def _rate_text(rate: float) -> str:
+    return '{:,.6g}'.format(rate)
+
+
+def streaming_insert_cost(rows_per_month: float, row_bytes: int, prices: Mapping[str, Any]) -> Tuple[float, str]:
+    billed = max(row_bytes, prices['streaming_insert_min_row_bytes'])
+    usd = rows_per_month * billed / (200 * MIB) * prices['streaming_insert_usd_per_200mb']
+    formula = ('%s rows × max(%d B, %d B minimum) ÷ 200 MiB × $%g = $%.2f' % (
+        '{:,.0f}'.format(rows_per_month), row_bytes, prices['streaming_insert_min_row_bytes'],
+        prices['streaming_insert_usd_per_200mb'], usd))
+    return _money(usd), formula
+
+
+def storage_write_cost(rows_per_month: float, row_bytes: int, prices: Mapping[str, Any]) -> Tuple[float, str]:
+    gib = rows_per_month * row_bytes / GIB
+    usd = max(0.0, gib - prices['storage_write_free_gib_per_month']) * prices['storage_write_usd_per_gib']
+    formula = 'max(0, %s rows × %d B = %.1f GiB − %g GiB free) × $%g/GiB = $%.2f' % (
+        '{:,.0f}'.format(rows_per_month), row_bytes, gib, prices['storage_write_free_gib_per_month'],
+        prices['storage_write_usd_per_gib'], usd)
+    return _money(usd), formula
+
+
+def messages_per_record(payload_size: int, prices: Mapping[str, Any]) -> int:
+    """Billing messages one REST trigger counts: one per started 50 KB of inbound payload, at least one."""
+    return max(1, math.ceil(payload_size / (prices['oic_message_kb'] * 1024)))
+
+
+def oic_sizing(rate: float, payload_size: int, prices: Mapping[str, Any], response_s: float = DEFAULT_OIC_RESPONSE_S,
+               byol: bool = False, pack_hour_usd: Optional[float] = None) -> Dict[str, Any]:
+    """Message packs (and instances) that a steady `rate` records/s needs, and their monthly price.
+
+    packs = max(1, ceil(messages/h ÷ messages per pack), ceil(rate × response_s ÷ sync requests per pack));
+    instances = max(ceil(packs ÷ 100), ceil(in flight ÷ 2,000)): more than one means the rate needs a second OIC
+    instance (the packs are still priced one by one)."""
+    per_record = messages_per_record(payload_size, prices)
+    messages = rate * 3600 * per_record
+    per_pack = prices['oic_byol_messages_per_pack_hour' if byol else 'oic_messages_per_pack_hour']
+    slots = prices['oic_byol_sync_requests_per_pack' if byol else 'oic_sync_requests_per_pack']
+    in_flight = rate * response_s
+    by_messages = _count(messages / per_pack)
+    by_concurrency = _count(in_flight / slots)
+    packs = max(1, by_messages, by_concurrency)
+    instances = max(1, _count(packs / prices['oic_max_packs']), _count(in_flight / prices['oic_max_sync_requests']))
+    if pack_hour_usd is None:
+        pack_hour_usd = prices['oic_byol_pack_hour_usd' if byol else 'oic_pack_hour_usd']
+    return {
+        'byol': byol, 'messages_per_record': per_record, 'messages_per_hour': messages,
+        'messages_per_pack_hour': per_pack, 'in_flight': in_flight, 'response_s': response_s,
+        'sync_requests_per_pack': slots, 'packs_for_messages': by_messages, 'packs_for_concurrency': by_concurrency,
+        'packs': packs, 'instances': instances, 'pack_hour_usd': pack_hour_usd,
+        'usd_per_month': packs * pack_hour_usd * prices['hours_per_month'],
+    }
+
+
+def oic_cost(rows_per_hour: float, payload_size: int, prices: Mapping[str, Any],
+             response_s: float = DEFAULT_OIC_RESPONSE_S, byol: bool = False) -> Tuple[float, int, str]:
+    """(usd per month, packs, formula) of OIC message packs sized for a steady `rows_per_hour`."""
+    size = oic_sizing(rows_per_hour / 3600.0, payload_size, prices, response_s, byol)
+    formula = ('%s rows/h × %d message(s) per row (payload %d B, per started %g KB) = %s messages/h → '
+               'ceil(÷ %d) = %d pack(s); in flight %s rows/s × %gs response = %s → ceil(÷ %d per pack) = %d; '
+               '%d pack(s) × $%g/pack-hour × %g h = $%.2f%s' % (
+                   '{:,.0f}'.format(rows_per_hour), size['messages_per_record'], payload_size,
+                   prices['oic_message_kb'], '{:,.0f}'.format(size['messages_per_hour']),
+                   size['messages_per_pack_hour'], size['packs_for_messages'], _rate_text(rows_per_hour / 3600.0),
+                   response_s, '{:,.4g}'.format(size['in_flight']), size['sync_requests_per_pack'],
+                   size['packs_for_concurrency'], size['packs'], size['pack_hour_usd'], prices['hours_per_month'],
+                   size['usd_per_month'],
+                   ' (more than one instance: %d; one holds %d packs and %d synchronous requests in flight)' % (
+                       size['instances'], prices['oic_max_packs'], prices['oic_max_sync_requests'])
+                   if size['instances'] > 1 else ''))
+    return _money(size['usd_per_month']), size['packs'], formula
+
+
+def path_cost(path: str, at_rate: Optional[float], row_bytes: int, payload_size: int, prices: Mapping[str, Any],
+              response_s: float = DEFAULT_OIC_RESPONSE_S, at_rate_source: Optional[str] = None) -> Optional[dict]:
+    """The monthly cost of `path` sustained at `at_rate` records/s, itemised with formulas; None rate gives None."""
+    if not at_rate:
+        return None
+    per_hour = at_rate * 3600
+    per_month = per_hour * prices['hours_per_month']
+    items = []
+    if path == 'oic':
+        usd, packs, formula = oic_cost(per_hour, payload_size, prices, response_s)
+        instances = oic_sizing(at_rate, payload_size, prices, response_s)['instances']
+        items.append({'item': 'OIC message packs', 'usd': usd, 'packs': packs, 'instances': instances,
+                      'formula': formula})
+        usd, formula = streaming_insert_cost(per_month, row_bytes, prices)
+        items.append({'item': "BigQuery streaming inserts (OIC's insertAll, 1 row per call)", 'usd': usd,
+                      'formula': formula})
+        byol_usd, _, byol_formula = oic_cost(per_hour, payload_size, prices, response_s, byol=True)
+        alternative = {'item': 'OIC with BYOL packs (20,000 messages each; the licences brought are not priced) '
+                               'plus the same streaming inserts', 'usd': _money(byol_usd + usd),
+                       'formula': byol_formula}
+    else:
+        usd, formula = streaming_insert_cost(per_month, row_bytes, prices)
+        items.append({'item': 'BigQuery streaming inserts (WriteToBigQuery STREAMING_INSERTS)', 'usd': usd,
+                      'formula': formula})
+        alt_usd, alt_formula = storage_write_cost(per_month, row_bytes, prices)
+        alternative = {'item': 'BigQuery Storage Write API (method=STORAGE_WRITE_API)', 'usd': alt_usd,
+                       'formula': alt_formula}
+    return {
+        'at_rate': at_rate,
+        'at_rate_source': at_rate_source,
+        'rows_per_month': round(per_month),
+        'row_bytes': row_bytes,
+        'items': items,
+        'usd_per_month': _money(sum(i['usd'] for i in items)),
+        'alternative': alternative,
+        'prices_as_of': prices.get('as_of'),
+    }
+
+
+def at_rate_for(run: Mapping[str, Any], flag: Optional[float] = None) -> Tuple[float, str]:
+    """(records/s, where it came from) the cost is computed at: --at_rate when given (to compare, or recorded by the
+    run), else the offered rate of a paced or streaming run, else the lab's 1 record/s — never an unpaced burst."""
+    if flag is not None:
+        return float(flag), '--at_rate %g' % flag
+    if run.get('at_rate'):
+        return float(run['at_rate']), '--at_rate %g (given to the run)' % run['at_rate']
+    if run.get('rate'):
+        return float(run['rate']), 'the offered rate of this %s run (--rate %g)' % (
+            'streaming' if run.get('streaming') else 'paced', run['rate'])
+    return LAB_RATE, ("the lab's %g record/s: this run sent as fast as it could, and a burst is no sustained rate "
+                      "(--at_rate R to choose)" % LAB_RATE)
+
+
+def check_at_rate(value: Optional[float]) -> Optional[float]:
+    """RateError unless `value` is None or a positive, finite records/s."""
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise RateError('--at_rate must be a positive number of records per second (got %g)' % value)
+    return value
+
+
+def curve_rates(stated: Optional[float] = None, rates: Sequence[float] = CURVE_RATES) -> List[float]:
+    """The curve's rates, ascending, with the stated rate among them."""
+    return sorted(set(float(r) for r in rates) | ({float(stated)} if stated else set()))
+
+
+def cost_point(rate: float, row_bytes: int, payload_size: int, prices: Mapping[str, Any],
+               response_s: float = DEFAULT_OIC_RESPONSE_S) -> Dict[str, Any]:
+    """One row of the cost curve: what each way of landing `rate` records/s costs a month (each OIC figure is the
+    whole OIC path: its packs plus the streaming inserts of OIC's insertAll calls)."""
+    rows_month = rate * 3600 * prices['hours_per_month']
+    oic_bq, _ = streaming_insert_cost(rows_month, row_bytes, prices)
+    licensed = oic_sizing(rate, payload_size, prices, response_s)
+    enterprise = oic_sizing(rate, payload_size, prices, response_s, pack_hour_usd=prices['oic_enterprise_pack_hour_usd'])
+    byol = oic_sizing(rate, payload_size, prices, response_s, byol=True)
+    return {
+        'rate': rate,
+        'oic_packs': licensed['packs'],
+        'oic_instances': licensed['instances'],
+        'oic_usd_per_month': round(licensed['usd_per_month'] + oic_bq, 4),
+        'oic_enterprise_usd_per_month': round(enterprise['usd_per_month'] + oic_bq, 4),
+        'oic_byol_packs': byol['packs'],
+        'oic_byol_instances': byol['instances'],
+        'oic_byol_usd_per_month': round(byol['usd_per_month'] + oic_bq, 4),
+        'direct_streaming_inserts_usd_per_month': round(_raw_streaming(rows_month, row_bytes, prices), 4),
+        'direct_storage_write_usd_per_month': round(_raw_storage_write(rows_month, row_bytes, prices), 4),
+    }
+
+
+def _raw_streaming(rows_month: float, row_bytes: int, prices: Mapping[str, Any]) -> float:
+    billed = max(row_bytes, prices['streaming_insert_min_row_bytes'])
+    return rows_month * billed / (200 * MIB) * prices['streaming_insert_usd_per_200mb']
+
+
+def _raw_storage_write(rows_month: float, row_bytes: int, prices: Mapping[str, Any]) -> float:
+    gib = rows_month * row_bytes / GIB
+    return max(0.0, gib - prices['storage_write_free_gib_per_month']) * prices['storage_write_usd_per_gib']
+
+
+def cost_curve(rates: Sequence[float], row_bytes: int, payload_size: int, prices: Mapping[str, Any],
+               response_s: float = DEFAULT_OIC_RESPONSE_S) -> List[Dict[str, Any]]:
+    """cost_point() at each rate."""
+    return [cost_point(r, row_bytes, payload_size, prices, response_s) for r in rates]
+
+
+def crossings(first: Callable[[float], float], second: Callable[[float], float], low: float, high: float,
+              steps: int = 400) -> List[float]:
+    """Rates in [low, high] where first(rate) − second(rate) changes sign, scanned on a log grid and refined by
+    bisection (to 0.1%); a step function's jump counts as a crossing at the step."""
+    grid = [low * (high / low) ** (i / steps) for i in range(steps + 1)]
+    found = []
+    previous = first(grid[0]) - second(grid[0])
+    for a, b in zip(grid, grid[1:]):
+        current = first(b) - second(b)
+        if (previous < 0) != (current < 0) and previous != 0:
+            lo, hi = a, b
+            while hi / lo > 1.001:
+                mid = math.sqrt(lo * hi)
+                if (first(mid) - second(mid) < 0) == (previous < 0):
+                    lo = mid
+                else:
+                    hi = mid
+            found.append(hi)
+        previous = current
+    return found
+
+
+def key_points(row_bytes: int, payload_size: int, prices: Mapping[str, Any],
+               response_s: float = DEFAULT_OIC_RESPONSE_S) -> List[Dict[str, Any]]:
+    """The named points of the curves, ascending by rate: where each way steps up (a further OIC pack, one
+    instance's limit, the end of the Storage Write API's free tier) and where any two cross (break-even); a pair
+    that never crosses in CURVE_SPAN is named too, with which one costs less."""
+    per_record = messages_per_record(payload_size, prices)
+    points: List[Dict[str, Any]] = []
+    for byol, label in ((False, 'OIC'), (True, 'OIC BYOL')):
+        per_pack_rate = prices['oic_byol_messages_per_pack_hour' if byol else 'oic_messages_per_pack_hour'] \
+            / 3600.0 / per_record
+        price = prices['oic_byol_pack_hour_usd' if byol else 'oic_pack_hour_usd'] * prices['hours_per_month']
+        points.append({'rate': per_pack_rate, 'kind': 'step', 'what': (
+            '%s: one pack ($%s/month) carries up to %s records/s; every further %s records/s adds a pack' % (
+                label, '{:,.2f}'.format(price), _rate_text(per_pack_rate), _rate_text(per_pack_rate)))})
+        limit_rate = min(per_pack_rate * prices['oic_max_packs'], prices['oic_max_sync_requests'] / response_s)
+        points.append({'rate': limit_rate, 'kind': 'step', 'what': (
+            '%s: above %s records/s one instance is not enough (%d packs or %d synchronous requests in flight '
+            'at %gs each)' % (label, _rate_text(limit_rate), prices['oic_max_packs'],
+                              prices['oic_max_sync_requests'], response_s))})
+    seconds_month = 3600 * prices['hours_per_month']
+    free_rate = prices['storage_write_free_gib_per_month'] * GIB / max(1, row_bytes) / seconds_month
+    points.append({'rate': free_rate, 'kind': 'step', 'what': (
+        'direct, Storage Write API: free up to %s records/s (%g GiB a month of %d-byte rows), then $%g/GiB' % (
+            _rate_text(free_rate), prices['storage_write_free_gib_per_month'], row_bytes,
+            prices['storage_write_usd_per_gib']))})
+    low, high = CURVE_SPAN
+    keys = CURVE_KEYS
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            def cost_of(key: str) -> Callable[[float], float]:
+                return lambda r: cost_point(r, row_bytes, payload_size, prices, response_s)[key]
+            where = crossings(cost_of(a), cost_of(b), low, high)
+            for rate in where:
+                points.append({'rate': rate, 'kind': 'break-even', 'what': '%s and %s cost the same at %s records/s' % (
+                    CURVE_LABELS[a], CURVE_LABELS[b], _rate_text(rate))})
+            if not where:
+                cheaper, dearer = (a, b) if cost_of(a)(1.0) < cost_of(b)(1.0) else (b, a)
+                points.append({'rate': None, 'kind': 'no break-even', 'cheaper': CURVE_LABELS[cheaper],
+                               'dearer': CURVE_LABELS[dearer], 'span': [low, high], 'what': (
+                    '%s costs less than %s at every rate from %s to %s records/s' % (
+                        CURVE_LABELS[cheaper], CURVE_LABELS[dearer], _rate_text(low), _rate_text(high)))})
+    return sorted(points, key=lambda p: (p['rate'] is None, p['rate'] or 0))

@@ -1,0 +1,260 @@
+"""The comparison report as one self-contained HTML page: tables, cost formulas and charts as inline SVG."""
+
+import html
+import io
+from typing import Any, Mapping
+
+from comparison.measures import concurrency
+from comparison.cost import pricing
+from comparison.render import terminal as report_table
+
+COLORS = {'oic': '#c74634', 'direct': '#1a73e8'}
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 12px;border-bottom:1px solid #ddd}
+td.n{text-align:right;font-variant-numeric:tabular-nums}th{text-align:right}th:first-child{text-align:left}
+tr.section td{font-weight:600;background:#f4f4f4}code,.formula{font:12px ui-monospace,monospace}
+.formula{background:#f7f7f7;padding:4px 8px;margin:2px 0;display:block;white-space:pre-wrap}
+#price-sources .url{word-break:break-all;font:12px ui-monospace,monospace}#price-sources td{vertical-align:top}
+figure{margin:1em 0}figcaption{color:#555;font-size:13px}.charts{display:flex;flex-wrap:wrap;gap:1em}
+"""
+
+
+def _svg(figure):
+    """A matplotlib figure as an inline <svg> element (no XML prolog, no external references)."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format='svg', bbox_inches='tight')
+    text = buffer.getvalue()
+    return text[text.index('<svg'):]
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use('Agg')
+    matplotlib.rcParams['svg.fonttype'] = 'none'  # Text stays text: smaller, searchable.
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _step_chart(series, empty_text, legend_loc, **axes_props):
+    """A step chart as inline SVG; `series` is [(points [(x, y)], line style, color, label)], empty ones skipped."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.4, 3.8))
+    drawn = [line for line in series if line[0]]
+    for points, style, color, label in drawn:
+        axes.step([p[0] for p in points], [p[1] for p in points], style, where='post', color=color, label=label)
+    if not drawn:
+        axes.text(0.5, 0.5, empty_text, ha='center', transform=axes.transAxes)
+    axes.set(**axes_props)
+    axes.grid(alpha=0.3)
+    if drawn:
+        axes.legend(fontsize=8, loc=legend_loc)
+    svg = _svg(figure)
+    plt.close(figure)
+    return svg
+
+
+def latency_cdf_svg(report: Mapping[str, Any]) -> str:
+    """Latency CDF per path: event -> queryable (solid), event -> acknowledged (dashed, OIC only)."""
+    series = [((result.get('latency') or {}).get(key) or [], style, COLORS.get(path), '%s: %s' % (path, label))
+              for path, result in report['paths'].items()
+              for key, style, label in (('time_to_queryable_cdf', '-', 'event → queryable'),
+                                        ('ack_cdf', '--', 'event → acknowledged'))]
+    return _step_chart(series, 'no latency samples', 'lower right', xlabel='seconds since event_time',
+                       ylabel='fraction of rows', ylim=(0, 1.02), title='Latency CDF per path')
+
+
+def throughput_svg(report: Mapping[str, Any]) -> str:
+    """Rows completed per second of the run, per path."""
+    series = [((result.get('throughput') or {}).get('series') or [], '-', COLORS.get(path),
+               '%s (%s)' % (path, (result.get('throughput') or {}).get('basis')))
+              for path, result in report['paths'].items()]
+    return _step_chart(series, 'no throughput samples', 'upper right', xlabel='seconds since the first event',
+                       ylabel='rows per second', ylim=(0, None), title='Throughput over the run')
+
+
+def concurrency_svg(report: Mapping[str, Any]) -> str:
+    """The OIC caller's concurrency limit per worker over the run (same time axis as the throughput chart)."""
+    view = (report['paths'].get('oic') or {}).get('concurrency') or {}
+    series = [(points, '-', None, worker) for worker, points in sorted((view.get('limit_series') or {}).items())]
+    title = 'OIC concurrency limit per worker (%s, ceiling %s)' % (view.get('mode'), view.get('ceiling'))
+    return _step_chart(series, 'no limit samples', 'lower right', xlabel='seconds since the first event',
+                       ylabel='requests in flight allowed', ylim=(0, None), title=title)
+
+
+def _concurrency_line(result):
+    view = result.get('concurrency')
+    if not view:
+        return ''
+    share, paced = view.get('overload_share'), view.get('paced_share')
+    advice = concurrency.paced_advice(view)
+    return '<li>concurrency: %s, ceiling %s, %s worker(s), final limits %s, %s changes; paced below one request %s ' \
+           'of the workers\' time; overload answers (429, 503, timeouts) %s of requests%s</li>' % tuple(
+               html.escape(str(v)) for v in (
+                   view.get('mode'), view.get('ceiling'), view.get('workers') or 0,
+                   ', '.join('%g' % v for v in (view.get('final_limit') or {}).values()) or '-',
+                   view.get('limit_changes'), '-' if paced is None else '%.0f%%' % (100 * paced),
+                   '-' if share is None else '%.2f%%' % (100 * share), '. ' + advice if advice else ''))
+
+
+CURVE_STYLES = {  # key in a cost_curve point: (label, color, line style)
+    'oic_usd_per_month': ('OIC, license included', COLORS['oic'], '-'),
+    'oic_byol_usd_per_month': ('OIC, BYOL', COLORS['oic'], '--'),
+    'direct_streaming_inserts_usd_per_month': ('direct, streaming inserts', COLORS['direct'], '-'),
+    'direct_storage_write_usd_per_month': ('direct, Storage Write API', COLORS['direct'], '--'),
+}
+CURVE_DENSITY = 240  # points per curve drawn: enough to show every pack step on a log axis
+
+
+def cost_curve_svg(report: Mapping[str, Any]) -> str:
+    """Monthly cost against sustained rate, log-log, one line per way of landing the rows (drawn from the same
+    formulas as report['cost_curve'], densely so the pack steps show), the stated rate as a vertical line; $0
+    (the Storage Write API's free tier) cannot sit on a log axis and is said in the legend instead."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    curve = report.get('cost_curve') or []
+    at = report.get('cost_at_rate') or {}
+    prices = report.get('prices') or {}
+    if not curve or not at or 'sources' not in prices:
+        axes.text(0.5, 0.5, 'no cost curve in this report', ha='center', transform=axes.transAxes)
+    else:
+        low = min(p['rate'] for p in curve)
+        high = max(p['rate'] for p in curve)
+        rates = [low * (high / low) ** (i / CURVE_DENSITY) for i in range(CURVE_DENSITY + 1)]
+        dense = pricing.cost_curve(rates, at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'])
+        for key, (label, color, style) in CURVE_STYLES.items():
+            points = [(p['rate'], p[key]) for p in dense if p[key] > 0]
+            if not points:
+                axes.plot([], [], style, color=color, label='%s: $0 at every rate shown (free tier)' % label)
+                continue
+            axes.plot([x for x, _ in points], [y for _, y in points], style, color=color, label=label)
+            marks = [(p['rate'], p[key]) for p in curve if p[key] > 0]
+            axes.plot([x for x, _ in marks], [y for _, y in marks], 'o', color=color, markersize=3)
+        over = [p['rate'] for p in dense if p['oic_instances'] > 1]
+        if over:
+            axes.axvspan(min(over), high, color='#c74634', alpha=0.07, label='OIC needs > 1 instance')
+        if at.get('rate'):
+            axes.axvline(at['rate'], color='#555', linestyle=':', label='stated rate %s/s' % format(at['rate'], ',.6g'))
+        axes.set_xscale('log')
+        axes.set_yscale('log')
+        axes.legend(fontsize=7, loc='upper left')
+    axes.set(xlabel='sustained records per second', ylabel='USD per month', title='Monthly cost against rate')
+    axes.grid(alpha=0.3, which='both')
+    svg = _svg(figure)
+    plt.close(figure)
+    return svg
+
+
+def cost_curve_table(report: Mapping[str, Any]) -> str:
+    """report['cost_curve'] as an HTML table, the stated rate's row in bold and rates needing > 1 OIC instance
+    marked."""
+    curve = report.get('cost_curve') or []
+    stated = (report.get('cost_at_rate') or {}).get('rate')
+    head = ''.join('<th>%s</th>' % html.escape(h) for h in ['records/s'] + [c[0] for c in report_table.CURVE_COLUMNS])
+    rows = []
+    for point in curve:
+        cells = [format(point['rate'], ',.6g') + (' (stated)' if point['rate'] == stated else '') +
+                 (' !' if point.get('oic_instances', 1) > 1 else '')]
+        cells += [str(point[key]) if key.endswith('packs') else '$' + report_table.format_usd(point[key])
+                  for _, key in report_table.CURVE_COLUMNS]
+        style = ' style="font-weight:600"' if point['rate'] == stated else ''
+        rows.append('<tr%s>%s</tr>' % (style, ''.join('<td class="n">%s</td>' % html.escape(c) for c in cells)))
+    return '<table id="cost-curve"><tr>%s</tr>%s</table>' % (head, ''.join(rows))
+
+
+def cost_section(report: Mapping[str, Any]) -> str:
+    """The cost at the stated rate, the curve (table, chart, named points) and the prices with their pages."""
+    points = ''.join('<li>%s</li>' % html.escape(p['what']) for p in report.get('cost_curve_points') or [])
+    prices = report.get('prices') or {}
+    sources = prices.get('sources') or {}
+    price_rows = ''.join(
+        '<tr><td><code>%s</code></td><td class="n">%s</td><td>%s</td><td class="url">%s</td><td>%s</td>'
+        '<td>%s</td></tr>' % (html.escape(key), html.escape(str(prices.get(key))), html.escape(src.get('says', '')),
+                              html.escape(src.get('url', '')),
+                              html.escape(str(src.get('read'))), 'yes' if src.get('first_hand') else 'no')
+        for key, src in sorted(sources.items()))
+    return ''.join((
+        '<h2 id="cost">Cost at a sustained rate</h2><p>%s. One line per way of landing the rows; ! = more than one '
+        'OIC instance.</p>' % html.escape(report_table.cost_at_rate_line(report)),
+        cost_curve_table(report),
+        '<figure id="cost-chart">%s<figcaption>Log-log: USD per month against sustained records per second. Solid '
+        'OIC: license-included packs; dashed: BYOL packs (the licences brought are not priced). Every OIC line '
+        'includes the streaming inserts of OIC\'s insertAll calls.</figcaption></figure>' % cost_curve_svg(report),
+        '<h3>Steps and break-even points</h3><ul>%s</ul>' % points,
+        '<h3>Prices and their pages</h3><p>Pages are named, not linked: the report loads nothing from the network. '
+        'first-hand = read on the vendor\'s own page; no = from a copy of it.</p><table id="price-sources"><tr><th>key</th><th>value</th><th>what the page '
+        'says</th><th>page</th><th>read</th><th>first-hand</th></tr>%s</table>' % price_rows,
+    ))
+
+
+def _summary_table(report):
+    paths = list(report['paths'])
+    results = [report['paths'][p] for p in paths]
+    rows = ['<tr><th></th>%s</tr>' % ''.join('<th>%s</th>' % html.escape(p) for p in paths)]
+    for title, cells in report_table.SECTIONS:
+        rows.append('<tr class="section"><td colspan="%d">%s</td></tr>' % (len(paths) + 1, html.escape(title)))
+        for label, cell in cells:
+            rows.append('<tr><td>%s</td>%s</tr>' % (html.escape(label), ''.join(
+                '<td class="n">%s</td>' % html.escape(cell(r)) for r in results)))
+    return '<table id="summary">%s</table>' % ''.join(rows)
+
+
+def _details(report):
+    parts = []
+    for path, result in report['paths'].items():
+        parts.append('<h3>%s</h3><ul>' % html.escape(path))
+        if result.get('dead_lettered_by_reason'):
+            parts.append('<li>dead letters by reason: %s</li>' % html.escape(', '.join(
+                '%s %d' % kv for kv in result['dead_lettered_by_reason'].items())))
+        if result.get('missing_ids'):
+            parts.append('<li>missing ids (%d): <code>%s</code></li>' % (
+                result.get('missing') or len(result['missing_ids']), html.escape(', '.join(result['missing_ids'][:100]))))
+        for example in result.get('mismatch_examples') or []:
+            parts.append('<li>value differs: <code>%s</code> %s sent %s, landed %s</li>' % tuple(
+                html.escape(str(example[k])) for k in ('record_id', 'field', 'sent', 'landed')))
+        view = result.get('oic_monitoring')
+        if view:
+            parts.append('<li>OIC monitoring: %s</li>' % html.escape(', '.join(
+                '%s %s' % (k, v) for k, v in sorted(view.items()) if k not in ('q', 'three_way'))))
+        probe = (result.get('latency') or {}).get('probe') or {}
+        if probe.get('note'):
+            parts.append('<li>probe: %s</li>' % html.escape(', '.join(
+                '%s %s' % (k, v) for k, v in sorted(probe.items()) if k != 'note') + ' — ' + probe['note']))
+        if (result.get('latency') or {}).get('ack_note'):
+            parts.append('<li>%s</li>' % html.escape(result['latency']['ack_note']))
+        parts.append('<li>HTTP requests: %s (%s)</li>' % (result.get('http_requests'),
+                                                         html.escape(result.get('http_requests_counted') or '')))
+        parts.append(_concurrency_line(result))
+        cost = result.get('cost') or {}
+        for item in cost.get('items', []) + ([cost['alternative']] if cost.get('alternative') else []):
+            parts.append('<li>%s: <span class="formula">%s</span></li>' % (
+                html.escape(item['item']), html.escape(item['formula'])))
+        parts.append('</ul>')
+    return ''.join(parts)
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """The whole page as a string; needs matplotlib for the charts."""
+    prices = report.get('prices') or {}
+    return ''.join((
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        '<title>OIC vs direct: run %s</title><style>%s</style></head><body>' % (
+            html.escape(str(report.get('run_id'))), STYLE),
+        '<h1>OIC path vs direct streaming</h1>',
+        '<p>run <code>%s</code>, %s, %s → %s, invalid records (not sent): %s</p>' % tuple(html.escape(str(v)) for v in (
+            report.get('run_id'), report.get('state'), report.get('started_at'), report.get('finished_at'),
+            report.get('invalid'))),
+        _summary_table(report),
+        '<div class="charts"><figure id="latency-cdf">%s<figcaption>Solid: event_time → first seen by the '
+        'BigQuery probe. Dashed: event_time → OIC acknowledgement.</figcaption></figure>' % latency_cdf_svg(report),
+        '<figure id="throughput">%s<figcaption>Rows per second; OIC counts acknowledgements, direct counts rows '
+        'first seen by the probe.</figcaption></figure>' % throughput_svg(report),
+        '<figure id="concurrency">%s<figcaption>Each worker\'s limit on OIC requests in flight, at every change '
+        '(adaptive: found from OIC\'s answers).</figcaption></figure></div>' % concurrency_svg(report)
+        if (report['paths'].get('oic') or {}).get('concurrency') else '</div>',
+        cost_section(report),
+        '<h2>Details and formulas</h2>', _details(report),
+        '<p>Prices: %s list prices as of %s; override with <code>python -m pipeline.compare --prices FILE</code> '
+        'or <code>--price KEY=VALUE</code>.</p>' % (html.escape(str(prices.get('currency', 'USD'))),
+                                                    html.escape(str(prices.get('as_of')))),
+        '</body></html>\n'))

@@ -1,0 +1,202 @@
+"""The comparison report as a readable terminal table, paths side by side, with the cost formulas under it."""
+
+from typing import Any, List, Mapping
+
+from comparison.measures import concurrency
+
+COLUMN = 26
+
+
+def _number(value, digits=1):
+    if value is None:
+        return 'n/a'
+    if isinstance(value, float):
+        return ('%.' + str(digits) + 'f') % value
+    return str(value)
+
+
+def _percentiles(summary):
+    if not summary or not summary.get('count'):
+        return 'n/a'
+    return '/'.join(_number(summary.get(k), 2) for k in ('p50_s', 'p90_s', 'p99_s', 'max_s'))
+
+
+def _acked(result):
+    return '%s*' % result['acked'] if result.get('acked_is_derived') else str(result['acked'])
+
+
+def _oic(result, key):
+    view = result.get('oic_monitoring')
+    if not view:
+        return 'n/a' if result.get('acked_is_derived') is False else '-'
+    if view.get('check') != 'done':
+        return 'n/a' if key != 'completed' else view['check'].split(':')[0]
+    if key == 'agree':
+        return 'yes' if view['three_way']['agree'] else 'NO'
+    return _number(view.get(key))
+
+
+def _cost(result):
+    cost = result.get('cost')
+    return '$%s' % format(cost['usd_per_month'], ',.2f') if cost else 'n/a'
+
+
+def _alternative(result):
+    cost = result.get('cost') or {}
+    return '$%s' % format(cost['alternative']['usd'], ',.2f') if cost.get('alternative') else ''
+
+
+SECTIONS = (
+    ('Reconciliation (this run\'s record_ids)', (
+        ('sent', lambda r: _number(r['sent'])),
+        ('acknowledged', _acked),
+        ('dead-lettered', lambda r: _number(r['dead_lettered'])),
+        ('landed', lambda r: _number(r.get('landed'))),
+        ('missing', lambda r: _number(r.get('missing'))),
+        ('in flight (window edge)', lambda r: _number(r['in_flight']) if 'in_flight' in r else '-'),
+        ('duplicates', lambda r: _number(r.get('duplicates'))),
+        ('rows with values differing', lambda r: _number(r.get('mismatched'))),
+    )),
+    ("OIC's view (monitoring API)", (
+        ('instances completed', lambda r: _oic(r, 'completed')),
+        ('instances failed', lambda r: _oic(r, 'failed')),
+        ('pipeline = OIC = BigQuery', lambda r: _oic(r, 'agree')),
+    )),
+    ('Latency, s (p50/p90/p99/max)', (
+        ('event -> acknowledged', lambda r: _percentiles((r.get('latency') or {}).get('ack'))),
+        ('event -> queryable', lambda r: _percentiles((r.get('latency') or {}).get('time_to_queryable'))),
+    )),
+    ('Throughput', (
+        ('rows/s', lambda r: _number(r.get('throughput_rps'))),
+        ('HTTP requests per row', lambda r: _number(r.get('http_requests_per_row'), 3)),
+    )),
+    ('Cost per month at the stated rate (below)', (
+        ('total', _cost),
+        ('OIC BYOL / direct via Storage Write API', _alternative),
+    )),
+)
+
+CURVE_COLUMNS = (  # (heading, key in a cost_curve point)
+    ('OIC packs', 'oic_packs'),
+    ('OIC', 'oic_usd_per_month'),
+    ('OIC BYOL', 'oic_byol_usd_per_month'),
+    ('direct streaming', 'direct_streaming_inserts_usd_per_month'),
+    ('direct Storage Write', 'direct_storage_write_usd_per_month'),
+)
+
+
+def format_usd(value: float) -> str:
+    return format(value, ',.2f') if value >= 0.01 or value == 0 else '<0.01'
+
+
+def cost_at_rate_line(report: Mapping[str, Any]) -> str:
+    """'Cost at R records/s: where that rate comes from' — one line, or '' for a report without it."""
+    at = report.get('cost_at_rate')
+    if not at:
+        return ''
+    if at.get('rate') is None:
+        return 'costs at %s; OIC answer time %gs (%s)' % (at['source'], at['oic_response_s'],
+                                                          at['oic_response_source'])
+    return 'cost at %s record%s/s: %s; OIC answer time %gs (%s)' % (
+        format(at['rate'], ',.6g'), '' if at['rate'] == 1 else 's', at['source'], at['oic_response_s'], at['oic_response_source'])
+
+
+def format_cost_curve(report: Mapping[str, Any]) -> List[str]:
+    """The cost curves as a table, records/s down, USD a month across, the stated rate marked *, rates needing more
+    than one OIC instance marked !, then the named step and break-even points."""
+    curve = report.get('cost_curve') or []
+    if not curve:
+        return []
+    stated = (report.get('cost_at_rate') or {}).get('rate')
+    lines = ['Cost per month across sustained rates (USD; each OIC figure includes the streaming inserts of its '
+             'insertAll calls)',
+             '%14s' % 'records/s' + ''.join('%21s' % heading for heading, _ in CURVE_COLUMNS)]
+    for point in curve:
+        mark = ('*' if point['rate'] == stated else ' ') + ('!' if point.get('oic_instances', 1) > 1 else ' ')
+        cells = [str(point[key]) if key.endswith('packs') else format_usd(point[key]) for _, key in CURVE_COLUMNS]
+        lines.append('%12s%s' % (format(point['rate'], ',.6g'), mark) + ''.join('%21s' % c for c in cells))
+    lines.append('* the stated rate   ! more than one OIC instance (over 100 packs or 2,000 requests in flight)')
+    points = report.get('cost_curve_points') or []
+    lines.extend('  - %s' % p['what'] for p in points if p['kind'] != 'no break-even')
+    never = [p for p in points if p['kind'] == 'no break-even']
+    if never:
+        lines.append('  - no break-even from %s to %s records/s; cheaper at every rate: %s' % (
+            format(never[0]['span'][0], ',.6g'), format(never[0]['span'][1], ',.6g'),
+            '; '.join('%s < %s' % (p['cheaper'], p['dearer']) for p in never)))
+    return lines
+
+
+def format_table(report: Mapping[str, Any]) -> str:
+    """The side-by-side summary printed at the end of a run and by python -m pipeline.compare."""
+    paths = list(report['paths'])
+    results = [report['paths'][p] for p in paths]
+    width = max(len(label) for _, rows in SECTIONS for label, _ in rows) + 4
+    lines = ['run %s  (%s)' % (report.get('run_id'), report.get('state') or 'unknown'),
+             ''.ljust(width) + ''.join(p.rjust(COLUMN) for p in paths)]
+    for title, rows in SECTIONS:
+        lines.append(title)
+        for label, cell in rows:
+            lines.append(('  ' + label).ljust(width) + ''.join(cell(r).rjust(COLUMN) for r in results))
+    lines.append('invalid records (not sent): %d' % report['invalid'])
+    shown = report.get('invalid_first') or []
+    if shown:
+        if report['invalid'] > len(shown):
+            lines[-1] += ', the first %d (all, with their lines, in invalid-*.jsonl):' % len(shown)
+        else:
+            lines[-1] += ' (with their lines in invalid-*.jsonl):'
+        lines.extend('  %s  %s' % (item.get('source') or '(generated)', '; '.join(map(str, item['errors'])))
+                     for item in shown)
+    lines.extend(_notes(report, paths))
+    lines.extend(format_cost_curve(report))
+    return '\n'.join(lines)
+
+
+def _notes(report, paths):
+    notes = []
+    for path in paths:
+        result = report['paths'][path]
+        if result.get('dead_lettered_by_reason'):
+            notes.append('%s dead letters by reason: %s' % (
+                path, ', '.join('%s %d' % kv for kv in result['dead_lettered_by_reason'].items())))
+        if result.get('landed_check') != 'done':
+            notes.append('%s landed check %s' % (path, result.get('landed_check')))
+        if result.get('missing_ids'):
+            notes.append('%s missing ids (first 5 of %d): %s' % (
+                path, result.get('missing') or len(result['missing_ids']), ', '.join(result['missing_ids'][:5])))
+        if result.get('mismatched_by_field'):
+            notes.append('%s values differing by field: %s' % (
+                path, ', '.join('%s %d' % kv for kv in result['mismatched_by_field'].items())))
+        view = result.get('oic_monitoring') or {}
+        if view.get('check', 'done') != 'done':
+            notes.append('%s monitoring check %s' % (path, view['check']))
+        for item in (result.get('cost') or {}).get('items', []):
+            notes.append('%s cost, %s: %s' % (path, item['item'], item['formula']))
+        advice = concurrency.paced_advice(result.get('concurrency') or {})
+        if advice:
+            notes.append('%s concurrency: %s' % (path, advice))
+        probe = (result.get('latency') or {}).get('probe') or {}
+        if probe.get('errors'):
+            notes.append('%s probe: %d failed polls (%s)' % (path, probe['errors'], probe.get('first_error')))
+    if any(r.get('acked_is_derived') for r in report['paths'].values()):
+        notes.append('* WriteToBigQuery reports only failed rows: acknowledged = sent - dead-lettered.')
+    probe = next((r['latency']['probe'] for r in report['paths'].values()
+                  if (r.get('latency') or {}).get('probe', {}).get('polls')), None)
+    if probe:
+        notes.append('queryable = first seen by a probe polling BigQuery every %gs (resolution: p50 %ss, poll gap '
+                     'max %ss)' % (probe['interval_s'], probe['resolution_p50_s'], probe['poll_gap_max_s']))
+    if cost_at_rate_line(report):
+        notes.append(cost_at_rate_line(report))
+    window, queries = report.get('window'), report.get('queries')
+    if window and queries:
+        notes.append('reconciled in BigQuery over event_time %s .. %s: %d queries, %s bytes processed, $%s%s' % (
+            window['from'], window['to'], queries['queries'], '{:,}'.format(queries['bytes_processed']),
+            queries['usd'], ' (%s)' % queries['note'] if queries.get('note') else ''))
+    for warning in report.get('warnings') or []:
+        notes.append('warning: %s' % warning)
+    prices = report.get('prices') or {}
+    second_hand = sorted(k for k, v in (prices.get('sources') or {}).items() if not v.get('first_hand'))
+    notes.append('prices: %s list prices as of %s, each with its page in comparison/cost/prices.json%s '
+                 '(python -m pipeline.compare --prices/--price to change)' % (
+                     prices.get('currency', 'USD'), prices.get('as_of'),
+                     '; not first-hand: %s' % ', '.join(second_hand) if second_hand else ''))
+    return notes

@@ -1,0 +1,133 @@
+"""The comparison report of a run with a run-record dataset, reconciled inside BigQuery (comparison/sql/reconcile.py),
+over the run's time window or a slice of it (--since, --from/--to) while the run goes on."""
+
+import datetime
+import logging
+import re
+from typing import Any, Callable, List, Optional
+
+from comparison.sql import bq_read
+from comparison.cost import pricing
+from comparison.measures import throughput
+from comparison.sql import reconcile as sql
+from transforms import records as rec
+from transforms.run_record import tables as rrt
+from transforms.tables import DatasetSpec, parse_dataset_spec, parse_table_spec
+
+CLOCK_SKEW_S = 300.0  # Workers stamp event_time with their own clocks; the run's window is widened by this much.
+DEFAULT_IN_FLIGHT_S = 300.0
+_DURATION = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$')
+_UNIT_S = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '15m', '1h', '2d' -> seconds; ValueError otherwise."""
+    found = _DURATION.match(text or '')
+    if not found or float(found.group(1)) <= 0:
+        raise ValueError('a duration is a positive number with s, m, h or d (e.g. 1h); got %r' % text)
+    return float(found.group(1)) * _UNIT_S[found.group(2)]
+
+
+def parse_moment(text: str) -> datetime.datetime:
+    """An ISO 8601 / RFC 3339 moment; UTC when it names no zone. ValueError otherwise."""
+    try:
+        return rec.parse_timestamp(text)
+    except (TypeError, ValueError):
+        raise ValueError('a time is ISO 8601, e.g. 2026-01-31T08:00:00Z; got %r' % text) from None
+
+
+def run_window(run: dict, now: datetime.datetime, since_s: Optional[float] = None,
+               start: Optional[datetime.datetime] = None, end: Optional[datetime.datetime] = None,
+               in_flight_s: float = DEFAULT_IN_FLIGHT_S) -> sql.Window:
+    """The event_time window to compare. Default: the whole run (its start to its finish, or to now while it runs,
+    widened by CLOCK_SKEW_S); --since: the last `since_s` seconds; --from/--to: as given (each clipped to the run).
+
+    While the run goes on (no finished_at), records sent in the last `in_flight_s` seconds whose outcome is not
+    known yet are in flight, not missing. ValueError when the window is empty."""
+    skew = datetime.timedelta(seconds=CLOCK_SKEW_S)
+    run_start = rec.parse_timestamp(run['started_at']) - skew if run.get('started_at') else None
+    finished = rec.parse_timestamp(run['finished_at']) if run.get('finished_at') else None
+    run_end = finished + skew if finished else now
+    if since_s is not None:
+        start = now - datetime.timedelta(seconds=since_s)
+    start = max(start, run_start) if start and run_start else (start or run_start)
+    end = min(end, run_end) if end else run_end
+    if start is None:
+        raise ValueError('the run record has no started_at; give --from')
+    if end <= start:
+        raise ValueError('the window %s .. %s is empty (the run: %s .. %s)' % (
+            rec.format_timestamp(start), rec.format_timestamp(end), run.get('started_at'),
+            run.get('finished_at') or 'running'))
+    in_flight_after = None if finished else now - datetime.timedelta(seconds=in_flight_s)
+    return sql.Window(start, end, in_flight_after)
+
+
+def _scope(run: dict, path: str, dataset) -> sql.PathScope:
+    table_text = run.get('%s_table' % path)
+    landed, check = None, 'done'
+    if not run.get('landed_check', True):
+        check = 'skipped: --no_landed_check'
+    elif not table_text:
+        check = 'skipped: no BigQuery table configured for this path'
+    elif path == 'oic' and run.get('oic_payload') == 'seed':
+        check = 'skipped: the seed payload carries no record_id to find rows by'
+    else:
+        landed = parse_table_spec(table_text)
+    return sql.PathScope(run_id=run['run_id'], path=path, dataset=dataset, landed=landed, landed_check=check,
+                         payload=run.get('oic_payload') or 'extended')
+
+
+def layout_warnings(client: Any, run: dict, dataset: DatasetSpec) -> List[str]:
+    """One line for each table the comparison reads that is not partitioned and clustered as it should be."""
+    found = []
+    for path in run.get('paths', []):
+        if run.get('%s_table' % path):
+            found.append(bq_read.layout_warning(client, parse_table_spec(run['%s_table' % path])))
+    for name in rrt.TABLES:
+        found.append(bq_read.layout_warning(client, parse_table_spec('%s:%s.%s' % (
+            dataset.project, dataset.dataset, name)), rrt.LAYOUT))
+    return [w for w in found if w]
+
+
+def build_report_sql(run: dict, window: sql.Window, client_factory: Callable = bq_read.make_client,
+                     prices: Optional[dict] = None, sample: int = sql.SAMPLE_IDS,
+                     at_rate: Optional[float] = None) -> dict:
+    """The report of `run` (its run.json) over `window`, every figure computed by queries in BigQuery."""
+    prices = prices or pricing.load_prices()
+    rate = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
+    dataset = parse_dataset_spec(run['run_record_dataset'])
+    client = client_factory(dataset.project, run.get('emulator_host'))
+    queries = sql.Queries(client, bq_read.deadline_for(run.get('emulator_host')) * 4)
+    warnings = layout_warnings(client, run, dataset)
+    for warning in warnings:
+        logging.getLogger(__name__).warning(warning)
+    invalid, invalid_first = sql.invalid_records(queries, dataset, run['run_id'], window)
+    response_s, response_source = sql.oic_response_time(queries, dataset, run['run_id'], window)
+    report = {
+        'run_id': run.get('run_id'), 'started_at': run.get('started_at'), 'finished_at': run.get('finished_at'),
+        'state': run.get('state'), 'runner': run.get('runner'),
+        'reconciliation': 'sql', 'run_record_dataset': str(dataset), 'window': window.describe(),
+        'invalid': invalid, 'invalid_first': invalid_first,
+        'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
+        'warnings': warnings, 'paths': {}, 'cost_at_rate': {'rate': rate[0], 'source': rate[1], 'oic_response_s': response_s,
+                         'oic_response_source': response_source},
+    }
+    for path in run.get('paths', []):
+        try:
+            result = sql.reconcile_path_sql(queries, _scope(run, path, dataset), window, prices, sample, rate,
+                                            response_s)
+        except Exception as err:  # One path's failure (a missing table, a refused query) leaves the other standing.
+            result = {'sent': 0, 'acked': 0, 'dead_lettered': 0, 'landed_check': 'failed: %s: %s' % (
+                type(err).__name__, (str(err).splitlines() or [''])[0][:200])}
+        result['wall_s'] = run.get('wall_s')
+        if path == 'direct' and 'sent' in result:  # insertAll calls: from the runner's metrics, as in memory.
+            result['http_requests'], result['http_requests_counted'] = throughput.http_requests(
+                path, [], [], run.get('metrics'))
+            result['http_requests_per_row'] = round(result['http_requests'] / result['sent'], 4) \
+                if result['http_requests'] is not None and result['sent'] else None
+        if path == 'oic':
+            result['oic_monitoring'] = {'check': 'skipped: the SQL reconciliation does not page through OIC\'s '
+                                                 'monitoring API (use --in_memory for the three-way check)'}
+        report['paths'][path] = result
+    report['queries'] = sql.query_cost(queries, prices, bool(run.get('emulator_host')))
+    return report

@@ -1,0 +1,1 @@
+"""The local OIC stand-in: the HTTP server (server.py, run as python -m devstack.oic.server), its capacity model, fault injection, monitoring instances, the insertAll mapping and sink. Imports devstack.bq, comparison.measures.monitoring and transforms.records."""

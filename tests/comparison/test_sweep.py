@@ -1,0 +1,122 @@
+"""The sweep: its pure measuring rules, and a short two-rate sweep against the local stack rendered in Chromium."""
+
+import datetime
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from comparison import sweep
+from transforms import records as rec
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def moments(start, step_s, count):
+    base = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
+    return [rec.format_timestamp(base + datetime.timedelta(seconds=start + i * step_s)) for i in range(count)]
+
+
+def test_rates_and_owned_flags_are_checked():
+    assert sweep.parse_rates('50,10,10,200') == [10.0, 50.0, 200.0]
+    for bad in ('', 'ten', '0,5', '-1', 'inf'):
+        with pytest.raises(sweep.SweepUsage):
+            sweep.parse_rates(bad)
+    args, passed = sweep.parse(['--rates', '5,20', '--paths', 'oic', '--oic_concurrency', '32'])
+    assert args.rate_list == [5.0, 20.0] and passed == ['--paths', 'oic', '--oic_concurrency', '32']
+    for owned in (['--rate', '5'], ['--records=3'], ['--streaming'], ['--input', 'f.csv'], ['--at_rate', '1']):
+        with pytest.raises(sweep.SweepUsage, match='set by the sweep'):
+            sweep.parse(owned)
+    with pytest.raises(sweep.SweepUsage):
+        sweep.parse(['--seconds', '0'])
+
+
+def test_the_usage_error_is_one_line_and_exit_2(capsys):
+    assert sweep.main(['--rates', 'fast']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: --rates') and err.count('\n') == 1
+
+
+def test_delivered_rate_is_the_slope_of_the_completions_not_their_start_or_latency():
+    assert sweep.delivered_rate(moments(0, 0.1, 50)) == 10.0
+    assert sweep.delivered_rate(moments(30, 0.1, 50)) == 10.0  # late by 30 s: the same rate
+    # Coarse sightings (every 0.5 s a batch of 5) still give 10/s.
+    coarse = [m for m in moments(0, 0.5, 20) for _ in range(5)]
+    assert sweep.delivered_rate(coarse) == pytest.approx(10.0, rel=0.05)
+    assert sweep.delivered_rate(moments(0, 0.1, 2)) is None
+
+
+def test_the_start_up_burst_is_left_out():
+    sent = [{'record_id': 'burst%d' % i, 'event_time': t} for i, t in enumerate(moments(0, 0.001, 10))]
+    sent += [{'record_id': 'steady%d' % i, 'event_time': t} for i, t in enumerate(moments(2, 0.2, 10))]
+    assert sweep.steady_ids(sent, 1.0) == {'steady%d' % i for i in range(10)}
+    assert sweep.warm_up_for(20) == 5.0 and sweep.warm_up_for(4) == 1.0
+
+
+def test_a_path_keeps_up_while_it_delivers_95_percent_within_the_p99_bound():
+    assert sweep.judge(100, 96.0, 2.0, 5.0, 100.0) == (True, 'keeps up')
+    keeps, why = sweep.judge(100, 80.0, 2.0, 5.0, 100.0)
+    assert not keeps and 'delivered 80/s < 95% of 100/s' in why
+    keeps, why = sweep.judge(100, 99.0, 7.5, 5.0, 100.0)
+    assert not keeps and 'p99 7.5s over 5s' in why
+    assert 'the source itself emitted only 60/s' in sweep.judge(100, 60.0, 1.0, 5.0, 60.0)[1]
+
+
+def test_limits_name_the_last_rate_kept_up_with_and_the_first_that_was_not():
+    def step(rate, oic_ok, direct_ok):
+        return {'rate': rate, 'paths': {'oic': {'keeps_up': oic_ok, 'why': 'oic slow'},
+                                        'direct': {'keeps_up': direct_ok, 'why': 'direct slow'}}}
+    found = sweep.limits([step(100, False, True), step(10, True, True), step(400, True, True)])
+    assert found['oic'] == {'keeps_up_to': 10, 'stops_at': 100, 'why': 'oic slow'}
+    assert found['direct'] == {'keeps_up_to': 400, 'stops_at': None, 'why': None}
+    assert sweep.limit_text(found['oic']) == 'kept up to 10 records/s, not at 100 records/s (oic slow)'
+
+
+def find_chromium():
+    import shutil
+    return next((shutil.which(n) for n in ('chromium', 'chromium-browser', 'google-chrome') if shutil.which(n)), None)
+
+
+@pytest.mark.stack
+def test_a_two_rate_sweep_measures_both_paths_and_its_page_renders(clean_stack, tmp_path, capsys):
+    before = clean_stack.set_faults({'seed': 3})
+    environ = dict(os.environ, **clean_stack.env())
+    out = tmp_path / 'sweep'
+    code = sweep.main(['--rates', '4,12', '--seconds', '3', '--grace', '15', '--out', str(out),
+                       '--oic_service_ms', '20'], environ=environ)
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert printed.count('[1/2]') == 2 and printed.count('[2/2]') == 2  # started, then its progress line
+    assert 'OIC model: the local OIC stand-in serves each request in 20 ms and holds 100 requests at once' in printed
+    document = json.load(open(out / 'sweep.json'))
+    assert document['state'] == 'done' and [s['rate'] for s in document['steps']] == [4.0, 12.0]
+    assert document['oic_model']['capacity_in_flight'] == 100 and document['oic_model']['message_packs'] == 1
+    for step in document['steps']:
+        assert step['exit_code'] == 0 and set(step['paths']) == {'oic', 'direct'}
+        for path, figures in step['paths'].items():
+            assert figures['sent'] == step['records'] and figures['missing'] == 0, (path, figures)
+            assert figures['delivered_rps'] and figures['ttq_p99_s'] is not None
+        assert step['paths']['oic']['ack_p99_s'] is not None and step['paths']['oic']['overload_share'] == 0
+        assert step['stand_in']['requests'] == step['records']
+    assert set(document['limits']) == {'oic', 'direct'}
+    rates = [p['rate'] for p in document['cost_curve']]
+    assert {0.1, 1.0, 4.0, 12.0, 1000.0} <= set(rates)
+    # The stand-in's own settings are back.
+    assert clean_stack._admin('GET', '/admin/faults') == before
+
+    page = (out / 'sweep.html').read_text(encoding='utf-8')
+    assert 'src="http' not in page and 'href="http' not in page and '<link' not in page
+    chromium = find_chromium()
+    if not chromium:
+        pytest.skip('no chromium found (.ci/run installs Debian\'s chromium package)')
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run([chromium, '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+                              '--disable-background-networking', '--user-data-dir=' + profile, '--dump-dom',
+                              'file://%s' % (out / 'sweep.html')], capture_output=True, text=True, timeout=120).stdout
+    for chart in ('delivered-chart', 'latency-chart', 'cost-chart'):
+        start = dom.index('<figure id="%s">' % chart)
+        figure = dom[start:dom.index('</figure>', start)]
+        assert '<svg' in figure and '<path' in figure, chart
+    assert 'id="sweep-results"' in dom and 'Local model: the local OIC stand-in' in dom

@@ -1,0 +1,94 @@
+"""Flag validation: clear one-line errors for usage mistakes, a secret-free RunConfig otherwise."""
+
+import pytest
+
+from pipeline.config import UsageError
+from transforms.oic.urls import check_oic_url, redact_url
+from launcher.run import main, parse
+
+STACK = ['--oic_url', 'http://127.0.0.1:1/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records',
+         '--oic_username', 'u', '--direct_table', 'p:warehouse.inventory_direct',
+         '--bigquery_emulator_host', 'http://127.0.0.1:2']
+ENV = {'OIC_PASSWORD': 'hunter2'}
+
+
+def test_defaults():
+    _, config = parse(STACK, ENV)
+    assert config.paths == ('oic', 'direct')
+    assert config.source.records == 200 and config.source.rate == 0 and not config.source.streaming
+    assert str(config.bigquery.direct_table) == 'p:warehouse.inventory_direct'
+    assert 'hunter2' not in repr(config) and 'hunter2' not in str(config.describe())
+
+
+def test_streaming_defaults_to_a_rate_and_no_bound():
+    _, config = parse(STACK + ['--streaming'], ENV)
+    assert config.source.streaming and config.source.rate == 10 and config.source.records is None
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--paths', 'oic,ftp'], '--paths'),
+    (['--records', '0'], '--records must be at least 1'),
+    (['--rate', '-1'], '--rate'),
+    (['--streaming', '--rate', '0'], '--rate'),
+    (['--input', '/no/such/file.csv'], 'no such file'),
+    (['--direct_table', 'nodots'], '--direct_table'),
+    (['--bigquery_emulator_host', '127.0.0.1:9050'], 'scheme included'),
+    (['--oic_url', 'ftp://x/y'], 'http(s) URL'),
+    (['--oic_url', 'http://example.com/x'], 'plain http'),
+    (['--oic_password_secret', 'my-secret'], 'projects/P/secrets/S/versions/V'),
+    (['--oic_concurrency', '0'], '--oic_concurrency'),
+    (['--frobnicate'], 'unknown flag --frobnicate'),
+])
+def test_usage_errors(argv, message):
+    with pytest.raises(UsageError, match=None) as caught:
+        parse(STACK + argv, ENV)
+    assert message in str(caught.value)
+
+
+def test_missing_password():
+    with pytest.raises(UsageError, match='OIC_PASSWORD'):
+        parse(STACK, {})
+
+
+def test_dataflow_needs_a_secret():
+    with pytest.raises(UsageError, match='--oic_password_secret'):
+        parse(STACK + ['--runner', 'DataflowRunner'], ENV)
+
+
+def test_insecure_http_can_be_allowed_and_https_is_fine():
+    check_oic_url('http://example.com/x', allow_insecure_http=True)
+    check_oic_url('https://example.com/x')
+    with pytest.raises(ValueError, match='must not contain credentials'):
+        check_oic_url('https://u:p@example.com/x')
+
+
+def test_redact_url_drops_credentials():
+    assert redact_url('https://u:secret@h:8443/p?q=1') == 'https://h:8443/p'
+
+
+def test_oic_only_without_bigquery_is_allowed():
+    argv = ['--paths', 'oic', '--oic_url', 'https://oic.example.com/x', '--oic_username', 'u']
+    _, config = parse(argv, ENV)
+    assert config.bigquery.direct_table is None and config.bigquery.oic_table is None
+
+
+def test_main_exits_2_with_one_line(capsys):
+    assert main(['--paths', 'nope']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1 and 'Traceback' not in err
+
+
+def test_help_lists_our_flags_and_beams(capsys):
+    assert main(['--help']) == 0
+    out = capsys.readouterr().out
+    for flag in ('--records', '--oic_payload', '--direct_table', '--runner', '--streaming', '--temp_location'):
+        assert flag in out
+
+
+def test_at_rate_is_recorded_and_checked():
+    _, config = parse(STACK + ['--at_rate', '2.5'], ENV)
+    assert config.at_rate == 2.5 and config.describe()['at_rate'] == 2.5
+    assert parse(STACK, ENV)[1].describe()['at_rate'] is None
+    for bad in ('0', '-1', 'inf'):
+        with pytest.raises(UsageError, match='--at_rate must be a positive number'):
+            parse(STACK + ['--at_rate', bad], ENV)

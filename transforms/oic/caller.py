@@ -1,0 +1,283 @@
+"""Posts one record to OIC with timeouts, retries and client-side throttling; returns an Outcome, never raises."""
+
+import dataclasses
+import json
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from typing import Any, Dict, Optional, Protocol, Tuple, Union
+
+import urllib3
+
+from transforms.oic import concurrency_limit as cl
+from transforms import records as rec
+from transforms.oic.auth import BasicAuth, TokenProvider, TokenUnavailable, tls_pool_kwargs
+from transforms.oic.errors import OICStopError, OICTLSError, tls_refusal
+from transforms.records import DETAIL_LIMIT
+from transforms.oic.throttle import Gate
+from transforms.oic.urls import redact_url
+from transforms.oic.retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, is_retryable, parse_retry_after
+
+DEFAULT_CONNECT_TIMEOUT_S = 5.0  # --oic_connect_timeout
+DEFAULT_READ_TIMEOUT_S = 30.0  # --oic_read_timeout (OIC itself gives up on a synchronous call at 300 s)
+
+
+def error_label(err: BaseException) -> str:
+    """A short label for why a request got no answer ('connection refused', 'name not resolved', 'TLS error', …),
+    from the exception and its causes; never the message (it can carry hosts and proxies)."""
+    seen = set()
+    cause: Optional[BaseException] = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return 'connection refused'
+        if isinstance(cause, (socket.gaierror, urllib3.exceptions.NameResolutionError)):
+            return 'name not resolved'
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return 'TLS certificate not trusted'
+        if isinstance(cause, (ssl.SSLError, urllib3.exceptions.SSLError)):
+            return 'TLS error'
+        if isinstance(cause, ConnectionResetError):
+            return 'connection reset'
+        if isinstance(cause, urllib3.exceptions.ProtocolError):
+            return 'connection closed without an answer'
+        if isinstance(cause, (socket.timeout, urllib3.exceptions.TimeoutError)) and \
+                not isinstance(cause, urllib3.exceptions.NewConnectionError):
+            return 'timeout'
+        cause = getattr(cause, 'reason', None) or cause.__cause__ or cause.__context__
+    return type(err).__name__
+
+
+class Observer(Protocol):
+    """Told about each request as it happens (transforms/live_stats.LiveStats is one)."""
+
+    def request_started(self, attempt: int) -> None: ...
+
+    def request_finished(self, error: Optional[str] = None) -> None: ...
+
+
+class _NoObserver:
+    def request_started(self, attempt: int) -> None:
+        pass
+
+    def request_finished(self, error: Optional[str] = None) -> None:
+        pass
+
+
+@dataclasses.dataclass
+class Attempt:
+    """One request's result: a status, or an error kind ('timeout', 'connection_error', 'deadline', 'stopped')."""
+    status: Optional[int] = None
+    error: Optional[str] = None
+    detail: str = ''
+    retry_after: Optional[float] = None
+    sent: bool = True
+    fatal: Optional[OICStopError] = None  # A failure that stops the run (refused client, untrusted certificate).
+
+    @property
+    def retryable(self) -> bool:
+        return self.sent and is_retryable(self.status, self.error)
+
+    @property
+    def error_text(self) -> Optional[str]:
+        """None for a success, else a short label: 'HTTP 503', 'timeout', 'connection refused', …"""
+        if self.status is not None:
+            return None if 200 <= self.status < 300 else 'HTTP %d' % self.status
+        if self.error == 'connection_error' and self.detail:
+            return self.detail.split(': ', 1)[-1]
+        return self.error
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What happened to one record: kind 'ack', 'dead', 'auth' or 'stop' (then `error` stops the run), with the
+    counts the metrics need."""
+    kind: str
+    status: Optional[int]
+    attempts: int
+    latency_s: float
+    reason: str = ''
+    detail: str = ''
+    overloads: int = 0
+    held: int = 0
+    held_s: float = 0.0
+    error: Optional[OICStopError] = None
+
+
+def give_up_reason(last: Attempt, attempts: int, policy: RetryPolicy) -> str:
+    """The dead-letter reason for a record whose last attempt was `last`; `attempts` counts those charged against
+    the policy's max_attempts (overload answers are not)."""
+    if last.error in ('deadline', 'stopped'):
+        return 'deadline_exceeded' if last.error == 'deadline' else 'stopped'
+    if not last.retryable:
+        return 'http_%d' % last.status if last.status is not None else last.error or 'unknown'
+    return 'attempts_exhausted' if attempts >= policy.max_attempts else 'deadline_exceeded'
+
+
+def is_overload(result: 'Attempt') -> bool:
+    """An answer in which OIC (or its gateway) says it is busy: 429, 503, 504. It cuts the concurrency limit (as do
+    timeouts and connection errors) and, while the record's deadline allows, does not count against its
+    max_attempts: the record waits for capacity. A timeout or a refused connection may be an OIC that is down or
+    misaddressed, so those still count (the attempt cap bounds them)."""
+    return result.sent and result.error is None and result.status in cl.BACKPRESSURE_STATUSES
+
+
+def _answer(result: Optional['Attempt']):
+    """(status, error) of an attempt for the limiter; a post that raised (a bug) says nothing about OIC."""
+    return (result.status, result.error) if result is not None else (None, 'client_error')
+
+
+class OICCaller:
+    """A keep-alive connection pool sized to `concurrency` (the most requests the gate's limiter allows in flight),
+    and the retry loop for one record (thread-safe). Each attempt takes a slot of the gate's limiter and gives it
+    back with what the answer said, so the limit learns from every attempt, retries included.
+
+    urllib3 (what requests is built on) directly: at hundreds of requests per second from one process, requests'
+    per-call work (settings merge, environment lookups) holds the GIL long enough to cost a tenth of the throughput.
+    """
+
+    def __init__(self, url: str, username: Optional[str], password: Optional[str], concurrency: int,
+                 timeouts: Tuple[float, float], policy: RetryPolicy, gate: Gate, payload_shape: str = 'extended',
+                 stop_event: Optional[threading.Event] = None, auth: Optional[Union[BasicAuth, TokenProvider]] = None,
+                 ca_pem: Optional[str] = None, observer: Optional[Observer] = None):
+        """`auth` (transforms.oic.auth: BasicAuth or a TokenProvider) replaces Basic Auth with username/password;
+        `ca_pem` (PEM text) is what an https URL's certificate is verified against, else the system's trust store.
+        The pool keeps its connections alive: a TLS handshake per connection, not per request. `observer` is told
+        of each request as it starts and ends (the live progress line)."""
+        self.url, self.policy, self.gate, self.shape = url, policy, gate, payload_shape
+        self.observer = observer or _NoObserver()
+        self.connect_timeout, self.read_timeout = timeouts
+        self.stop_event = stop_event or threading.Event()
+        self.auth = auth or BasicAuth(username or '', password or '')  # Basic Auth: both given (config checks)
+        self._headers = urllib3.make_headers(keep_alive=True)
+        self._headers['Content-Type'] = 'application/json'
+        self.pool = urllib3.connection_from_url(url, maxsize=concurrency, block=True, retries=False,
+                                                **tls_pool_kwargs(url, ca_pem))
+        self._path = urllib.parse.urlsplit(url)._replace(scheme='', netloc='').geturl() or '/'
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def call(self, record: dict) -> Outcome:
+        """Posts `record` until it is accepted, refused for good, or the policy gives up; never raises."""
+        started = time.monotonic()
+        deadline = started + self.policy.deadline_s
+        body = rec.oic_payload(record, self.shape)
+        counts = {'attempts': 0, 'charged': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
+        limiter = self.gate.limiter
+
+        def attempt():
+            went, held, held_s = self.gate.wait_turn(deadline, self.stop_event)
+            counts['held'] += held
+            counts['held_s'] += held_s
+            ticket = None
+            if went and limiter is not None:
+                waited = time.monotonic()
+                ticket = limiter.acquire(deadline, self.stop_event)
+                waited = time.monotonic() - waited
+                went = ticket is not None
+                # Waited for a slot of an adaptive limit that OIC's answers keep below its ceiling: throttled time
+                # (a wait at the ceiling or under a fixed limit is the job's own choice, not OIC's).
+                if waited > 0.001 and limiter.limit < getattr(limiter, 'ceiling', 0):
+                    counts['held'] += 1
+                    counts['held_s'] += waited
+            if not went:
+                return Attempt(error='stopped' if self.stop_event.is_set() else 'deadline', sent=False)
+            counts['attempts'] += 1
+            result = None
+            try:
+                result = self._send(body, deadline, counts)
+            finally:  # the slot goes back whatever happened, with what the answer said about OIC's capacity
+                if ticket is not None and limiter is not None:
+                    limiter.release(ticket, cl.signal_of(*_answer(result)))
+            if not is_overload(result):
+                counts['charged'] += 1
+            overloaded = result.status in OVERLOAD_STATUSES or result.error is not None
+            counts['overloads'] += overloaded
+            if self.gate.throttler is not None:
+                self.gate.throttler.record(accepted=not overloaded)
+            return result
+
+        charged = lambda: int(counts['charged'])  # noqa: E731
+        # Under an adaptive limit the limit backs off from overload (a cut, pacing); a record's own backoff grows
+        # only with the attempts that count. A fixed limit does not back off, so there every attempt grows it.
+        retrying = self.policy.retrying(self.stop_event, spent=charged,
+                                        backoff_step=charged if isinstance(limiter, cl.AdaptiveLimit) else None)
+        try:
+            last = retrying(attempt)
+        except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
+            last = Attempt(error='client_error', detail=type(err).__name__, sent=False)
+        elapsed = time.monotonic() - started
+        common: Dict[str, Any] = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
+                                      held=counts['held'], held_s=counts['held_s'])
+        if last.fatal is not None:
+            return Outcome('stop', None, reason='stopped', error=last.fatal, **common)
+        if last.status is not None and 200 <= last.status < 300:
+            return Outcome('ack', last.status, **common)
+        if last.status in AUTH_STATUSES:
+            return Outcome('auth', last.status, reason='http_%d' % last.status, detail=last.detail, **common)
+        return Outcome('dead', last.status, reason=give_up_reason(last, int(counts['charged']), self.policy),
+                       detail=last.detail, **common)
+
+    def _authorization(self, deadline):
+        """(header, None), or (None, Attempt) when no header can be had: a passing token endpoint failure (retried
+        with the record's backoff) or a failure that stops the run."""
+        try:
+            return self.auth.header(max(deadline - time.monotonic(), 0.001)), None
+        except TokenUnavailable as err:
+            return None, Attempt(error='token_unavailable', detail=('token_unavailable: %s' % err)[:DETAIL_LIMIT])
+        except OICStopError as err:
+            return None, Attempt(error='stopped', sent=False, fatal=err)
+
+    def _send(self, body, deadline, counts):
+        """One attempt: the record posted with the current credentials; a 401 to a token that was accepted before
+        (it expired or was revoked) gets one new token and one more request."""
+        header, failed = self._authorization(deadline)
+        if failed:
+            return failed
+        result = self._observed_post(body, deadline, header, counts['attempts'])
+        if result.status == 401 and self.auth.invalidate(header):
+            header, failed = self._authorization(deadline)
+            if failed:
+                return failed
+            counts['attempts'] += 1
+            result = self._observed_post(body, deadline, header, counts['attempts'])
+        return result
+
+    def _observed_post(self, body, deadline, authorization, attempt) -> 'Attempt':
+        """_post, with the observer told when the request starts and how it ended."""
+        self.observer.request_started(int(attempt))
+        try:
+            result = self._post(body, deadline, authorization)
+        except BaseException:
+            self.observer.request_finished('client error')
+            raise
+        self.observer.request_finished(result.error_text)
+        return result
+
+    def _post(self, body, deadline, authorization):
+        remaining = max(deadline - time.monotonic(), 0.001)
+        timeout = urllib3.Timeout(connect=self.connect_timeout, read=min(self.read_timeout, remaining))
+        headers = dict(self._headers, Authorization=authorization)
+        try:
+            response = self.pool.urlopen('POST', self._path, body=json.dumps(body).encode('utf-8'),
+                                         headers=headers, timeout=timeout)
+        except urllib3.exceptions.SSLError as err:
+            refusal = tls_refusal(err)
+            if refusal is None:  # A handshake cut short (an overloaded server): like any connection error.
+                return Attempt(error='connection_error', detail='connection_error: SSLError')
+            return Attempt(error='stopped', sent=False, fatal=OICTLSError(
+                'OIC\'s certificate at %s is not trusted (%s); pass --oic_ca_bundle FILE with the CA that issued it'
+                % (redact_url(self.url), refusal)))
+        except urllib3.exceptions.NewConnectionError as err:  # A TimeoutError subclass in urllib3 2, yet no timeout.
+            return Attempt(error='connection_error', detail='connection_error: %s' % error_label(err))
+        except urllib3.exceptions.TimeoutError as err:
+            return Attempt(error='timeout', detail='timeout: %s' % type(err).__name__)
+        except urllib3.exceptions.HTTPError as err:  # Only the kind: messages can carry hosts and proxies.
+            return Attempt(error='connection_error', detail='connection_error: %s' % error_label(err))
+        if 200 <= response.status < 300:
+            return Attempt(status=response.status)
+        return Attempt(status=response.status, detail=response.data.decode('utf-8', 'replace')[:DETAIL_LIMIT],
+                       retry_after=parse_retry_after(response.headers.get('Retry-After')))

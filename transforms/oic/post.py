@@ -1,0 +1,313 @@
+"""The OIC branch's caller: posts each record to the OIC REST trigger (Basic Auth or OAuth), many requests in flight."""
+
+import concurrent.futures
+import datetime
+import os
+import queue
+import socket
+import threading
+from typing import Callable, Optional, Protocol
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
+from apache_beam.metrics import Metrics
+from apache_beam.utils import shared
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms.run_record import live_stats
+from transforms import records as rec
+from transforms.oic.credentials import PasswordRef
+from transforms.oic.auth import OAuthClient
+from transforms.oic.errors import OICAuthError, OICStopError  # noqa: F401 (OICAuthError: part of this module's API)
+from transforms.oic.caller import (
+    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome)
+from transforms.oic.urls import check_oic_url
+from transforms.oic.retry import (
+    DEFAULT_DEADLINE_S, DEFAULT_INITIAL_BACKOFF_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF_S, RetryPolicy)
+from transforms.oic.throttle import CONCURRENCY_MODES, WorkerState
+
+DEAD_LETTER = 'dead_letter'
+LIMITS = 'limits'  # tagged output: the concurrency limit of a worker at each change
+DEFAULT_CONCURRENCY_MODE = 'adaptive'  # --oic_concurrency_mode
+# --oic_concurrency by mode: adaptive, the ceiling a worker's limit may grow to (one OIC message pack's 100
+# synchronous requests); fixed, the requests in flight for the whole job (as before the adaptive limit).
+DEFAULT_CONCURRENCY = {'adaptive': 100, 'fixed': 16}
+METRICS_NAMESPACE = 'oic'
+AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
+DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
+                'deadline_exceeded')
+TOKEN_COUNTERS = ('token_fetches', 'token_fetch_failures', 'token_refreshes_ahead')
+
+
+class Caller(Protocol):
+    """What _PostFn needs of a caller: post one record until it is settled (never raising), and release resources.
+    OICCaller is the real one; tests hand PostToOIC a fake through `caller_factory`."""
+
+    def call(self, record: dict) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+def ack(record: dict, status: int, attempts: int, latency_s: float, path: str = 'oic') -> dict:
+    """The acknowledgement of a record OIC accepted (the OIC path's main output)."""
+    return {
+        'path': path, 'record_id': record.get('record_id'), 'status': status, 'attempts': attempts,
+        'latency_ms': round(latency_s * 1000, 3), 'event_time': record.get('event_time'),
+        'ack_time': rec.format_timestamp(rec.utc_now()),
+    }
+
+
+class AuthWatch:
+    """Counts consecutive authentication refusals; a success resets the count. Thread-safe."""
+
+    def __init__(self, stop_after: int = AUTH_STOP_AFTER):
+        self._stop_after, self._run, self._lock = stop_after, 0, threading.Lock()
+
+    def seen(self, outcome_kind: str) -> bool:
+        """Records an outcome ('ack', 'dead' or 'auth'); True when the run should stop."""
+        with self._lock:
+            if outcome_kind == 'auth':
+                self._run += 1
+            elif outcome_kind == 'ack':
+                self._run = 0
+            return self._run >= self._stop_after
+
+
+class _PostFn(beam.DoFn):
+    """record -> acknowledgement (main) or dead letter (tagged); up to `concurrency` requests in flight.
+
+    Every record handed to the DoFn is acknowledged or dead-lettered before its bundle finishes. A record's failure
+    never raises (on Dataflow that would retry the whole bundle); only repeated authentication refusals do.
+    Metrics are updated here, on the bundle's thread: Beam does not see metrics from other threads.
+    """
+
+    def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
+                 caller_factory=None, oauth=None, ca_pem=None, live_dir=None,
+                 concurrency_mode=DEFAULT_CONCURRENCY_MODE):
+        self._url, self._username, self._password_ref = url, username, password_ref
+        self._oauth, self._ca_pem = oauth, ca_pem
+        self._token_shared = shared.Shared()  # One token cache per worker process (all DoFn instances share it).
+        self._live_dir = live_dir
+        self._shape, self._concurrency, self._timeouts = payload_shape, concurrency, timeouts
+        self._policy, self._max_rps, self._caller_factory = policy, max_rps, caller_factory
+        self._mode = concurrency_mode
+        # One set of throttling state per worker process for this transform (Beam's Shared: released with the
+        # last DoFn instance that holds it, unlike a module-level registry).
+        self._shared = shared.Shared()
+        counter = lambda name: Metrics.counter(METRICS_NAMESPACE, 'oic_' + name)  # noqa: E731
+        self.requests, self.successes, self.retries = counter('requests'), counter('successes'), counter('retries')
+        self.throttled, self.throttled_ms = counter('throttled'), counter('throttled_ms')
+        self.overloaded, self.dead = counter('overload_answers'), counter('dead_lettered')
+        self.dead_by_reason = {reason: counter('dead_lettered_' + reason) for reason in DEAD_REASONS}
+        self.latency = Metrics.distribution(METRICS_NAMESPACE, 'oic_latency_ms')
+        self.limit_gauge = Metrics.gauge(METRICS_NAMESPACE, 'oic_concurrency_limit')
+        self.limit_changes = counter('concurrency_limit_changes')
+        self.paced_ms = counter('paced_ms')
+        self.signaler = ThrottlingSignaler(METRICS_NAMESPACE)
+        self.token_counters = {name: counter(name) for name in TOKEN_COUNTERS}
+
+    def setup(self):
+        self._stop = threading.Event()
+        self._auth = AuthWatch()
+        self._tokens = None
+        self._worker = None
+        self._worker_id = '%s:%d' % (socket.gethostname(), os.getpid())
+        # What the caller is doing, counted as it happens, for the launcher's progress line (local runs).
+        self._live = live_stats.stats_for(self._live_dir, 'oic') if self._live_dir else None
+        if self._live is not None:
+            self._live.set_limit(self._concurrency)
+        if self._caller_factory is not None:
+            self._caller = self._caller_factory()
+        else:
+            if self._oauth is not None:
+                self._tokens = self._token_shared.acquire(
+                    lambda: _SharedTokens(self._oauth.provider(self._ca_pem, self._timeouts)))
+            # The worker's limit holds for the whole process: a worker runs several DoFn instances (one per harness
+            # thread), and they draw on one set of request slots and throttling signals. The thread pool is as big
+            # as the ceiling, so the limit (not the pool) decides how many requests are in flight.
+            self._worker = self._shared.acquire(lambda: WorkerState(self._concurrency, self._max_rps, self._mode))
+            self._caller = OICCaller(self._url, self._username,
+                                     None if self._oauth else self._password_ref.read(), self._concurrency,
+                                     self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop,
+                                     auth=self._tokens.provider if self._tokens else None, ca_pem=self._ca_pem,
+                                     observer=self._live)
+        self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
+
+    def start_bundle(self):
+        self._in_flight = 0
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+
+    def process(self, record, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        # Up to twice the worker's current limit (`concurrency` at most) records are handed to the pool, so that a
+        # thread never idles waiting for this one to hand it the next record, while few wait for a slot of the limit
+        # (their wait counts in their acknowledgement latency). The limit bounds the requests in flight.
+        while self._in_flight >= self._buffered():
+            yield from self._emit(self._done.get())
+        self._executor.submit(self._run, record, timestamp, window)
+        self._in_flight += 1
+        if self._live is not None:
+            self._live.handed()
+        while True:
+            try:
+                finished = self._done.get_nowait()
+            except queue.Empty:
+                return
+            yield from self._emit(finished)
+
+    def _buffered(self) -> int:
+        """How many records this DoFn instance keeps in its pool: twice the worker's limit, at most twice the
+        ceiling (the pool's threads)."""
+        limit = self._worker.limiter.limit if self._worker is not None else self._concurrency
+        return 2 * min(self._concurrency, max(1, limit))
+
+    def finish_bundle(self):
+        while self._in_flight:
+            yield from self._emit(self._done.get())
+        self._count_tokens()
+
+    def teardown(self):
+        stop = getattr(self, '_stop', None)
+        if stop is not None:
+            stop.set()
+        executor = getattr(self, '_executor', None)
+        if executor:
+            executor.shutdown(wait=True, cancel_futures=True)
+        caller = getattr(self, '_caller', None)
+        if caller:
+            caller.close()
+
+    def _run(self, record, timestamp, window):
+        """On a pool thread: one record's whole call; hands the outcome back to the bundle's thread."""
+        outcome = self._caller.call(record)  # Never raises.
+        if self._live is not None:
+            self._live.settled(outcome.kind == 'ack')
+        self._done.put((record, timestamp, window, outcome))
+
+    def _emit(self, finished):
+        """Outputs one finished record as an acknowledgement or a dead letter, and counts it."""
+        record, timestamp, window, outcome = finished
+        self._in_flight -= 1
+        self._count(outcome)
+        yield from self._limit_samples(timestamp, window)
+        self._count_tokens()
+        if outcome.kind == 'stop':  # A refused OAuth client or an untrusted certificate: no record can get through.
+            self._stop.set()
+            raise outcome.error
+        if self._auth.seen(outcome.kind):
+            self._stop.set()
+            if self._oauth is not None:
+                raise OICAuthError('OIC refused the credentials: HTTP %d to new tokens of client %r on %d requests in '
+                                   'a row; check that the confidential app has the ServiceInvoker role'
+                                   % (outcome.status, self._oauth.client_id, AUTH_STOP_AFTER))
+            raise OICAuthError('OIC refused the credentials of user %r (HTTP %d on %d requests in a row); check '
+                               '--oic_username and the password' % (self._username, outcome.status, AUTH_STOP_AFTER))
+        if outcome.kind == 'ack':
+            value = ack(record, outcome.status, outcome.attempts, outcome.latency_s)
+            yield WindowedValue(value, timestamp, (window,))
+        else:
+            value = rec.make_dead_letter('oic', record, outcome.reason, status=outcome.status,
+                                         attempts=outcome.attempts, detail=outcome.detail)
+            yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(value, timestamp, (window,)))
+
+    def _count_tokens(self):
+        """Adds the worker's token fetches since the last look to this DoFn's counters (on the bundle's thread)."""
+        if self._tokens is not None:
+            for name, value in self._tokens.provider.take_counts().items():
+                if value:
+                    self.token_counters[name].inc(value)
+
+    def _limit_samples(self, timestamp, window):
+        """The worker's limit: a gauge and a counter of its changes, and each change as a `limits` sample."""
+        if self._worker is None:
+            return
+        self.limit_gauge.set(self._worker.limiter.limit)
+        if self._live is not None:  # the progress line shows the worker's current limit
+            self._live.set_limit(self._worker.limiter.limit)
+        changes = self._worker.take_changes()
+        if changes:
+            self.limit_changes.inc(changes)
+        paced = self._worker.take_paced_ms()
+        if paced:
+            self.paced_ms.inc(paced)
+        for when, limit in self._worker.take_history():
+            moment = datetime.datetime.fromtimestamp(when, tz=datetime.timezone.utc)
+            sample = {'path': 'oic', 'worker': self._worker_id, 'time': rec.format_timestamp(moment),
+                      'limit': limit, 'mode': self._worker.mode, 'ceiling': self._worker.ceiling}
+            yield pvalue.TaggedOutput(LIMITS, WindowedValue(sample, timestamp, (window,)))
+
+    def _count(self, outcome):
+        self.requests.inc(outcome.attempts)
+        self.retries.inc(max(outcome.attempts - 1, 0))
+        if outcome.overloads:
+            self.overloaded.inc(outcome.overloads)
+        if outcome.held:
+            self.throttled.inc(outcome.held)
+            self.throttled_ms.inc(int(outcome.held_s * 1000))
+            self.signaler.signal_throttled(int(outcome.held_s))
+        if outcome.kind == 'ack':
+            self.successes.inc()
+            self.latency.update(int(outcome.latency_s * 1000))
+        else:
+            self.dead.inc()
+            counter = self.dead_by_reason.get(outcome.reason)
+            if counter is None:
+                counter = self.dead_by_reason[outcome.reason] = Metrics.counter(
+                    METRICS_NAMESPACE, 'oic_dead_lettered_' + outcome.reason)
+            counter.inc()
+
+
+class _SharedTokens:
+    """Holds a worker's TokenProvider for Beam's Shared (which needs an object it can hold a weak reference to)."""
+
+    def __init__(self, provider):
+        self.provider = provider
+
+
+class PostToOIC(beam.PTransform):
+    """Posts records to the OIC REST trigger; returns acknowledgements, `.dead_letter` and `.limits`.
+
+    Many requests in flight per worker over a keep-alive pool, as many as the worker's concurrency limit allows:
+    adaptive (default; found from OIC's answers, up to `concurrency`) or fixed (`concurrency`); retries with backoff
+    for retryable outcomes, overload answers not counted against max_attempts; the record's record_id is the same on
+    every attempt.
+
+    Element in:  a valid record dict.
+    Main out:    {'path': 'oic', 'record_id': '…', 'status': 200, 'attempts': 1, 'latency_ms': 41.2,
+                  'event_time': '…Z', 'ack_time': '…Z'}
+    .dead_letter: {'path': 'oic', 'record_id': '…', 'reason': 'http_400', 'status': 400, 'attempts': 1,
+                   'detail': '…', 'record': {…}, 'error_time': '…Z'}
+    .limits:      {'path': 'oic', 'worker': 'host:pid', 'time': '…Z', 'limit': 24.0, 'mode': 'adaptive',
+                   'ceiling': 100}  (one per change of a worker's limit)
+    """
+
+    def __init__(self, url: str, username: Optional[str], password_ref: PasswordRef = PasswordRef(),
+                 payload_shape: str = 'extended', concurrency: int = DEFAULT_CONCURRENCY['adaptive'],
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S, read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, deadline_s: float = DEFAULT_DEADLINE_S,
+                 max_rps: Optional[float] = None, initial_backoff_s: float = DEFAULT_INITIAL_BACKOFF_S,
+                 max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
+                 caller_factory: Optional[Callable[[], Caller]] = None, oauth: Optional[OAuthClient] = None,
+                 ca_pem: Optional[str] = None, live_dir: Optional[str] = None,
+                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE):
+        """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
+        with a fake in tests; the URL rule still applies. `oauth`: Bearer tokens of this client instead of Basic
+        Auth (`username` and `password_ref` are then unused). `ca_pem`: the PEM text of the CAs an https URL's
+        certificate (and the token URL's) must chain to; None = the system's trust store. It travels with the job
+        (certificates are public), so workers need no local file. `live_dir`: the run directory whose live stats
+        (transforms/run_record/live_stats.py) the caller keeps current; None = none."""
+        super().__init__()
+        what = 'Basic Auth' if oauth is None else 'a Bearer token'
+        check_oic_url(url, allow_insecure_http, what)
+        if oauth is not None:
+            check_oic_url(oauth.token_url, allow_insecure_http, 'the OAuth client secret')
+        if concurrency < 1:
+            raise ValueError('concurrency must be at least 1')
+        if concurrency_mode not in CONCURRENCY_MODES:
+            raise ValueError('concurrency_mode must be one of %s' % (CONCURRENCY_MODES,))
+        policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
+        self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
+                           policy, max_rps, caller_factory, oauth, ca_pem, live_dir, concurrency_mode)
+
+    def expand(self, records: beam.PCollection):  # -> DoOutputsTuple (not annotated: Beam would read it as a type hint)
+        return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, LIMITS, main='acks')

@@ -1,0 +1,213 @@
+"""Sources of warehouse records: synthetic (bounded or streaming at a rate) and file replay."""
+
+import math
+import time
+
+from typing import List, Optional, SupportsFloat, Tuple, Union
+
+import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.periodicsequence import ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
+
+from transforms import records as rec
+from transforms.records import METRICS_NAMESPACE
+from transforms.source.stop_signal import StopSignal
+
+STREAMING_TICK_S = 0.1
+DEFAULT_RECORDS = 200  # A batch run without --records.
+DEFAULT_STREAMING_RATE = 10.0  # Records per second of a stream without --rate.
+DEFAULT_SHARDS = 16  # Clocks of the streaming source.
+
+
+class _PacedRecordFn(beam.DoFn):
+    """index -> record, emitted no faster than `rate` per second (0 = unpaced)."""
+
+    def __init__(self, seed, run_id, rate, stop=None):
+        self._seed, self._run_id, self._rate = seed, run_id, rate
+        self._stop = stop or StopSignal(None)
+        self.generated = Metrics.counter(METRICS_NAMESPACE, 'generated')
+
+    def setup(self):
+        self._started = None
+        self._emitted = 0
+
+    def process(self, index):
+        if self._stop.is_set():
+            return []  # Draining: the rest of the batch is not generated (nor waited for).
+        if self._rate > 0:
+            if self._started is None:
+                self._started = time.monotonic()
+            wait = self._started + self._emitted / self._rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)  # Pacing is the point of this DoFn: the rate the user asked for.
+            self._emitted += 1
+        self.generated.inc()
+        return [rec.make_record(self._seed, self._run_id, index)]
+
+
+class SyntheticRecords(beam.PTransform[beam.pvalue.PBegin, beam.PCollection[dict]]):
+    """Emits `count` synthetic records, at `rate` per second or as fast as possible.
+
+    Element: {'WH_ID': 'WH3', 'Item_Name': 'Poultry Fat', 'Item_id': 105, 'Quantity_Available': 1759,
+              'Quantity_Requested': 1992, 'Backlog': -233, 'record_id': '…uuid…', 'event_time': '2026-…Z'}
+    """
+
+    def __init__(self, count: int, seed: int, run_id: str, rate: float = 0.0, stop_dir: Optional[str] = None):
+        """`stop_dir`: the local run directory whose stop signal (transforms/source/stop_signal.py) ends the batch early."""
+        super().__init__()
+        self._count, self._seed, self._run_id, self._rate = count, seed, run_id, rate
+        self._stop = StopSignal(stop_dir)
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        count = self._count
+        return (
+            pbegin
+            | 'Start' >> beam.Impulse()
+            | 'Indices' >> beam.FlatMap(lambda _: range(count))
+            | 'Generate' >> beam.ParDo(_PacedRecordFn(self._seed, self._run_id, self._rate, self._stop)))
+
+
+def records_in_tick(tick: int, per_tick: float) -> int:
+    """How many records tick number `tick` emits so that the running total is floor((tick+1) * per_tick)."""
+    return math.floor((tick + 1) * per_tick) - math.floor(tick * per_tick)
+
+
+def first_index_of_tick(tick: int, per_tick: float) -> int:
+    return math.floor(tick * per_tick)
+
+
+def shard_indices(tick: int, shard: int, shards: int, per_tick: float, limit: Optional[int] = None) -> range:
+    """The record indices of `tick` that `shard` of `shards` generates: every shards-th one, offset by shard.
+
+    Over all shards each index of the tick appears exactly once; the total per tick stays what the rate asks.
+    """
+    first = first_index_of_tick(tick, per_tick)
+    end = first + records_in_tick(tick, per_tick)
+    if limit is not None:
+        end = min(end, limit)
+    start = first + (shard - first) % shards
+    return range(start, end, shards)
+
+
+MAX_SHARDS = 1024  # Shards fire tick_s / shards apart; beyond this the slots get too close to tell apart.
+
+
+def shard_clocks(start: float, tick_s: float, shards: int,
+                 ticks: Optional[int] = None) -> List[Tuple[float, Union[float, Timestamp], float]]:
+    """One (first, stop, interval) clock per shard for PeriodicSequence: shard s fires at start + (t + s/shards) *
+    tick_s for t = 0, 1, … (ticks of them, or without end), so the shards' work is staggered across each tick."""
+    stop = None if ticks is None else start + ticks * tick_s
+    return [(start + s * tick_s / shards, MAX_TIMESTAMP if stop is None else stop + s * tick_s / shards, tick_s)
+            for s in range(shards)]
+
+
+def tick_and_shard(fired_at: SupportsFloat, start: float, tick_s: float, shards: int) -> Tuple[int, int]:
+    """Inverse of shard_clocks: which tick and shard a clock's firing time belongs to."""
+    slot = round((float(fired_at) - start) / (tick_s / shards))
+    return slot // shards, slot % shards
+
+
+class _StoppableTracker(OffsetRestrictionTracker):
+    """A clock's restriction that ends where it stands once the run's stop signal is set: the position being
+    claimed becomes the end of the range, so the clock is done (nothing left unclaimed) and its watermark moves on."""
+
+    def __init__(self, restriction: OffsetRange, stop: StopSignal):
+        super().__init__(restriction)
+        self._stop = stop
+
+    def try_claim(self, position):
+        if self._stop.is_set():
+            self._range = OffsetRange(self._range.start, max(position, self._range.start))
+            return False
+        return super().try_claim(position)
+
+
+class _StoppableClockFn(ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider):
+    """Beam's PeriodicSequence clock (the same splittable DoFn, unchanged timing and watermarks) that stops at the
+    run's stop signal, so that a local stream can drain: once every clock has stopped, the pipeline finishes with
+    the records it holds. It is its own restriction provider (RestrictionParam() without one) to hand the tracker
+    the signal."""
+
+    def __init__(self, stop: StopSignal):
+        ImpulseSeqGenDoFn.__init__(self)
+        self._stop = stop
+
+    def create_tracker(self, restriction):
+        return _StoppableTracker(restriction, self._stop)
+
+    @beam.DoFn.unbounded_per_element()
+    def process(self, element, restriction_tracker=beam.DoFn.RestrictionParam(),
+                watermark_estimator=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
+        yield from ImpulseSeqGenDoFn.process(self, element, restriction_tracker, watermark_estimator)
+
+
+class StopWhenAsked(beam.PTransform):
+    """Passes elements on until the run's stop signal is set (the first Ctrl-C of a local run), then drops them:
+    records a source emits after that are never handed to a path.
+
+    Element: any; here a record dict.
+    """
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self._stop = StopSignal(out_dir)
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        stop = self._stop
+        return pcoll | 'UntilStopped' >> beam.Filter(lambda _: not stop.is_set())
+
+
+class _ShardTickToRecordsFn(beam.DoFn):
+    """A shard clock's firing time -> that shard's share of the tick's records (indices from tick and shard)."""
+
+    def __init__(self, seed, run_id, start, tick_s, per_tick, shards, limit):
+        self._seed, self._run_id = seed, run_id
+        self._start, self._tick_s, self._per_tick, self._shards, self._limit = start, tick_s, per_tick, shards, limit
+        self.generated = Metrics.counter(METRICS_NAMESPACE, 'generated')
+
+    def process(self, fired_at):
+        tick, shard = tick_and_shard(fired_at, self._start, self._tick_s, self._shards)
+        for index in shard_indices(tick, shard, self._shards, self._per_tick, self._limit):
+            self.generated.inc()
+            yield rec.make_record(self._seed, self._run_id, index)
+
+
+def effective_shards(shards: int, per_tick: float) -> int:
+    """No more shards than records per tick (a shard with nothing to emit is pure overhead), at most MAX_SHARDS."""
+    return max(1, min(int(shards), math.ceil(per_tick), MAX_SHARDS))
+
+
+class StreamingSyntheticRecords(beam.PTransform[beam.pvalue.PBegin, beam.PCollection[dict]]):
+    """An unbounded stream of synthetic records at `rate` per second in total (stops after `limit` if given).
+
+    The source is `shards` clocks (one PeriodicSequence element each, a splittable DoFn restriction that Dataflow
+    places on any worker), all ticking every `tick_s` seconds, staggered within the tick. At each tick, shard s
+    generates every shards-th record of that tick, offset by s; together they emit exactly `rate` * `tick_s`
+    records per tick, however the shards are spread over workers.
+
+    Element: the same record dict as SyntheticRecords.
+    """
+
+    def __init__(self, rate: float, seed: int, run_id: str, limit: Optional[int] = None,
+                 tick_s: float = STREAMING_TICK_S, shards: int = DEFAULT_SHARDS, stop_dir: Optional[str] = None):
+        """`stop_dir`: the local run directory whose stop signal (transforms/source/stop_signal.py) ends the stream."""
+        super().__init__()
+        self._rate, self._seed, self._run_id, self._limit = rate, seed, run_id, limit
+        self._stop = StopSignal(stop_dir)
+        self._tick_s = max(tick_s, 1.0 / rate)  # Slow rates: one record per tick.
+        self._shards = effective_shards(shards, rate * self._tick_s)
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        start = time.time()
+        per_tick = self._rate * self._tick_s
+        ticks = None if self._limit is None else math.ceil(self._limit / per_tick)
+        return (
+            pbegin
+            | 'Shards' >> beam.Create(shard_clocks(start, self._tick_s, self._shards, ticks))
+            | 'Spread' >> beam.Reshuffle()
+            | 'Ticks' >> beam.ParDo(_StoppableClockFn(self._stop))
+            | 'Generate' >> beam.ParDo(_ShardTickToRecordsFn(
+                self._seed, self._run_id, start, self._tick_s, per_tick, self._shards, self._limit)))
