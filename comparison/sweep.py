@@ -33,7 +33,6 @@ DEFAULT_SECONDS = 20.0
 DEFAULT_P99_BOUND_S = 5.0
 KEEP_UP_SHARE = 0.95  # Delivered below this share of the offered rate: the path no longer keeps up.
 DEFAULT_GRACE_S = 30.0
-WARM_UP_S = 5.0  # At most this much of each step's start is left out of its rates (a quarter of a short step).
 DEFAULT_SERVICE_MS = 100.0
 DEFAULT_PACKS = 1
 OWNED_FLAGS = ('--rate', '--records', '--streaming', '--out', '--input', '--at_rate')
@@ -220,29 +219,13 @@ def judge(offered: float, delivered: Optional[float], p99_s: Optional[float], bo
     return (not reasons), '; '.join(reasons) or 'keeps up'
 
 
-def steady_ids(sent: Sequence[Mapping[str, Any]], warm_up_s: float) -> set:
-    """The record_ids emitted `warm_up_s` or more after the first one: the local streaming source catches up on
-    its first ticks in a burst at start-up (benchmarks/streaming_rate.py leaves 5 s out for the same reason)."""
-    times = [(rec.parse_timestamp(r['event_time']).timestamp(), r.get('record_id')) for r in sent
-             if r.get('event_time')]
-    if not times:
-        return set()
-    start = min(t for t, _ in times) + warm_up_s
-    return {record_id for t, record_id in times if t >= start}
-
-
-def warm_up_for(seconds: float) -> float:
-    return min(WARM_UP_S, seconds / 4.0)
-
-
 def measure_path(out: str, path: str, result: Mapping[str, Any], offered: float, bound_s: float,
-                 metrics: Mapping[str, Any], sightings: Sequence[Mapping[str, Any]],
-                 warm_up_s: float = 0.0) -> Dict[str, Any]:
-    """One path's figures at one step, from its report entry and its run record; rates over the records emitted
-    after the warm-up."""
+                 metrics: Mapping[str, Any], sightings: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """One path's figures at one step, from its report entry and its run record; rates over every record it sent
+    (the streaming source emits at its rate from its first second: no start-up burst to leave out)."""
     sent = read_records(out, run_record.sent_kind(path))
-    sent_ids = steady_ids(sent, warm_up_s)
-    emitted = delivered_rate([r.get('event_time') for r in sent if r.get('record_id') in sent_ids])
+    sent_ids = {r.get('record_id') for r in sent}
+    emitted = delivered_rate([r.get('event_time') for r in sent])
     if path == 'oic':
         completions = [a.get('ack_time') for a in read_records(out, run_record.acks_kind(path))
                        if a.get('record_id') in sent_ids]
@@ -331,7 +314,7 @@ def run_step(rate: float, args: argparse.Namespace, passed: Sequence[str], out: 
     sightings, _ = read_probe(out)
     for path, result in report['paths'].items():
         step['paths'][path] = measure_path(out, path, result, rate, args.p99_bound, run.get('metrics') or {},
-                                           sightings, warm_up_for(args.seconds))
+                                           sightings)
     step['cost_at_rate'] = report.get('cost_at_rate')
     return step
 

@@ -158,7 +158,7 @@ def render_sweep_html(document: Mapping[str, Any]) -> str:
         '<h2>Where each path stops keeping up</h2><ul id="limits">%s</ul>' % _limit_items(document),
         results_table(document),
         '<div class="charts"><figure id="delivered-chart">%s<figcaption>Delivered records/s (the least-squares rate of '
-        'the completions of the records sent after the warm-up: OIC acknowledgements, direct rows first seen by '
+        'the completions of every record sent: OIC acknowledgements, direct rows first seen by '
         'the probe) against the offered rate; hollow markers: not keeping up.</figcaption></figure>' % delivered_svg(document),
         '<figure id="latency-chart">%s<figcaption>Latency percentiles against the offered rate.</figcaption></figure>'
         '</div>' % latency_svg(document),

@@ -48,13 +48,6 @@ def test_delivered_rate_is_the_slope_of_the_completions_not_their_start_or_laten
     assert sweep.delivered_rate(moments(0, 0.1, 2)) is None
 
 
-def test_the_start_up_burst_is_left_out():
-    sent = [{'record_id': 'burst%d' % i, 'event_time': t} for i, t in enumerate(moments(0, 0.001, 10))]
-    sent += [{'record_id': 'steady%d' % i, 'event_time': t} for i, t in enumerate(moments(2, 0.2, 10))]
-    assert sweep.steady_ids(sent, 1.0) == {'steady%d' % i for i in range(10)}
-    assert sweep.warm_up_for(20) == 5.0 and sweep.warm_up_for(4) == 1.0
-
-
 def test_a_path_keeps_up_while_it_delivers_95_percent_within_the_p99_bound():
     assert sweep.judge(100, 96.0, 2.0, 5.0, 100.0) == (True, 'keeps up')
     keeps, why = sweep.judge(100, 80.0, 2.0, 5.0, 100.0)
@@ -100,6 +93,12 @@ def test_a_two_rate_sweep_measures_both_paths_and_its_page_renders(clean_stack, 
             assert figures['delivered_rps'] and figures['ttq_p99_s'] is not None
         assert step['paths']['oic']['ack_p99_s'] is not None and step['paths']['oic']['overload_share'] == 0
         assert step['stand_in']['requests'] == step['records']
+        # Every record counts, none is left out as a warm-up, and the source's clocks start when the step's job
+        # runs, however slowly it starts: a 3-second step is no start-up burst (with the clocks fixed when the
+        # pipeline was built, on a loaded machine: emitted n/a at 4/s, 188/s at 12/s). 3x: the local runner's own
+        # pauses under load still bunch a few records (seen: 4.62/s at 4/s).
+        for figures in step['paths'].values():
+            assert figures['emitted_rps'] and figures['emitted_rps'] < 3 * step['rate'], figures
     assert set(document['limits']) == {'oic', 'direct'}
     rates = [p['rate'] for p in document['cost_curve']]
     assert {0.1, 1.0, 4.0, 12.0, 1000.0} <= set(rates)

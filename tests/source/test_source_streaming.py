@@ -1,17 +1,20 @@
 """The sharded streaming source: every record once, whatever the shard count, at the total rate asked for."""
 
 import math
+import time
 
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.periodicsequence import ImpulseSeqGenRestrictionProvider
 
 from transforms import records as rec
 from transforms.run_record.files import read_records
 from transforms.run_record.record_run import RecordRun
+from transforms.source import synthetic as source
 from transforms.source.synthetic import (
-    MAX_SHARDS, StreamingSyntheticRecords, effective_shards, records_in_tick, shard_clocks, shard_indices,
-    tick_and_shard)
+    DEFAULT_SHARDS, MAX_SHARDS, STREAMING_TICK_S, StreamingSyntheticRecords, effective_shards, records_in_tick,
+    shard_clocks, shard_indices, tick_and_shard)
 
 
 @pytest.mark.parametrize('per_tick', [0.5, 1, 3.3, 7, 50])
@@ -55,6 +58,85 @@ def test_streaming_run_emits_every_record_once(tmp_path):
         assert {k: record[k] for k in expected} == expected
     moments = sorted(rec.parse_timestamp(r['event_time']).timestamp() for r in found)
     assert moments[-1] - moments[0] >= 1.0  # Paced over seconds (less the runner's start-up), not one burst.
+
+
+def most_in_one_second(moments):
+    """The most of `moments` (seconds) that fall within any one second."""
+    moments, most, first = sorted(moments), 0, 0
+    for last, moment in enumerate(moments):
+        while moment - moments[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def schedule(rate, limit, shards=DEFAULT_SHARDS, tick_s=STREAMING_TICK_S):
+    """(seconds after the stream's start, index) of every record, when the clocks make it due: each shard's clock
+    fires as Beam's restriction for it counts (ImpulseSeqGenRestrictionProvider), and emits shard_indices."""
+    tick_s = max(tick_s, 1.0 / rate)
+    per_tick = rate * tick_s
+    shards = effective_shards(shards, per_tick)
+    due = []
+    for shard, clock in enumerate(shard_clocks(0.0, tick_s, shards, math.ceil(limit / per_tick))):
+        first, _, interval = clock
+        for tick in range(ImpulseSeqGenRestrictionProvider().initial_restriction(clock).stop):
+            due += [(first + tick * interval, index) for index in shard_indices(tick, shard, shards, per_tick, limit)]
+    return sorted(due)
+
+
+@pytest.mark.parametrize('rate', [4, 12, 20, 200])
+def test_the_schedule_holds_the_rate_in_every_second_from_the_first(rate):
+    due = schedule(rate, limit=rate * 10)
+    assert sorted(index for _, index in due) == list(range(rate * 10))
+    assert sum(1 for at, _ in due if at < 1.0) == rate  # The first second: the rate, no catching up.
+    assert most_in_one_second([at for at, _ in due]) <= rate + records_in_tick(0, rate * STREAMING_TICK_S)
+    if rate == 20:  # --streaming --rate 20
+        assert most_in_one_second([at for at, _ in due]) <= 25
+
+
+def test_the_clocks_start_when_the_job_runs_not_when_it_was_built():
+    """The schedule is read from the clock on the worker when the job runs: a job built now that runs a minute
+    later (a Dataflow worker starting) has no tick already due, so nothing to catch up on in a burst."""
+    now = [1_790_000_000.0]
+    start_clocks = source._StartClocksFn(0.1, 4, ticks=20, lead_s=0.5, clock=lambda: now[0])  # Built.
+    now[0] += 60.0  # The job runs.
+    clocks = list(start_clocks.process(None))
+    assert len(clocks) == 4 and {start for start, _ in clocks} == {now[0] + 0.5}
+    firsts = [first for _, (first, _, _) in clocks]
+    assert min(firsts) >= now[0]  # Nothing due yet when the job starts.
+    assert [tick_and_shard(first, now[0] + 0.5, 0.1, 4) for first in firsts] == [(0, s) for s in range(4)]
+
+
+class _BuiltEarlier:
+    """transforms.source.synthetic's `time` while a pipeline is built: the wall clock read `offset_s` earlier."""
+
+    def __init__(self, offset_s):
+        self._offset_s = offset_s
+
+    def time(self):
+        return time.time() - self._offset_s
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def test_a_job_that_runs_a_minute_after_its_build_emits_at_its_rate_from_its_first_second(tmp_path, monkeypatch):
+    """Built a minute before it runs (as on Dataflow, where workers start minutes after submission): no burst of
+    the minute's ticks at start. The first second of event times holds the rate (20), give or take a tick of the
+    runner's jitter; a clock fixed at build time emits all 60 records in it at once."""
+    rate, limit = 20, 60
+    pipeline = beam.Pipeline(options=PipelineOptions(['--runner=DirectRunner', '--streaming']))
+    with monkeypatch.context() as built_earlier:
+        built_earlier.setattr(source, 'time', _BuiltEarlier(60.0))
+        _ = (pipeline
+             | StreamingSyntheticRecords(rate, seed=3, run_id='late', limit=limit)
+             | RecordRun(str(tmp_path), 'records'))
+    pipeline.run().wait_until_finish()
+    found = read_records(str(tmp_path), 'records')
+    assert sorted(r['record_id'] for r in found) == sorted(rec.record_id_for('late', i) for i in range(limit))
+    moments = sorted(rec.parse_timestamp(r['event_time']).timestamp() for r in found)
+    first_second = sum(1 for moment in moments if moment < moments[0] + 1.0)
+    assert first_second <= rate + rate // 4, first_second
 
 
 class _Flag:

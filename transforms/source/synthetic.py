@@ -3,13 +3,14 @@
 import math
 import time
 
-from typing import List, Optional, SupportsFloat, Tuple, Union
+from typing import Callable, List, Optional, SupportsFloat, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.periodicsequence import ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
 from transforms import records as rec
@@ -20,6 +21,7 @@ STREAMING_TICK_S = 0.1
 DEFAULT_RECORDS = 200  # A batch run without --records.
 DEFAULT_STREAMING_RATE = 10.0  # Records per second of a stream without --rate.
 DEFAULT_SHARDS = 16  # Clocks of the streaming source.
+CLOCK_LEAD_S = 1.0  # The stream's first tick is due this long after the job reads its clock (the hop to the clocks).
 
 
 class _PacedRecordFn(beam.DoFn):
@@ -125,15 +127,46 @@ class _StoppableTracker(OffsetRestrictionTracker):
         return super().try_claim(position)
 
 
+class _StartClocksFn(beam.DoFn):
+    """Impulse -> the shards' clocks, (start, (first, stop, interval)) each: the schedule is fixed here, when the job
+    runs and on the worker, not when the pipeline is built, so a job that starts late (a Dataflow worker minutes
+    after submission, a local runner seconds after the build) has no ticks already due to catch up on in a burst.
+    The same idea as Beam's PeriodicImpulse(rebase=RebaseMode.REBASE_START); the start rides in each element, so
+    a clock resumed on another worker keeps it (no local state).
+
+    `clock`: seconds since the epoch (time.time when None, read at run time); `lead_s`: how far after that reading
+    the first tick is due, so that the hop to the clocks (a reshuffle) is not itself a tick or two of catching up.
+    """
+
+    def __init__(self, tick_s: float, shards: int, ticks: Optional[int], lead_s: float = 0.0,
+                 clock: Optional[Callable[[], float]] = None):
+        self._tick_s, self._shards, self._ticks, self._lead_s, self._clock = tick_s, shards, ticks, lead_s, clock
+
+    def process(self, _impulse):
+        start = (self._clock or time.time)() + self._lead_s
+        for clock in shard_clocks(start, self._tick_s, self._shards, self._ticks):
+            yield start, clock
+
+
 class _StoppableClockFn(ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider):
     """Beam's PeriodicSequence clock (the same splittable DoFn, unchanged timing and watermarks) that stops at the
     run's stop signal, so that a local stream can drain: once every clock has stopped, the pipeline finishes with
     the records it holds. It is its own restriction provider (RestrictionParam() without one) to hand the tracker
-    the signal."""
+    the signal.
+
+    Element: (start, (first, stop, interval)) from _StartClocksFn; each firing is (start, fired_at), timestamped
+    fired_at, so the records' step can tell its tick and shard.
+    """
 
     def __init__(self, stop: StopSignal):
         ImpulseSeqGenDoFn.__init__(self)
         self._stop = stop
+
+    def initial_restriction(self, element):
+        return ImpulseSeqGenRestrictionProvider.initial_restriction(self, element[1])
+
+    def restriction_size(self, element, restriction):
+        return ImpulseSeqGenRestrictionProvider.restriction_size(self, element[1], restriction)
 
     def create_tracker(self, restriction):
         return _StoppableTracker(restriction, self._stop)
@@ -141,7 +174,9 @@ class _StoppableClockFn(ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider):
     @beam.DoFn.unbounded_per_element()
     def process(self, element, restriction_tracker=beam.DoFn.RestrictionParam(),
                 watermark_estimator=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
-        yield from ImpulseSeqGenDoFn.process(self, element, restriction_tracker, watermark_estimator)
+        start, clock = element
+        for fired in ImpulseSeqGenDoFn.process(self, clock, restriction_tracker, watermark_estimator):
+            yield TimestampedValue((start, fired.value), fired.timestamp)
 
 
 class StopWhenAsked(beam.PTransform):
@@ -161,15 +196,17 @@ class StopWhenAsked(beam.PTransform):
 
 
 class _ShardTickToRecordsFn(beam.DoFn):
-    """A shard clock's firing time -> that shard's share of the tick's records (indices from tick and shard)."""
+    """A shard clock's (start, firing time) -> that shard's share of the tick's records (indices from tick and
+    shard)."""
 
-    def __init__(self, seed, run_id, start, tick_s, per_tick, shards, limit):
+    def __init__(self, seed, run_id, tick_s, per_tick, shards, limit):
         self._seed, self._run_id = seed, run_id
-        self._start, self._tick_s, self._per_tick, self._shards, self._limit = start, tick_s, per_tick, shards, limit
+        self._tick_s, self._per_tick, self._shards, self._limit = tick_s, per_tick, shards, limit
         self.generated = Metrics.counter(METRICS_NAMESPACE, 'generated')
 
-    def process(self, fired_at):
-        tick, shard = tick_and_shard(fired_at, self._start, self._tick_s, self._shards)
+    def process(self, clock_firing):
+        start, fired_at = clock_firing
+        tick, shard = tick_and_shard(fired_at, start, self._tick_s, self._shards)
         for index in shard_indices(tick, shard, self._shards, self._per_tick, self._limit):
             self.generated.inc()
             yield rec.make_record(self._seed, self._run_id, index)
@@ -186,28 +223,34 @@ class StreamingSyntheticRecords(beam.PTransform[beam.pvalue.PBegin, beam.PCollec
     The source is `shards` clocks (one PeriodicSequence element each, a splittable DoFn restriction that Dataflow
     places on any worker), all ticking every `tick_s` seconds, staggered within the tick. At each tick, shard s
     generates every shards-th record of that tick, offset by s; together they emit exactly `rate` * `tick_s`
-    records per tick, however the shards are spread over workers.
+    records per tick, however the shards are spread over workers. The clocks' schedule starts when the job runs
+    (an Impulse, then _StartClocksFn reads the clock on the worker), not when the pipeline is built: a job that
+    starts late still emits at its rate from its first second, with no catching up on ticks already due.
 
     Element: the same record dict as SyntheticRecords.
     """
 
     def __init__(self, rate: float, seed: int, run_id: str, limit: Optional[int] = None,
-                 tick_s: float = STREAMING_TICK_S, shards: int = DEFAULT_SHARDS, stop_dir: Optional[str] = None):
-        """`stop_dir`: the local run directory whose stop signal (transforms/source/stop_signal.py) ends the stream."""
+                 tick_s: float = STREAMING_TICK_S, shards: int = DEFAULT_SHARDS, stop_dir: Optional[str] = None,
+                 lead_s: float = CLOCK_LEAD_S, clock: Optional[Callable[[], float]] = None):
+        """`stop_dir`: the local run directory whose stop signal (transforms/source/stop_signal.py) ends the stream.
+        `clock`: the wall clock the schedule starts from when the job runs (time.time; a test's fake), `lead_s`
+        after the reading."""
         super().__init__()
+        self._lead_s, self._clock = lead_s, clock
         self._rate, self._seed, self._run_id, self._limit = rate, seed, run_id, limit
         self._stop = StopSignal(stop_dir)
         self._tick_s = max(tick_s, 1.0 / rate)  # Slow rates: one record per tick.
         self._shards = effective_shards(shards, rate * self._tick_s)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        start = time.time()
         per_tick = self._rate * self._tick_s
         ticks = None if self._limit is None else math.ceil(self._limit / per_tick)
         return (
             pbegin
-            | 'Shards' >> beam.Create(shard_clocks(start, self._tick_s, self._shards, ticks))
+            | 'Start' >> beam.Impulse()
+            | 'Shards' >> beam.ParDo(_StartClocksFn(self._tick_s, self._shards, ticks, self._lead_s, self._clock))
             | 'Spread' >> beam.Reshuffle()
             | 'Ticks' >> beam.ParDo(_StoppableClockFn(self._stop))
             | 'Generate' >> beam.ParDo(_ShardTickToRecordsFn(
-                self._seed, self._run_id, start, self._tick_s, per_tick, self._shards, self._limit)))
+                self._seed, self._run_id, self._tick_s, per_tick, self._shards, self._limit)))
