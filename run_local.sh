@@ -138,6 +138,39 @@ wants_help() {
   return 1
 }
 
+wants_oauth() {
+  # --oic_auth oauth / --oic_auth=oauth among the arguments.
+  local arg prev=
+  for arg in "$@"; do
+    if [ "$arg" = --oic_auth=oauth ] || { [ "$prev" = --oic_auth ] && [ "$arg" = oauth ]; }; then
+      return 0
+    fi
+    prev=$arg
+  done
+  return 1
+}
+
+# Parses the arguments as `python -m pipeline.run` does (launcher.run.parse: the same flags, values and checks) and
+# exits 2 with its one-line error, before anything starts. argv[1] says where the stack's variables come from:
+# stack.env already in the environment, or a stand-in for them (what devstack writes, with no CA yet).
+CHECK_FLAGS='
+import os, sys
+env_from, argv = sys.argv[1], sys.argv[2:]
+if env_from.startswith("stand-in"):
+    from devstack.stack import Stack
+    variables = Stack(os.environ.get("LOCAL_STACK_DIR", ".local"), oic_https_port=8443).env()
+    if env_from == "stand-in-https":
+        variables["OIC_URL"] = variables["OIC_HTTPS_URL"]
+    os.environ.update(variables)
+from launcher.run import parse
+from pipeline.config import UsageError
+try:
+    parse(argv)
+except UsageError as err:
+    print("error: %s" % err, file=sys.stderr)
+    sys.exit(2)
+'
+
 case "${1:-}" in
   -h|--help)
     usage
@@ -178,6 +211,22 @@ case "${1:-}" in
     fi
     started_here=0
     if "$VENV/bin/python" -m devstack status --state-dir "$STATE" >/dev/null 2>&1; then
+      reuse=1
+      set -a
+      # shellcheck disable=SC1091
+      . "$STATE/stack.env"
+      set +a
+      if wants_oauth "$@"; then OIC_URL=$OIC_HTTPS_URL; fi
+    else
+      reuse=0
+    fi
+    # The flags first, with the pipeline's own parsing, before any stack starts: a mistyped flag or a bad value is
+    # one line and exit 2 (without a stack up, against what the stack will put in stack.env).
+    if [ "${command[1]}" = pipeline.run ]; then
+      if [ $reuse = 1 ]; then env_from=stack.env; elif wants_oauth "$@"; then env_from=stand-in-https; else env_from=stand-in; fi
+      "$VENV/bin/python" -c "$CHECK_FLAGS" "$env_from" "$@" || exit $?
+    fi
+    if [ $reuse = 1 ]; then
       log "reusing the local stack that is already up (./run_local.sh down stops it)"
     else
       started_here=1
@@ -185,20 +234,14 @@ case "${1:-}" in
       trap 'exit 130' INT
       trap 'exit 143' TERM
       stack up "${UP_PORTS[@]}"
+      set -a
+      # shellcheck disable=SC1091
+      . "$STATE/stack.env"
+      set +a
+      # OAuth runs as on OIC 3: over HTTPS (the stand-in's per-stack CA is OIC_CA_BUNDLE); the plain-HTTP trigger
+      # stays the default for Basic Auth, as in the lab.
+      if wants_oauth "$@"; then OIC_URL=$OIC_HTTPS_URL; fi
     fi
-    set -a
-    # shellcheck disable=SC1091
-    . "$STATE/stack.env"
-    set +a
-    # OAuth runs as on OIC 3: over HTTPS (the stand-in's per-stack CA is OIC_CA_BUNDLE); the plain-HTTP trigger
-    # stays the default for Basic Auth, as in the lab.
-    prev=
-    for arg in "$@"; do
-      if [ "$arg" = --oic_auth=oauth ] || { [ "$prev" = --oic_auth ] && [ "$arg" = oauth ]; }; then
-        OIC_URL=$OIC_HTTPS_URL
-      fi
-      prev=$arg
-    done
     if [ $started_here = 0 ]; then
       exec "$VENV/bin/python" "${command[@]}" "$@"  # Nothing to clean up after: signals go straight to the run.
     fi
