@@ -4,6 +4,7 @@
 #   ./run_local.sh test [pytest args] set up .venv with test extras, run the test suite
 #   ./run_local.sh sweep [sweep flags] start the local stack, run both paths at a ladder of rates (comparison.sweep)
 #   ./run_local.sh up | down | status start / stop / show the local stack in the background (.local/stack.env)
+#   ./run_local.sh lock [uv pip compile flags] refresh requirements/*.lock, the pins .venv and the Dockerfile install
 #   ./run_local.sh -h | --help        this usage, then python -m pipeline.run --help; starts nothing
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,32 +18,69 @@ UP_PORTS=(--oic-port "${LOCAL_OIC_PORT:-8088}" --oic-https-port "${LOCAL_OIC_HTT
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# The pins: requirements/dev.lock (the local stack and the tests, with every package's hashes) and
+# requirements/bootstrap.lock (uv, the installer); ./run_local.sh lock refreshes them and requirements/worker.lock.
+LOCKS=(requirements/dev.lock requirements/bootstrap.lock)
+
+install_into_venv() {
+  # The pinned, hash-checked packages, then the project itself (editable, no dependencies: nothing unpinned comes
+  # in; setuptools to build it comes from the lock too). uv when its own pinned wheel installs, else pip.
+  local py=$VENV/bin/python
+  if "$py" -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.lock \
+      >/dev/null 2>&1; then
+    "$VENV/bin/uv" pip install --quiet --python "$py" --require-hashes -r requirements/dev.lock
+    "$VENV/bin/uv" pip install --quiet --python "$py" --no-deps --no-build-isolation -e .
+  else
+    log "uv does not install here (requirements/bootstrap.lock); installing with pip"
+    "$py" -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
+    "$py" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+  fi
+}
+
 ensure_venv() {
-  # (Re)install when setup.py changed or a wanted extra is missing. .venv/.installed holds one "extra checksum"
-  # line per installed extra, so the test suite's venv also serves the main command without reinstalling.
-  local extras=$1 sum missing=0 extra
-  sum=$(cksum < setup.py | cut -d' ' -f1)
-  for extra in ${extras//,/ }; do
-    grep -qxF "$extra $sum" "$VENV/.installed" 2>/dev/null || missing=1
-  done
-  if [ -x "$VENV/bin/python" ] && [ $missing = 0 ]; then
+  # (Re)install when setup.py or a lock changed: .venv/.installed holds the checksum of what it was installed from.
+  local sum
+  sum=$(cat setup.py "${LOCKS[@]}" | cksum | cut -d' ' -f1)
+  if [ -x "$VENV/bin/python" ] && grep -qxF "lock $sum" "$VENV/.installed" 2>/dev/null; then
     return
   fi
-  if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-    echo "error: Python 3.10 or newer is needed as '$PYTHON' (set PYTHON=/path/to/python3)" >&2
+  new_venv
+  log "installing the locked packages (requirements/dev.lock) and the project into $VENV (about a minute the first time)"
+  install_into_venv
+  echo "lock $sum" > "$VENV/.installed"
+}
+
+new_venv() {
+  # Creates $VENV when it is missing, with Python 3.11 or newer (the local stack's BigQuery emulator needs 3.11).
+  if [ -x "$VENV/bin/python" ]; then
+    return
+  fi
+  if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: Python 3.11 or newer is needed as '$PYTHON' (set PYTHON=/path/to/python3)" >&2
     exit 2
   fi
-  if [ ! -x "$VENV/bin/python" ]; then
-    log "creating $VENV"
-    "$PYTHON" -m venv "$VENV"
+  log "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+}
+
+refresh_locks() {
+  # Resolves setup.py again into the three locks, keeping every pin that still fits unless asked otherwise
+  # (extra arguments go to `uv pip compile`, e.g. --upgrade or --upgrade-package aiohttp). The worker lock is
+  # compiled against the dev lock, so the packages they share have the same pins.
+  local uv=$VENV/bin/uv compile
+  new_venv
+  if [ ! -x "$uv" ]; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.lock
   fi
-  # Keep what is installed already (same setup.py) and add what is wanted.
-  extras=$( (echo "${extras//,/ }" | tr ' ' '\n'; { grep " $sum\$" "$VENV/.installed" 2>/dev/null || true; } | cut -d' ' -f1) \
-            | sort -u | paste -sd, -)
-  log "installing the project with extras [$extras] into $VENV (about 2 minutes the first time)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
-  for extra in ${extras//,/ }; do echo "$extra $sum"; done > "$VENV/.installed"
+  compile=("$uv" pip compile --quiet --universal --python-version 3.11 --generate-hashes
+           --custom-compile-command './run_local.sh lock')
+  log "resolving requirements/dev.lock (setup.py with extras local and test, and requirements/build.in)"
+  "${compile[@]}" "$@" setup.py requirements/build.in --extra local --extra test -o requirements/dev.lock
+  log "resolving requirements/worker.lock (setup.py's install_requires and requirements/build.in, at the dev lock's pins)"
+  "${compile[@]}" "$@" setup.py requirements/build.in -c requirements/dev.lock -o requirements/worker.lock
+  log "resolving requirements/bootstrap.lock (requirements/bootstrap.in)"
+  "${compile[@]}" "$@" requirements/bootstrap.in -o requirements/bootstrap.lock
+  git --no-pager diff --stat -- requirements/ 2>/dev/null || true
 }
 
 stack() { "$VENV/bin/python" -m devstack "$@" --state-dir "$STATE"; }
@@ -54,6 +92,7 @@ usage: ./run_local.sh [pipeline flags]       start the local stack, run both pat
        ./run_local.sh down | status          stop / show the background stack
        ./run_local.sh test [pytest args]     type-check, then run the test suite
        ./run_local.sh sweep [sweep flags]    run the pipeline over a range of settings and compare (see its --help)
+       ./run_local.sh lock [--upgrade]       resolve setup.py again into requirements/*.lock (pins with hashes)
        ./run_local.sh -h | --help            this text; starts nothing
 
 Any other arguments go to `python -m pipeline.run`, whose flags follow. A stack that is already up
@@ -99,22 +138,39 @@ wants_help() {
   return 1
 }
 
+wants_oauth() {
+  # --oic_auth oauth / --oic_auth=oauth among the arguments.
+  local arg prev=
+  for arg in "$@"; do
+    if [ "$arg" = --oic_auth=oauth ] || { [ "$prev" = --oic_auth ] && [ "$arg" = oauth ]; }; then
+      return 0
+    fi
+    prev=$arg
+  done
+  return 1
+}
+
+
 case "${1:-}" in
   -h|--help)
     usage
-    ensure_venv local
+    ensure_venv
     exec "$VENV/bin/python" -m pipeline.run --help
     ;;
   test)
     shift
-    ensure_venv local,test
+    ensure_venv
     log "type-checking (mypy.ini)"
     "$VENV/bin/python" -m mypy --no-error-summary || { echo "error: the type check failed (above)" >&2; exit 1; }
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
+  lock)
+    shift
+    refresh_locks "$@"
+    ;;
   up)
     shift
-    ensure_venv local
+    ensure_venv
     stack up "${UP_PORTS[@]}" "$@"
     ;;
   down|status)
@@ -127,7 +183,7 @@ case "${1:-}" in
       shift
       command=(-m comparison.sweep)
     fi
-    ensure_venv local
+    ensure_venv
     if wants_help "$@"; then  # `./run_local.sh --records 5 --help`: the usage, and no stack for it.
       if [ "${command[1]}" != pipeline.run ]; then exec "$VENV/bin/python" "${command[@]}" --help; fi
       usage
@@ -135,6 +191,22 @@ case "${1:-}" in
     fi
     started_here=0
     if "$VENV/bin/python" -m devstack status --state-dir "$STATE" >/dev/null 2>&1; then
+      reuse=1
+      set -a
+      # shellcheck disable=SC1091
+      . "$STATE/stack.env"
+      set +a
+      if wants_oauth "$@"; then OIC_URL=$OIC_HTTPS_URL; fi
+    else
+      reuse=0
+    fi
+    # The flags first, with the pipeline's own parsing, before any stack starts: a mistyped flag or a bad value is
+    # one line and exit 2 (without a stack up, against what the stack will put in stack.env).
+    if [ "${command[1]}" = pipeline.run ]; then
+      if [ $reuse = 1 ]; then env_from=stack.env; elif wants_oauth "$@"; then env_from=stand-in-https; else env_from=stand-in; fi
+      "$VENV/bin/python" -m launcher.check_flags "$env_from" "$@" || exit $?
+    fi
+    if [ $reuse = 1 ]; then
       log "reusing the local stack that is already up (./run_local.sh down stops it)"
     else
       started_here=1
@@ -142,20 +214,14 @@ case "${1:-}" in
       trap 'exit 130' INT
       trap 'exit 143' TERM
       stack up "${UP_PORTS[@]}"
+      set -a
+      # shellcheck disable=SC1091
+      . "$STATE/stack.env"
+      set +a
+      # OAuth runs as on OIC 3: over HTTPS (the stand-in's per-stack CA is OIC_CA_BUNDLE); the plain-HTTP trigger
+      # stays the default for Basic Auth, as in the lab.
+      if wants_oauth "$@"; then OIC_URL=$OIC_HTTPS_URL; fi
     fi
-    set -a
-    # shellcheck disable=SC1091
-    . "$STATE/stack.env"
-    set +a
-    # OAuth runs as on OIC 3: over HTTPS (the stand-in's per-stack CA is OIC_CA_BUNDLE); the plain-HTTP trigger
-    # stays the default for Basic Auth, as in the lab.
-    prev=
-    for arg in "$@"; do
-      if [ "$arg" = --oic_auth=oauth ] || { [ "$prev" = --oic_auth ] && [ "$arg" = oauth ]; }; then
-        OIC_URL=$OIC_HTTPS_URL
-      fi
-      prev=$arg
-    done
     if [ $started_here = 0 ]; then
       exec "$VENV/bin/python" "${command[@]}" "$@"  # Nothing to clean up after: signals go straight to the run.
     fi

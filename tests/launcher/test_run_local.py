@@ -105,8 +105,11 @@ def test_oauth_runs_the_comparison_over_https(env, tmp_path):
     assert stack_processes(env) == []
 
 
-def test_a_failing_run_still_stops_the_stack(env):
-    result = run_local(env, '--records', '0')
-    assert result.returncode == 2
-    assert 'error: --records must be at least 1' in result.stderr
+def test_a_failing_run_still_stops_the_stack(env, tmp_path):
+    # Flags that pass the check before the stack starts (tests/test_run_local_flags.py) and a run that fails once it
+    # is up: the stand-in refuses the credentials.
+    result = run_local(env, '--records', '3', '--oic_username', 'nobody', '--out', str(tmp_path / 'out'))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "error: pipeline failed: OIC refused the credentials of user 'nobody'" in result.stderr
+    assert 'stopping the local stack' in result.stderr
     assert stack_processes(env) == []

@@ -1,0 +1,59 @@
+"""./run_local.sh checks the pipeline's flags before it starts the local stack: a mistyped flag or a bad value is one
+line and exit 2, and no stack was started for it."""
+
+import os
+import socket
+import subprocess
+
+import psutil
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(('127.0.0.1', 0))
+    ports = [str(s.getsockname()[1]) for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def stack_processes(ports):
+    """Processes of a local stack on these ports (their command lines name the ports)."""
+    found = []
+    for proc in psutil.process_iter(['cmdline']):
+        cmdline = proc.info['cmdline'] or []
+        joined = ' '.join(cmdline)
+        if any(port in cmdline for port in ports) and ('devstack' in joined or 'bqemulator' in joined):
+            found.append(proc)
+    return found
+
+
+@pytest.mark.parametrize('args, named', [
+    (['--recrods', '10'], 'unknown flag --recrods'),
+    (['--records', '-5'], '--records must be at least 1 (got -5)'),
+    (['--rate', 'abc'], "argument --rate: invalid float value: 'abc'"),
+    (['--records', '5', '--paths', 'oic,bq'], '--paths'),
+    (['--oic_auth', 'oauth', '--oic_concurrency', '0'], '--oic_concurrency must be at least 1'),
+])
+def test_a_bad_flag_is_one_line_and_exit_2_with_no_stack_started(tmp_path, args, named):
+    state = tmp_path / 'state'
+    oic, bq, grpc, https = free_ports(4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('OIC_', 'BIGQUERY_', 'BQ_'))}
+    env.update(LOCAL_STACK_DIR=str(state), LOCAL_OIC_PORT=oic, LOCAL_BQ_PORT=bq, LOCAL_BQ_GRPC_PORT=grpc,
+               LOCAL_OIC_HTTPS_PORT=https)
+    done = subprocess.run([os.path.join(ROOT, 'run_local.sh')] + args, cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    # One line, naming the flag; the venv set-up may log before it ("==> …"), nothing else may.
+    lines = [line for line in done.stderr.splitlines() if not line.startswith('==> ')]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith('error: ') and named in lines[0], lines[0]
+    assert done.stdout == ''
+    # No stack was started: it writes its pids and stack.env under the state directory before anything else.
+    assert not state.exists()
+    assert 'starting' not in done.stderr and 'stopping the local stack' not in done.stderr
+    assert stack_processes({oic, bq, grpc, https}) == []
