@@ -36,6 +36,7 @@ setuptools.setup(
         'test': [
             'pytest>=8',
             'pytest-timeout>=2.3',
+            'pytest-xdist>=3.5,<4',  # ./run_local.sh test runs the suite on parallel workers, each with its own stack.
             'hypothesis>=6.100',
             'trustme>=1.1,<2',  # Certificates from a throw-away CA for the TLS pre-flight tests.
             'mypy>=1.10',  # ./run_local.sh test type-checks the shipped and launching code first (mypy.ini).
