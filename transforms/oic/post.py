@@ -6,6 +6,7 @@ import os
 import queue
 import socket
 import threading
+import time
 from typing import Callable, Optional, Protocol
 
 import apache_beam as beam
@@ -21,7 +22,7 @@ from transforms.oic.credentials import PasswordRef
 from transforms.oic.auth import OAuthClient
 from transforms.oic.errors import OICAuthError, OICStopError  # noqa: F401 (OICAuthError: part of this module's API)
 from transforms.oic.caller import (
-    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome)
+    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome, internal_error)
 from transforms.oic.urls import check_oic_url
 from transforms.oic.retry import (
     DEFAULT_DEADLINE_S, DEFAULT_INITIAL_BACKOFF_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF_S, RetryPolicy)
@@ -36,7 +37,7 @@ DEFAULT_CONCURRENCY = {'adaptive': 100, 'fixed': 16}
 METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
 DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
-                'deadline_exceeded')
+                'deadline_exceeded', 'internal_error')
 TOKEN_COUNTERS = ('token_fetches', 'token_fetch_failures', 'token_refreshes_ahead')
 
 
@@ -178,11 +179,21 @@ class _PostFn(beam.DoFn):
             caller.close()
 
     def _run(self, record, timestamp, window):
-        """On a pool thread: one record's whole call; hands the outcome back to the bundle's thread."""
-        outcome = self._caller.call(record)  # Never raises.
-        if self._live is not None:
-            self._live.settled(outcome.kind == 'ack')
-        self._done.put((record, timestamp, window, outcome))
+        """On a pool thread: one record's whole call; hands the outcome back to the bundle's thread, whatever
+        raises. A caller should never raise, but an exception here would stay in the pool's Future, unseen, and
+        the bundle would wait for this record for ever: it is dead-lettered as 'internal_error' instead."""
+        started = time.monotonic()
+        try:
+            outcome = self._caller.call(record)
+            if not isinstance(outcome, Outcome):
+                raise TypeError('the caller returned %s, not an Outcome' % type(outcome).__name__)
+        except BaseException as err:  # noqa: B036 (a pool thread: nothing above it would see the error)
+            outcome = internal_error(err, time.monotonic() - started)
+        try:
+            if self._live is not None:
+                self._live.settled(outcome.kind == 'ack')
+        finally:
+            self._done.put((record, timestamp, window, outcome))
 
     def _emit(self, finished):
         """Outputs one finished record as an acknowledgement or a dead letter, and counts it."""

@@ -97,10 +97,12 @@ class Gate:
     slot, so a rate cap never makes the adaptive limit look saturated."""
 
     def __init__(self, throttler: Optional[OverloadThrottler] = None, bucket: Optional[TokenBucket] = None,
-                 hold_s: Tuple[float, float] = HOLD_S, limiter: Optional[Union[AdaptiveLimit, FixedLimit]] = None):
+                 hold_s: Tuple[float, float] = HOLD_S, limiter: Optional[Union[AdaptiveLimit, FixedLimit]] = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.throttler, self.bucket, self._hold_s = throttler, bucket, hold_s
         # Request slots shared by every caller of the process, or (None) no limit beyond each caller's pool.
         self.limiter = limiter
+        self.clock = clock  # the limiter's clock: when a request is sent, for its RTT sample
 
     def wait_turn(self, deadline: float, stop_event: Optional[threading.Event] = None) -> Tuple[bool, int, float]:
         """Blocks until the request may go; returns (went, times held back, seconds held). `went` is False when the
@@ -193,4 +195,4 @@ class WorkerState:
 
     def gate(self) -> 'Gate':
         """A Gate over this worker's shared state."""
-        return Gate(self.throttler, self.bucket, limiter=self.limiter)
+        return Gate(self.throttler, self.bucket, limiter=self.limiter, clock=self._clock)
