@@ -160,9 +160,9 @@ class OICCaller:
         `ca_pem` (PEM text) is what an https URL's certificate is verified against, else the system's trust store.
         The pool keeps its connections alive: a TLS handshake per connection, not per request. `observer` is told
         of each request as it starts and ends (the live progress line). No request is sent with less than
-        `min_attempt_s` (at most the read timeout) left of the record's deadline."""
+        `min_attempt_s` (at most the read timeout and half the deadline) left of the record's deadline."""
         self.url, self.policy, self.gate, self.shape = url, policy, gate, payload_shape
-        self.min_attempt_s = min(min_attempt_s, timeouts[1])
+        self.min_attempt_s = min(min_attempt_s, timeouts[1], policy.deadline_s / 2)
         self.observer = observer or _NoObserver()
         self.connect_timeout, self.read_timeout = timeouts
         self.stop_event = stop_event or threading.Event()
