@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import datetime
+import logging
 import os
 import queue
 import socket
@@ -26,7 +27,7 @@ from transforms.oic.caller import (
 from transforms.oic.urls import check_oic_url
 from transforms.oic.retry import (
     DEFAULT_DEADLINE_S, DEFAULT_INITIAL_BACKOFF_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF_S, RetryPolicy)
-from transforms.oic.throttle import CONCURRENCY_MODES, WorkerState
+from transforms.oic.throttle import CONCURRENCY_MODES, WorkerState, process_share, sdk_processes
 
 DEAD_LETTER = 'dead_letter'
 LIMITS = 'limits'  # tagged output: the concurrency limit of a worker at each change
@@ -85,8 +86,10 @@ class _PostFn(beam.DoFn):
 
     def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
                  caller_factory=None, oauth=None, ca_pem=None, live_dir=None,
-                 concurrency_mode=DEFAULT_CONCURRENCY_MODE):
+                 concurrency_mode=DEFAULT_CONCURRENCY_MODE, share_per_vcpu=False):
         self._url, self._username, self._password_ref = url, username, password_ref
+        self._share_per_vcpu = share_per_vcpu
+        self._vm_share = (concurrency, max_rps)  # the worker VM's share (of the job's), before setup() splits it
         self._oauth, self._ca_pem = oauth, ca_pem
         self._token_shared = shared.Shared()  # One token cache per worker process (all DoFn instances share it).
         self._live_dir = live_dir
@@ -109,6 +112,15 @@ class _PostFn(beam.DoFn):
         self.token_counters = {name: counter(name) for name in TOKEN_COUNTERS}
 
     def setup(self):
+        # On Dataflow a worker VM runs one SDK process per vCPU (each its own WorkerState), and the job's budget
+        # was shared out by VMs: each process takes its part of its VM's share, counted here, on the worker (the
+        # launcher may not know the machine type: Dataflow picks it when --machine_type is not given).
+        processes = sdk_processes(self._share_per_vcpu, os.cpu_count())
+        self._concurrency, self._max_rps = process_share(self._mode, *self._vm_share, processes)
+        if processes > 1:
+            logging.info('OIC budget: %d SDK processes share this worker; this one keeps %s %d requests in flight '
+                         'and %s requests/s', processes, 'at most' if self._mode == 'adaptive' else 'its share of',
+                         self._concurrency, ('%.3g' % self._max_rps) if self._max_rps else 'no cap on')
         self._stop = threading.Event()
         self._auth = AuthWatch()
         self._tokens = None
@@ -300,13 +312,15 @@ class PostToOIC(beam.PTransform):
                  max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
                  caller_factory: Optional[Callable[[], Caller]] = None, oauth: Optional[OAuthClient] = None,
                  ca_pem: Optional[str] = None, live_dir: Optional[str] = None,
-                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE):
+                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE, share_per_vcpu: bool = False):
         """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
         with a fake in tests; the URL rule still applies. `oauth`: Bearer tokens of this client instead of Basic
         Auth (`username` and `password_ref` are then unused). `ca_pem`: the PEM text of the CAs an https URL's
         certificate (and the token URL's) must chain to; None = the system's trust store. It travels with the job
         (certificates are public), so workers need no local file. `live_dir`: the run directory whose live stats
-        (transforms/run_record/live_stats.py) the caller keeps current; None = none."""
+        (transforms/run_record/live_stats.py) the caller keeps current; None = none. `share_per_vcpu`: `concurrency`
+        (fixed mode) and `max_rps` are a worker VM's share, split on the worker between its SDK processes, one per
+        vCPU (Dataflow's default; throttle.process_share)."""
         super().__init__()
         what = 'Basic Auth' if oauth is None else 'a Bearer token'
         check_oic_url(url, allow_insecure_http, what)
@@ -318,7 +332,8 @@ class PostToOIC(beam.PTransform):
             raise ValueError('concurrency_mode must be one of %s' % (CONCURRENCY_MODES,))
         policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
         self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
-                           policy, max_rps, caller_factory, oauth, ca_pem, live_dir, concurrency_mode)
+                           policy, max_rps, caller_factory, oauth, ca_pem, live_dir, concurrency_mode,
+                           share_per_vcpu)
 
     def expand(self, records: beam.PCollection):  # -> DoOutputsTuple (not annotated: Beam would read it as a type hint)
         return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, LIMITS, main='acks')
