@@ -39,8 +39,8 @@ STATE = web.AppKey('state', object)
 
 
 class Stats:
-    """Counters for tests: requests on the trigger, answers by status, attempts per record_id (bounded), and the
-    capacity gate's in flight / queued now and at peak, and its 429s."""
+    """Counters for tests: requests on the trigger, answers by status, attempts per record_id (bounded), the
+    capacity gate's in flight / queued now and at peak, and its 429s, and the delays the fault settings applied."""
 
     def __init__(self, max_records, gate):
         self.max_records = max_records
@@ -57,6 +57,10 @@ class Stats:
         self.token_requests = 0
         self.tokens_issued = 0
         self.bearer_refused = 0
+        # What the fault settings made requests wait (their fates' draws, as applied): latency_ms + jitter, and the
+        # service-time model; sums in seconds and how many requests waited.
+        self.delayed, self.delay_s = 0, 0.0
+        self.serviced, self.service_s = 0, 0.0
         self.gate.reset_counters()
 
     def connection(self, request):
@@ -78,7 +82,9 @@ class Stats:
         return dict({'requests': self.requests, 'by_status': dict(self.by_status), 'attempts': self.attempts,
                      'untracked_attempts': self.untracked, 'capacity': cap, 'connections': dict(self.connections),
                      'token_requests': self.token_requests, 'tokens_issued': self.tokens_issued,
-                     'bearer_refused': self.bearer_refused}, **self.gate.as_json())
+                     'bearer_refused': self.bearer_refused, 'delayed': self.delayed,
+                     'delay_s': round(self.delay_s, 6), 'serviced': self.serviced,
+                     'service_s': round(self.service_s, 6)}, **self.gate.as_json())
 
 
 class OAuth:
@@ -311,6 +317,8 @@ async def _process(request, state):
     if fate['drop']:
         return _drop(request)
     if fate['delay']:
+        state.stats.delayed += 1
+        state.stats.delay_s += fate['delay']
         await asyncio.sleep(fate['delay'])
     if fate['hang']:
         await asyncio.sleep(fate['hang'])
@@ -326,6 +334,10 @@ async def _process(request, state):
     errors = records.validation_errors(record)
     if errors:
         return failed(400, 'request does not match the integration schema: ' + '; '.join(errors), errors=errors)
+    if fate['service']:  # OIC's own work on the record, holding its capacity slot, before it calls BigQuery
+        state.stats.serviced += 1
+        state.stats.service_s += fate['service']
+        await asyncio.sleep(fate['service'])
     try:
         await state.sink.insert_all(mapping.insert_all_request(record))
     except sink_mod.SinkError as error:
@@ -507,6 +519,7 @@ def build_parser():
     parser.add_argument('--table', default='local-project:warehouse.inventory_oic',
                         help='project:dataset.table the mapper inserts into')
     parser.add_argument('--faults', help='fault settings as JSON (see devstack/oic/faults.py)')
+    faults_mod.add_service_arguments(parser)
     parser.add_argument('--max-instances', type=int, default=100000, help='tracking instances kept in memory')
     parser.add_argument('--max-body', type=int, default=DEFAULT_MAX_BODY, help='request body limit in bytes')
     return parser
@@ -553,7 +566,7 @@ def main(argv=None):
         print('devstack.oic.server: set OIC_USERNAME and OIC_PASSWORD in the environment', file=sys.stderr)
         return 2
     try:
-        settings = json.loads(args.faults) if args.faults else None
+        settings = faults_mod.with_service_flags(json.loads(args.faults) if args.faults else None, args)
         faults_mod.parse(settings)
         oauth = oauth_from_env(os.environ, args.token_ttl)
         if args.bq_endpoint:
