@@ -40,11 +40,13 @@ STATE = web.AppKey('state', object)
 
 class Stats:
     """Counters for tests: requests on the trigger, answers by status, attempts per record_id (bounded), the
-    capacity gate's in flight / queued now and at peak, and its 429s, and the delays the fault settings applied."""
+    capacity gate's in flight / queued now and at peak, and its 429s, the delays the fault settings applied, and the
+    sink's insertAll calls and rows (group commit: fewer calls than rows when requests wait together)."""
 
-    def __init__(self, max_records, gate):
+    def __init__(self, max_records, gate, sink):
         self.max_records = max_records
         self.gate = gate
+        self.sink = sink
         self.reset()
 
     def reset(self):
@@ -62,6 +64,7 @@ class Stats:
         self.delayed, self.delay_s = 0, 0.0
         self.serviced, self.service_s = 0, 0.0
         self.gate.reset_counters()
+        self.sink.reset_counters()
 
     def connection(self, request):
         """Counts the request's connection once, the first time a request arrives on it."""
@@ -84,7 +87,7 @@ class Stats:
                      'token_requests': self.token_requests, 'tokens_issued': self.tokens_issued,
                      'bearer_refused': self.bearer_refused, 'delayed': self.delayed,
                      'delay_s': round(self.delay_s, 6), 'serviced': self.serviced,
-                     'service_s': round(self.service_s, 6)}, **self.gate.as_json())
+                     'service_s': round(self.service_s, 6), 'sink': self.sink.as_json()}, **self.gate.as_json())
 
 
 class OAuth:
@@ -139,7 +142,7 @@ class State:
         self.faults = faults_mod.Faults(fault_settings)
         self.instances = instances_mod.InstanceStore(max_instances)
         self.gate = capacity_mod.CapacityGate()
-        self.stats = Stats(max_instances, self.gate)
+        self.stats = Stats(max_instances, self.gate, sink)
         self.max_body = max_body
 
     @property
@@ -445,6 +448,26 @@ async def delete_stats(request):
     return web.json_response(state.stats.as_json(state.capacity))
 
 
+@requires_auth
+async def get_sink(request):
+    return web.json_response(request.app[STATE].sink.as_json())
+
+
+@requires_auth
+async def put_sink(request):
+    """Tests: {"hold": true} keeps the sink from starting a write (requests queue for it), {"hold": false} lets it
+    write everything waiting together. Answers the sink's counters."""
+    sink = request.app[STATE].sink
+    try:
+        settings = parse_body(await request.read())
+        if not isinstance(settings, dict) or set(settings) != {'hold'} or not isinstance(settings['hold'], bool):
+            raise ValueError('sink settings are {"hold": true} or {"hold": false}')
+    except ValueError as error:
+        return problem(400, str(error))
+    sink.hold(settings['hold'])
+    return web.json_response(sink.as_json())
+
+
 async def healthz(request):
     state = request.app[STATE]
     return web.json_response({'status': 'ok', 'sink': state.sink.description, 'instances': len(state.instances),
@@ -485,6 +508,8 @@ def make_app(state):
     app.router.add_delete('/admin/faults', delete_faults)
     app.router.add_get('/admin/stats', get_stats)
     app.router.add_delete('/admin/stats', delete_stats)
+    app.router.add_get('/admin/sink', get_sink)
+    app.router.add_put('/admin/sink', put_sink)
     app.router.add_get('/healthz', healthz)
     if state.oauth is not None:
         app.router.add_post(TOKEN_PATH, token)
