@@ -176,7 +176,8 @@ class BigQuerySink(SinkCounters):
             by_index[index if isinstance(index, int) else None].append(error)
         for pending, (start, end) in zip(batch, spans):
             # Today's message, as if the request had been sent alone: indices relative to its own rows.
-            mine = [dict(error, index=index - start) for index in range(start, end) for error in by_index.get(index, [])]
+            mine = [dict(error, index=index - start)
+                    for index in range(start, end) for error in by_index.get(index, [])]
             mine += by_index.get(None, [])
             if mine:
                 self.rows_refused += len({error.get('index') for error in mine})
