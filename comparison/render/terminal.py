@@ -2,7 +2,6 @@
 
 from typing import Any, List, Mapping
 
-from comparison.cost import sender_requirements
 from comparison.measures import concurrency
 
 COLUMN = 26
@@ -205,6 +204,12 @@ def format_table(report: Mapping[str, Any]) -> str:
         lines.append(title)
         for label, cell in rows:
             lines.append(('  ' + label).ljust(width) + ''.join(cell(r).rjust(COLUMN) for r in results))
+    needs = report.get('sender_requirements')
+    if needs:
+        lines.append('What the sender needs (in full, with sources: report.json, report.html)')
+        for aspect in needs['aspects']:
+            lines.append(('  ' + aspect).ljust(width) + ''.join(
+                ((needs['paths'].get(p) or {}).get(aspect, {}).get('short') or '-').rjust(COLUMN) for p in paths))
     lines.append('invalid records (not sent): %d' % report['invalid'])
     shown = report.get('invalid_first') or []
     if shown:
@@ -215,7 +220,6 @@ def format_table(report: Mapping[str, Any]) -> str:
         lines.extend('  %s  %s' % (item.get('source') or '(generated)', '; '.join(map(str, item['errors'])))
                      for item in shown)
     lines.extend(_notes(report, paths))
-    lines.extend(sender_requirements.lines(report.get('sender_requirements')))
     lines.extend(format_cost_curve(report))
     return '\n'.join(lines)
 

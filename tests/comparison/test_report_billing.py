@@ -173,6 +173,7 @@ def test_every_sender_requirement_has_text_and_known_sources():
             assert set(aspects[aspect]['sources']) <= set(section['sources'])
     assert 'ServiceInvoker' in section['paths']['oic']['roles']['text']
     assert 'roles/bigquery.dataEditor' in section['paths']['direct']['roles']['text']
+    assert sender_requirements.lines(section)[0].startswith('What each path asks of the sender')
     with pytest.raises(sender_requirements.RequirementsError):
         broken = json.loads(json.dumps(table))
         broken['paths']['oic']['roles']['sources'] = ['nowhere']
@@ -216,8 +217,8 @@ def test_a_report_shows_billing_the_batched_columns_and_the_sender_requirements(
     assert set(report['sender_requirements']['paths']) == {'oic', 'direct'}
     table = terminal.format_table(report)
     for text in ('OIC billing (a message per started 50 KB of a request)', 'records per message',
-                 'OIC batched / batched BYOL', 'OIC batched', 'batched BYOL', 'What each path asks of the sender',
-                 'ServiceInvoker', 'google-cloud-bigquery', 'OIC batched = %d records' % expected):
+                 'OIC batched / batched BYOL', 'OIC batched', 'batched BYOL', 'What the sender needs',
+                 'ServiceInvoker (OIC)', 'google-cloud-bigquery', 'OIC batched = %d records' % expected):
         assert text in table, text
     page = html_page.render_html(report)
     for text in ('id="sender-requirements"', 'ServiceInvoker', 'roles/bigquery.dataEditor', 'OIC batched',
