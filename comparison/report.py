@@ -9,7 +9,9 @@ from comparison.sql import bq_read
 from comparison.measures import concurrency
 from comparison.measures import latency
 from comparison.measures import monitoring
+from comparison.cost import billing
 from comparison.cost import pricing
+from comparison.cost import sender_requirements
 from comparison.measures import throughput
 from comparison.measures.reconcile import reconcile_path
 from transforms.run_record import files as run_record
@@ -127,17 +129,22 @@ def oic_response_time(acks: Sequence[dict], stated: Optional[float] = None) -> T
 
 
 def cost_basis(run: dict, sizes: Mapping[str, Tuple[int, int]], acks: Sequence[dict], at_rate: Optional[float] = None,
-               oic_response_s: Optional[float] = None) -> dict:
-    """The rate, OIC response time and sizes the costs and curves use, each saying where it came from. `sizes` is
-    {path: (row bytes, payload bytes)} of what the run sent; a missing size is a typical synthetic record's."""
+               oic_response_s: Optional[float] = None, prices_kb: float = 50) -> dict:
+    """The rate, OIC response time, sizes and batch size the costs and curves use, each saying where it came from.
+    `sizes` is {path: (row bytes, payload bytes)} of what the run sent; a missing size is a typical synthetic
+    record's. The batched columns assume the run's --oic_batch_kb when it batched, else one billing message."""
     rate, source = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
     response_s, response_source = oic_response_time(acks, oic_response_s)
     sample_row, sample_payload = pricing.sample_sizes()
     row = (sizes.get('direct') or sizes.get('oic') or (0, 0))[0]
     payload = (sizes.get('oic') or (0, 0))[1]
+    batch_kb = run.get('oic_batch_kb') or prices_kb
     return {
         'rate': rate, 'source': source, 'oic_response_s': response_s, 'oic_response_source': response_source,
         'row_bytes': row or sample_row, 'payload_bytes': payload or sample_payload,
+        'oic_batch_kb': float(batch_kb),
+        'oic_batch_kb_source': 'the run\'s --oic_batch_kb %g' % run['oic_batch_kb'] if run.get('oic_batch_kb') else
+        'one billing message; a batched run\'s --oic_batch_kb when it has one',
         'sizes_source': 'measured: the mean of the rows sent' if row and payload else
         'typical synthetic records where the run sent none',
     }
@@ -158,7 +165,7 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
     sent_by_path = {path: read_records(out_dir, run_record.sent_kind(path)) for path in paths}
     acks_by_path = {path: read_records(out_dir, run_record.acks_kind(path)) for path in paths}
     sizes = {path: _sizes(sent, path, run.get('oic_payload', 'extended')) for path, sent in sent_by_path.items() if sent}
-    at = cost_basis(run, sizes, acks_by_path.get('oic', []), at_rate, oic_response_s)
+    at = cost_basis(run, sizes, acks_by_path.get('oic', []), at_rate, oic_response_s, prices['oic_message_kb'])
     wall = run.get('wall_s')
     sightings, probe_summary = read_probe(out_dir)
     invalid = read_records(out_dir, run_record.INVALID)
@@ -173,8 +180,10 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
         'cost_at_rate': at,
         'cost_curve': pricing.cost_curve(pricing.curve_rates(at['rate']), at['row_bytes'], at['payload_bytes'],
-                                         prices, at['oic_response_s']),
-        'cost_curve_points': pricing.key_points(at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s']),
+                                         prices, at['oic_response_s'], at['oic_batch_kb']),
+        'cost_curve_points': pricing.key_points(at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
+                                                at['oic_batch_kb']),
+        'sender_requirements': sender_requirements.for_report(paths),
         'paths': {},
     }
     for path in paths:
@@ -202,8 +211,14 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
         result['http_requests_per_row'] = round(requests_made / result['sent'], 4) \
             if requests_made is not None and result['sent'] else None
         row_bytes, payload = sizes.get(path) or (at['row_bytes'], at['payload_bytes'])
+        shape: Dict[str, Any] = {}
+        if path == 'oic':
+            result['oic_billing'] = billing.oic_billing(sent, acks, dead, run.get('oic_payload', 'extended'), prices)
+            if (result['oic_billing']['records_per_request'] or 1) > 1:  # A batched run: priced in its own shape.
+                shape = {'records_per_request': result['oic_billing']['records_per_request'],
+                         'request_bytes': result['oic_billing']['request_bytes_mean']}
         result['cost'] = pricing.path_cost(path, at['rate'], row_bytes, payload, prices, at['oic_response_s'],
-                                           at['source'])
+                                           at['source'], batch_kb=at['oic_batch_kb'], **shape)
         if path == 'oic':
             result['concurrency'] = concurrency.concurrency_view(
                 read_records(out_dir, run_record.limits_kind('oic')), run.get('metrics'),
@@ -214,6 +229,9 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
                 view['three_way'] = monitoring.three_way(result['acked'], result['dead_lettered'],
                                                          result['landed'], view)
             result['oic_monitoring'] = view
+            password = (monitoring_options or {}).get('password')
+            result['oic_billing']['stand_in'] = billing.cross_check(result['oic_billing'], billing.read_stand_in_stats(
+                run, password if password is not None else os.environ.get('OIC_PASSWORD')))
         report['paths'][path] = result
     return report
 

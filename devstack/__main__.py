@@ -29,6 +29,7 @@ def build_parser():
                     help='how long the BigQuery emulator remembers insertIds and drops repeats, as BigQuery does '
                          '(default 60, or env BQ_DEDUP_WINDOW_S; 0 = off: every retried row lands)')
     up.add_argument('--faults', help='OIC fault settings as JSON, e.g. \'{"error_rates": {"503": 0.1}, "seed": 1}\'')
+    faults_mod.add_service_arguments(up)
     for name in ('down', 'status'):
         sub = commands.add_parser(name, help='stop the stack' if name == 'down' else 'show whether it runs')
         sub.add_argument('--state-dir', default='.local')
@@ -74,7 +75,7 @@ def cmd_up(args):
     except ValueError as error:
         raise StackError(str(error)) from None
     try:
-        fault_settings = json.loads(args.faults) if args.faults else None
+        fault_settings = faults_mod.with_service_flags(json.loads(args.faults) if args.faults else None, args)
         stack = stack_mod.Stack(args.state_dir, args.oic_port, args.bq_rest_port, args.bq_grpc_port,
                                 faults=fault_settings, oic_https_port=args.oic_https_port, token_ttl=args.token_ttl,
                                 bq_dedup_window=args.bq_dedup_window)

@@ -80,6 +80,15 @@ class RunningStack:
         """Zeroes the request counters and forgets tracking instances."""
         return self._admin('DELETE', '/admin/stats')
 
+    def hold_sink(self, held=True):
+        """held: the stand-in's sink starts no insertAll and trigger requests queue for it; False: it writes everything
+        waiting in one call (group commit). Returns the sink's counters."""
+        return self._admin('PUT', '/admin/sink', json={'hold': held})
+
+    def sink_stats(self):
+        """insert_calls, rows_written, rows_refused, max_batch_rows, queued_rows, held."""
+        return self._admin('GET', '/admin/sink')
+
     def restart_oic(self):
         self._stack.restart('oic')
 

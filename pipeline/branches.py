@@ -41,6 +41,7 @@ class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
             max_attempts=c.max_attempts, deadline_s=c.deadline, max_rps=c.worker_max_rps or None,
             allow_insecure_http=c.allow_insecure_http, caller_factory=self._caller_factory,
             oauth=_oauth_client(c), ca_pem=c.ca_pem, concurrency_mode=c.concurrency_mode,
+            share_per_vcpu=c.share_per_vcpu,
             live_dir=self._out if run_record.is_local(self._out) else None)
         _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind('oic'), self._tables)
         _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(

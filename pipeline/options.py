@@ -123,8 +123,9 @@ class WarehouseOptions(PipelineOptions):
             '--oic_concurrency', type=int, default=None,
             help='adaptive mode: the most requests any worker keeps in flight (default %d, one OIC message pack); '
                  'a worker alone can reach it, and OIC\'s 429s share it among several (--oic_rate_limiter is the '
-                 'hard job-wide cap). fixed mode: requests in flight for the whole job, each worker taking '
-                 'ceil(total / workers) (default %d).' % (DEFAULT_CONCURRENCY['adaptive'], DEFAULT_CONCURRENCY['fixed']))
+                 'hard job-wide cap). fixed mode: requests in flight for the whole job, each worker process '
+                 'taking ceil(total / processes); on Dataflow max_num_workers x the vCPUs of a worker VM, one SDK '
+                 'process each (default %d).' % (DEFAULT_CONCURRENCY['adaptive'], DEFAULT_CONCURRENCY['fixed']))
         oic.add_argument(
             '--oic_connect_timeout', type=float, default=DEFAULT_CONNECT_TIMEOUT_S,
             help='Seconds to wait for a connection to OIC (default %g).' % DEFAULT_CONNECT_TIMEOUT_S)
@@ -142,7 +143,8 @@ class WarehouseOptions(PipelineOptions):
                  '(default %g).' % DEFAULT_DEADLINE_S)
         oic.add_argument(
             '--oic_max_rps', type=float, default=0.0,
-            help='Hard cap on requests per second to OIC across the job; each worker takes an equal share '
+            help='Hard cap on requests per second to OIC across the job; each worker process takes an equal share '
+                 '(on Dataflow one SDK process per vCPU of each of max_num_workers VMs) '
                  '(default 0 = no cap; the adaptive throttling on 429/503 applies anyway).')
         oic.add_argument(
             '--dead_letter_table', default=None,

@@ -4,8 +4,11 @@
 Everything here is a pure function of the rate, the measured row and payload sizes and the price table, formulas
 shown. What the sizing follows (Oracle Integration 3 and BigQuery docs; sources in prices.json):
   OIC packs = max(ceil(messages per hour ÷ messages per pack), ceil(synchronous requests in flight ÷ requests per
-  pack)), at least 1; messages per hour = rate × 3600 × ceil(payload ÷ 50 KB); in flight = rate × OIC's response
-  time (Little's law). One instance holds at most 100 packs and 2,000 synchronous requests in flight.
+  pack)), at least 1; messages per hour = requests per hour × ceil(request body ÷ 50 KB); in flight = requests/s ×
+  OIC's response time (Little's law). One instance holds at most 100 packs and 2,000 synchronous requests in flight.
+  One record per request (the seed's integration): requests = records. Batched: a request body
+  {"records": [record, ...]} of at most the batch size carries floor((batch − 13 B) ÷ (record + 2 B)) records
+  (batch_shape), so requests, messages and requests in flight all fall by that factor.
 """
 
 import json
@@ -27,12 +30,15 @@ LAB_RATE = 1.0  # records/s: the lab's loop posts one record, then sleeps a seco
 DEFAULT_OIC_RESPONSE_S = 1.0  # Stated when a run measured none: OIC's synchronous answer time, seconds.
 CURVE_RATES = (0.1, 1.0, 10.0, 100.0, 1000.0)  # records/s; the stated rate is added.
 CURVE_SPAN = (0.01, 100000.0)  # records/s searched for break-even points.
-CURVE_KEYS = ('oic_usd_per_month', 'oic_byol_usd_per_month', 'direct_streaming_inserts_usd_per_month',
+CURVE_KEYS = ('oic_usd_per_month', 'oic_byol_usd_per_month', 'oic_batched_usd_per_month',
+              'oic_batched_byol_usd_per_month', 'direct_streaming_inserts_usd_per_month',
               'direct_storage_write_usd_per_month')
 CURVE_LABELS = {
     'oic_usd_per_month': 'OIC (license included)',
     'oic_enterprise_usd_per_month': 'OIC Enterprise',
     'oic_byol_usd_per_month': 'OIC BYOL',
+    'oic_batched_usd_per_month': 'OIC batched',
+    'oic_batched_byol_usd_per_month': 'OIC batched BYOL',
     'direct_streaming_inserts_usd_per_month': 'direct, streaming inserts',
     'direct_storage_write_usd_per_month': 'direct, Storage Write API',
 }
@@ -167,23 +173,63 @@ def storage_write_cost(rows_per_month: float, row_bytes: int, prices: Mapping[st
     return _money(usd), formula
 
 
+def messages_per_request(request_bytes: float, prices: Mapping[str, Any]) -> int:
+    """Billing messages one REST trigger counts: one per started 50 KB of inbound payload, at least one (a body of
+    exactly 50 KB is one message, one byte more is two)."""
+    return max(1, _count(request_bytes / (prices['oic_message_kb'] * 1024)))
+
+
 def messages_per_record(payload_size: int, prices: Mapping[str, Any]) -> int:
-    """Billing messages one REST trigger counts: one per started 50 KB of inbound payload, at least one."""
-    return max(1, math.ceil(payload_size / (prices['oic_message_kb'] * 1024)))
+    """Billing messages of one record sent alone in its request (the seed's integration)."""
+    return messages_per_request(payload_size, prices)
 
 
-def oic_sizing(rate: float, payload_size: int, prices: Mapping[str, Any], response_s: float = DEFAULT_OIC_RESPONSE_S,
-               byol: bool = False, pack_hour_usd: Optional[float] = None) -> Dict[str, Any]:
-    """Message packs (and instances) that a steady `rate` records/s needs, and their monthly price.
+# A batched request body is {"records": [r1, r2, ...]} as json.dumps writes it: '{"records": [' and ']}' (15 bytes)
+# around the records, ', ' (2 bytes) between two of them.
+BATCH_ENVELOPE_BYTES = len('{"records": []}')
+BATCH_SEPARATOR_BYTES = len(', ')
 
-    packs = max(1, ceil(messages/h ÷ messages per pack), ceil(rate × response_s ÷ sync requests per pack));
-    instances = max(ceil(packs ÷ 100), ceil(in flight ÷ 2,000)): more than one means the rate needs a second OIC
-    instance (the packs are still priced one by one)."""
-    per_record = messages_per_record(payload_size, prices)
-    messages = rate * 3600 * per_record
+
+def batch_body_bytes(record_bytes: Sequence[int]) -> int:
+    """Size of the request body {"records": [...]} carrying records of these JSON sizes."""
+    return BATCH_ENVELOPE_BYTES + sum(record_bytes) + BATCH_SEPARATOR_BYTES * max(0, len(record_bytes) - 1)
+
+
+def records_per_batch(record_bytes: float, batch_kb: float) -> int:
+    """Records of `record_bytes` each that fit a request body of at most `batch_kb` KB (never fewer than one: a record
+    larger than the batch goes alone)."""
+    room = batch_kb * 1024 - BATCH_ENVELOPE_BYTES + BATCH_SEPARATOR_BYTES
+    return max(1, int(math.floor(room / (record_bytes + BATCH_SEPARATOR_BYTES))))
+
+
+def batch_shape(record_bytes: float, prices: Mapping[str, Any], batch_kb: Optional[float] = None) -> Dict[str, Any]:
+    """The batched request the price assumes: records of `record_bytes` (the measured mean JSON size of a record)
+    packed into bodies of at most `batch_kb` KB (default: one billing message, 50 KB)."""
+    batch_kb = float(batch_kb or prices['oic_message_kb'])
+    per_request = records_per_batch(record_bytes, batch_kb)
+    body = BATCH_ENVELOPE_BYTES + per_request * record_bytes + BATCH_SEPARATOR_BYTES * (per_request - 1)
+    messages = messages_per_request(body, prices)
+    return {'batch_kb': batch_kb, 'record_bytes': record_bytes, 'records_per_request': per_request,
+            'request_bytes': round(body), 'messages_per_request': messages,
+            'records_per_message': round(per_request / messages, 2)}
+
+
+def oic_sizing(rate: float, payload_size: float, prices: Mapping[str, Any], response_s: float = DEFAULT_OIC_RESPONSE_S,
+               byol: bool = False, pack_hour_usd: Optional[float] = None,
+               records_per_request: float = 1) -> Dict[str, Any]:
+    """Message packs (and instances) that a steady `rate` records/s needs, and their monthly price. `payload_size` is
+    the request body's size: one record's payload, or a batch's body carrying `records_per_request` records.
+
+    requests/s = rate ÷ records per request; packs = max(1, ceil(requests/s × 3600 × messages per request ÷ messages
+    per pack), ceil(requests/s × response_s ÷ sync requests per pack)); instances = max(ceil(packs ÷ 100),
+    ceil(in flight ÷ 2,000)): more than one means the rate needs a second OIC instance (the packs are still priced
+    one by one)."""
+    per_request = messages_per_request(payload_size, prices)
+    requests_per_s = rate / records_per_request
+    messages = requests_per_s * 3600 * per_request
     per_pack = prices['oic_byol_messages_per_pack_hour' if byol else 'oic_messages_per_pack_hour']
     slots = prices['oic_byol_sync_requests_per_pack' if byol else 'oic_sync_requests_per_pack']
-    in_flight = rate * response_s
+    in_flight = requests_per_s * response_s
     by_messages = _count(messages / per_pack)
     by_concurrency = _count(in_flight / slots)
     packs = max(1, by_messages, by_concurrency)
@@ -191,7 +237,9 @@ def oic_sizing(rate: float, payload_size: int, prices: Mapping[str, Any], respon
     if pack_hour_usd is None:
         pack_hour_usd = prices['oic_byol_pack_hour_usd' if byol else 'oic_pack_hour_usd']
     return {
-        'byol': byol, 'messages_per_record': per_record, 'messages_per_hour': messages,
+        'byol': byol, 'records_per_request': records_per_request, 'requests_per_s': requests_per_s,
+        'messages_per_request': per_request, 'messages_per_record': per_request / records_per_request,
+        'messages_per_hour': messages,
         'messages_per_pack_hour': per_pack, 'in_flight': in_flight, 'response_s': response_s,
         'sync_requests_per_pack': slots, 'packs_for_messages': by_messages, 'packs_for_concurrency': by_concurrency,
         'packs': packs, 'instances': instances, 'pack_hour_usd': pack_hour_usd,
@@ -199,16 +247,27 @@ def oic_sizing(rate: float, payload_size: int, prices: Mapping[str, Any], respon
     }
 
 
-def oic_cost(rows_per_hour: float, payload_size: int, prices: Mapping[str, Any],
-             response_s: float = DEFAULT_OIC_RESPONSE_S, byol: bool = False) -> Tuple[float, int, str]:
-    """(usd per month, packs, formula) of OIC message packs sized for a steady `rows_per_hour`."""
-    size = oic_sizing(rows_per_hour / 3600.0, payload_size, prices, response_s, byol)
-    formula = ('%s rows/h × %d message(s) per row (payload %d B, per started %g KB) = %s messages/h → '
-               'ceil(÷ %d) = %d pack(s); in flight %s rows/s × %gs response = %s → ceil(÷ %d per pack) = %d; '
-               '%d pack(s) × $%g/pack-hour × %g h = $%.2f%s' % (
-                   '{:,.0f}'.format(rows_per_hour), size['messages_per_record'], payload_size,
-                   prices['oic_message_kb'], '{:,.0f}'.format(size['messages_per_hour']),
-                   size['messages_per_pack_hour'], size['packs_for_messages'], _rate_text(rows_per_hour / 3600.0),
+def oic_cost(rows_per_hour: float, payload_size: float, prices: Mapping[str, Any],
+             response_s: float = DEFAULT_OIC_RESPONSE_S, byol: bool = False,
+             records_per_request: float = 1) -> Tuple[float, int, str]:
+    """(usd per month, packs, formula) of OIC message packs sized for a steady `rows_per_hour`, sent
+    `records_per_request` to a request body of `payload_size` bytes."""
+    size = oic_sizing(rows_per_hour / 3600.0, payload_size, prices, response_s, byol,
+                      records_per_request=records_per_request)
+    if records_per_request == 1:
+        shape = '%s rows/h × %d message(s) per row (payload %d B, per started %g KB)' % (
+            '{:,.0f}'.format(rows_per_hour), size['messages_per_request'], round(payload_size), prices['oic_message_kb'])
+        flight = '%s rows/s' % _rate_text(rows_per_hour / 3600.0)
+    else:
+        shape = '%s rows/h ÷ %s rows per request = %s requests/h × %d message(s) per request (body %d B, per ' \
+                'started %g KB)' % ('{:,.0f}'.format(rows_per_hour), '{:,.6g}'.format(records_per_request),
+                                    '{:,.0f}'.format(rows_per_hour / records_per_request),
+                                    size['messages_per_request'], round(payload_size), prices['oic_message_kb'])
+        flight = '%s requests/s' % _rate_text(size['requests_per_s'])
+    formula = ('%s = %s messages/h → ceil(÷ %d) = %d pack(s); in flight %s × %gs response = %s → ceil(÷ %d per '
+               'pack) = %d; %d pack(s) × $%g/pack-hour × %g h = $%.2f%s' % (
+                   shape, '{:,.0f}'.format(size['messages_per_hour']),
+                   size['messages_per_pack_hour'], size['packs_for_messages'], flight,
                    response_s, '{:,.4g}'.format(size['in_flight']), size['sync_requests_per_pack'],
                    size['packs_for_concurrency'], size['packs'], size['pack_hour_usd'], prices['hours_per_month'],
                    size['usd_per_month'],
@@ -218,26 +277,57 @@ def oic_cost(rows_per_hour: float, payload_size: int, prices: Mapping[str, Any],
     return _money(size['usd_per_month']), size['packs'], formula
 
 
+def batched_cost(rate: float, record_bytes: float, prices: Mapping[str, Any],
+                 response_s: float = DEFAULT_OIC_RESPONSE_S, batch_kb: Optional[float] = None) -> Dict[str, Any]:
+    """What the OIC path would cost sending `rate` records/s of `record_bytes` each in batches of `batch_kb` KB: packs
+    (license included and BYOL), each plus the same streaming inserts, with the shape and formulas. The response
+    time is the one given (a batch answers no sooner than one record: for a batched run it is measured)."""
+    shape = batch_shape(record_bytes, prices, batch_kb)
+    per_hour = rate * 3600
+    usd, packs, formula = oic_cost(per_hour, shape['request_bytes'], prices, response_s,
+                                   records_per_request=shape['records_per_request'])
+    byol_usd, byol_packs, byol_formula = oic_cost(per_hour, shape['request_bytes'], prices, response_s, byol=True,
+                                                  records_per_request=shape['records_per_request'])
+    return dict(shape, packs=packs, byol_packs=byol_packs, packs_usd=usd, byol_packs_usd=byol_usd,
+                formula=formula, byol_formula=byol_formula)
+
+
 def path_cost(path: str, at_rate: Optional[float], row_bytes: int, payload_size: int, prices: Mapping[str, Any],
-              response_s: float = DEFAULT_OIC_RESPONSE_S, at_rate_source: Optional[str] = None) -> Optional[dict]:
-    """The monthly cost of `path` sustained at `at_rate` records/s, itemised with formulas; None rate gives None."""
+              response_s: float = DEFAULT_OIC_RESPONSE_S, at_rate_source: Optional[str] = None,
+              records_per_request: float = 1, request_bytes: Optional[float] = None,
+              batch_kb: Optional[float] = None) -> Optional[dict]:
+    """The monthly cost of `path` sustained at `at_rate` records/s, itemised with formulas; None rate gives None.
+
+    OIC is priced in the shape the run sent (`records_per_request` records in bodies of `request_bytes`; by default
+    one record of `payload_size` bytes per request) and, under `batched`, in the batched shape: records of
+    `payload_size` bytes packed into bodies of at most `batch_kb` KB (default 50 KB, one billing message)."""
     if not at_rate:
         return None
     per_hour = at_rate * 3600
     per_month = per_hour * prices['hours_per_month']
     items = []
+    batched = None
     if path == 'oic':
-        usd, packs, formula = oic_cost(per_hour, payload_size, prices, response_s)
-        instances = oic_sizing(at_rate, payload_size, prices, response_s)['instances']
+        body = payload_size if request_bytes is None else request_bytes
+        usd, packs, formula = oic_cost(per_hour, body, prices, response_s, records_per_request=records_per_request)
+        instances = oic_sizing(at_rate, body, prices, response_s, records_per_request=records_per_request)['instances']
         items.append({'item': 'OIC message packs', 'usd': usd, 'packs': packs, 'instances': instances,
-                      'formula': formula})
+                      'records_per_request': records_per_request, 'formula': formula})
         usd, formula = streaming_insert_cost(per_month, row_bytes, prices)
-        items.append({'item': "BigQuery streaming inserts (OIC's insertAll, 1 row per call)", 'usd': usd,
-                      'formula': formula})
-        byol_usd, _, byol_formula = oic_cost(per_hour, payload_size, prices, response_s, byol=True)
+        items.append({'item': "BigQuery streaming inserts (OIC's insertAll, %s per call)" % (
+            '1 row' if records_per_request == 1 else '%s rows' % format(records_per_request, ',.6g')),
+            'usd': usd, 'formula': formula})
+        byol_usd, _, byol_formula = oic_cost(per_hour, body, prices, response_s, byol=True,
+                                             records_per_request=records_per_request)
         alternative = {'item': 'OIC with BYOL packs (20,000 messages each; the licences brought are not priced) '
                                'plus the same streaming inserts', 'usd': _money(byol_usd + usd),
                        'formula': byol_formula}
+        shape = batched_cost(at_rate, payload_size, prices, response_s, batch_kb)
+        batched = dict(shape, item='OIC batched: %d records (%d B) per request of at most %g KB, plus the same '
+                                   'streaming inserts' % (shape['records_per_request'], shape['request_bytes'],
+                                                          shape['batch_kb']),
+                       usd_per_month=_money(shape['packs_usd'] + usd),
+                       byol_usd_per_month=_money(shape['byol_packs_usd'] + usd))
     else:
         usd, formula = streaming_insert_cost(per_month, row_bytes, prices)
         items.append({'item': 'BigQuery streaming inserts (WriteToBigQuery STREAMING_INSERTS)', 'usd': usd,
@@ -245,7 +335,7 @@ def path_cost(path: str, at_rate: Optional[float], row_bytes: int, payload_size:
         alt_usd, alt_formula = storage_write_cost(per_month, row_bytes, prices)
         alternative = {'item': 'BigQuery Storage Write API (method=STORAGE_WRITE_API)', 'usd': alt_usd,
                        'formula': alt_formula}
-    return {
+    cost = {
         'at_rate': at_rate,
         'at_rate_source': at_rate_source,
         'rows_per_month': round(per_month),
@@ -255,6 +345,9 @@ def path_cost(path: str, at_rate: Optional[float], row_bytes: int, payload_size:
         'alternative': alternative,
         'prices_as_of': prices.get('as_of'),
     }
+    if batched is not None:
+        cost['batched'] = batched
+    return cost
 
 
 def at_rate_for(run: Mapping[str, Any], flag: Optional[float] = None) -> Tuple[float, str]:
@@ -284,14 +377,20 @@ def curve_rates(stated: Optional[float] = None, rates: Sequence[float] = CURVE_R
 
 
 def cost_point(rate: float, row_bytes: int, payload_size: int, prices: Mapping[str, Any],
-               response_s: float = DEFAULT_OIC_RESPONSE_S) -> Dict[str, Any]:
+               response_s: float = DEFAULT_OIC_RESPONSE_S, batch_kb: Optional[float] = None) -> Dict[str, Any]:
     """One row of the cost curve: what each way of landing `rate` records/s costs a month (each OIC figure is the
-    whole OIC path: its packs plus the streaming inserts of OIC's insertAll calls)."""
+    whole OIC path: its packs plus the streaming inserts of OIC's insertAll calls). `payload_size` is one record's
+    JSON; the batched columns pack such records into bodies of at most `batch_kb` KB (default 50)."""
     rows_month = rate * 3600 * prices['hours_per_month']
     oic_bq, _ = streaming_insert_cost(rows_month, row_bytes, prices)
     licensed = oic_sizing(rate, payload_size, prices, response_s)
     enterprise = oic_sizing(rate, payload_size, prices, response_s, pack_hour_usd=prices['oic_enterprise_pack_hour_usd'])
     byol = oic_sizing(rate, payload_size, prices, response_s, byol=True)
+    shape = batch_shape(payload_size, prices, batch_kb)
+    batched = oic_sizing(rate, shape['request_bytes'], prices, response_s,
+                         records_per_request=shape['records_per_request'])
+    batched_byol = oic_sizing(rate, shape['request_bytes'], prices, response_s, byol=True,
+                              records_per_request=shape['records_per_request'])
     return {
         'rate': rate,
         'oic_packs': licensed['packs'],
@@ -301,6 +400,13 @@ def cost_point(rate: float, row_bytes: int, payload_size: int, prices: Mapping[s
         'oic_byol_packs': byol['packs'],
         'oic_byol_instances': byol['instances'],
         'oic_byol_usd_per_month': round(byol['usd_per_month'] + oic_bq, 4),
+        'oic_batch_kb': shape['batch_kb'],
+        'oic_batched_records_per_request': shape['records_per_request'],
+        'oic_batched_packs': batched['packs'],
+        'oic_batched_instances': batched['instances'],
+        'oic_batched_usd_per_month': round(batched['usd_per_month'] + oic_bq, 4),
+        'oic_batched_byol_packs': batched_byol['packs'],
+        'oic_batched_byol_usd_per_month': round(batched_byol['usd_per_month'] + oic_bq, 4),
         'direct_streaming_inserts_usd_per_month': round(_raw_streaming(rows_month, row_bytes, prices), 4),
         'direct_storage_write_usd_per_month': round(_raw_storage_write(rows_month, row_bytes, prices), 4),
     }
@@ -317,9 +423,9 @@ def _raw_storage_write(rows_month: float, row_bytes: int, prices: Mapping[str, A
 
 
 def cost_curve(rates: Sequence[float], row_bytes: int, payload_size: int, prices: Mapping[str, Any],
-               response_s: float = DEFAULT_OIC_RESPONSE_S) -> List[Dict[str, Any]]:
+               response_s: float = DEFAULT_OIC_RESPONSE_S, batch_kb: Optional[float] = None) -> List[Dict[str, Any]]:
     """cost_point() at each rate."""
-    return [cost_point(r, row_bytes, payload_size, prices, response_s) for r in rates]
+    return [cost_point(r, row_bytes, payload_size, prices, response_s, batch_kb) for r in rates]
 
 
 def crossings(first: Callable[[float], float], second: Callable[[float], float], low: float, high: float,
@@ -345,24 +451,30 @@ def crossings(first: Callable[[float], float], second: Callable[[float], float],
 
 
 def key_points(row_bytes: int, payload_size: int, prices: Mapping[str, Any],
-               response_s: float = DEFAULT_OIC_RESPONSE_S) -> List[Dict[str, Any]]:
+               response_s: float = DEFAULT_OIC_RESPONSE_S, batch_kb: Optional[float] = None) -> List[Dict[str, Any]]:
     """The named points of the curves, ascending by rate: where each way steps up (a further OIC pack, one
     instance's limit, the end of the Storage Write API's free tier) and where any two cross (break-even); a pair
     that never crosses in CURVE_SPAN is named too, with which one costs less."""
-    per_record = messages_per_record(payload_size, prices)
+    shape = batch_shape(payload_size, prices, batch_kb)
     points: List[Dict[str, Any]] = []
-    for byol, label in ((False, 'OIC'), (True, 'OIC BYOL')):
+    for byol, batched, label in ((False, False, 'OIC'), (True, False, 'OIC BYOL'), (False, True, 'OIC batched'),
+                                 (True, True, 'OIC batched BYOL')):
+        per_request = shape['records_per_request'] if batched else 1
+        per_record = (shape['messages_per_request'] if batched else messages_per_record(payload_size, prices)) \
+            / per_request
         per_pack_rate = prices['oic_byol_messages_per_pack_hour' if byol else 'oic_messages_per_pack_hour'] \
             / 3600.0 / per_record
         price = prices['oic_byol_pack_hour_usd' if byol else 'oic_pack_hour_usd'] * prices['hours_per_month']
         points.append({'rate': per_pack_rate, 'kind': 'step', 'what': (
             '%s: one pack ($%s/month) carries up to %s records/s; every further %s records/s adds a pack' % (
                 label, '{:,.2f}'.format(price), _rate_text(per_pack_rate), _rate_text(per_pack_rate)))})
-        limit_rate = min(per_pack_rate * prices['oic_max_packs'], prices['oic_max_sync_requests'] / response_s)
+        limit_rate = min(per_pack_rate * prices['oic_max_packs'],
+                         prices['oic_max_sync_requests'] * per_request / response_s)
         points.append({'rate': limit_rate, 'kind': 'step', 'what': (
             '%s: above %s records/s one instance is not enough (%d packs or %d synchronous requests in flight '
-            'at %gs each)' % (label, _rate_text(limit_rate), prices['oic_max_packs'],
-                              prices['oic_max_sync_requests'], response_s))})
+            'at %gs each%s)' % (label, _rate_text(limit_rate), prices['oic_max_packs'],
+                                prices['oic_max_sync_requests'], response_s,
+                                ', %d records a request' % per_request if batched else ''))})
     seconds_month = 3600 * prices['hours_per_month']
     free_rate = prices['storage_write_free_gib_per_month'] * GIB / max(1, row_bytes) / seconds_month
     points.append({'rate': free_rate, 'kind': 'step', 'what': (
@@ -374,7 +486,7 @@ def key_points(row_bytes: int, payload_size: int, prices: Mapping[str, Any],
     for i, a in enumerate(keys):
         for b in keys[i + 1:]:
             def cost_of(key: str) -> Callable[[float], float]:
-                return lambda r: cost_point(r, row_bytes, payload_size, prices, response_s)[key]
+                return lambda r: cost_point(r, row_bytes, payload_size, prices, response_s, batch_kb)[key]
             where = crossings(cost_of(a), cost_of(b), low, high)
             for rate in where:
                 points.append({'rate': rate, 'kind': 'break-even', 'what': '%s and %s cost the same at %s records/s' % (

@@ -100,6 +100,8 @@ def _concurrency_line(result):
 CURVE_STYLES = {  # key in a cost_curve point: (label, color, line style)
     'oic_usd_per_month': ('OIC, license included', COLORS['oic'], '-'),
     'oic_byol_usd_per_month': ('OIC, BYOL', COLORS['oic'], '--'),
+    'oic_batched_usd_per_month': ('OIC batched, license included', '#e8a33d', '-'),
+    'oic_batched_byol_usd_per_month': ('OIC batched, BYOL', '#e8a33d', '--'),
     'direct_streaming_inserts_usd_per_month': ('direct, streaming inserts', COLORS['direct'], '-'),
     'direct_storage_write_usd_per_month': ('direct, Storage Write API', COLORS['direct'], '--'),
 }
@@ -121,8 +123,11 @@ def cost_curve_svg(report: Mapping[str, Any]) -> str:
         low = min(p['rate'] for p in curve)
         high = max(p['rate'] for p in curve)
         rates = [low * (high / low) ** (i / CURVE_DENSITY) for i in range(CURVE_DENSITY + 1)]
-        dense = pricing.cost_curve(rates, at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'])
+        dense = pricing.cost_curve(rates, at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
+                                   at.get('oic_batch_kb'))
         for key, (label, color, style) in CURVE_STYLES.items():
+            if key not in curve[0]:
+                continue
             points = [(p['rate'], p[key]) for p in dense if p[key] > 0]
             if not points:
                 axes.plot([], [], style, color=color, label='%s: $0 at every rate shown (free tier)' % label)
@@ -155,8 +160,8 @@ def cost_curve_table(report: Mapping[str, Any]) -> str:
     for point in curve:
         cells = [format(point['rate'], ',.6g') + (' (stated)' if point['rate'] == stated else '') +
                  (' !' if point.get('oic_instances', 1) > 1 else '')]
-        cells += [str(point[key]) if key.endswith('packs') else '$' + report_table.format_usd(point[key])
-                  for _, key in report_table.CURVE_COLUMNS]
+        cells += ['-' if key not in point else str(point[key]) if key.endswith('packs')
+                  else '$' + report_table.format_usd(point[key]) for _, key in report_table.CURVE_COLUMNS]
         style = ' style="font-weight:600"' if point['rate'] == stated else ''
         rows.append('<tr%s>%s</tr>' % (style, ''.join('<td class="n">%s</td>' % html.escape(c) for c in cells)))
     return '<table id="cost-curve"><tr>%s</tr>%s</table>' % (head, ''.join(rows))
@@ -177,14 +182,61 @@ def cost_section(report: Mapping[str, Any]) -> str:
         '<h2 id="cost">Cost at a sustained rate</h2><p>%s. One line per way of landing the rows; ! = more than one '
         'OIC instance.</p>' % html.escape(report_table.cost_at_rate_line(report)),
         cost_curve_table(report),
+        '<p>%s.</p>' % html.escape(report_table.batched_line(report)) if report_table.batched_line(report) else '',
         '<figure id="cost-chart">%s<figcaption>Log-log: USD per month against sustained records per second. Solid '
-        'OIC: license-included packs; dashed: BYOL packs (the licences brought are not priced). Every OIC line '
-        'includes the streaming inserts of OIC\'s insertAll calls.</figcaption></figure>' % cost_curve_svg(report),
+        'OIC: license-included packs; dashed: BYOL packs (the licences brought are not priced); OIC batched: the '
+        'same records packed into requests of at most the batch size. Every OIC line includes the streaming '
+        'inserts of OIC\'s insertAll calls.</figcaption></figure>' % cost_curve_svg(report),
         '<h3>Steps and break-even points</h3><ul>%s</ul>' % points,
         '<h3>Prices and their pages</h3><p>Pages are named, not linked: the report loads nothing from the network. '
         'first-hand = read on the vendor\'s own page; no = from a copy of it.</p><table id="price-sources"><tr><th>key</th><th>value</th><th>what the page '
         'says</th><th>page</th><th>read</th><th>first-hand</th></tr>%s</table>' % price_rows,
     ))
+
+
+def billing_section(report: Mapping[str, Any]) -> str:
+    """The OIC path's requests and billing messages: how they were counted, and the stand-in's own count."""
+    found = (report['paths'].get('oic') or {}).get('oic_billing')
+    if not found:
+        return ''
+    keys = ('records', 'requests', 'request_attempts', 'messages', 'messages_with_retries', 'records_per_request',
+            'records_per_message', 'request_bytes_mean', 'request_bytes_max', 'record_bytes_mean', 'message_kb')
+    rows = ''.join('<tr><td><code>%s</code></td><td class="n">%s</td></tr>' % (
+        html.escape(k), html.escape(str(found.get(k)))) for k in keys)
+    check = found.get('stand_in') or {}
+    if check.get('check') == 'done':
+        cross = 'the stand-in counted %s requests (ours, every attempt: %s) and %s billing messages (ours with ' \
+                'retries: %s); %s' % (check.get('stand_in_requests'), check.get('pipeline_request_attempts'),
+                                      'no count of' if check.get('stand_in_messages') is None else
+                                      check.get('stand_in_messages'), check.get('pipeline_messages_with_retries'),
+                                      check.get('note'))
+    else:
+        cross = "the stand-in's count: %s" % check.get('check', 'not read')
+    return ('<h2 id="oic-billing">OIC billing messages</h2><p>%s; sizes %s. %s</p><table>%s</table><p>%s</p>' % (
+        html.escape(found.get('basis', '')), html.escape(found.get('sizes_from', '')), html.escape(found.get('note', '')),
+        rows, html.escape(cross)))
+
+
+def sender_section(report: Mapping[str, Any]) -> str:
+    """What each path asks of the sender: one row per aspect, one column per path, each entry with its sources."""
+    section = report.get('sender_requirements')
+    if not section:
+        return ''
+    paths = list(section['paths'])
+    head = '<tr><th></th>%s</tr>' % ''.join('<th>%s</th>' % html.escape(p) for p in paths)
+    rows = ''.join('<tr><td>%s</td>%s</tr>' % (html.escape(aspect), ''.join(
+        '<td style="text-align:left;vertical-align:top"><b>%s</b><br>%s <small>[%s]</small></td>' % (
+            html.escape(section['paths'][p][aspect]['short']), html.escape(section['paths'][p][aspect]['text']),
+            html.escape(', '.join(section['paths'][p][aspect]['sources']))) for p in paths))
+        for aspect in section['aspects'])
+    sources = ''.join('<tr><td><code>%s</code></td><td>%s</td><td class="url">%s</td><td>%s</td><td>%s</td></tr>' % (
+        html.escape(key), html.escape(src.get('says', '')), html.escape(src.get('url', '')),
+        html.escape(str(src.get('read'))), 'yes' if src.get('first_hand') else 'no')
+        for key, src in sorted(section['sources'].items()))
+    return ('<h2 id="sender">What each path asks of the sender</h2><p>%s (from <code>%s</code>)</p>'
+            '<table id="sender-requirements">%s%s</table><table id="sender-sources"><tr><th>source</th><th>what it '
+            'says</th><th>page</th><th>read</th><th>first-hand</th></tr>%s</table>' % (
+                html.escape(section.get('note') or ''), html.escape(section.get('home') or ''), head, rows, sources))
 
 
 def _summary_table(report):
@@ -226,7 +278,8 @@ def _details(report):
                                                          html.escape(result.get('http_requests_counted') or '')))
         parts.append(_concurrency_line(result))
         cost = result.get('cost') or {}
-        for item in cost.get('items', []) + ([cost['alternative']] if cost.get('alternative') else []):
+        for item in cost.get('items', []) + ([cost['alternative']] if cost.get('alternative') else []) + \
+                ([cost['batched']] if cost.get('batched') else []):
             parts.append('<li>%s: <span class="formula">%s</span></li>' % (
                 html.escape(item['item']), html.escape(item['formula'])))
         parts.append('</ul>')
@@ -252,6 +305,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         '<figure id="concurrency">%s<figcaption>Each worker\'s limit on OIC requests in flight, at every change '
         '(adaptive: found from OIC\'s answers).</figcaption></figure></div>' % concurrency_svg(report)
         if (report['paths'].get('oic') or {}).get('concurrency') else '</div>',
+        billing_section(report),
+        sender_section(report),
         cost_section(report),
         '<h2>Details and formulas</h2>', _details(report),
         '<p>Prices: %s list prices as of %s; override with <code>python -m pipeline.compare --prices FILE</code> '

@@ -46,6 +46,40 @@ def _alternative(result):
     return '$%s' % format(cost['alternative']['usd'], ',.2f') if cost.get('alternative') else ''
 
 
+def _batched(result):
+    batched = (result.get('cost') or {}).get('batched')
+    if not batched:
+        return ''
+    return '$%s / $%s' % (format(batched['usd_per_month'], ',.2f'), format(batched['byol_usd_per_month'], ',.2f'))
+
+
+def _billing(result, key):
+    found = result.get('oic_billing')
+    if not found:
+        return '-'
+    if key == 'bytes':
+        if found.get('request_bytes_mean') is None:
+            return 'n/a'
+        return '%s/%s' % (_number(found['request_bytes_mean']), _number(found.get('request_bytes_max')))
+    if key == 'messages':
+        return '%s (%s)' % (_number(found.get('messages')), _number(found.get('messages_with_retries')))
+    if key == 'stand_in':
+        check = found.get('stand_in') or {}
+        if check.get('check') != 'done':
+            return 'n/a'
+        return '%s / %s' % (_number(check.get('stand_in_requests')), _number(check.get('stand_in_messages')))
+    return _number(found.get(key), 2)
+
+
+def _oic_records(result):
+    view = result.get('oic_monitoring')
+    if not view or view.get('check') != 'done':
+        return _oic(result, 'records')
+    three = view.get('three_way') or {}
+    return '%s / %s' % (_number(three.get('oic_completed', view.get('records_in_completed'))),
+                        _number(three.get('oic_failed', view.get('records_in_failed'))))
+
+
 SECTIONS = (
     ('Reconciliation (this run\'s record_ids)', (
         ('sent', lambda r: _number(r['sent'])),
@@ -60,7 +94,16 @@ SECTIONS = (
     ("OIC's view (monitoring API)", (
         ('instances completed', lambda r: _oic(r, 'completed')),
         ('instances failed', lambda r: _oic(r, 'failed')),
-        ('pipeline = OIC = BigQuery', lambda r: _oic(r, 'agree')),
+        ('records completed / failed', _oic_records),
+        ('pipeline = OIC = BigQuery (records)', lambda r: _oic(r, 'agree')),
+    )),
+    ('OIC billing (a message per started 50 KB of a request)', (
+        ('requests', lambda r: _billing(r, 'requests')),
+        ('billing messages (with retries)', lambda r: _billing(r, 'messages')),
+        ('records per request', lambda r: _billing(r, 'records_per_request')),
+        ('records per message', lambda r: _billing(r, 'records_per_message')),
+        ('request body, B (mean/max)', lambda r: _billing(r, 'bytes')),
+        ("stand-in's count: requests / messages", lambda r: _billing(r, 'stand_in')),
     )),
     ('Latency, s (p50/p90/p99/max)', (
         ('event -> acknowledged', lambda r: _percentiles((r.get('latency') or {}).get('ack'))),
@@ -73,6 +116,7 @@ SECTIONS = (
     ('Cost per month at the stated rate (below)', (
         ('total', _cost),
         ('OIC BYOL / direct via Storage Write API', _alternative),
+        ('OIC batched / batched BYOL', _batched),
     )),
 )
 
@@ -80,9 +124,29 @@ CURVE_COLUMNS = (  # (heading, key in a cost_curve point)
     ('OIC packs', 'oic_packs'),
     ('OIC', 'oic_usd_per_month'),
     ('OIC BYOL', 'oic_byol_usd_per_month'),
+    ('batched packs', 'oic_batched_packs'),
+    ('OIC batched', 'oic_batched_usd_per_month'),
+    ('batched BYOL', 'oic_batched_byol_usd_per_month'),
     ('direct streaming', 'direct_streaming_inserts_usd_per_month'),
     ('direct Storage Write', 'direct_storage_write_usd_per_month'),
 )
+
+
+def _curve_width(heading: str) -> int:
+    return max(len(heading) + 2, 13)
+
+
+def batched_line(report: Mapping[str, Any]) -> str:
+    """What the batched columns assume, from the first curve point and the cost basis; '' without them."""
+    curve = report.get('cost_curve') or []
+    at = report.get('cost_at_rate') or {}
+    if not curve or 'oic_batched_records_per_request' not in curve[0]:
+        return ''
+    return ('OIC batched = %d records of %s B (the mean JSON payload measured) in each request of at most %g KB (%s): '
+            'packs for its messages and its requests in flight, at the same answer time (a batch answers later: '
+            '--oic_response_time S to state one)' % (
+                curve[0]['oic_batched_records_per_request'], format(at.get('payload_bytes') or 0, ',.6g'),
+                curve[0]['oic_batch_kb'], at.get('oic_batch_kb_source') or 'one billing message'))
 
 
 def format_usd(value: float) -> str:
@@ -110,12 +174,15 @@ def format_cost_curve(report: Mapping[str, Any]) -> List[str]:
     stated = (report.get('cost_at_rate') or {}).get('rate')
     lines = ['Cost per month across sustained rates (USD; each OIC figure includes the streaming inserts of its '
              'insertAll calls)',
-             '%14s' % 'records/s' + ''.join('%21s' % heading for heading, _ in CURVE_COLUMNS)]
+             '%14s' % 'records/s' + ''.join(h.rjust(_curve_width(h)) for h, _ in CURVE_COLUMNS)]
     for point in curve:
         mark = ('*' if point['rate'] == stated else ' ') + ('!' if point.get('oic_instances', 1) > 1 else ' ')
-        cells = [str(point[key]) if key.endswith('packs') else format_usd(point[key]) for _, key in CURVE_COLUMNS]
-        lines.append('%12s%s' % (format(point['rate'], ',.6g'), mark) + ''.join('%21s' % c for c in cells))
+        cells = [('-' if key not in point else str(point[key]) if key.endswith('packs') else format_usd(point[key]),
+                  _curve_width(h)) for h, key in CURVE_COLUMNS]
+        lines.append('%12s%s' % (format(point['rate'], ',.6g'), mark) + ''.join(c.rjust(w) for c, w in cells))
     lines.append('* the stated rate   ! more than one OIC instance (over 100 packs or 2,000 requests in flight)')
+    if batched_line(report):
+        lines.append(batched_line(report))
     points = report.get('cost_curve_points') or []
     lines.extend('  - %s' % p['what'] for p in points if p['kind'] != 'no break-even')
     never = [p for p in points if p['kind'] == 'no break-even']
@@ -137,6 +204,12 @@ def format_table(report: Mapping[str, Any]) -> str:
         lines.append(title)
         for label, cell in rows:
             lines.append(('  ' + label).ljust(width) + ''.join(cell(r).rjust(COLUMN) for r in results))
+    needs = report.get('sender_requirements')
+    if needs:
+        lines.append('What the sender needs (in full, with sources: report.json, report.html)')
+        for aspect in needs['aspects']:
+            lines.append(('  ' + aspect).ljust(width) + ''.join(
+                ((needs['paths'].get(p) or {}).get(aspect, {}).get('short') or '-').rjust(COLUMN) for p in paths))
     lines.append('invalid records (not sent): %d' % report['invalid'])
     shown = report.get('invalid_first') or []
     if shown:
@@ -171,6 +244,22 @@ def _notes(report, paths):
             notes.append('%s monitoring check %s' % (path, view['check']))
         for item in (result.get('cost') or {}).get('items', []):
             notes.append('%s cost, %s: %s' % (path, item['item'], item['formula']))
+        batched = (result.get('cost') or {}).get('batched')
+        if batched:
+            notes.append('%s cost, %s: %s' % (path, batched['item'], batched['formula']))
+        found = result.get('oic_billing')
+        if found:
+            notes.append('%s billing: %s; sizes %s; %s' % (path, found['basis'], found['sizes_from'], found['note']))
+            check = found.get('stand_in') or {}
+            if check.get('check') == 'done':
+                notes.append('%s billing, the stand-in\'s own count: %s requests (ours, every attempt: %s)%s; %s' % (
+                    path, check.get('stand_in_requests'), check.get('pipeline_request_attempts'),
+                    ', %s messages (ours with retries: %s)' % (check['stand_in_messages'],
+                                                                check['pipeline_messages_with_retries'])
+                    if check.get('stand_in_messages') is not None else ', no message count (the stand-in keeps none)',
+                    check.get('note')))
+            elif check.get('check'):
+                notes.append('%s billing, the stand-in\'s count %s' % (path, check['check']))
         advice = concurrency.paced_advice(result.get('concurrency') or {})
         if advice:
             notes.append('%s concurrency: %s' % (path, advice))

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from google.cloud import bigquery
 
 from comparison.measures import latency
+from comparison.cost import billing
 from comparison.cost import pricing
 from comparison.measures import throughput
 from transforms import records as rec
@@ -390,6 +391,9 @@ def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, price
     sizes = queries.one(sizes_sql(scope), params)
     row_bytes = round(sizes['row_bytes']) if sizes.get('row_bytes') is not None else 0
     payload = round(sizes['payload_bytes']) if scope.path == 'oic' and sizes.get('payload_bytes') is not None else 0
+    if scope.path == 'oic':  # The run-record tables hold no request ids yet: one request per record, mean size.
+        result['oic_billing'] = billing.per_record_billing(result['acked'] + dead, result['http_requests'] or 0,
+                                                           payload, prices)
     # Priced at the stated rate (never the run's burst): see comparison.cost.pricing.at_rate_for.
     result['cost'] = pricing.path_cost(scope.path, at_rate[0], row_bytes, payload, prices, response_s,
                                        at_rate_source=at_rate[1])

@@ -8,6 +8,7 @@ from typing import Any, Callable, List, Optional
 
 from comparison.sql import bq_read
 from comparison.cost import pricing
+from comparison.cost import sender_requirements
 from comparison.measures import throughput
 from comparison.sql import reconcile as sql
 from transforms import records as rec
@@ -109,7 +110,8 @@ def build_report_sql(run: dict, window: sql.Window, client_factory: Callable = b
         'reconciliation': 'sql', 'run_record_dataset': str(dataset), 'window': window.describe(),
         'invalid': invalid, 'invalid_first': invalid_first,
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
-        'warnings': warnings, 'paths': {}, 'cost_at_rate': {'rate': rate[0], 'source': rate[1], 'oic_response_s': response_s,
+        'warnings': warnings, 'paths': {}, 'sender_requirements': sender_requirements.for_report(run.get('paths', [])),
+        'cost_at_rate': {'rate': rate[0], 'source': rate[1], 'oic_response_s': response_s,
                          'oic_response_source': response_source},
     }
     for path in run.get('paths', []):

@@ -1,5 +1,6 @@
 """Fault injection settings for the OIC stand-in: parsing/validation and seeded per-request draws."""
 
+import math
 import random
 
 ERROR_STATUSES = (408, 429, 500, 502, 503, 504)
@@ -8,6 +9,12 @@ DEFAULTS = {
     'seed': None,            # int: makes every random draw reproducible
     'latency_ms': 0,         # fixed extra latency per trigger request
     'jitter_ms': 0,          # plus uniform random latency in [0, jitter_ms]
+    # The service-time model (service_time_ms): OIC's own work per request, spent holding a capacity slot before the
+    # insertAll, on top of latency_ms + jitter and of the real insert. Lognormal around a median, with outliers.
+    'service_ms': 0,         # median service time in ms (0 = no model)
+    'service_sigma': 0.0,    # lognormal sigma (0 = always the median)
+    'outlier_rate': 0.0,     # share of requests whose service time is multiplied by outlier_factor
+    'outlier_factor': 10.0,
     'error_rates': {},       # {"429": 0.1, "500": 0.05, "502": 0, "503": 0}: answer that status instead
     'retry_after': 1,        # seconds, sent as Retry-After with every 429 and 503 (null: no Retry-After header)
     'hang_rate': 0.0,        # share of requests that sleep hang_seconds, then are processed normally
@@ -23,8 +30,32 @@ DEFAULTS = {
 }
 
 
+MAX_SIGMA = 3.0            # beyond it a lognormal's tail is minutes for a median of a second: a typo, not a model
+MAX_OUTLIER_FACTOR = 1000.0
+
+
 class FaultError(ValueError):
     """The fault settings are not valid; the message says which setting and why."""
+
+
+def service_time_ms(median_ms, sigma, outlier_rate, outlier_factor, u_outlier, u_1, u_2):
+    """One service time in ms from three uniform draws in [0, 1): lognormal with the given median and sigma (the
+    normal deviate by Box-Muller from u_1, u_2), times outlier_factor when u_outlier < outlier_rate. Pure."""
+    if not median_ms:
+        return 0.0
+    normal = math.sqrt(-2.0 * math.log(1.0 - u_1)) * math.cos(2.0 * math.pi * u_2)
+    drawn = median_ms * math.exp(sigma * normal)
+    return drawn * outlier_factor if u_outlier < outlier_rate else drawn
+
+
+def draw_service_ms(settings, rng):
+    """A service time in ms for the settings, drawn from rng (random.Random): three draws when the model is on,
+    none when service_ms is 0 (so the other faults' seeded draws stay as they were without it)."""
+    if not settings['service_ms']:
+        return 0.0
+    u_outlier, u_1, u_2 = rng.random(), rng.random(), rng.random()
+    return service_time_ms(settings['service_ms'], settings['service_sigma'], settings['outlier_rate'],
+                           settings['outlier_factor'], u_outlier, u_1, u_2)
 
 
 def _rate(name, value):
@@ -70,8 +101,16 @@ def parse(settings):
     seed = clean['seed']
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise FaultError('seed must be an integer or null')
-    for name in ('latency_ms', 'jitter_ms', 'hang_seconds'):
+    for name in ('latency_ms', 'jitter_ms', 'hang_seconds', 'service_ms'):
         clean[name] = _non_negative(name, clean[name])
+    sigma = clean['service_sigma']
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma <= MAX_SIGMA:
+        raise FaultError('service_sigma must be a number between 0 and %g, got %r' % (MAX_SIGMA, sigma))
+    clean['service_sigma'] = float(sigma)
+    factor = clean['outlier_factor']
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 <= factor <= MAX_OUTLIER_FACTOR:
+        raise FaultError('outlier_factor must be a number between 1 and %g, got %r' % (MAX_OUTLIER_FACTOR, factor))
+    clean['outlier_factor'] = float(factor)
     if clean['retry_after'] is not None:
         clean['retry_after'] = _non_negative('retry_after', clean['retry_after'])
     clean['max_concurrency'] = _non_negative('max_concurrency', clean['max_concurrency'], int)
@@ -80,7 +119,7 @@ def parse(settings):
         raise FaultError('byol must be true or false, got %r' % (clean['byol'],))
     if clean['over_capacity'] not in OVER_CAPACITY:
         raise FaultError('over_capacity must be one of %s, got %r' % (', '.join(OVER_CAPACITY), clean['over_capacity']))
-    for name in ('hang_rate', 'drop_rate', 'drop_after_rate'):
+    for name in ('hang_rate', 'drop_rate', 'drop_after_rate', 'outlier_rate'):
         clean[name] = _rate(name, clean[name])
     rates = clean['error_rates']
     if not isinstance(rates, dict):
@@ -95,6 +134,34 @@ def parse(settings):
     clean['error_rates'] = clean_rates
     clean['reject'] = _rules(clean['reject'])
     return clean
+
+
+# The service-time model as command-line flags (python -m devstack.oic.server and python -m devstack up): flag,
+# setting, help. A flag given wins over the same key in --faults.
+SERVICE_FLAGS = (
+    ('--service-ms', 'service_ms', 'median service time per request in ms, spent holding a capacity slot before the '
+                                   'insert (default 0: no model)'),
+    ('--service-sigma', 'service_sigma', 'lognormal sigma of the service time (default 0: always the median)'),
+    ('--outlier-rate', 'outlier_rate', 'share of requests whose service time is multiplied by --outlier-factor '
+                                       '(default 0)'),
+    ('--outlier-factor', 'outlier_factor', 'the outliers\' multiplier (default 10)'),
+)
+
+
+def add_service_arguments(parser):
+    """Adds the SERVICE_FLAGS to an argparse parser (their draws follow the settings' seed)."""
+    for flag, _, text in SERVICE_FLAGS:
+        parser.add_argument(flag, type=float, default=None, metavar='N', help=text)
+
+
+def with_service_flags(settings, args):
+    """The fault settings (a dict or None) with the service flags that were given on the command line."""
+    given = {name: getattr(args, name) for _, name, _ in SERVICE_FLAGS if getattr(args, name) is not None}
+    if not given:
+        return settings
+    if settings is not None and not isinstance(settings, dict):
+        raise FaultError('fault settings must be a JSON object')
+    return dict(settings or {}, **given)
 
 
 class Faults:
@@ -136,6 +203,7 @@ class Faults:
                 break
         return {
             'delay': (s['latency_ms'] + u_jitter * s['jitter_ms']) / 1000.0,
+            'service': draw_service_ms(s, rng) / 1000.0,
             'drop': u_drop < s['drop_rate'],
             'drop_after': u_drop_after < s['drop_after_rate'],
             'hang': s['hang_seconds'] if u_hang < s['hang_rate'] else 0.0,

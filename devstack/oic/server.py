@@ -39,12 +39,14 @@ STATE = web.AppKey('state', object)
 
 
 class Stats:
-    """Counters for tests: requests on the trigger, answers by status, attempts per record_id (bounded), and the
-    capacity gate's in flight / queued now and at peak, and its 429s."""
+    """Counters for tests: requests on the trigger, answers by status, attempts per record_id (bounded), the
+    capacity gate's in flight / queued now and at peak, and its 429s, the delays the fault settings applied, and the
+    sink's insertAll calls and rows (group commit: fewer calls than rows when requests wait together)."""
 
-    def __init__(self, max_records, gate):
+    def __init__(self, max_records, gate, sink):
         self.max_records = max_records
         self.gate = gate
+        self.sink = sink
         self.reset()
 
     def reset(self):
@@ -57,7 +59,12 @@ class Stats:
         self.token_requests = 0
         self.tokens_issued = 0
         self.bearer_refused = 0
+        # What the fault settings made requests wait (their fates' draws, as applied): latency_ms + jitter, and the
+        # service-time model; sums in seconds and how many requests waited.
+        self.delayed, self.delay_s = 0, 0.0
+        self.serviced, self.service_s = 0, 0.0
         self.gate.reset_counters()
+        self.sink.reset_counters()
 
     def connection(self, request):
         """Counts the request's connection once, the first time a request arrives on it."""
@@ -78,7 +85,9 @@ class Stats:
         return dict({'requests': self.requests, 'by_status': dict(self.by_status), 'attempts': self.attempts,
                      'untracked_attempts': self.untracked, 'capacity': cap, 'connections': dict(self.connections),
                      'token_requests': self.token_requests, 'tokens_issued': self.tokens_issued,
-                     'bearer_refused': self.bearer_refused}, **self.gate.as_json())
+                     'bearer_refused': self.bearer_refused, 'delayed': self.delayed,
+                     'delay_s': round(self.delay_s, 6), 'serviced': self.serviced,
+                     'service_s': round(self.service_s, 6), 'sink': self.sink.as_json()}, **self.gate.as_json())
 
 
 class OAuth:
@@ -133,7 +142,7 @@ class State:
         self.faults = faults_mod.Faults(fault_settings)
         self.instances = instances_mod.InstanceStore(max_instances)
         self.gate = capacity_mod.CapacityGate()
-        self.stats = Stats(max_instances, self.gate)
+        self.stats = Stats(max_instances, self.gate, sink)
         self.max_body = max_body
 
     @property
@@ -311,6 +320,8 @@ async def _process(request, state):
     if fate['drop']:
         return _drop(request)
     if fate['delay']:
+        state.stats.delayed += 1
+        state.stats.delay_s += fate['delay']
         await asyncio.sleep(fate['delay'])
     if fate['hang']:
         await asyncio.sleep(fate['hang'])
@@ -326,6 +337,10 @@ async def _process(request, state):
     errors = records.validation_errors(record)
     if errors:
         return failed(400, 'request does not match the integration schema: ' + '; '.join(errors), errors=errors)
+    if fate['service']:  # OIC's own work on the record, holding its capacity slot, before it calls BigQuery
+        state.stats.serviced += 1
+        state.stats.service_s += fate['service']
+        await asyncio.sleep(fate['service'])
     try:
         await state.sink.insert_all(mapping.insert_all_request(record))
     except sink_mod.SinkError as error:
@@ -433,6 +448,26 @@ async def delete_stats(request):
     return web.json_response(state.stats.as_json(state.capacity))
 
 
+@requires_auth
+async def get_sink(request):
+    return web.json_response(request.app[STATE].sink.as_json())
+
+
+@requires_auth
+async def put_sink(request):
+    """Tests: {"hold": true} keeps the sink from starting a write (requests queue for it), {"hold": false} lets it
+    write everything waiting together. Answers the sink's counters."""
+    sink = request.app[STATE].sink
+    try:
+        settings = parse_body(await request.read())
+        if not isinstance(settings, dict) or set(settings) != {'hold'} or not isinstance(settings['hold'], bool):
+            raise ValueError('sink settings are {"hold": true} or {"hold": false}')
+    except ValueError as error:
+        return problem(400, str(error))
+    sink.hold(settings['hold'])
+    return web.json_response(sink.as_json())
+
+
 async def healthz(request):
     state = request.app[STATE]
     return web.json_response({'status': 'ok', 'sink': state.sink.description, 'instances': len(state.instances),
@@ -473,6 +508,8 @@ def make_app(state):
     app.router.add_delete('/admin/faults', delete_faults)
     app.router.add_get('/admin/stats', get_stats)
     app.router.add_delete('/admin/stats', delete_stats)
+    app.router.add_get('/admin/sink', get_sink)
+    app.router.add_put('/admin/sink', put_sink)
     app.router.add_get('/healthz', healthz)
     if state.oauth is not None:
         app.router.add_post(TOKEN_PATH, token)
@@ -507,6 +544,7 @@ def build_parser():
     parser.add_argument('--table', default='local-project:warehouse.inventory_oic',
                         help='project:dataset.table the mapper inserts into')
     parser.add_argument('--faults', help='fault settings as JSON (see devstack/oic/faults.py)')
+    faults_mod.add_service_arguments(parser)
     parser.add_argument('--max-instances', type=int, default=100000, help='tracking instances kept in memory')
     parser.add_argument('--max-body', type=int, default=DEFAULT_MAX_BODY, help='request body limit in bytes')
     return parser
@@ -553,7 +591,7 @@ def main(argv=None):
         print('devstack.oic.server: set OIC_USERNAME and OIC_PASSWORD in the environment', file=sys.stderr)
         return 2
     try:
-        settings = json.loads(args.faults) if args.faults else None
+        settings = faults_mod.with_service_flags(json.loads(args.faults) if args.faults else None, args)
         faults_mod.parse(settings)
         oauth = oauth_from_env(os.environ, args.token_ttl)
         if args.bq_endpoint:

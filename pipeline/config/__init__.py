@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from apache_beam.runners.runner import create_runner
 
 from pipeline.config.bigquery import BigQueryConfig, resolve_bigquery
-from pipeline.config.dataflow import check_dataflow, is_dataflow, worker_count
+from pipeline.config.dataflow import check_dataflow, is_dataflow, sdk_process_per_vcpu, worker_count
 from pipeline.config.errors import UsageError
 from pipeline.config.launch import LaunchConfig, resolve_launch
 from pipeline.config.oic import OICConfig, resolve_oic, worker_share
@@ -104,7 +104,8 @@ def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = Non
     paths = parse_paths(flags.paths)
     workers = worker_count(options, runner)
     source = resolve_source(flags, streaming)
-    oic = resolve_oic(flags, is_dataflow(runner), workers, environ) if 'oic' in paths else None
+    oic = (resolve_oic(flags, is_dataflow(runner), workers, environ, sdk_process_per_vcpu(options, runner))
+           if 'oic' in paths else None)
     bigquery = resolve_bigquery(flags, paths, streaming, gcp.project, gcp.temp_location)
     launch = resolve_launch(flags)
     if is_dataflow(runner):

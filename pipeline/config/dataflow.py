@@ -6,7 +6,7 @@ import urllib.parse
 from typing import Optional, Sequence
 
 from apache_beam.options.pipeline_options import (
-    DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions, WorkerOptions)
+    DebugOptions, DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions, WorkerOptions)
 
 from pipeline.config.bigquery import GCS_PATTERN
 from pipeline.config.errors import UsageError
@@ -22,14 +22,24 @@ def is_dataflow(runner: str) -> bool:
 
 
 def worker_count(options: PipelineOptions, runner: str) -> int:
-    """How many workers share the job's OIC budget: --max_num_workers on Dataflow, the processes of a
-    multi-processing DirectRunner, else 1."""
+    """How many workers share the job's OIC budget: --max_num_workers on Dataflow (VMs: their SDK processes split a
+    VM's share on the worker, sdk_process_per_vcpu), the processes of a multi-processing DirectRunner, else 1."""
     if is_dataflow(runner):
         return options.view_as(WorkerOptions).max_num_workers or 1
     direct = options.view_as(DirectOptions)
     if direct.direct_running_mode == 'multi_processing':
         return max(1, direct.direct_num_workers or os.cpu_count() or 1)
     return 1
+
+
+def sdk_process_per_vcpu(options: PipelineOptions, runner: str) -> bool:
+    """Whether each worker VM runs one SDK process per vCPU, each with its own request slots and rate cap: Dataflow's
+    default for Python (Beam adds the use_multiple_sdk_containers experiment), unless
+    --experiments=no_use_multiple_sdk_containers asks for one process per VM. The vCPUs are counted on the worker
+    (PostToOIC's share_per_vcpu): without --machine_type Dataflow picks the machine type itself."""
+    if not is_dataflow(runner):
+        return False
+    return 'no_use_multiple_sdk_containers' not in (options.view_as(DebugOptions).experiments or [])
 
 
 def check_dataflow(options: PipelineOptions, paths: Sequence[str], oic_url: Optional[str],

@@ -47,6 +47,9 @@ class OICConfig:
     ca_bundle: Optional[str] = None  # The file the CAs were read from (for the run record).
     ca_pem: Optional[str] = dataclasses.field(default=None, repr=False)  # Its certificates, shipped with the job.
     concurrency_mode: str = 'adaptive'  # or 'fixed' (--oic_concurrency_mode)
+    # Dataflow: worker_concurrency (fixed) and worker_max_rps are a VM's share, split on the worker between its SDK
+    # processes, one per vCPU (transforms/oic/throttle.process_share).
+    share_per_vcpu: bool = False
 
 
 def check_secret_ref(flag: str, value: str) -> None:
@@ -148,8 +151,10 @@ def _ca_bundle(flags: WarehouseOptions, environ: Mapping[str, str]) -> Tuple[Opt
     return None, None
 
 
-def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, environ: Mapping[str, str]) -> OICConfig:
-    """The OIC piece from WarehouseOptions `flags` for a run with `workers` workers; UsageError on any mistake."""
+def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, environ: Mapping[str, str],
+                share_per_vcpu: bool = False) -> OICConfig:
+    """The OIC piece from WarehouseOptions `flags` for a run with `workers` workers (Dataflow: VMs, whose SDK
+    processes, one per vCPU when `share_per_vcpu`, split a VM's share on the worker); UsageError on any mistake."""
     _check_numbers(flags)
     if flags.oic_auth not in AUTH_MODES:
         raise UsageError('--oic_auth takes basic or oauth (got %r)' % flags.oic_auth)
@@ -175,7 +180,7 @@ def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, enviro
         auth=flags.oic_auth, token_url=flags.oic_token_url if oauth else None,
         client_id=flags.oic_client_id if oauth else None, scope=flags.oic_scope if oauth else None,
         client_secret_secret=flags.oic_client_secret_secret if oauth else None, ca_bundle=ca_bundle, ca_pem=ca_pem,
-        concurrency_mode=flags.oic_concurrency_mode)
+        concurrency_mode=flags.oic_concurrency_mode, share_per_vcpu=share_per_vcpu)
 
 
 def worker_ceiling(mode: str, total: int, workers: int) -> int:

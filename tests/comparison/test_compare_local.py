@@ -108,6 +108,13 @@ def test_latency_throughput_requests_and_cost(tampered_run):
     assert oic['http_requests_per_row'] == 1.0
     assert 0 < direct['http_requests_per_row'] < 1
     assert report['prices']['as_of']
+    # One record per request: as many requests and billing messages as records settled, the stand-in's own count of
+    # trigger requests beside ours.
+    found = oic['oic_billing']
+    assert found['requests'] == found['messages'] == oic['acked'] + oic['dead_lettered'] == 60
+    assert (found['records_per_request'], found['records_per_message']) == (1.0, 1.0)
+    assert found['stand_in']['check'] == 'done' and found['stand_in']['requests_agree']  # the stats were reset first
+    assert oic['cost']['batched']['records_per_request'] > 150 and 'sender_requirements' in report
 
 
 def test_cost_is_at_a_stated_rate_with_its_curve(tampered_run, capsys):

@@ -170,8 +170,8 @@ def test_key_points_name_the_steps_and_say_when_nothing_breaks_even():
     # A dear Storage Write API ($10/GiB) is free up to 2 TiB a month, then overtakes streaming inserts where
     # (rows × 1 KiB ÷ 1 GiB − 2048) × 10 = rows × 1 KiB ÷ 200 MiB × 0.01, rows = rate × 3600 × 730.
     dear = dict(PRICES, storage_write_usd_per_gib=10.0)
-    even = [p for p in pricing.key_points(1024, 200, dear) if p['kind'] == 'break-even']
+    even = [p for p in pricing.key_points(1024, 200, dear) if p['kind'] == 'break-even'
+            and p['what'].startswith('direct, streaming inserts and direct, Storage Write API cost the same')]
     month = 3600 * 730
     expected = 2048 * 10 / (month / 2 ** 20 * 10 - month / 204800 * 0.01)
     assert len(even) == 1 and even[0]['rate'] == pytest.approx(expected, rel=0.002)
-    assert 'direct, streaming inserts and direct, Storage Write API cost the same' in even[0]['what']

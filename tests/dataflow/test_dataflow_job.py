@@ -192,3 +192,52 @@ def test_run_record_dataset_streams_every_kind_of_the_run_record_into_bigquery()
 
 def test_run_record_dataset_must_be_a_dataset():
     assert main(DATAFLOW + ['--run_record_dataset', 'my-proj:has-hyphen']) == 2
+
+
+def test_sdk_processes_of_a_worker_vm_split_its_share():
+    # Dataflow runs one SDK process per vCPU of a worker VM, each with its own slots and rate cap: the job's fixed
+    # total and --oic_max_rps, shared out by VMs, are split again between a VM's processes (on the worker).
+    from transforms.oic.throttle import process_share, sdk_processes
+    assert sdk_processes(True, 4) == 4 and sdk_processes(True, None) == 1 and sdk_processes(False, 4) == 1
+    vms, vcpus = 2, 4  # e.g. --max_num_workers 2 of n1-standard-4
+    share, rps = process_share('fixed', worker_share(16, vms), 40.0 / vms, sdk_processes(True, vcpus))
+    assert (share, rps) == (2, 5.0)
+    assert share * vms * vcpus == 16 and rps * vms * vcpus == 40.0  # the job's total, not 4 x it
+    assert process_share('fixed', worker_share(10, 4), 0.0, 4) == (1, 0.0)  # at least one each
+    assert process_share('fixed', worker_share(100, 3), None, 4) == (9, None)  # ceil(100 / 12)
+    assert process_share('adaptive', 100, 8.0, 4) == (100, 2.0)  # an adaptive ceiling is every process's own
+
+
+def test_the_share_per_vcpu_is_on_for_dataflow_unless_one_sdk_process_per_vm():
+    _, config = parse(_with('--max_num_workers', '2') + ['--oic_concurrency_mode', 'fixed', '--oic_max_rps', '40'],
+                      ENV)
+    assert (config.oic.worker_concurrency, config.oic.worker_max_rps, config.oic.share_per_vcpu) == (5, 20.0, True)
+    _, config = parse(DATAFLOW + ['--experiments', 'no_use_multiple_sdk_containers'], ENV)
+    assert not config.oic.share_per_vcpu
+
+
+def test_the_dofn_takes_its_part_of_the_vms_share_on_the_worker(monkeypatch):
+    from transforms.oic.post import PostToOIC
+    from transforms.oic.caller import Outcome
+
+    class Fake:
+        def call(self, record):
+            return Outcome('ack', 200, attempts=1, latency_s=0.0)
+
+        def close(self):
+            pass
+    monkeypatch.setattr('os.cpu_count', lambda: 4)
+    fn = PostToOIC('https://oic.example.com/x', 'u', caller_factory=Fake, concurrency=5, max_rps=20.0,
+                   concurrency_mode='fixed', share_per_vcpu=True)._fn
+    fn.setup()
+    try:
+        assert (fn._concurrency, fn._max_rps) == (2, 5.0)
+    finally:
+        fn.teardown()
+    fn = PostToOIC('https://oic.example.com/x', 'u', caller_factory=Fake, concurrency=5, max_rps=20.0,
+                   concurrency_mode='fixed')._fn
+    fn.setup()
+    try:
+        assert (fn._concurrency, fn._max_rps) == (5, 20.0)  # one process per VM (or not on Dataflow)
+    finally:
+        fn.teardown()

@@ -30,13 +30,21 @@ def test_fixed_latency_delays_the_answer(clean_stack):
     assert time.monotonic() - started >= 0.3
 
 
-def test_jitter_stays_within_its_bound(clean_stack):
-    clean_stack.set_faults({'latency_ms': 50, 'jitter_ms': 100, 'seed': 3})
-    started = time.monotonic()
-    for index in range(3):
-        assert post(clean_stack, record(index)).status_code == 200
-    elapsed = time.monotonic() - started
-    assert 0.15 <= elapsed < 0.15 + 0.3 + 1.0
+def test_jitter_is_drawn_within_its_bound_and_applied(clean_stack):
+    settings = clean_stack.set_faults({'latency_ms': 50, 'jitter_ms': 100, 'seed': 3})
+    sent = [record(index) for index in range(5)]
+    for body in sent:
+        assert post(clean_stack, body).status_code == 200
+    # With a seed, a request's fate depends only on (seed, record_id, attempt): the delays the stand-in drew.
+    drawn = [faults.Faults(settings).draw(body['record_id'], 1)['delay'] for body in sent]
+    assert all(0.05 <= delay <= 0.15 for delay in drawn)
+    assert len(set(drawn)) == len(drawn)  # the jitter is a draw, not a constant
+    stats = clean_stack.stats()
+    # What the stand-in slept: the drawn delays, base and jitter (jitter never applied would sum to 5 x 0.05).
+    assert stats['delayed'] == len(sent)
+    assert stats['delay_s'] == pytest.approx(sum(drawn), abs=1e-5)
+    assert stats['delay_s'] - len(sent) * 0.05 == pytest.approx(sum(drawn) - len(sent) * 0.05, abs=1e-5)
+    assert stats['delay_s'] > len(sent) * 0.05 + 0.05
 
 
 @pytest.mark.parametrize('status', [500, 502, 503])

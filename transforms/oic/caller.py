@@ -22,6 +22,9 @@ from transforms.oic.retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, 
 
 DEFAULT_CONNECT_TIMEOUT_S = 5.0  # --oic_connect_timeout
 DEFAULT_READ_TIMEOUT_S = 30.0  # --oic_read_timeout (OIC itself gives up on a synchronous call at 300 s)
+# An attempt is not started with less than this left of the record's deadline: its read timeout would be cut to
+# that, and OIC might still process a request the record was dead-lettered for (docs/oic-caller.md).
+MIN_ATTEMPT_S = 1.0
 
 
 def error_label(err: BaseException) -> str:
@@ -68,7 +71,9 @@ class _NoObserver:
 
 @dataclasses.dataclass
 class Attempt:
-    """One request's result: a status, or an error kind ('timeout', 'connection_error', 'deadline', 'stopped')."""
+    """One request's result: a status, or an error kind ('timeout', 'connection_error', 'deadline', 'stopped').
+    'deadline' is the record's own deadline: too little of it left to send (sent False), or no answer within what
+    was left of it (sent True: OIC may still process the request). Neither says anything about OIC's capacity."""
     status: Optional[int] = None
     error: Optional[str] = None
     detail: str = ''
@@ -125,8 +130,16 @@ def is_overload(result: 'Attempt') -> bool:
 
 
 def _answer(result: Optional['Attempt']):
-    """(status, error) of an attempt for the limiter; a post that raised (a bug) says nothing about OIC."""
-    return (result.status, result.error) if result is not None else (None, 'client_error')
+    """(status, error) of an attempt for the limiter; a post that raised (a bug) says nothing about OIC, nor does
+    the record's own deadline ('deadline': signal_of gives IGNORE)."""
+    return (result.status, result.error) if result is not None else (None, 'internal_error')
+
+
+def internal_error(err: BaseException, latency_s: float, attempts: int = 0, **counts: Any) -> Outcome:
+    """The dead letter of a record whose call raised (a bug, a record the body cannot be built from): reason
+    'internal_error' and the exception's type only (its message may hold a record's values or a credential)."""
+    return Outcome('dead', None, attempts=attempts, latency_s=latency_s, reason='internal_error',
+                   detail='internal_error: %s' % type(err).__name__, **counts)
 
 
 class OICCaller:
@@ -141,12 +154,15 @@ class OICCaller:
     def __init__(self, url: str, username: Optional[str], password: Optional[str], concurrency: int,
                  timeouts: Tuple[float, float], policy: RetryPolicy, gate: Gate, payload_shape: str = 'extended',
                  stop_event: Optional[threading.Event] = None, auth: Optional[Union[BasicAuth, TokenProvider]] = None,
-                 ca_pem: Optional[str] = None, observer: Optional[Observer] = None):
+                 ca_pem: Optional[str] = None, observer: Optional[Observer] = None,
+                 min_attempt_s: float = MIN_ATTEMPT_S):
         """`auth` (transforms.oic.auth: BasicAuth or a TokenProvider) replaces Basic Auth with username/password;
         `ca_pem` (PEM text) is what an https URL's certificate is verified against, else the system's trust store.
         The pool keeps its connections alive: a TLS handshake per connection, not per request. `observer` is told
-        of each request as it starts and ends (the live progress line)."""
+        of each request as it starts and ends (the live progress line). No request is sent with less than
+        `min_attempt_s` (at most the read timeout and half the deadline) left of the record's deadline."""
         self.url, self.policy, self.gate, self.shape = url, policy, gate, payload_shape
+        self.min_attempt_s = min(min_attempt_s, timeouts[1], policy.deadline_s / 2)
         self.observer = observer or _NoObserver()
         self.connect_timeout, self.read_timeout = timeouts
         self.stop_event = stop_event or threading.Event()
@@ -161,11 +177,21 @@ class OICCaller:
         self.pool.close()
 
     def call(self, record: dict) -> Outcome:
-        """Posts `record` until it is accepted, refused for good, or the policy gives up; never raises."""
+        """Posts `record` until it is accepted, refused for good, or the policy gives up; never raises: whatever
+        raises in here (a bug, a record the body cannot be built from) dead-letters the record as
+        'internal_error'."""
         started = time.monotonic()
+        counts = {'attempts': 0, 'charged': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
+        try:
+            return self._call(record, started, counts)
+        except Exception as err:
+            return internal_error(err, time.monotonic() - started, int(counts['attempts']),
+                                  overloads=int(counts['overloads']), held=int(counts['held']),
+                                  held_s=counts['held_s'])
+
+    def _call(self, record: dict, started: float, counts: Dict[str, Any]) -> Outcome:
         deadline = started + self.policy.deadline_s
         body = rec.oic_payload(record, self.shape)
-        counts = {'attempts': 0, 'charged': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
         limiter = self.gate.limiter
 
         def attempt():
@@ -185,13 +211,20 @@ class OICCaller:
                     counts['held_s'] += waited
             if not went:
                 return Attempt(error='stopped' if self.stop_event.is_set() else 'deadline', sent=False)
-            counts['attempts'] += 1
             result = None
+            counts.pop('sent_at', None)
             try:
                 result = self._send(body, deadline, counts)
             finally:  # the slot goes back whatever happened, with what the answer said about OIC's capacity
                 if ticket is not None and limiter is not None:
+                    # The RTT sample is the request that answered, from when it was sent: not the token fetch
+                    # (nor the refused request and the new token before a re-post) between the slot and it.
+                    sent_at = counts.pop('sent_at', None)
+                    if sent_at is not None and sent_at > ticket.sent_at:
+                        ticket = ticket._replace(sent_at=sent_at)
                     limiter.release(ticket, cl.signal_of(*_answer(result)))
+            if result.error == 'deadline':  # the record's own deadline, not an answer of OIC's: no signal
+                return result
             if not is_overload(result):
                 counts['charged'] += 1
             overloaded = result.status in OVERLOAD_STATUSES or result.error is not None
@@ -208,7 +241,7 @@ class OICCaller:
         try:
             last = retrying(attempt)
         except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
-            last = Attempt(error='client_error', detail=type(err).__name__, sent=False)
+            last = Attempt(error='internal_error', detail='internal_error: %s' % type(err).__name__, sent=False)
         elapsed = time.monotonic() - started
         common: Dict[str, Any] = dict(attempts=counts['attempts'], latency_s=elapsed, overloads=counts['overloads'],
                                       held=counts['held'], held_s=counts['held_s'])
@@ -236,19 +269,27 @@ class OICCaller:
         (it expired or was revoked) gets one new token and one more request."""
         header, failed = self._authorization(deadline)
         if failed:
+            counts['attempts'] += 1  # an attempt without a request: it counts against max_attempts
             return failed
-        result = self._observed_post(body, deadline, header, counts['attempts'])
+        result = self._observed_post(body, deadline, header, counts)
         if result.status == 401 and self.auth.invalidate(header):
             header, failed = self._authorization(deadline)
             if failed:
                 return failed
-            counts['attempts'] += 1
-            result = self._observed_post(body, deadline, header, counts['attempts'])
+            result = self._observed_post(body, deadline, header, counts)
         return result
 
-    def _observed_post(self, body, deadline, authorization, attempt) -> 'Attempt':
-        """_post, with the observer told when the request starts and how it ended."""
-        self.observer.request_started(int(attempt))
+    def _observed_post(self, body, deadline, authorization, counts) -> 'Attempt':
+        """_post, with the observer told when the request starts and how it ended; no request when less than
+        `min_attempt_s` of the record's deadline is left (a slot handed out late, a slow token fetch). Notes the
+        attempt in `counts` and when its request was sent (the gate's clock: the limiter's) in counts['sent_at']."""
+        if deadline - time.monotonic() < self.min_attempt_s:
+            return Attempt(error='deadline', sent=False,
+                           detail='deadline: less than %g s of the record\'s deadline left, not sent'
+                           % self.min_attempt_s)
+        counts['attempts'] += 1
+        counts['sent_at'] = self.gate.clock()
+        self.observer.request_started(int(counts['attempts']))
         try:
             result = self._post(body, deadline, authorization)
         except BaseException:
@@ -259,6 +300,9 @@ class OICCaller:
 
     def _post(self, body, deadline, authorization):
         remaining = max(deadline - time.monotonic(), 0.001)
+        # The read timeout never runs past the record's deadline; when that cuts it, a timeout is the record's
+        # deadline, not OIC failing to answer within --oic_read_timeout: no back-pressure (docs/oic-caller.md).
+        cut = remaining < self.read_timeout
         timeout = urllib3.Timeout(connect=self.connect_timeout, read=min(self.read_timeout, remaining))
         headers = dict(self._headers, Authorization=authorization)
         try:
@@ -273,6 +317,11 @@ class OICCaller:
                 % (redact_url(self.url), refusal)))
         except urllib3.exceptions.NewConnectionError as err:  # A TimeoutError subclass in urllib3 2, yet no timeout.
             return Attempt(error='connection_error', detail='connection_error: %s' % error_label(err))
+        except urllib3.exceptions.ReadTimeoutError as err:
+            if cut:
+                return Attempt(error='deadline', detail='deadline: no answer within the %.3g s left of the '
+                               'record\'s deadline; OIC may still process it' % remaining)
+            return Attempt(error='timeout', detail='timeout: %s' % type(err).__name__)
         except urllib3.exceptions.TimeoutError as err:
             return Attempt(error='timeout', detail='timeout: %s' % type(err).__name__)
         except urllib3.exceptions.HTTPError as err:  # Only the kind: messages can carry hosts and proxies.

@@ -2,10 +2,12 @@
 
 import concurrent.futures
 import datetime
+import logging
 import os
 import queue
 import socket
 import threading
+import time
 from typing import Callable, Optional, Protocol
 
 import apache_beam as beam
@@ -21,11 +23,11 @@ from transforms.oic.credentials import PasswordRef
 from transforms.oic.auth import OAuthClient
 from transforms.oic.errors import OICAuthError, OICStopError  # noqa: F401 (OICAuthError: part of this module's API)
 from transforms.oic.caller import (
-    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome)
+    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome, internal_error)
 from transforms.oic.urls import check_oic_url
 from transforms.oic.retry import (
     DEFAULT_DEADLINE_S, DEFAULT_INITIAL_BACKOFF_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF_S, RetryPolicy)
-from transforms.oic.throttle import CONCURRENCY_MODES, WorkerState
+from transforms.oic.throttle import CONCURRENCY_MODES, WorkerState, process_share, sdk_processes
 
 DEAD_LETTER = 'dead_letter'
 LIMITS = 'limits'  # tagged output: the concurrency limit of a worker at each change
@@ -36,7 +38,7 @@ DEFAULT_CONCURRENCY = {'adaptive': 100, 'fixed': 16}
 METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
 DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
-                'deadline_exceeded')
+                'deadline_exceeded', 'internal_error')
 TOKEN_COUNTERS = ('token_fetches', 'token_fetch_failures', 'token_refreshes_ahead')
 
 
@@ -84,8 +86,10 @@ class _PostFn(beam.DoFn):
 
     def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
                  caller_factory=None, oauth=None, ca_pem=None, live_dir=None,
-                 concurrency_mode=DEFAULT_CONCURRENCY_MODE):
+                 concurrency_mode=DEFAULT_CONCURRENCY_MODE, share_per_vcpu=False):
         self._url, self._username, self._password_ref = url, username, password_ref
+        self._share_per_vcpu = share_per_vcpu
+        self._vm_share = (concurrency, max_rps)  # the worker VM's share (of the job's), before setup() splits it
         self._oauth, self._ca_pem = oauth, ca_pem
         self._token_shared = shared.Shared()  # One token cache per worker process (all DoFn instances share it).
         self._live_dir = live_dir
@@ -108,6 +112,15 @@ class _PostFn(beam.DoFn):
         self.token_counters = {name: counter(name) for name in TOKEN_COUNTERS}
 
     def setup(self):
+        # On Dataflow a worker VM runs one SDK process per vCPU (each its own WorkerState), and the job's budget
+        # was shared out by VMs: each process takes its part of its VM's share, counted here, on the worker (the
+        # launcher may not know the machine type: Dataflow picks it when --machine_type is not given).
+        processes = sdk_processes(self._share_per_vcpu, os.cpu_count())
+        self._concurrency, self._max_rps = process_share(self._mode, *self._vm_share, processes)
+        if processes > 1:
+            logging.info('OIC budget: %d SDK processes share this worker; this one keeps %s %d requests in flight '
+                         'and %s requests/s', processes, 'at most' if self._mode == 'adaptive' else 'its share of',
+                         self._concurrency, ('%.3g' % self._max_rps) if self._max_rps else 'no cap on')
         self._stop = threading.Event()
         self._auth = AuthWatch()
         self._tokens = None
@@ -178,11 +191,21 @@ class _PostFn(beam.DoFn):
             caller.close()
 
     def _run(self, record, timestamp, window):
-        """On a pool thread: one record's whole call; hands the outcome back to the bundle's thread."""
-        outcome = self._caller.call(record)  # Never raises.
-        if self._live is not None:
-            self._live.settled(outcome.kind == 'ack')
-        self._done.put((record, timestamp, window, outcome))
+        """On a pool thread: one record's whole call; hands the outcome back to the bundle's thread, whatever
+        raises. A caller should never raise, but an exception here would stay in the pool's Future, unseen, and
+        the bundle would wait for this record for ever: it is dead-lettered as 'internal_error' instead."""
+        started = time.monotonic()
+        try:
+            outcome = self._caller.call(record)
+            if not isinstance(outcome, Outcome):
+                raise TypeError('the caller returned %s, not an Outcome' % type(outcome).__name__)
+        except BaseException as err:  # noqa: B036 (a pool thread: nothing above it would see the error)
+            outcome = internal_error(err, time.monotonic() - started)
+        try:
+            if self._live is not None:
+                self._live.settled(outcome.kind == 'ack')
+        finally:
+            self._done.put((record, timestamp, window, outcome))
 
     def _emit(self, finished):
         """Outputs one finished record as an acknowledgement or a dead letter, and counts it."""
@@ -289,13 +312,15 @@ class PostToOIC(beam.PTransform):
                  max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
                  caller_factory: Optional[Callable[[], Caller]] = None, oauth: Optional[OAuthClient] = None,
                  ca_pem: Optional[str] = None, live_dir: Optional[str] = None,
-                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE):
+                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE, share_per_vcpu: bool = False):
         """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
         with a fake in tests; the URL rule still applies. `oauth`: Bearer tokens of this client instead of Basic
         Auth (`username` and `password_ref` are then unused). `ca_pem`: the PEM text of the CAs an https URL's
         certificate (and the token URL's) must chain to; None = the system's trust store. It travels with the job
         (certificates are public), so workers need no local file. `live_dir`: the run directory whose live stats
-        (transforms/run_record/live_stats.py) the caller keeps current; None = none."""
+        (transforms/run_record/live_stats.py) the caller keeps current; None = none. `share_per_vcpu`: `concurrency`
+        (fixed mode) and `max_rps` are a worker VM's share, split on the worker between its SDK processes, one per
+        vCPU (Dataflow's default; throttle.process_share)."""
         super().__init__()
         what = 'Basic Auth' if oauth is None else 'a Bearer token'
         check_oic_url(url, allow_insecure_http, what)
@@ -307,7 +332,8 @@ class PostToOIC(beam.PTransform):
             raise ValueError('concurrency_mode must be one of %s' % (CONCURRENCY_MODES,))
         policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
         self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
-                           policy, max_rps, caller_factory, oauth, ca_pem, live_dir, concurrency_mode)
+                           policy, max_rps, caller_factory, oauth, ca_pem, live_dir, concurrency_mode,
+                           share_per_vcpu)
 
     def expand(self, records: beam.PCollection):  # -> DoOutputsTuple (not annotated: Beam would read it as a type hint)
         return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, LIMITS, main='acks')

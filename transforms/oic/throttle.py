@@ -18,6 +18,25 @@ OVERLOAD_RATIO = 2.0  # The SRE book's K: requests may exceed accepted ones by t
 HOLD_S = (0.5, 2.0)  # How long a held-back request waits before it goes (random, to spread them out).
 
 
+def sdk_processes(share_per_vcpu: bool, cpu_count: Optional[int]) -> int:
+    """How many SDK processes of this job share one worker VM's share of the budget: one per vCPU on Dataflow
+    (`share_per_vcpu`: its default, one SDK process per vCPU; `cpu_count` is the VM's, os.cpu_count() on the
+    worker), else one."""
+    return max(1, cpu_count or 1) if share_per_vcpu else 1
+
+
+def process_share(mode: str, concurrency: int, max_rps: Optional[float],
+                  processes: int) -> Tuple[int, Optional[float]]:
+    """One SDK process's part of its worker VM's share of the job's budget, as (concurrency, max_rps): under a
+    fixed limit ceil(concurrency / processes) (a ceiling of a ceiling is the ceiling of the whole, so a VM's
+    ceil(total / VMs) becomes ceil(total / (VMs x processes)), at least 1); an adaptive ceiling is every
+    process's own (OIC's answers share it); a rate cap max_rps / processes."""
+    processes = max(1, processes)
+    if mode == 'fixed':
+        concurrency = max(1, -(-concurrency // processes))
+    return concurrency, (max_rps / processes if max_rps else max_rps)
+
+
 class TokenBucket:
     """A thread-safe hard cap of `rate` requests per second with a burst of `burst`.
 
@@ -97,10 +116,12 @@ class Gate:
     slot, so a rate cap never makes the adaptive limit look saturated."""
 
     def __init__(self, throttler: Optional[OverloadThrottler] = None, bucket: Optional[TokenBucket] = None,
-                 hold_s: Tuple[float, float] = HOLD_S, limiter: Optional[Union[AdaptiveLimit, FixedLimit]] = None):
+                 hold_s: Tuple[float, float] = HOLD_S, limiter: Optional[Union[AdaptiveLimit, FixedLimit]] = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.throttler, self.bucket, self._hold_s = throttler, bucket, hold_s
         # Request slots shared by every caller of the process, or (None) no limit beyond each caller's pool.
         self.limiter = limiter
+        self.clock = clock  # the limiter's clock: when a request is sent, for its RTT sample
 
     def wait_turn(self, deadline: float, stop_event: Optional[threading.Event] = None) -> Tuple[bool, int, float]:
         """Blocks until the request may go; returns (went, times held back, seconds held). `went` is False when the
@@ -193,4 +214,4 @@ class WorkerState:
 
     def gate(self) -> 'Gate':
         """A Gate over this worker's shared state."""
-        return Gate(self.throttler, self.bucket, limiter=self.limiter)
+        return Gate(self.throttler, self.bucket, limiter=self.limiter, clock=self._clock)

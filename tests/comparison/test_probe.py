@@ -1,0 +1,105 @@
+"""The time-to-queryable probe's incremental poll (a fake BigQuery, no clock): it reads only rows at or above its
+watermark, falls back to reading every row when one landed below it, and sees every row in the same poll as the
+whole-table read it replaced."""
+
+import datetime
+import json
+
+from comparison import probe as probe_mod
+
+T0 = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+def at(seconds):
+    return T0 + datetime.timedelta(seconds=seconds)
+
+
+class FakeTable:
+    """A table of (record_id, event_time) answering the probe's two queries the way BigQuery would."""
+
+    def __init__(self):
+        self.rows, self.queries = [], []
+
+    def query(self, sql, job_config, **_):
+        params = {p.name: p.value for p in job_config.query_parameters}
+        self.queries.append(('incremental' if 'UNION ALL' in sql else 'full', params))
+        if 'UNION ALL' in sql:
+            above = [{'record_id': r, 'event_time': t, 'below': None} for r, t in self.rows if t >= params['mark']]
+            count = sum(1 for _, t in self.rows if params['since'] <= t < params['mark'])
+            answer = above + [{'record_id': None, 'event_time': None, 'below': count}]
+        else:
+            answer = [{'record_id': r, 'event_time': t} for r, t in self.rows if t >= params['since']]
+        return type('Job', (), {'result': lambda self, **_: answer})()
+
+
+def make_probe(tmp_path, table):
+    run = {'paths': ['oic'], 'oic_table': 'p:d.t', 'started_at': '2026-12-01T12:00:00Z'}
+    probe = probe_mod.Probe(str(tmp_path), run, client_factory=lambda *a: table)
+    probe._file = open(tmp_path / 'probe.jsonl', 'a', encoding='utf-8')
+    return probe
+
+
+def sightings(tmp_path):
+    return [json.loads(line)['record_id'] for line in (tmp_path / 'probe.jsonl').read_text().splitlines()]
+
+
+def test_polls_read_from_the_watermark_and_a_late_row_is_still_seen_at_once(tmp_path, monkeypatch):
+    now = [at(0)]
+    monkeypatch.setattr(probe_mod.rec, 'utc_now', lambda: now[0])  # the polls' start and end: a clock we move
+    table = FakeTable()
+    probe = make_probe(tmp_path, table)
+    table.rows = [('old', at(-5))] + [('r%d' % i, at(i * 0.1)) for i in range(10)]  # 'old': before the run
+    now[0] = at(1)
+    probe._poll_all(table)
+    assert table.queries[-1][0] == 'full' and sightings(tmp_path) == ['r%d' % i for i in range(10)]
+    # Time passes: rows keep landing just behind "now"; the watermark trails the newest by the lag.
+    for second in range(2, 40):
+        now[0] = at(second)
+        table.rows.append(('s%d' % second, at(second - 0.5)))
+        probe._poll_all(table)
+        assert sightings(tmp_path)[-1] == 's%d' % second  # seen by the poll right after it landed
+    kinds = [kind for kind, _ in table.queries]
+    assert kinds.count('full') == 1
+    mark = table.queries[-1][1]['mark']  # set by the poll before: its start less the lag
+    assert mark == at(38) - datetime.timedelta(seconds=probe_mod.WATERMARK_LAG_MIN_S)
+    # A retried row lands late, far below the watermark: the count differs, that poll reads everything.
+    table.rows.append(('late', at(3)))
+    now[0] = at(40)
+    probe._poll_all(table)
+    assert sightings(tmp_path)[-1] == 'late'
+    assert [kind for kind, _ in table.queries[-2:]] == ['incremental', 'full']
+    # A duplicate of a seen row above the watermark changes nothing; the next polls are incremental again.
+    table.rows.append(('s39', at(38.5)))
+    now[0] = at(41)
+    probe._poll_all(table)
+    assert table.queries[-1][0] == 'incremental'
+    assert len(sightings(tmp_path)) == len(set(sightings(tmp_path))) == 10 + 38 + 1
+    probe._file.close()
+    probe._write_summary()
+    summary = json.loads((tmp_path / 'probe.json').read_text())
+    assert (summary['polls'], summary['full_reads'], summary['errors']) == (41, 2, 0)
+
+
+def test_the_lag_grows_with_the_slowest_landing(tmp_path, monkeypatch):
+    now = [at(0)]
+    monkeypatch.setattr(probe_mod.rec, 'utc_now', lambda: now[0])  # the polls' start and end: a clock we move
+    table = FakeTable()
+    probe = make_probe(tmp_path, table)
+    table.rows = [('slow', at(1))]
+    now[0] = at(31)  # first seen 30 s after its event time
+    probe._poll_all(table)
+    first_mark = at(31 - probe_mod.WATERMARK_LAG_MIN_S)  # set before the slow row was known
+    now[0] = at(32)
+    probe._poll_all(table)
+    assert table.queries[-1][1]['mark'] == first_mark
+    now[0] = at(80)
+    probe._poll_all(table)
+    assert table.queries[-1][1]['mark'] == first_mark  # 32 - 2 x 30 s: the watermark never moves down
+    now[0] = at(95)
+    probe._poll_all(table)
+    assert table.queries[-1][1]['mark'] == first_mark  # set at 80: 80 - 60 s, still below it
+    now[0] = at(96)
+    probe._poll_all(table)
+    assert table.queries[-1][1]['mark'] == at(95 - 60)  # now 2 x 30 s behind the poll
+    assert sightings(tmp_path) == ['slow']
+    assert [kind for kind, _ in table.queries] == ['full'] + ['incremental'] * 4
