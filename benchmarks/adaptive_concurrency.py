@@ -10,6 +10,9 @@ live stats files, written about once a second), then dead letters and acknowledg
     .venv/bin/python -m benchmarks.adaptive_concurrency                       # 24 -> 12 -> 24, 100 ms
     .venv/bin/python -m benchmarks.adaptive_concurrency --workers 4 --caps 64 --phase_s 30 --service_ms 50
     .venv/bin/python -m benchmarks.adaptive_concurrency --over_capacity queue    # requests above the cap wait
+    # A jittery OIC (lognormal service times around the median, 0.5% outliers at 10x), uncapped, against a fixed 64:
+    .venv/bin/python -m benchmarks.adaptive_concurrency --caps 0 --ideal 64 --phase_s 30 --service_sigma 0.5 \
+        --outlier_rate 0.005 --against_fixed 64
 """
 
 import argparse
@@ -143,27 +146,8 @@ def summarise(out: str, phases: Phases, caps: List[int], service_s: float, ideal
             'workers_posting': len({s['worker'] for s in limits})}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m benchmarks.adaptive_concurrency', description=__doc__.split('\n')[0])
-    parser.add_argument('--caps', type=int, nargs='+', default=[24, 12, 24], help='cap of each phase (24 12 24)')
-    parser.add_argument('--phase_s', type=float, default=20.0, help='seconds per phase (20)')
-    parser.add_argument('--service_ms', type=int, default=100, help='the stand-in\'s service time (100)')
-    parser.add_argument('--workers', type=int, default=1, help='DirectRunner worker processes (1)')
-    parser.add_argument('--ideal', type=int, default=0,
-                        help='requests in flight the ideal rate assumes in a phase with no cap (cap 0)')
-    parser.add_argument('--over_capacity', choices=('reject', 'queue'), default='reject',
-                        help='above the cap the stand-in answers 429 (reject) or makes requests wait (queue)')
-    parser.add_argument('--pipeline_args', default='', help='extra pipeline flags, e.g. "--oic_concurrency_mode '
-                                                            'fixed --oic_concurrency 16"')
-    args = parser.parse_args(argv)
-    service_s = args.service_ms / 1000.0
-    # Enough records to keep every phase busy at its cap, and a little more.
-    if 0 in args.caps and not args.ideal:
-        parser.error('a phase without a cap (0) needs --ideal')
-    records = int(sum((cap or args.ideal) / service_s * args.phase_s for cap in args.caps) * 1.05)
-    faults = {'latency_ms': args.service_ms, 'max_concurrency': args.caps[0], 'retry_after': None,
-              'over_capacity': args.over_capacity}
-    queueing = args.over_capacity == 'queue'
+def run_scenario(args, faults: Dict, records: int, flags: List[str], service_s: float):
+    """One run of the pipeline against a fresh stand-in with `faults`, the caps changing per phase."""
     with tempfile.TemporaryDirectory(prefix='adaptive-bench-') as state, \
             running_stack(state, faults=faults, with_bigquery=False) as stack:
         out = os.path.join(state, 'run')
@@ -171,17 +155,18 @@ def main(argv=None) -> int:
         phases = Phases(stack, out, args.caps, args.phase_s, done)
         phases.start()
         started = time.monotonic()
-        code = run_pipeline(stack, out, records, args.workers, args.pipeline_args.split())
+        code = run_pipeline(stack, out, records, args.workers, flags)
         wall = time.monotonic() - started
         done.set()
         phases.join(timeout=30)
         result = summarise(out, phases, args.caps, service_s, args.ideal)
-        total = stack.stats()
-    print('stand-in: %d ms service time, caps %s (%g s each), %s; %d records, %d worker '
-          'process(es), flags: %s' % (args.service_ms, ' -> '.join(map(str, args.caps)), args.phase_s,
-                                      'requests above the cap wait (queue)' if queueing
-                                      else '429 without Retry-After', records,
-                                      args.workers, args.pipeline_args or '(none)'))
+        result.update(wall=wall, total=stack.stats())
+    return result, code
+
+
+def print_result(label: str, result: Dict, queueing: bool, code: int) -> None:
+    total = result['total']
+    print('-- %s' % label)
     print('%-6s %5s %10s %9s %9s %8s %7s %5s%s' % ('phase', 'cap', 'records/s', 'of ideal', 'requests', '429s',
                                                   'limit', 'jain', '  mean RTT / service' if queueing else ''))
     for index, row in enumerate(result['phases']):
@@ -196,9 +181,65 @@ def main(argv=None) -> int:
                 index + 1, SETTLE_S, ' / '.join(map(str, row['per_worker']))))
     print('run: exit %d, %.1f s, %d acknowledged, %d dead letters, ack latency p99 %.2f s / max %.2f s, 429s %.2f%% '
           'of %d requests, %d worker(s) posted' % (
-              code, wall, result['acked'], result['dead'], result['p99'], result['max'],
+              code, result['wall'], result['acked'], result['dead'], result['p99'], result['max'],
               100 * total['by_status'].get('429', 0) / max(1, total['requests']), total['requests'],
               result['workers_posting']))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.adaptive_concurrency', description=__doc__.split('\n')[0])
+    parser.add_argument('--caps', type=int, nargs='+', default=[24, 12, 24], help='cap of each phase (24 12 24)')
+    parser.add_argument('--phase_s', type=float, default=20.0, help='seconds per phase (20)')
+    parser.add_argument('--service_ms', type=int, default=100, help='the stand-in\'s service time (100)')
+    parser.add_argument('--workers', type=int, default=1, help='DirectRunner worker processes (1)')
+    parser.add_argument('--ideal', type=int, default=0,
+                        help='requests in flight the ideal rate assumes in a phase with no cap (cap 0)')
+    parser.add_argument('--over_capacity', choices=('reject', 'queue'), default='reject',
+                        help='above the cap the stand-in answers 429 (reject) or makes requests wait (queue)')
+    parser.add_argument('--service_sigma', type=float, default=0.0,
+                        help='lognormal sigma of the stand-in\'s service times around --service_ms (0: constant)')
+    parser.add_argument('--outlier_rate', type=float, default=0.0,
+                        help='share of requests served 10x slower (the stand-in\'s outlier_rate)')
+    parser.add_argument('--against_fixed', type=int, default=0, metavar='N',
+                        help='then run the same scenario with --oic_concurrency_mode fixed --oic_concurrency N and '
+                             'print each phase\'s records/s as a share of the fixed run\'s')
+    parser.add_argument('--records', type=int, default=0,
+                        help='records to send (default: enough to keep every phase busy at its cap, and 5%% more)')
+    parser.add_argument('--pipeline_args', default='', help='extra pipeline flags, e.g. "--oic_concurrency_mode '
+                                                            'fixed --oic_concurrency 16"')
+    args = parser.parse_args(argv)
+    service_s = args.service_ms / 1000.0
+    # Enough records to keep every phase busy at its cap, and a little more.
+    if 0 in args.caps and not args.ideal:
+        parser.error('a phase without a cap (0) needs --ideal')
+    records = args.records or int(sum((cap or args.ideal) / service_s * args.phase_s for cap in args.caps) * 1.05)
+    if args.service_sigma or args.outlier_rate:  # the stand-in's service-time model (devstack/oic/faults.py)
+        faults = {'service_ms': args.service_ms, 'service_sigma': args.service_sigma,
+                  'outlier_rate': args.outlier_rate, 'seed': 1}
+    else:
+        faults = {'latency_ms': args.service_ms}
+    faults.update({'max_concurrency': args.caps[0], 'retry_after': None, 'over_capacity': args.over_capacity})
+    runs = [('adaptive' if not args.pipeline_args else args.pipeline_args, args.pipeline_args.split())]
+    if args.against_fixed:
+        runs.append(('fixed %d' % args.against_fixed,
+                     ['--oic_concurrency_mode', 'fixed', '--oic_concurrency', str(args.against_fixed)]))
+    print('stand-in: %d ms %s, caps %s (%g s each), %s; %d records, %d worker process(es)' % (
+        args.service_ms, 'median service time, lognormal sigma %g, %g%% at 10x' % (
+            args.service_sigma, 100 * args.outlier_rate) if 'service_ms' in faults else 'service time',
+        ' -> '.join(map(str, args.caps)), args.phase_s,
+        'requests above the cap wait (queue)' if args.over_capacity == 'queue' else '429 without Retry-After',
+        records, args.workers))
+    results = []
+    code = 0
+    for label, flags in runs:
+        result, run_code = run_scenario(args, faults, records, flags, service_s)
+        code = code or run_code
+        results.append(result)
+        print_result(label, result, args.over_capacity == 'queue', run_code)
+    if len(results) == 2:
+        print('adaptive / %s, records/s per phase: %s' % (runs[1][0], ' / '.join(
+            '%.2f' % (a['rate'] / f['rate']) if f['rate'] else '-'
+            for a, f in zip(results[0]['phases'], results[1]['phases']))))
     return 0 if code == 0 else 1
 
 
