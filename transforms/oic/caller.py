@@ -75,6 +75,7 @@ class Attempt:
     retry_after: Optional[float] = None
     sent: bool = True
     fatal: Optional[OICStopError] = None  # A failure that stops the run (refused client, untrusted certificate).
+    answer: bytes = b''  # A success's body (the batch trigger's insertErrors).
 
     @property
     def retryable(self) -> bool:
@@ -104,6 +105,7 @@ class Outcome:
     held: int = 0
     held_s: float = 0.0
     error: Optional[OICStopError] = None
+    answer: bytes = b''  # A success's body (the batch trigger's insertErrors).
 
 
 def give_up_reason(last: Attempt, attempts: int, policy: RetryPolicy) -> str:
@@ -162,9 +164,13 @@ class OICCaller:
 
     def call(self, record: dict) -> Outcome:
         """Posts `record` until it is accepted, refused for good, or the policy gives up; never raises."""
+        return self.call_body(rec.oic_payload(record, self.shape))
+
+    def call_body(self, body: Any) -> Outcome:
+        """Posts the JSON value `body` (one record's payload, or a batch: transforms/oic/batch) as `call` does; a
+        success's Outcome carries the answer's bytes."""
         started = time.monotonic()
         deadline = started + self.policy.deadline_s
-        body = rec.oic_payload(record, self.shape)
         counts = {'attempts': 0, 'charged': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
         limiter = self.gate.limiter
 
@@ -215,7 +221,7 @@ class OICCaller:
         if last.fatal is not None:
             return Outcome('stop', None, reason='stopped', error=last.fatal, **common)
         if last.status is not None and 200 <= last.status < 300:
-            return Outcome('ack', last.status, **common)
+            return Outcome('ack', last.status, answer=last.answer, **common)
         if last.status in AUTH_STATUSES:
             return Outcome('auth', last.status, reason='http_%d' % last.status, detail=last.detail, **common)
         return Outcome('dead', last.status, reason=give_up_reason(last, int(counts['charged']), self.policy),
@@ -278,6 +284,6 @@ class OICCaller:
         except urllib3.exceptions.HTTPError as err:  # Only the kind: messages can carry hosts and proxies.
             return Attempt(error='connection_error', detail='connection_error: %s' % error_label(err))
         if 200 <= response.status < 300:
-            return Attempt(status=response.status)
+            return Attempt(status=response.status, answer=response.data)
         return Attempt(status=response.status, detail=response.data.decode('utf-8', 'replace')[:DETAIL_LIMIT],
                        retry_after=parse_retry_after(response.headers.get('Retry-After')))
