@@ -2,6 +2,8 @@
 
 import random
 
+from devstack.oic import row_faults
+
 ERROR_STATUSES = (408, 429, 500, 502, 503, 504)
 OVER_CAPACITY = ('reject', 'queue')
 DEFAULTS = {
@@ -21,6 +23,9 @@ DEFAULTS = {
     'over_capacity': 'reject',  # beyond the cap: "reject" answers 429 at once, "queue" waits for a free slot
     'reject': [],            # [{"field": "WH_ID", "values": ["WH3"], "status": 400}]: deterministic failures
 }
+
+# The batch trigger's row faults (devstack/oic/batch_trigger.py, row_faults.py): kept apart from the request faults.
+DEFAULTS['row_error_rates'] = {}  # {"backendError": 0.05, "invalid": 0.01}: share of rows refused, by insertAll reason
 
 
 class FaultError(ValueError):
@@ -94,7 +99,16 @@ def parse(settings):
         raise FaultError('error_rates add up to more than 1')
     clean['error_rates'] = clean_rates
     clean['reject'] = _rules(clean['reject'])
+    clean['row_error_rates'] = _row_rates(clean['row_error_rates'])
     return clean
+
+
+def _row_rates(value):
+    """The batch trigger's row_error_rates, validated (devstack/oic/row_faults.py)."""
+    try:
+        return row_faults.parse_rates(value)
+    except ValueError as error:
+        raise FaultError(str(error)) from None
 
 
 class Faults:

@@ -18,6 +18,7 @@ import weakref
 
 from aiohttp import web
 
+from devstack.oic import batch_trigger
 from devstack.oic import capacity as capacity_mod
 from devstack.oic import faults as faults_mod
 from devstack.oic import instances as instances_mod
@@ -57,6 +58,8 @@ class Stats:
         self.token_requests = 0
         self.tokens_issued = 0
         self.bearer_refused = 0
+        self.billing = collections.Counter()  # requests, bytes and messages billed (both triggers: batch_trigger.bill)
+        self.batch = collections.Counter()  # the batch trigger's requests, records, rows inserted, row errors by reason
         self.gate.reset_counters()
 
     def connection(self, request):
@@ -78,7 +81,8 @@ class Stats:
         return dict({'requests': self.requests, 'by_status': dict(self.by_status), 'attempts': self.attempts,
                      'untracked_attempts': self.untracked, 'capacity': cap, 'connections': dict(self.connections),
                      'token_requests': self.token_requests, 'tokens_issued': self.tokens_issued,
-                     'bearer_refused': self.bearer_refused}, **self.gate.as_json())
+                     'bearer_refused': self.bearer_refused, 'billing': dict(self.billing), 'batch': dict(self.batch)},
+                    **self.gate.as_json())
 
 
 class OAuth:
@@ -290,6 +294,7 @@ async def _process(request, state):
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return problem(413, 'body is over the %d byte limit' % state.max_body)
+    batch_trigger.bill(state.stats, len(raw))
     try:
         record = parse_body(raw)
     except ValueError as error:
@@ -465,6 +470,7 @@ def make_app(state):
     app = web.Application(middlewares=[access_log], client_max_size=state.max_body)
     app[STATE] = state
     app.router.add_post(TRIGGER_PATH, trigger)
+    batch_trigger.register(app, STATE, sys.modules[__name__])
     app.router.add_get(MONITORING_PATH, monitoring_instances)
     app.router.add_get(MONITORING_PATH + '/{id}', monitoring_instance)
     app.router.add_get('/admin/faults', get_faults)
