@@ -23,7 +23,8 @@ KB = 1024
 EMPTY_BODY = len(json.dumps({'records': []}))  # '{"records": []}'
 SEPARATOR = len(', ')  # between two payloads in the array
 DEFAULT_WAIT_S = 1.0  # --oic_batch_wait
-DEFAULT_SHARDS = 4  # keys per worker the grouping spreads records over (a batch never mixes keys)
+DEFAULT_SHARDS = 4  # keys the grouping spreads records over at least (a batch never mixes keys)
+DEFAULT_BATCH_CODE = 'WAREHOUSE_BATCH'  # the batch integration's flow code (--oic_batch_url's default)
 
 
 def payload_size(payload: Any) -> int:
