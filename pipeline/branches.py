@@ -35,10 +35,12 @@ class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
         if c.rate_limiter:
             records = records | 'GlobalBudget' >> TakeGlobalBudget(
                 GlobalRateLimit.for_url(c.rate_limiter, c.rate_limit_domain, c.url))
-        post, url = PostToOIC, c.url
+        post: Callable[..., beam.PTransform] = PostToOIC
+        url = c.url
         if c.batch_kb:  # batches of at most batch_kb KB to the batch trigger (docs/oic-batching.md)
-            post, url = functools.partial(PostBatchesToOIC, max_kb=c.batch_kb, wait_s=c.batch_wait,
-                                          shards=c.batch_shards, streaming=c.streaming), c.batch_url
+            post = functools.partial(PostBatchesToOIC, max_kb=c.batch_kb, wait_s=c.batch_wait,
+                                     shards=c.batch_shards, streaming=c.streaming)
+            url = c.batch_url or c.url
         posted = records | 'Post' >> post(
             url, c.username,
             password_ref=PasswordRef(secret=c.password_secret) if c.password_secret else PasswordRef(),

@@ -50,7 +50,8 @@ def plan(sizes: Sequence[int], max_bytes: int) -> List[List[int]]:
     if max_bytes < 1:
         raise ValueError('max_bytes must be positive')
     groups: List[List[int]] = []
-    current, total = [], 0
+    current: List[int] = []
+    total = 0
     for index, size in enumerate(sizes):
         if current and grown_size(total, len(current), size) > max_bytes:
             groups.append(current)

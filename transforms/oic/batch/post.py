@@ -2,7 +2,7 @@
 caller, concurrency limit, throttling and retry policy as PostToOIC (transforms/oic/post.py); one acknowledgement or
 dead letter per record, each naming the request that carried it."""
 
-from typing import Optional
+from typing import Any, Optional
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -20,6 +20,10 @@ class _BatchPostFn(per_record._PostFn):
     _PostFn's worker state, caller (pointed at the batch trigger), pool and bundle discipline; a pool thread runs one
     whole batch (send.send_batch: the request, its retries, the rows sent again). Every record handed to the DoFn is
     settled before its bundle finishes; repeated authentication refusals stop the run as on the per-record path."""
+
+    batches: Any
+    batch_records: Any
+    batch_bytes: Any
 
     @classmethod
     def wrapping(cls, fn: per_record._PostFn) -> '_BatchPostFn':

@@ -96,7 +96,7 @@ def send_batch(call_body: Callable[[Any], Outcome], records: Sequence[dict], sha
         outcome = call_body({'records': payloads})
         requests.append(outcome)
         attempts = [a + outcome.attempts for a in attempts]
-        common = dict(batch_id=batch_id, batch_records=len(pending), batch_bytes=size)
+        common: Dict[str, Any] = dict(batch_id=batch_id, batch_records=len(pending), batch_bytes=size)
         if outcome.kind != 'ack':  # the whole request failed for good: every record with the request's reason
             settled.extend(Settled(r, 'dead', outcome.status, a, clock() - started, reason=outcome.reason or 'unknown',
                                    detail=outcome.detail, **common) for r, a in zip(pending, attempts))
