@@ -140,7 +140,7 @@ def ack_of(item: Settled) -> dict:
     that carried it."""
 
     value = ack(item.record, item.status or 200, item.attempts, item.latency_s)
-    value.update(batch_id=item.batch_id, batch_records=item.batch_records, batch_bytes=item.batch_bytes)
+    value.update({rec.BATCH_ID: item.batch_id, rec.BATCH_RECORDS: item.batch_records, rec.BATCH_BYTES: item.batch_bytes})
     return value
 
 
@@ -148,5 +148,5 @@ def dead_letter_of(item: Settled) -> dict:
     """The dead letter of a record refused for good, in the one dead-letter shape, plus the request that carried it."""
     value = rec.make_dead_letter('oic', item.record, item.reason, status=item.status, attempts=item.attempts,
                                  detail=item.detail)
-    value.update(batch_id=item.batch_id, batch_records=item.batch_records)
+    value.update({rec.BATCH_ID: item.batch_id, rec.BATCH_RECORDS: item.batch_records})
     return value
