@@ -40,8 +40,17 @@ def test_jains_index():
 
 
 def test_the_seed_summary_counts_runs_and_names_the_cells_that_missed():
-    runs = [limiter_sim.simulate('adaptive', 'refuse', 16, 8, seed=seed) for seed in (1, 2)]
+    runs = [limiter_sim.simulate('adaptive', 'refuse', 4, 8, seed=seed) for seed in (1, 2)]
     lines = limiter_sim.seed_summary(runs)
-    assert lines[0].startswith('adaptive over 2 seed(s)') and 'of 2 runs' in lines[0]
+    assert lines[0].startswith('adaptive over 2 seed(s)') and 'of 2 counted runs' in lines[0]
     missed = sum(not all(r.targets().values()) for r in runs)
     assert len(lines) == 1 + (1 if missed else 0)
+
+
+def test_cells_with_more_workers_than_half_the_capacity_are_reported_but_not_counted():
+    """The issue's decision: the simulator targets apply where each worker's share is at least one request
+    (workers <= C/2); 16 workers on C = 8 are reported, not counted as misses."""
+    crowded = limiter_sim.simulate('adaptive', 'refuse', 16, 8)
+    assert not crowded.counted() and crowded.targets() == {} and not limiter_sim.misses([crowded])
+    assert limiter_sim.simulate('adaptive', 'refuse', 4, 8).counted()
+    assert '1 runs not counted' in limiter_sim.seed_summary([crowded])[0]
