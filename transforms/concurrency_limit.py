@@ -231,7 +231,7 @@ class AdaptiveLimit(_Slots):
                  paced_gain: float = 0.1, probe_step: float = 0.25, paced_entry: float = 0.5,
                  min_queue_delay_s: float = 0.02, stall_min_in_flight: int = 4, stall_gaps: float = 16.0,
                  stall_rounds: int = 20, served_samples: int = 8, rtt_deviation_scale: float = 5.0,
-                 baseline_rise: float = 0.05, baseline_fall: float = 1.0, spread_alpha: float = 0.05,
+                 baseline_rise: float = 0.05, baseline_fall: float = 1.0, spread_alpha: float = 0.02,
                  spread_floor: float = 0.15,
                  clock: Clock = time.monotonic,
                  on_change: Optional[OnChange] = None):
