@@ -86,7 +86,8 @@ class Backend:
     with rare outliers); above it refuses, queues or times out; `uncapped` has no capacity."""
 
     def __init__(self, sim: Sim, mode: str, capacity: int, rng: random.Random, sigma: float = 0.0):
-        self.sim, self.mode, self.capacity, self.rng = sim, mode, capacity, rng
+        self.sim, self.mode, self.rng = sim, mode, rng
+        self.capacity: float = capacity
         self.sigma = sigma
         self._drift_phase = rng.uniform(0, 2 * math.pi) if sigma > 0 else 0.0
         if mode == 'uncapped':
@@ -163,6 +164,7 @@ class Worker:
         self.sim, self.backend, self.algorithm = sim, backend, algorithm
         clock = lambda: sim.now  # noqa: E731
         self.beam = None
+        self.limiter: cl._Slots  # pylint: disable=protected-access
         if algorithm == 'adaptive':
             self.limiter = (limiter or cl.AdaptiveLimit)(ceiling, clock=clock)
         elif algorithm == 'fixed':
@@ -426,11 +428,11 @@ def seed_summary(results: List[Result]) -> List[str]:
         lines.append('  %-9s sigma=%-3g N=%-2d C=%-3d missed %s' % (backend, sigma, workers, capacity, ', '.join(
             '%s in %d of %d' % (target, count, seeds) for target, count in sorted(missed.items()))))
     for (backend, sigma, workers, capacity) in sorted(keys):
-        cell = [r for r in every if (_name(r), r.sigma, r.workers, r.capacity) == (backend, sigma, workers, capacity)]
-        if cell[0].steady:
+        same = [r for r in every if (_name(r), r.sigma, r.workers, r.capacity) == (backend, sigma, workers, capacity)]
+        if same[0].steady:
             lines.append('  %-9s sigma=%-3g N=%-2d C=%-3d adaptive / fixed: %s; refused %s' % (
-                backend, sigma, workers, capacity, ' '.join('%.2f' % (r.versus or 0) for r in cell),
-                ' '.join('%.1f%%' % (100 * r.refused) for r in cell)))
+                backend, sigma, workers, capacity, ' '.join('%.2f' % (r.versus or 0) for r in same),
+                ' '.join('%.1f%%' % (100 * r.refused) for r in same)))
     return lines
 
 

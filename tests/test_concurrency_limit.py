@@ -319,7 +319,8 @@ def test_fixed_limit_never_moves():
 
 
 def test_bad_settings_are_refused():
-    for kwargs in ({'ceiling': 0}, {'ceiling': 4, 'floor': 0}, {'ceiling': 4, 'backoff': 1.0}):
+    for kwargs in ({'ceiling': 0}, {'ceiling': 4, 'floor': 0}, {'ceiling': 4, 'backoff': 1.0},
+                   {'ceiling': 4, 'baseline_rise': 0.5, 'baseline_fall': 0.1}, {'ceiling': 4, 'spread_alpha': 0}):
         with pytest.raises(ValueError):
             cl.AdaptiveLimit(**kwargs)
     with pytest.raises(ValueError):

@@ -240,7 +240,8 @@ class AdaptiveLimit(_Slots):
         if not 0 < backoff < 1 or not 0 < refusal_backoff < 1 or tolerance <= 0 or min_samples < 1:
             raise ValueError('backoff must be in (0, 1), tolerance positive, min_samples at least 1')
         if not 0 < baseline_rise <= baseline_fall <= 1 or not 0 < spread_alpha <= 1 or rtt_deviation_scale < 0:
-            raise ValueError('need 0 < baseline_rise <= baseline_fall <= 1, 0 < spread_alpha <= 1')
+            raise ValueError('need 0 < baseline_rise <= baseline_fall <= 1, 0 < spread_alpha <= 1, '
+                             'rtt_deviation_scale >= 0')
         super().__init__(clock, on_change)
         self.ceiling, self.floor = int(ceiling), float(floor)
         self.backoff, self.tolerance, self.min_samples = backoff, tolerance, min_samples
@@ -269,7 +270,7 @@ class AdaptiveLimit(_Slots):
         self._step = 1.0
         self._calm_rounds = 0
         self._last_cut = -math.inf
-        # The no-load RTT (log): the round medians, smoothed fast downwards and slowly upwards (None: not yet).
+        # The no-load RTT (log): a decaying minimum of the round medians (None: none judged yet).
         self._baseline: Optional[float] = None
         self._successes: Deque[float] = collections.deque()  # completion times of recent successes
         self._round_peak = 0  # most requests in flight during the current round
