@@ -172,7 +172,8 @@ def cross_check(billing: Mapping[str, Any], stand_in: Mapping[str, Any]) -> Dict
     if stand_in.get('check') != 'done':
         return {'check': stand_in.get('check')}
     stats = stand_in.get('stats') or {}
-    billed = stats.get(STAND_IN_BILLING) if isinstance(stats.get(STAND_IN_BILLING), dict) else {}
+    found_billing = stats.get(STAND_IN_BILLING)
+    billed: Mapping[str, Any] = found_billing if isinstance(found_billing, dict) else {}
     counted = billed.get('messages') if isinstance(billed.get('messages'), (int, float)) else None
     requests_seen = billed.get('requests', stats.get('requests'))
     found = {
