@@ -1,5 +1,6 @@
 """The two paths a record can take to BigQuery, each recording what it sent, what was acknowledged and what failed."""
 
+import functools
 from typing import Callable, Optional
 
 import apache_beam as beam
@@ -9,6 +10,7 @@ from transforms.run_record import files as run_record
 from transforms.direct.bigquery import WriteDirect
 from transforms.oic.credentials import PasswordRef
 from transforms.oic.post import Caller, PostToOIC
+from transforms.oic.batch.post import PostBatchesToOIC
 from transforms.oic.auth import CLIENT_SECRET_ENV, OAuthClient
 from transforms.oic.rate_limit import GlobalRateLimit, TakeGlobalBudget
 from transforms.run_record.record_run import RecordRun
@@ -33,8 +35,14 @@ class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
         if c.rate_limiter:
             records = records | 'GlobalBudget' >> TakeGlobalBudget(
                 GlobalRateLimit.for_url(c.rate_limiter, c.rate_limit_domain, c.url))
-        posted = records | 'Post' >> PostToOIC(
-            c.url, c.username,
+        post: Callable[..., beam.PTransform] = PostToOIC
+        url = c.url
+        if c.batch_kb:  # batches of at most batch_kb KB to the batch trigger (docs/oic-batching.md)
+            post = functools.partial(PostBatchesToOIC, max_kb=c.batch_kb, wait_s=c.batch_wait,
+                                     shards=c.batch_shards, streaming=c.streaming)
+            url = c.batch_url or c.url
+        posted = records | 'Post' >> post(
+            url, c.username,
             password_ref=PasswordRef(secret=c.password_secret) if c.password_secret else PasswordRef(),
             payload_shape=c.payload, concurrency=c.worker_concurrency,
             connect_timeout=c.connect_timeout, read_timeout=c.read_timeout,

@@ -8,6 +8,7 @@ from transforms.oic.post import DEFAULT_CONCURRENCY, DEFAULT_CONCURRENCY_MODE
 from transforms.oic.throttle import CONCURRENCY_MODES
 from transforms.oic.caller import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S
 from transforms.oic.retry import DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS
+from transforms.oic.batch.grouping import DEFAULT_BATCH_CODE, DEFAULT_WAIT_S as DEFAULT_BATCH_WAIT_S
 from transforms.source.synthetic import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
 
 PATHS = ('oic', 'direct')
@@ -146,6 +147,21 @@ class WarehouseOptions(PipelineOptions):
             help='Hard cap on requests per second to OIC across the job; each worker process takes an equal share '
                  '(on Dataflow one SDK process per vCPU of each of max_num_workers VMs) '
                  '(default 0 = no cap; the adaptive throttling on 429/503 applies anyway).')
+        oic.add_argument(
+            '--oic_batch_kb', type=float, default=0,
+            help='Group records into request bodies {"records": [...]} of at most this many KB, posted to the batch '
+                 'trigger (--oic_batch_url); a record is never split, one bigger than that goes alone. OIC bills one '
+                 'message per started 50 KB, so 50 carries ~200 seed-sized records a message (default 0 = one record '
+                 'per request to --oic_url; docs/oic-batching.md).')
+        oic.add_argument(
+            '--oic_batch_wait', type=float, default=DEFAULT_BATCH_WAIT_S,
+            help='With --oic_batch_kb in a stream: the longest a record waits for its batch to fill, in seconds '
+                 '(default %g). A bounded run sends what is open when its input ends.' % DEFAULT_BATCH_WAIT_S)
+        oic.add_argument(
+            '--oic_batch_url', default=_env('OIC_BATCH_URL'),
+            help='With --oic_batch_kb: the batch integration\'s REST trigger URL (env OIC_BATCH_URL). Default: '
+                 '--oic_url with its flow code replaced by %s (.../flows/rest/%s/1.0/records), the local '
+                 'stand-in\'s batch trigger.' % (DEFAULT_BATCH_CODE, DEFAULT_BATCH_CODE))
         oic.add_argument(
             '--dead_letter_table', default=None,
             help='BigQuery table PROJECT:DATASET.TABLE for every dead letter: invalid records and both paths\' '

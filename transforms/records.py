@@ -10,6 +10,10 @@ import uuid
 from typing import Any, Iterable, List, Optional, Sequence
 
 # Synthetic catalog, as in the seed's sample data (data/poultry.csv, a copy of the lab's sample).
+# The request that carried a record on the batched OIC path, on its acknowledgement and dead letter: written by
+# transforms/oic/batch/send.py, read by comparison/cost/billing.py.
+BATCH_ID, BATCH_RECORDS, BATCH_BYTES = 'batch_id', 'batch_records', 'batch_bytes'
+
 # Beam metrics namespace of the record-level counters (generated, valid, invalid, the direct path's writes).
 METRICS_NAMESPACE = 'warehouse'
 

@@ -2,10 +2,10 @@
 they count (one per started 50 KB of trigger payload: prices.json, oic_message_kb), with the local stand-in's own
 counters as a cross-check where they can be read.
 
-Requests are told apart by the acknowledgement's `request_id` (a batched run's acks and dead letters say which
-request carried each record) and sized by its `request_bytes` when the ack carries it, else as the body the caller
+Requests are told apart by the acknowledgement's `batch_id` (transforms.records.BATCH_ID) (a batched run's acks and dead letters say which
+request carried each record) and sized by its `batch_bytes` when the ack carries it, else as the body the caller
 sends: the record's JSON payload (transforms.records.oic_payload, json.dumps, as transforms/oic/caller.py posts it)
-or, for a batch, {"records": [...]} around them. Without a request_id every record went alone in its own request
+or, for a batch, {"records": [...]} around them. Without a batch_id every record went alone in its own request
 (the seed's integration, and every run before batching). Pure functions, but for `read_stand_in_stats`.
 """
 
@@ -17,14 +17,16 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import requests
 
 from comparison.cost import pricing
+from transforms import records as rec
 
 STATS_PATH = '/admin/stats'
-# The stand-in's count of billing messages, under the first of these names it uses.
-STAND_IN_MESSAGE_KEYS = ('billing_messages', 'messages')
+# The stand-in's billing counters in GET /admin/stats (devstack/oic/batch_trigger.bill: both triggers' requests that
+# reached the integration, their bytes and the messages they count).
+STAND_IN_BILLING = 'billing'
 
 
 def _request_key(item: Mapping[str, Any]) -> Optional[str]:
-    value = item.get('request_id')
+    value = item.get(rec.BATCH_ID)
     return str(value) if value not in (None, '') else None
 
 
@@ -36,7 +38,7 @@ def requests_of(settled: Iterable[Mapping[str, Any]], record_bytes: Mapping[str,
     """The requests that carried the settled records (acks and dead letters with a record_id), each as
     {'request_id', 'records', 'bytes', 'bytes_from', 'attempts'}.
 
-    Records with the same `request_id` shared one request; its size is the largest `request_bytes` they carry, else
+    Records with the same `batch_id` shared one request; its size is the largest `batch_bytes` they carry, else
     the batch body around their payloads. A record without one went alone, its body its own payload. `attempts` is
     the most any of its records says (a request retried whole is retried for all of them)."""
     grouped: Dict[str, List[Mapping[str, Any]]] = collections.OrderedDict()
@@ -54,17 +56,17 @@ def requests_of(settled: Iterable[Mapping[str, Any]], record_bytes: Mapping[str,
             grouped.setdefault(key, []).append(item)
     found = []
     for key, items in grouped.items():
-        stated = [b for b in (_number(i.get('request_bytes')) for i in items) if b is not None]
+        stated = [b for b in (_number(i.get(rec.BATCH_BYTES)) for i in items) if b is not None]
         sizes = [record_bytes.get(i['record_id'], 0) for i in items]
         found.append({'request_id': key, 'records': len(items),
                       'bytes': max(stated) if stated else pricing.batch_body_bytes(sizes),
-                      'bytes_from': 'request_bytes' if stated else 'computed',
+                      'bytes_from': rec.BATCH_BYTES if stated else 'computed',
                       'attempts': max(int(i.get('attempts') or 1) for i in items)})
     for item in alone:
-        own = _number(item.get('request_bytes'))
+        own = _number(item.get(rec.BATCH_BYTES))
         found.append({'request_id': None, 'records': 1,
                       'bytes': own if own is not None else record_bytes.get(item['record_id'], 0),
-                      'bytes_from': 'request_bytes' if own is not None else 'computed',
+                      'bytes_from': rec.BATCH_BYTES if own is not None else 'computed',
                       'attempts': int(item.get('attempts') or 1)})
     return found
 
@@ -79,10 +81,10 @@ def summarise(reqs: Sequence[Mapping[str, Any]], prices: Mapping[str, Any],
     sizes = [r['bytes'] for r in reqs]
     batched = any(r['request_id'] is not None for r in reqs)
     return {
-        'basis': ('request_id on the acknowledgements: records with the same id shared a request' if batched else
-                  'one request per record (the acknowledgements carry no request_id)'),
-        'sizes_from': ('request_bytes on the acknowledgements' if reqs and all(
-            r['bytes_from'] == 'request_bytes' for r in reqs) else
+        'basis': ('batch_id on the acknowledgements: records with the same id shared a request' if batched else
+                  'one request per record (the acknowledgements carry no batch_id)'),
+        'sizes_from': ('batch_bytes on the acknowledgements' if reqs and all(
+            r['bytes_from'] == rec.BATCH_BYTES for r in reqs) else
             'computed: json.dumps of the payload the caller posts (transforms.records.oic_payload)%s' % (
                 ', in {"records": [...]}' if batched else '')),
         'message_kb': prices['oic_message_kb'],
@@ -170,14 +172,17 @@ def cross_check(billing: Mapping[str, Any], stand_in: Mapping[str, Any]) -> Dict
     if stand_in.get('check') != 'done':
         return {'check': stand_in.get('check')}
     stats = stand_in.get('stats') or {}
-    counted = next((stats[k] for k in STAND_IN_MESSAGE_KEYS if isinstance(stats.get(k), (int, float))), None)
+    found_billing = stats.get(STAND_IN_BILLING)
+    billed: Mapping[str, Any] = found_billing if isinstance(found_billing, dict) else {}
+    counted = billed.get('messages') if isinstance(billed.get('messages'), (int, float)) else None
+    requests_seen = billed.get('requests', stats.get('requests'))
     found = {
         'check': 'done', 'url': stand_in.get('url'),
-        'stand_in_requests': stats.get('requests'), 'pipeline_request_attempts': billing.get('request_attempts'),
+        'stand_in_requests': requests_seen, 'pipeline_request_attempts': billing.get('request_attempts'),
         'stand_in_messages': counted, 'pipeline_messages_with_retries': billing.get('messages_with_retries'),
         'note': "the stand-in's counters since it started or was last reset (DELETE /admin/stats): they match this "
                 'run only on a stack of its own',
     }
-    found['requests_agree'] = stats.get('requests') == billing.get('request_attempts')
+    found['requests_agree'] = requests_seen == billing.get('request_attempts')
     found['messages_agree'] = None if counted is None else counted == billing.get('messages_with_retries')
     return found

@@ -24,6 +24,11 @@ def monitoring_url(oic_url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, MONITORING_PATH, '', ''))
 
 
+def trigger_url(run: dict) -> Optional[str]:
+    """The trigger the run posted to: the batch integration's with --oic_batch_kb, else --oic_url's."""
+    return run.get('oic_batch_url') if run.get('oic_batch_kb') else run.get('oic_url')
+
+
 def integration_code(oic_url: Optional[str]) -> Optional[str]:
     """INTEGRATION_CODE from a trigger URL like …/flows/rest/CODE/VERSION/RESOURCE, or None."""
     match = _TRIGGER.search(urllib.parse.urlsplit(oic_url or '').path)
@@ -150,7 +155,7 @@ def oic_view(run: dict, sent_ids: Set[Optional[str]], password: Optional[str] = 
     if not run.get('started_at') or not run.get('finished_at'):
         return {'check': 'skipped: the run has not finished'}
     q = build_q(rec.parse_timestamp(run['started_at']), rec.parse_timestamp(run['finished_at']),
-                integration_code(run.get('oic_url')))
+                integration_code(trigger_url(run)))
     session = session_factory()
     session.auth = (username, password)
     bundle = run.get('oic_ca_bundle')  # The CA the run trusted for OIC (a local stack's), if any.

@@ -3,6 +3,8 @@
 import math
 import random
 
+from devstack.oic import row_faults
+
 ERROR_STATUSES = (408, 429, 500, 502, 503, 504)
 OVER_CAPACITY = ('reject', 'queue')
 DEFAULTS = {
@@ -28,6 +30,9 @@ DEFAULTS = {
     'over_capacity': 'reject',  # beyond the cap: "reject" answers 429 at once, "queue" waits for a free slot
     'reject': [],            # [{"field": "WH_ID", "values": ["WH3"], "status": 400}]: deterministic failures
 }
+
+# The batch trigger's row faults (devstack/oic/batch_trigger.py, row_faults.py): kept apart from the request faults.
+DEFAULTS['row_error_rates'] = {}  # {"backendError": 0.05, "invalid": 0.01}: share of rows refused, by insertAll reason
 
 
 MAX_SIGMA = 3.0            # beyond it a lognormal's tail is minutes for a median of a second: a typo, not a model
@@ -133,6 +138,7 @@ def parse(settings):
         raise FaultError('error_rates add up to more than 1')
     clean['error_rates'] = clean_rates
     clean['reject'] = _rules(clean['reject'])
+    clean['row_error_rates'] = _row_rates(clean['row_error_rates'])
     return clean
 
 
@@ -162,6 +168,14 @@ def with_service_flags(settings, args):
     if settings is not None and not isinstance(settings, dict):
         raise FaultError('fault settings must be a JSON object')
     return dict(settings or {}, **given)
+
+
+def _row_rates(value):
+    """The batch trigger's row_error_rates, validated (devstack/oic/row_faults.py)."""
+    try:
+        return row_faults.parse_rates(value)
+    except ValueError as error:
+        raise FaultError(str(error)) from None
 
 
 class Faults:

@@ -70,17 +70,19 @@ def _parse_date(text, key):
 class Instance:
     """One finished instance, kept compact (a few hundred bytes): the OIC shape is rendered only when queried."""
 
-    __slots__ = ('id', 'status', 'started', 'ended', 'primary', 'record_id', 'error')
+    __slots__ = ('id', 'status', 'started', 'ended', 'primary', 'record_id', 'error', 'records', 'code')
 
-    def __init__(self, id_, status, started, ended, primary, record_id, error):
+    def __init__(self, id_, status, started, ended, primary, record_id, error, records=None, code=None):
         self.id, self.status, self.started, self.ended = id_, status, started, ended
+        # The batch integration's instances: their flow code and how many records the request carried.
+        self.records, self.code = records, code or INTEGRATION_CODE
         # OIC shows a missing tracking value as ''.
         self.primary, self.record_id, self.error = '' if primary is None else primary, record_id or '', error
 
     def as_oic(self):
         shape = {
             'id': str(self.id),
-            'integrationId': INTEGRATION_CODE,
+            'integrationId': self.code,
             'integrationName': 'Warehouse Stream',
             'integrationVersion': INTEGRATION_VERSION,
             'status': self.status,
@@ -100,6 +102,9 @@ class Instance:
         }
         if self.error:
             shape['errorMessage'] = self.error
+        if self.records is not None:  # the batch integration tracks its record count as the tertiary value
+            shape.update(tertiaryValue=str(self.records), tertiaryName='records', records=self.records)
+            shape['trackings'].append({'name': 'records', 'primary': False, 'value': str(self.records)})
         return shape
 
 
@@ -116,9 +121,10 @@ class InstanceStore:
     def __len__(self):
         return len(self._items)
 
-    def record(self, started, status, primary=None, record_id=None, error=None):
-        """Adds one finished instance; returns its id."""
-        instance = Instance(next(self._ids), status, started, now(), primary, record_id, error)
+    def record(self, started, status, primary=None, record_id=None, error=None, records=None, code=None):
+        """Adds one finished instance (of the batch integration: `records` in its request, its flow `code`); returns
+        its id."""
+        instance = Instance(next(self._ids), status, started, now(), primary, record_id, error, records, code)
         self._items.append(instance)
         return str(instance.id)
 
@@ -147,7 +153,7 @@ class InstanceStore:
         }
 
 
-_FILTER_FIELDS = {'code': lambda item: INTEGRATION_CODE, 'version': lambda item: INTEGRATION_VERSION,
+_FILTER_FIELDS = {'code': lambda item: item.code, 'version': lambda item: INTEGRATION_VERSION,
                   'status': lambda item: item.status, 'primaryValue': lambda item: item.primary,
                   'secondaryValue': lambda item: item.record_id, 'id': lambda item: str(item.id)}
 

@@ -18,6 +18,7 @@ import weakref
 
 from aiohttp import web
 
+from devstack.oic import batch_trigger
 from devstack.oic import capacity as capacity_mod
 from devstack.oic import faults as faults_mod
 from devstack.oic import instances as instances_mod
@@ -63,6 +64,8 @@ class Stats:
         # service-time model; sums in seconds and how many requests waited.
         self.delayed, self.delay_s = 0, 0.0
         self.serviced, self.service_s = 0, 0.0
+        self.billing = collections.Counter()  # requests, bytes and messages billed (both triggers: batch_trigger.bill)
+        self.batch = collections.Counter()  # the batch trigger's requests, records, rows inserted, row errors by reason
         self.gate.reset_counters()
         self.sink.reset_counters()
 
@@ -87,7 +90,8 @@ class Stats:
                      'token_requests': self.token_requests, 'tokens_issued': self.tokens_issued,
                      'bearer_refused': self.bearer_refused, 'delayed': self.delayed,
                      'delay_s': round(self.delay_s, 6), 'serviced': self.serviced,
-                     'service_s': round(self.service_s, 6), 'sink': self.sink.as_json()}, **self.gate.as_json())
+                     'service_s': round(self.service_s, 6), 'sink': self.sink.as_json(),
+                     'billing': dict(self.billing), 'batch': dict(self.batch)}, **self.gate.as_json())
 
 
 class OAuth:
@@ -299,6 +303,7 @@ async def _process(request, state):
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return problem(413, 'body is over the %d byte limit' % state.max_body)
+    batch_trigger.bill(state.stats, len(raw))
     try:
         record = parse_body(raw)
     except ValueError as error:
@@ -500,6 +505,7 @@ def make_app(state):
     app = web.Application(middlewares=[access_log], client_max_size=state.max_body)
     app[STATE] = state
     app.router.add_post(TRIGGER_PATH, trigger)
+    batch_trigger.register(app, STATE, sys.modules[__name__])
     app.router.add_get(MONITORING_PATH, monitoring_instances)
     app.router.add_get(MONITORING_PATH + '/{id}', monitoring_instance)
     app.router.add_get('/admin/faults', get_faults)

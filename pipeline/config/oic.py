@@ -12,12 +12,15 @@ from pipeline.options import WarehouseOptions
 from transforms.oic.post import DEFAULT_CONCURRENCY
 from transforms.oic.auth import CLIENT_SECRET_ENV
 from transforms.oic.urls import check_oic_url, is_loopback
+from transforms.oic.batch.grouping import DEFAULT_BATCH_CODE, DEFAULT_SHARDS
+from apache_beam.options.pipeline_options import StandardOptions
 
 PASSWORD_ENV = 'OIC_PASSWORD'
 CA_BUNDLE_ENV = 'REQUESTS_CA_BUNDLE'  # Honoured as requests does, when --oic_ca_bundle is not given.
 AUTH_MODES = ('basic', 'oauth')
 SECRET_PATTERN = re.compile(r'^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$')
 RATE_LIMITER_PATTERN = re.compile(r'^[\w.-]+:\d{1,5}$')
+FLOW_CODE = re.compile(r'/flows/rest/([^/]+)/')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +53,13 @@ class OICConfig:
     # Dataflow: worker_concurrency (fixed) and worker_max_rps are a VM's share, split on the worker between its SDK
     # processes, one per vCPU (transforms/oic/throttle.process_share).
     share_per_vcpu: bool = False
+    # Batching (--oic_batch_kb; issue 23): 0 = one record per request to `url`; else bodies of at most batch_kb KB
+    # posted to batch_url, a record waiting at most batch_wait s in a stream, grouped over batch_shards keys.
+    batch_kb: float = 0.0
+    batch_wait: float = 1.0
+    batch_url: Optional[str] = None
+    batch_shards: int = 4
+    streaming: bool = False
 
 
 def check_secret_ref(flag: str, value: str) -> None:
@@ -180,7 +190,32 @@ def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, enviro
         auth=flags.oic_auth, token_url=flags.oic_token_url if oauth else None,
         client_id=flags.oic_client_id if oauth else None, scope=flags.oic_scope if oauth else None,
         client_secret_secret=flags.oic_client_secret_secret if oauth else None, ca_bundle=ca_bundle, ca_pem=ca_pem,
-        concurrency_mode=flags.oic_concurrency_mode, share_per_vcpu=share_per_vcpu)
+        concurrency_mode=flags.oic_concurrency_mode, share_per_vcpu=share_per_vcpu, **_batching(flags, workers))
+
+
+def batch_url_for(url: str) -> str:
+    """The batch trigger beside a REST trigger URL: its flow code replaced by the batch integration's."""
+    match = FLOW_CODE.search(url)
+    if not match:
+        raise UsageError('--oic_batch_kb needs --oic_batch_url (or OIC_BATCH_URL): --oic_url has no '
+                         '/flows/rest/CODE/ to derive it from')
+    return url[:match.start(1)] + DEFAULT_BATCH_CODE + url[match.end(1):]
+
+
+def _batching(flags: WarehouseOptions, workers: int) -> dict:
+    """The batching fields of OICConfig from --oic_batch_kb, --oic_batch_wait and --oic_batch_url."""
+    if flags.oic_batch_kb < 0:
+        raise UsageError('--oic_batch_kb must be >= 0 (0 = one record per request)')
+    if flags.oic_batch_wait < 0:
+        raise UsageError('--oic_batch_wait must be >= 0 (seconds)')
+    streaming = bool(flags.view_as(StandardOptions).streaming)
+    if not flags.oic_batch_kb:
+        return {'streaming': streaming}
+    url = flags.oic_batch_url or batch_url_for(flags.oic_url)
+    _check_url('--oic_batch_url', url, flags.allow_insecure_http,
+               'a Bearer token' if flags.oic_auth == 'oauth' else 'Basic Auth')
+    return {'batch_kb': float(flags.oic_batch_kb), 'batch_wait': float(flags.oic_batch_wait), 'batch_url': url,
+            'batch_shards': max(DEFAULT_SHARDS, workers), 'streaming': streaming}
 
 
 def worker_ceiling(mode: str, total: int, workers: int) -> int:

@@ -43,17 +43,17 @@ def test_records_alone_each_count_a_message_and_a_batch_counts_per_50kb_of_its_b
     # 200 records of 250 B in one request: 15 + 200 × 250 + 199 × 2 = 50,413 B, one message (≤ 51,200 B).
     ids = {'r%d' % i: 250 for i in range(200)}
     batch = billing.summarise(billing.requests_of(
-        [{'record_id': k, 'request_id': 'q1', 'attempts': 1} for k in ids], ids), PRICES)
+        [{'record_id': k, 'batch_id': 'q1', 'attempts': 1} for k in ids], ids), PRICES)
     assert (batch['requests'], batch['request_bytes_max'], batch['messages'], batch['records_per_message']) == \
         (1, 50413, 1, 200.0)
-    assert batch['basis'].startswith('request_id on the acknowledgements')
+    assert batch['basis'].startswith('batch_id on the acknowledgements')
 
 
 def test_request_bytes_on_the_acks_win_and_retries_count_again():
-    acks = [{'record_id': 'a', 'request_id': 'q1', 'request_bytes': KB50 + 10, 'attempts': 2},
-            {'record_id': 'b', 'request_id': 'q1', 'request_bytes': KB50 + 10, 'attempts': 2},
-            {'record_id': 'c', 'request_id': 'q2', 'attempts': 1},
-            {'record_id': 'c', 'request_id': 'q2', 'attempts': 1}]  # acknowledged twice: counted once
+    acks = [{'record_id': 'a', 'batch_id': 'q1', 'batch_bytes': KB50 + 10, 'attempts': 2},
+            {'record_id': 'b', 'batch_id': 'q1', 'batch_bytes': KB50 + 10, 'attempts': 2},
+            {'record_id': 'c', 'batch_id': 'q2', 'attempts': 1},
+            {'record_id': 'c', 'batch_id': 'q2', 'attempts': 1}]  # acknowledged twice: counted once
     found = billing.summarise(billing.requests_of(acks, {'a': 100, 'b': 100, 'c': 100}), PRICES)
     assert (found['records'], found['requests'], found['messages'], found['messages_with_retries']) == (3, 2, 3, 5)
     assert found['request_attempts'] == 3 and found['records_per_request'] == 1.5
@@ -79,8 +79,9 @@ def test_the_stand_ins_count_is_a_cross_check_only_for_a_local_oic():
     ours = {'request_attempts': 7, 'messages_with_retries': 7}
     today = billing.cross_check(ours, {'check': 'done', 'stats': {'requests': 7}})
     assert today['requests_agree'] and today['stand_in_messages'] is None and today['messages_agree'] is None
-    batched = billing.cross_check(ours, {'check': 'done', 'stats': {'requests': 7, 'billing_messages': 6}})
-    assert batched['messages_agree'] is False
+    batched = billing.cross_check(ours, {'check': 'done', 'stats': {
+        'requests': 0, 'billing': {'requests': 7, 'bytes': 9000, 'messages': 6}}})
+    assert batched['stand_in_requests'] == 7 and batched['requests_agree'] and batched['messages_agree'] is False
 
 
 # -- the batched shape and its price
@@ -230,12 +231,12 @@ def test_a_report_shows_billing_the_batched_columns_and_the_sender_requirements(
 def test_a_batched_runs_acks_price_the_run_in_its_own_shape(run_dir):
     out, sent, acks = run_dir
     for ack in acks:
-        ack.update(request_id='q1', request_bytes=1200)
+        ack.update(batch_id='q1', batch_bytes=1200)
     with open(os.path.join(out, 'oic', 'acks-0.jsonl'), 'w', encoding='utf-8') as handle:
         handle.write(''.join(json.dumps(a) + '\n' for a in acks))
     report = build_report(out, prices=pricing.load_prices(), oic_monitoring=False)
     found = report['paths']['oic']['oic_billing']
     assert (found['requests'], found['messages'], found['records_per_request'], found['records_per_message']) == \
         (1, 1, 4.0, 4.0)
-    assert found['sizes_from'] == 'request_bytes on the acknowledgements'
+    assert found['sizes_from'] == 'batch_bytes on the acknowledgements'
     assert report['paths']['oic']['cost']['items'][0]['records_per_request'] == 4.0

@@ -40,3 +40,13 @@ def test_no_password_means_skipped(monkeypatch):
     monkeypatch.delenv('OIC_PASSWORD', raising=False)
     view = monitoring.oic_view({'oic_url': 'http://127.0.0.1:1/x', 'oic_username': 'u'}, set())
     assert view['check'].startswith('skipped: OIC_PASSWORD')
+
+
+def test_a_batched_run_is_looked_up_under_the_batch_integrations_code():
+    from comparison.measures import monitoring
+    stream = 'https://h/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records'
+    batch = 'https://h/ic/api/integration/v1/flows/rest/WAREHOUSE_BATCH/1.0/records'
+    assert monitoring.integration_code(monitoring.trigger_url({'oic_url': stream})) == 'WAREHOUSE_STREAM'
+    assert monitoring.integration_code(monitoring.trigger_url(
+        {'oic_url': stream, 'oic_batch_kb': 50.0, 'oic_batch_url': batch})) == 'WAREHOUSE_BATCH'
+    assert monitoring.trigger_url({'oic_url': stream, 'oic_batch_kb': 0, 'oic_batch_url': batch}) == stream

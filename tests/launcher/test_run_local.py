@@ -106,7 +106,7 @@ def test_oauth_runs_the_comparison_over_https(env, tmp_path):
 
 
 def test_a_failing_run_still_stops_the_stack(env, tmp_path):
-    # Flags that pass the check before the stack starts (tests/test_run_local_flags.py) and a run that fails once it
+    # Flags that pass the check before the stack starts (tests/launcher/test_run_local_flags.py) and a run that fails once it
     # is up: the stand-in refuses the credentials.
     result = run_local(env, '--records', '3', '--oic_username', 'nobody', '--out', str(tmp_path / 'out'))
     assert result.returncode == 1, result.stderr[-2000:]

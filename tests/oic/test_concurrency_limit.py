@@ -2,6 +2,9 @@
 
 import heapq
 import itertools
+import math
+import random
+import statistics
 import threading
 
 import pytest
@@ -69,11 +72,18 @@ class Flow:
 
     def run(self, seconds):
         end = self.clock.now + seconds
-        while self.pending:
-            due = self.pending[0][0]
+        while True:
+            due = self.pending[0][0] if self.pending else math.inf
             for start, stop in self.stalls:
                 if start <= due < stop:
                     due = stop
+            ready = self.lim.ready_at()  # paced below one request: the next goes when the pause is over
+            if ready is not None and ready < due and self.lim.in_flight < self.lim.limit:
+                if ready > end:
+                    break
+                self.clock.now = max(self.clock.now, ready)
+                self._send()
+                continue
             if due > end:
                 break
             self.clock.now = max(self.clock.now, due)
@@ -309,7 +319,8 @@ def test_fixed_limit_never_moves():
 
 
 def test_bad_settings_are_refused():
-    for kwargs in ({'ceiling': 0}, {'ceiling': 4, 'floor': 0}, {'ceiling': 4, 'backoff': 1.0}):
+    for kwargs in ({'ceiling': 0}, {'ceiling': 4, 'floor': 0}, {'ceiling': 4, 'backoff': 1.0},
+                   {'ceiling': 4, 'baseline_rise': 0.5, 'baseline_fall': 0.1}, {'ceiling': 4, 'spread_alpha': 0}):
         with pytest.raises(ValueError):
             cl.AdaptiveLimit(**kwargs)
     with pytest.raises(ValueError):
@@ -456,4 +467,42 @@ def test_the_limiter_keeps_only_recent_history_however_long_the_job_runs():
     steady(lim, clock, 2000, rtt=0.1)  # 64,000 answers, 200 s
     assert lim.limit == 32
     assert len(lim._successes) <= 3 * 32  # pylint: disable=protected-access  # the last round trips only
-    assert len(lim._baseline) <= lim.baseline_window_s / 0.1 + 1  # pylint: disable=protected-access
+    assert len(lim._samples) <= 2 * 32  # pylint: disable=protected-access  # the answers of the last round trips
+
+
+def limits_over(flow, seconds, every=1.0):
+    """Runs the flow for `seconds`, sampling the limit (with its fraction) every `every` seconds."""
+    seen = []
+    for _ in range(int(seconds / every)):
+        flow.run(every)
+        seen.append(flow.lim.limit_value)
+    return seen
+
+
+def test_a_lasting_rise_of_the_endpoints_own_latency_does_not_hold_the_limit_at_the_floor():
+    """OIC's answers go from 0.3 s to 0.45 s and stay there, with no 429, 503 or timeout: the latency rule cuts
+    at first (a rise looks like queueing), but the no-load RTT adopts the new level and the limit grows back.
+    (The baseline used to be renewed only after an unqueued round: the limit reached its 1/32 floor and stayed.)"""
+    clock = Clock()
+    lim = limiter(clock, initial=16, ceiling=16)
+    flow = Flow(lim, clock, rtt=lambda sent: 0.3)
+    flow.run(30.0)
+    assert lim.limit == 16
+    flow.rtt = lambda sent: 0.45
+    seen = limits_over(flow, 120.0)
+    assert min(seen) < 16  # it was cut: the rise did look like queueing
+    assert lim.no_load_rtt == pytest.approx(0.45, rel=0.1)
+    assert min(seen[-30:]) >= 8 and lim.limit == 16  # not stuck near the floor: back to the ceiling
+
+
+def test_a_jittery_endpoint_without_overload_lets_the_limit_grow_to_the_ceiling():
+    """Answers spread lognormally (sigma 0.5: p99 ~3.2 x the median of 100 ms, as an OIC flow calling BigQuery),
+    no queueing, no refusal: the spread is not read as queueing (judged against the lowest round median, the
+    limit stayed at one or two)."""
+    rng = random.Random(7)
+    clock = Clock()
+    lim = limiter(clock, ceiling=100)
+    flow = Flow(lim, clock, rtt=lambda sent: 0.1 * rng.lognormvariate(0.0, 0.5))
+    seen = limits_over(flow, 60.0)
+    assert statistics.mean(seen[-30:]) >= 80 and max(seen) == 100
+    assert lim.rtt_spread == pytest.approx(0.5, rel=0.25)  # the measured spread is the endpoint's

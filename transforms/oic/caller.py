@@ -7,7 +7,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from typing import Any, Dict, Optional, Protocol, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Union
 
 import urllib3
 
@@ -80,6 +80,7 @@ class Attempt:
     retry_after: Optional[float] = None
     sent: bool = True
     fatal: Optional[OICStopError] = None  # A failure that stops the run (refused client, untrusted certificate).
+    answer: bytes = b''  # A success's body (the batch trigger's insertErrors).
 
     @property
     def retryable(self) -> bool:
@@ -109,6 +110,7 @@ class Outcome:
     held: int = 0
     held_s: float = 0.0
     error: Optional[OICStopError] = None
+    answer: bytes = b''  # A success's body (the batch trigger's insertErrors).
 
 
 def give_up_reason(last: Attempt, attempts: int, policy: RetryPolicy) -> str:
@@ -180,18 +182,26 @@ class OICCaller:
         """Posts `record` until it is accepted, refused for good, or the policy gives up; never raises: whatever
         raises in here (a bug, a record the body cannot be built from) dead-letters the record as
         'internal_error'."""
+        return self._guarded(lambda: rec.oic_payload(record, self.shape))
+
+    def call_body(self, body: Any) -> Outcome:
+        """Posts the JSON value `body` (one record's payload, or a batch: transforms/oic/batch) as `call` does; a
+        success's Outcome carries the answer's bytes."""
+        return self._guarded(lambda: body)
+
+    def _guarded(self, make_body: Callable[[], Any]) -> Outcome:
         started = time.monotonic()
         counts = {'attempts': 0, 'charged': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
         try:
-            return self._call(record, started, counts)
+            return self._call(make_body, started, counts)
         except Exception as err:
             return internal_error(err, time.monotonic() - started, int(counts['attempts']),
                                   overloads=int(counts['overloads']), held=int(counts['held']),
                                   held_s=counts['held_s'])
 
-    def _call(self, record: dict, started: float, counts: Dict[str, Any]) -> Outcome:
+    def _call(self, make_body: Callable[[], Any], started: float, counts: Dict[str, Any]) -> Outcome:
         deadline = started + self.policy.deadline_s
-        body = rec.oic_payload(record, self.shape)
+        body = make_body()
         limiter = self.gate.limiter
 
         def attempt():
@@ -248,7 +258,7 @@ class OICCaller:
         if last.fatal is not None:
             return Outcome('stop', None, reason='stopped', error=last.fatal, **common)
         if last.status is not None and 200 <= last.status < 300:
-            return Outcome('ack', last.status, **common)
+            return Outcome('ack', last.status, answer=last.answer, **common)
         if last.status in AUTH_STATUSES:
             return Outcome('auth', last.status, reason='http_%d' % last.status, detail=last.detail, **common)
         return Outcome('dead', last.status, reason=give_up_reason(last, int(counts['charged']), self.policy),
@@ -327,6 +337,6 @@ class OICCaller:
         except urllib3.exceptions.HTTPError as err:  # Only the kind: messages can carry hosts and proxies.
             return Attempt(error='connection_error', detail='connection_error: %s' % error_label(err))
         if 200 <= response.status < 300:
-            return Attempt(status=response.status)
+            return Attempt(status=response.status, answer=response.data)
         return Attempt(status=response.status, detail=response.data.decode('utf-8', 'replace')[:DETAIL_LIMIT],
                        retry_after=parse_retry_after(response.headers.get('Retry-After')))

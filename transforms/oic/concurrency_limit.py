@@ -17,14 +17,23 @@ docs/adaptive-concurrency.md):
   (TCP's rule), so a burst of 429s from one overshoot, or timeouts arriving long after it, cost one cut, not twenty.
   A cut goes to its target however deep (the targets are measurements; a cut below one request enters the paced
   regime below).
-- **Queueing** (latency grows, no errors: a backend that makes requests wait instead of refusing). At every success
-  the median RTT of the last round trip's answers (at least `min_samples`, and half the limit, all sent after the
-  last cut) is compared with the no-load RTT (the lowest round median of the last `baseline_window_s`). When it is
-  above it by more than `tolerance` of it (and by more than `min_queue_delay_s`, 20 ms: CPU contention on a busy
-  laptop moves a local server's 20 ms RTT by that much, OIC across a WAN answers in 100s of ms), the limit is cut
-  to `backoff` x the lower of limit x no-load / median (the share of the RTT that is not queueing, as Vegas and
-  Envoy's gradient; at least 0.5) and the served estimate above.
-  Judging a sliding window, not whole rounds, cuts within the round trip in which queueing appears.
+- **Queueing** (latency grows, no errors: a backend that makes requests wait instead of refusing). Latency is a
+  noisy hint, explicit signals are not: an OIC flow that calls BigQuery answers with a lognormal spread (sigma 0.3
+  puts p99 at 2x the median), so the rule only fires on queueing that stands out from the endpoint's own spread.
+  At every success the median RTT of the last round trip's answers (at least `min_samples`, and half the limit, all
+  sent after the last cut) is compared with the no-load RTT: a decaying minimum of round medians (a lower one is
+  taken at once, a higher one pulls it up by `baseline_rise`, 5%, of the gap per round trip, so a lasting rise of
+  OIC's own latency is adopted within some tens of round trips and stops cutting; every round counts, queued or
+  not). It is queueing when the median is above it by more than `min_queue_delay_s` (20 ms: CPU contention on a
+  busy laptop moves a local server's 20 ms RTT by that much) and by a ratio above the larger of `tolerance` (20%)
+  and `rtt_deviation_scale` (5) standard errors of the difference, from the measured spread (successive answers'
+  differences of log RTT, beyond a `spread_floor` of 0.15 that a shared queue alone produces) and the number of
+  answers behind the median and behind the no-load RTT (Vector's deviation-based threshold; Netflix Gradient2's
+  long/short ratio with a tolerance; not TCP Vegas's lowest-RTT-plus-margin, which reads jitter as queueing). At
+  constant latency that is the 20% it always was. The limit is then cut to `backoff` x the lower of
+  limit x no-load / median (the share of the RTT that is not queueing, as Vegas and Envoy's gradient; at least 0.5)
+  and the served estimate above. Judging a sliding window, not whole rounds, cuts within the round trip in which
+  queueing appears.
 - **Stalls are not queueing.** When this process stops reading answers for a while (a garbage collection, the
   runner's own work holding the interpreter), the answers it then reads in a burst all look late. A silence many
   times the usual gap between answers, ended by a late answer, is a stall: the requests it held up give no RTT
@@ -218,27 +227,41 @@ class AdaptiveLimit(_Slots):
 
     def __init__(self, ceiling: int, initial: int = 1, floor: float = 1 / 32, backoff: float = 0.9,
                  refusal_backoff: float = 0.95, tolerance: float = 0.2, min_samples: int = 3, plateau_rounds: int = 6,
-                 baseline_window_s: float = 30.0, default_rtt_s: float = 0.5, max_pause_s: float = 1.0,
+                 default_rtt_s: float = 0.5, max_pause_s: float = 1.0,
                  paced_gain: float = 0.1, probe_step: float = 0.25, paced_entry: float = 0.5,
                  min_queue_delay_s: float = 0.02, stall_min_in_flight: int = 4, stall_gaps: float = 16.0,
-                 stall_rounds: int = 20, served_samples: int = 8,
+                 stall_rounds: int = 20, served_samples: int = 8, rtt_deviation_scale: float = 5.0,
+                 baseline_rise: float = 0.05, baseline_fall: float = 1.0, spread_alpha: float = 0.02,
+                 spread_floor: float = 0.15,
                  clock: Clock = time.monotonic,
                  on_change: Optional[OnChange] = None):
         if ceiling < 1 or not 0 < floor <= 1:
             raise ValueError('need ceiling >= 1 and 0 < floor <= 1')
         if not 0 < backoff < 1 or not 0 < refusal_backoff < 1 or tolerance <= 0 or min_samples < 1:
             raise ValueError('backoff must be in (0, 1), tolerance positive, min_samples at least 1')
+        if not 0 < baseline_rise <= baseline_fall <= 1 or not 0 < spread_alpha <= 1 or rtt_deviation_scale < 0:
+            raise ValueError('need 0 < baseline_rise <= baseline_fall <= 1, 0 < spread_alpha <= 1, '
+                             'rtt_deviation_scale >= 0')
         super().__init__(clock, on_change)
         self.ceiling, self.floor = int(ceiling), float(floor)
         self.backoff, self.tolerance, self.min_samples = backoff, tolerance, min_samples
         self.refusal_backoff = refusal_backoff
-        self.plateau_rounds, self.baseline_window_s = plateau_rounds, baseline_window_s
+        self.plateau_rounds = plateau_rounds
         self._srtt = default_rtt_s  # smoothed RTT of successes (EWMA), for pacing and the served estimate
         self.max_pause_s = max_pause_s
         self.paced_gain = paced_gain
         self.probe_step, self.paced_entry = probe_step, paced_entry
         self.min_queue_delay_s = min_queue_delay_s
         self.served_samples = served_samples
+        self.rtt_deviation_scale = rtt_deviation_scale
+        self.baseline_rise, self.baseline_fall, self.spread_alpha = baseline_rise, baseline_fall, spread_alpha
+        self.spread_floor = spread_floor
+        # The endpoint's own spread: an EWMA (bias-corrected) of |log RTT - the previous answer's log RTT|.
+        self._last_log: Optional[float] = None
+        self._spread_sum = 0.0
+        self._spread_weight = 0.0
+        self._baseline_at = -math.inf  # when the no-load RTT last learnt a round median
+        self._baseline_n = 0.0  # the no-load RTT's error, in answers' worth (a median of n answers: n)
         self.stall_min_in_flight, self.stall_rounds, self.stall_gaps = stall_min_in_flight, stall_rounds, stall_gaps
         self._last_answer = clock()  # a long silence in answers, then late ones, is a stall of the client
         self._stall_end = -math.inf  # the answers to requests sent before this moment were held up by a stall
@@ -247,9 +270,8 @@ class AdaptiveLimit(_Slots):
         self._step = 1.0
         self._calm_rounds = 0
         self._last_cut = -math.inf
-        # (time, round median RTT) of the baseline window, as a monotonic queue: each entry lower than every later
-        # one, so the first is the window's minimum (the no-load RTT) in O(1) per answer.
-        self._baseline: Deque[Tuple[float, float]] = collections.deque()
+        # The no-load RTT (log): a decaying minimum of the round medians (None: none judged yet).
+        self._baseline: Optional[float] = None
         self._successes: Deque[float] = collections.deque()  # completion times of recent successes
         self._round_peak = 0  # most requests in flight during the current round
         self._samples: Deque[Tuple[float, float]] = collections.deque()  # (answered at, RTT) sent after the last cut
@@ -262,7 +284,13 @@ class AdaptiveLimit(_Slots):
     @property
     def no_load_rtt(self) -> Optional[float]:
         with self._lock:
-            return self._baseline[0][1] if self._baseline else None
+            return math.exp(self._baseline) if self._baseline is not None else None
+
+    @property
+    def rtt_spread(self) -> float:
+        """The endpoint's measured spread: the standard deviation of log RTT (0.3 for lognormal sigma 0.3)."""
+        with self._lock:
+            return self._spread()
 
     def _value(self) -> float:
         return self._limit
@@ -312,22 +340,81 @@ class AdaptiveLimit(_Slots):
         round trip later."""
         silence, waiting = now - self._last_answer, self._in_flight + 1
         self._last_answer = now
-        if (waiting >= self.stall_min_in_flight and self._baseline
+        if (waiting >= self.stall_min_in_flight and self._baseline is not None
                 and silence > self.stall_gaps * self._srtt / waiting
                 and self._queued(silence + self._no_load() / 2) and self._queued(now - ticket.sent_at)
                 and now - self._stall_end > self.stall_rounds * self._srtt):
             self._stall_end = now
             self._samples.clear()
 
-    def _queued(self, rtt: float) -> bool:
-        """Whether an RTT shows queueing: above the no-load RTT by more than `tolerance` of it and by more than
-        `min_queue_delay_s` (CPU contention on a busy machine is not OIC queueing when the RTT itself is small)."""
+    def _queued(self, rtt: float, samples: int = 1) -> bool:
+        """Whether an RTT (the median of `samples` answers) shows queueing: above the no-load RTT by more than
+        `min_queue_delay_s` (CPU contention on a busy machine is not OIC queueing when the RTT itself is small) and
+        by a ratio that stands out from the endpoint's own spread (`_threshold`)."""
         no_load = self._no_load()
-        return rtt - no_load > max(self.tolerance * no_load, self.min_queue_delay_s)
+        if rtt - no_load <= self.min_queue_delay_s:
+            return False
+        return math.log(rtt / no_load) > self._threshold(samples)
+
+    def _threshold(self, samples: int) -> float:
+        """How far (log ratio) a median of `samples` answers must be above the no-load RTT to read as queueing: the
+        larger of `tolerance` (20%) and `rtt_deviation_scale` (5) standard errors of the difference (Vector's
+        deviation-based threshold). The median of n answers of spread sigma has a standard error of about
+        1.25 sigma / sqrt(n); the no-load RTT has its own (`_baseline_n`), and being a decaying minimum it sits
+        about two of them below the typical median: the scale covers that bias and a margin of ~3. The spread
+        counted is what exceeds `spread_floor` (0.15, in quadrature): below it the tolerance alone judges, as it
+        always did; at constant service time a shared queue alone makes answers spread by 0.1-0.18 (the
+        simulator's 4 workers on C = 8), and counting that made the rule miss the queues it exists for."""
+        spread = math.sqrt(max(0.0, self._spread() ** 2 - self.spread_floor ** 2))
+        weight = 1 / max(1, samples) + (1 / self._baseline_n if self._baseline_n else 1.0)
+        error = spread * 1.25 * math.sqrt(min(1.0, weight))
+        return max(math.log1p(self.tolerance), self.rtt_deviation_scale * error)
+
+    def _spread(self) -> float:
+        """The endpoint's spread: the standard deviation of log RTT, from the mean absolute difference of successive
+        answers (x sqrt(pi) / 2, exact for independent normal samples; 0.3 for lognormal sigma 0.3)."""
+        return 0.8862 * self._spread_sum / self._spread_weight if self._spread_weight else 0.0
+
+    def _note_spread(self, rtt: float) -> None:
+        """The difference in log RTT between successive answers (capped at 1.5, a 4.5x answer, so a rare outlier
+        does not widen the threshold for long). Successive differences measure the spread of independent answers
+        but not a level that moves slowly (a queue building, a drift of the endpoint): a queue does not widen the
+        threshold that should catch it."""
+        x = math.log(max(rtt, 1e-9))
+        if self._last_log is not None:
+            a = self.spread_alpha
+            self._spread_sum = (1 - a) * self._spread_sum + a * min(1.5, abs(x - self._last_log))
+            self._spread_weight = (1 - a) * self._spread_weight + a
+        self._last_log = x
+
+    def _learn_baseline(self, median: float, samples: int) -> None:
+        """The no-load RTT is a decaying minimum of the judged round medians (log), learnt from every one, queued or
+        not: a lower median is taken at once (`baseline_fall`, 1: an emptied queue shows the no-load RTT), a higher
+        one pulls it up by `baseline_rise` (5%) of the gap per round trip of time since the last (a paced worker's
+        rounds last seconds). A queue is cut long before it is learnt; a lasting rise of the endpoint's own latency
+        (0.3 s to 0.45 s) is adopted within some tens of round trips, and the latency rule stops cutting (the lowest
+        round median of the last 30 s, renewed only by unqueued rounds, held the limit at its floor for good). Its
+        error, in answers' worth, is tracked for `_threshold`: a minimum set by a round of 3 answers is far less
+        certain than one set by 50."""
+        x = math.log(max(median, 1e-9))
+        now = self._clock()
+        if self._baseline is None:
+            share = 1.0
+        elif x < self._baseline:
+            share = self.baseline_fall
+        else:  # per round trip of time since the last round learnt (a paced worker's rounds are long)
+            trips = min(10.0, max(1.0, (now - self._baseline_at) / max(self._srtt, 1e-6)))
+            share = 1 - (1 - self.baseline_rise) ** trips
+        base = self._baseline if self._baseline is not None else x
+        self._baseline = base + share * (x - base)
+        # How many answers' worth the baseline's error is (a blend of two independent estimates).
+        old = (1 - share) ** 2 / self._baseline_n if self._baseline_n else 0.0
+        self._baseline_n = 1 / (old + share ** 2 / max(1, samples))
+        self._baseline_at = now
 
     def _no_load(self) -> float:
-        """The no-load RTT: the lowest round median of the baseline window, else the lowest RTT seen so far."""
-        return self._baseline[0][1] if self._baseline else self._min_rtt
+        """The no-load RTT: the decaying minimum of round medians, else the lowest RTT seen so far."""
+        return math.exp(self._baseline) if self._baseline is not None else self._min_rtt
 
     def _served(self, now: float) -> float:
         """How many requests OIC served at once for this worker lately, by Little's law: the successes of the last
@@ -335,7 +422,7 @@ class AdaptiveLimit(_Slots):
         capacity: counting the whole smoothed round trip, which queueing stretches, put a single worker's cut at
         1.1-1.25 x a halved capacity). Where that is fewer than `served_samples` answers (a small worker's count of
         2 or 3 is noise), the rate of the latest `served_samples` answers within the smoothed round trip."""
-        no_load = self._no_load() if self._baseline else self._srtt
+        no_load = self._no_load() if self._baseline is not None else self._srtt
         while self._successes and self._successes[0] < now - self._srtt:
             self._successes.popleft()
         recent = sum(1 for _ in itertools.takewhile(lambda done: done >= now - no_load, reversed(self._successes)))
@@ -352,47 +439,47 @@ class AdaptiveLimit(_Slots):
         self._successes.append(now)
         if ticket.sent_at < self._stall_end:  # held up by a stall: counted as served, not as an RTT sample
             return
-        self._srtt = 0.8 * self._srtt + 0.2 * rtt if self._baseline else rtt
+        self._srtt = 0.8 * self._srtt + 0.2 * rtt if self._baseline is not None else rtt
         while self._successes[0] < now - 2 * self._srtt:  # only the last round trip is ever counted (_served)
             self._successes.popleft()
         self._min_rtt = min(self._min_rtt, rtt)
-        unqueued = not self._queued(rtt)  # this answer shows no queueing: growth allowed
+        self._note_spread(rtt)
+        unqueued = self._baseline is None or not self._queued(rtt)  # this answer shows no queueing: growth allowed
         if self._limit < 1 and unqueued:  # paced: the pace grows by `paced_gain` per round trip at this pace
             since = now - self._paced_since  # time at this pace (since the last cut or step)
             self._limit = min(1.0, self._limit + self.paced_gain * since / max(self._srtt, 1e-6))
             self._paced_since = now
         if ticket.sent_at >= self._last_cut:
             self._samples.append((now, rtt))
-        median = self._window_median(now)
-        if median is not None and self._baseline and self._queued(median):
-            # Queueing: the median of the latest `min_samples` answers (all sent after the last cut) is too slow.
+        median, count = self._window_median(now)
+        if median is not None and self._baseline is not None and self._queued(median, count):
+            # Queueing: the median of the last round trip's answers (all sent after the last cut) is too slow.
             gradient = max(0.5, self._no_load() / median)  # the share of the RTT that is not queueing (Vegas)
+            self._learn_baseline(median, count)  # a lasting rise is adopted even while it is being cut
             self._cut(self.backoff * min(self._limit * gradient, self._served(now)), now)
             return
         if self.slow_start and unqueued and self._saturated():  # slow start stops growing at a queued answer
             self._grow(1.0)
         if ticket.sent_at >= self._round_start and now > self._round_start:  # sent after the round began: a round trip
-            self._end_round(now, median)
+            self._end_round(now, median, count)
 
-    def _window_median(self, now: float) -> Optional[float]:
+    def _window_median(self, now: float) -> Tuple[Optional[float], int]:
         """The median RTT of the answers of the last round trip (sent after the last cut); None while there are
         fewer than `min_samples` of them or fewer than half the limit (a small sample of a large window is noise)."""
         while len(self._samples) > self.min_samples and self._samples[0][0] < now - self._srtt:
             self._samples.popleft()
-        if len(self._samples) < (max(self.min_samples, self._limit / 2) if self._limit >= 1 else 1):
-            return None
-        return statistics.median(rtt for _, rtt in self._samples)
+        count = len(self._samples)
+        if count < (max(self.min_samples, self._limit / 2) if self._limit >= 1 else 1):
+            return None, count
+        return statistics.median(rtt for _, rtt in self._samples), count
 
-    def _end_round(self, now: float, median: Optional[float]) -> None:
-        if median is not None:  # the no-load RTT is the lowest round median of the baseline window
-            while self._baseline and self._baseline[-1][1] >= median:  # never the minimum again
-                self._baseline.pop()
-            self._baseline.append((now, median))
-            while self._baseline[0][0] < now - self.baseline_window_s:
-                self._baseline.popleft()
+    def _end_round(self, now: float, median: Optional[float], count: int) -> None:
+        if median is not None:
+            self._learn_baseline(median, count)
         # A round trip grows the limit only if nothing pushed back and the latest answers show no queueing.
-        recent = median if median is not None else (self._samples[-1][1] if self._samples else None)
-        calm = not self._round_signal and (recent is None or not self._queued(recent))
+        if median is None:
+            median, count = (self._samples[-1][1], 1) if self._samples else (None, 0)
+        calm = not self._round_signal and (median is None or not self._queued(median, count))
         if not self.slow_start and calm and self._saturated():
             self._grow(self._step if self._limit >= 1 else 0.0)  # below one the pace grows per success
             self._calm_rounds += 1

@@ -1,0 +1,97 @@
+"""The OIC stand-in's batch trigger (devstack/oic/batch_trigger.py) against the real local services: one insertAll
+for the batch, insertErrors by index, billing messages, one tracking instance per request with its record count, row
+faults."""
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from devstack.oic import batch_trigger
+from devstack.oic.row_faults import parse_rates
+from transforms import records
+
+pytestmark = pytest.mark.stack
+
+
+def batch_url(stack):
+    return stack.oic_base + batch_trigger.BATCH_PATH
+
+
+def make(n, run=None):
+    run = run or 'batch-test-%s' % uuid.uuid4()
+    return [records.make_record(seed=5, run_id=run, index=i) for i in range(n)]
+
+
+def post_batch(stack, body, **kwargs):
+    return requests.post(batch_url(stack), json=body, auth=(stack.username, stack.password), timeout=20, **kwargs)
+
+
+def test_billing_messages_are_one_per_started_50_kb():
+    assert [batch_trigger.billing_messages(n) for n in (1, 240, 51200, 51201, 102400, 102401)] == [1, 1, 1, 2, 2, 3]
+
+
+def test_row_error_rates_are_validated():
+    assert parse_rates({'backendError': 0.05, 'invalid': 0.01}) == {'backendError': 0.05, 'invalid': 0.01}
+    for bad in ({'nope': 0.1}, {'invalid': 2}, {'invalid': 0.6, 'timeout': 0.6}, [0.1]):
+        with pytest.raises(ValueError):
+            parse_rates(bad)
+
+
+def test_a_batch_lands_with_one_instance_and_its_billing(clean_stack):
+    batch = make(20)
+    body = {'records': [records.oic_payload(r) for r in batch]}
+    response = post_batch(clean_stack, body)
+    assert response.status_code == 200, response.text
+    assert not response.json().get('insertErrors')
+    rows = clean_stack.wait_for_rows(clean_stack.oic_table, 20)
+    assert sorted(r['record_id'] for r in rows) == sorted(r['record_id'] for r in batch)
+    stats = clean_stack.stats()
+    size = len(json.dumps(body))
+    assert stats['billing'] == {'requests': 1, 'bytes': size, 'messages': 1}
+    assert stats['batch']['records'] == 20 and stats['batch']['rows_inserted'] == 20
+    page = requests.get(clean_stack.monitoring_url, params={'q': "{code:'WAREHOUSE_BATCH'}"},
+                        auth=(clean_stack.username, clean_stack.password), timeout=10).json()
+    assert page['totalResults'] == 1
+    instance = page['items'][0]
+    assert (instance['integrationId'], instance['status'], instance['records'], instance['tertiaryValue']) == (
+        'WAREHOUSE_BATCH', 'COMPLETED', 20, '20')
+
+
+def test_invalid_records_come_back_as_insert_errors_by_index_and_the_rest_land(clean_stack):
+    batch = make(6)
+    payloads = [records.oic_payload(r) for r in batch]
+    payloads[1]['Quantity_Available'] = -5
+    del payloads[4]['WH_ID']
+    response = post_batch(clean_stack, {'records': payloads})
+    assert response.status_code == 200
+    errors = response.json()['insertErrors']
+    assert [e['index'] for e in errors] == [1, 4]
+    assert {e['errors'][0]['reason'] for e in errors} == {'invalid'}
+    assert 'WH_ID' in errors[1]['errors'][0]['message']
+    rows = clean_stack.wait_for_rows(clean_stack.oic_table, 4)
+    assert sorted(r['record_id'] for r in rows) == sorted(p['record_id'] for i, p in enumerate(payloads)
+                                                          if i not in (1, 4))
+
+
+def test_row_faults_refuse_a_share_of_rows_with_their_reason(clean_stack):
+    clean_stack.update_faults({'seed': 3, 'row_error_rates': {'backendError': 0.2, 'invalid': 0.1}})
+    batch = make(200)
+    response = post_batch(clean_stack, {'records': [records.oic_payload(r) for r in batch]})
+    assert response.status_code == 200
+    reasons = [e['errors'][0]['reason'] for e in response.json()['insertErrors']]
+    assert 15 <= reasons.count('backendError') <= 65 and 5 <= reasons.count('invalid') <= 40
+    stats = clean_stack.stats()['batch']
+    assert stats['rows_inserted'] == 200 - len(reasons)
+    assert stats['row_errors_backendError'] == reasons.count('backendError')
+
+
+def test_a_body_that_is_not_a_batch_gets_400(clean_stack):
+    for body in ({'records': []}, {'rows': [1]}, [records.oic_payload(make(1)[0])]):
+        assert post_batch(clean_stack, body).status_code == 400
+
+
+def test_the_batch_trigger_needs_auth(clean_stack):
+    response = requests.post(batch_url(clean_stack), json={'records': [records.oic_payload(make(1)[0])]}, timeout=10)
+    assert response.status_code == 401

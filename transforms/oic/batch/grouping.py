@@ -1,0 +1,205 @@
+"""Grouping records into request bodies of at most N bytes: the size arithmetic (pure functions) and GroupByBytes,
+a stateful step that Dataflow scales out by a sharded key.
+
+The body of a batch is `{"records": [payload, ...]}` as json.dumps writes it with its default separators (what
+OICCaller posts), so its size is known from the payloads' own sizes without encoding the whole body again:
+EMPTY_BODY + sum(sizes) + SEPARATOR * (n - 1). json.dumps escapes every non-ASCII character by default, so
+characters are bytes.
+"""
+
+import json
+import time
+import zlib
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam import coders
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
+
+from transforms import records as rec
+
+KB = 1024
+EMPTY_BODY = len(json.dumps({'records': []}))  # '{"records": []}'
+SEPARATOR = len(', ')  # between two payloads in the array
+DEFAULT_WAIT_S = 1.0  # --oic_batch_wait
+DEFAULT_SHARDS = 4  # keys the grouping spreads records over at least (a batch never mixes keys)
+DEFAULT_BATCH_CODE = 'WAREHOUSE_BATCH'  # the batch integration's flow code (--oic_batch_url's default)
+
+
+def payload_size(payload: Any) -> int:
+    """Bytes of one record's payload inside the body."""
+    return len(json.dumps(payload))
+
+
+def body_size(sizes: Sequence[int]) -> int:
+    """Bytes of the body `{"records": [...]}` holding payloads of these sizes."""
+    return EMPTY_BODY + sum(sizes) + SEPARATOR * max(len(sizes) - 1, 0)
+
+
+def grown_size(current: int, count: int, size: int) -> int:
+    """Bytes of a body of `count` payloads and `current` bytes once a payload of `size` bytes joins it."""
+    if count == 0:
+        return EMPTY_BODY + size
+    return current + SEPARATOR + size
+
+
+def plan(sizes: Sequence[int], max_bytes: int) -> List[List[int]]:
+    """Indexes of `sizes` grouped in order into bodies of at most `max_bytes`; a payload too big for any body goes
+    alone. Greedy: a body closes when the next payload would not fit."""
+    if max_bytes < 1:
+        raise ValueError('max_bytes must be positive')
+    groups: List[List[int]] = []
+    current: List[int] = []
+    total = 0
+    for index, size in enumerate(sizes):
+        if current and grown_size(total, len(current), size) > max_bytes:
+            groups.append(current)
+            current, total = [], 0
+        total = grown_size(total, len(current), size)
+        current.append(index)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def shard_of(record: dict, shards: int) -> int:
+    """A stable shard for the record (crc32 of its record_id): the same record always takes the same key."""
+    return zlib.crc32(str(record.get('record_id', '')).encode('utf-8')) % max(1, shards)
+
+
+_BATCH = BagStateSpec('batch', coders.TupleCoder((coders.VarIntCoder(), coders.PickleCoder())))
+_BYTES = ReadModifyWriteStateSpec('bytes', coders.VarIntCoder())
+_COUNT = ReadModifyWriteStateSpec('count', coders.VarIntCoder())
+_WINDOW_END = TimerSpec('window_end', TimeDomain.WATERMARK)
+_STREAM_WINDOW_END = TimerSpec('window_end', TimeDomain.WATERMARK)  # a timer spec has one callback: one per class
+_WAITED = TimerSpec('waited', TimeDomain.REAL_TIME)
+
+
+class _GroupFn(beam.DoFn):
+    """(shard, record) -> lists of records whose body stays within `max_bytes`, for bounded runs.
+
+    State per key and window: the open batch (a bag of (size, record)), its body's bytes and its count. A batch is
+    sent when the next record would not fit, and when the window ends (the watermark reaches it at the end of a
+    bounded run). No processing-time timer: one would move a bounded run off the FnApiRunner (DirectRunner runs
+    pipelines with REAL_TIME timers on its older bundle-based runner), and a bounded stage's input is complete before
+    it runs anyway."""
+
+    def __init__(self, max_bytes: int, size_fn: Callable[[dict], int]):
+        self._max_bytes, self._size_fn = max_bytes, size_fn
+
+    def process(self, element, window=beam.DoFn.WindowParam, batch=beam.DoFn.StateParam(_BATCH),
+                total=beam.DoFn.StateParam(_BYTES), count=beam.DoFn.StateParam(_COUNT),
+                window_end=beam.DoFn.TimerParam(_WINDOW_END)):
+        window_end.set(window.end)
+        yield from self._add(element[1], batch, total, count, None)
+
+    @on_timer(_WINDOW_END)
+    def on_window_end(self, batch=beam.DoFn.StateParam(_BATCH), total=beam.DoFn.StateParam(_BYTES),
+                      count=beam.DoFn.StateParam(_COUNT)):
+        yield from _flush(batch, total, count, None)
+
+    def _add(self, record, batch, total, count, waited, wait_s=0.0, clock=None) -> Iterable[List[dict]]:
+        """Adds `record` to the open batch: sends the open one first when the record would not fit, and the new one
+        at once when it is full (or one record over the limit); starts the wait with a batch's first record."""
+        size = self._size_fn(record)
+        n, current = count.read() or 0, total.read() or 0
+        if n and grown_size(current, n, size) > self._max_bytes:
+            yield from _flush(batch, total, count, waited)
+            n, current = 0, 0
+        batch.add((size, record))
+        total.write(grown_size(current, n, size))
+        count.write(n + 1)
+        if n == 0 and waited is not None and wait_s > 0:
+            waited.set(clock() + wait_s)
+        if grown_size(current, n, size) >= self._max_bytes:
+            yield from _flush(batch, total, count, waited)
+
+
+class _WaitingGroupFn(_GroupFn):
+    """_GroupFn for streams: besides, a batch is sent once its first record has waited `wait_s` (a processing-time
+    timer), and at the end of the window (a drained stream: the watermark reaches the end)."""
+
+    def __init__(self, max_bytes: int, size_fn: Callable[[dict], int], wait_s: float,
+                 clock: Callable[[], float] = time.time):
+        super().__init__(max_bytes, size_fn)
+        self._wait_s, self._clock = wait_s, clock
+
+    def process(self, element, window=beam.DoFn.WindowParam, batch=beam.DoFn.StateParam(_BATCH),
+                total=beam.DoFn.StateParam(_BYTES), count=beam.DoFn.StateParam(_COUNT),
+                window_end=beam.DoFn.TimerParam(_STREAM_WINDOW_END), waited=beam.DoFn.TimerParam(_WAITED)):
+        window_end.set(window.end)
+        yield from self._add(element[1], batch, total, count, waited, self._wait_s, self._clock)
+
+    @on_timer(_STREAM_WINDOW_END)
+    def on_window_end(self, batch=beam.DoFn.StateParam(_BATCH), total=beam.DoFn.StateParam(_BYTES),
+                      count=beam.DoFn.StateParam(_COUNT), waited=beam.DoFn.TimerParam(_WAITED)):
+        yield from _flush(batch, total, count, waited)
+
+    @on_timer(_WAITED)
+    def on_waited(self, batch=beam.DoFn.StateParam(_BATCH), total=beam.DoFn.StateParam(_BYTES),
+                  count=beam.DoFn.StateParam(_COUNT), waited=beam.DoFn.TimerParam(_WAITED)):
+        yield from _flush(batch, total, count, waited)
+
+
+def _flush(batch, total, count, waited) -> Iterable[List[dict]]:
+    """The open batch, if any, as one list; the state cleared."""
+    records = [record for _, record in batch.read()]
+    batch.clear()
+    total.clear()
+    count.clear()
+    if waited is not None:
+        waited.clear()
+    if records:
+        yield records
+
+
+class GroupByBytes(beam.PTransform):
+    """Records -> lists of records whose body `{"records": [payload, ...]}` is at most `max_kb` KB, never splitting a
+    record (one bigger than that goes alone); no record waits longer than about `wait_s` for its batch; every open
+    batch is sent when the window ends (the end of a bounded run, a drained stream).
+
+    Element in: a record dict. Out: a non-empty list of record dicts (each in one list exactly once). `size_fn` gives
+    a record's bytes inside the body (its payload's JSON); `shards` keys spread the state over workers. The wait
+    holds in streams (`streaming`); a bounded run sends what is open when its input ends."""
+
+    def __init__(self, max_kb: float, wait_s: float = DEFAULT_WAIT_S, payload_shape: str = 'extended',
+                 shards: int = DEFAULT_SHARDS, streaming: bool = False,
+                 size_fn: Optional[Callable[[dict], int]] = None, clock: Callable[[], float] = time.time):
+        super().__init__()
+        if max_kb <= 0:
+            raise ValueError('max_kb must be positive')
+        if wait_s < 0:
+            raise ValueError('wait_s must be >= 0')
+        self._max_bytes = int(max_kb * KB)
+        self._wait_s, self._shards, self._clock, self._streaming = wait_s, max(1, shards), clock, streaming
+        self._size_fn = size_fn or _PayloadSize(payload_shape)
+
+    def expand(self, records):
+        shards = self._shards
+        group = (_WaitingGroupFn(self._max_bytes, self._size_fn, self._wait_s, self._clock) if self._streaming
+                 else _GroupFn(self._max_bytes, self._size_fn))
+        return (records
+                | 'Shard' >> beam.Map(lambda record: (shard_of(record, shards), record))
+                | 'Group' >> beam.ParDo(group))
+
+
+class _PayloadSize:
+    """A record's bytes inside the body: its payload of the given shape, JSON-encoded (picklable)."""
+
+    def __init__(self, shape: str):
+        self._shape = shape
+
+    def __call__(self, record: dict) -> int:
+        return payload_size(rec.oic_payload(record, self._shape))
+
+
+def split(records: Sequence[dict], max_bytes: int, size_fn: Callable[[dict], int]) -> List[List[dict]]:
+    """`records` grouped in order into bodies of at most `max_bytes` (the pure form of GroupByBytes, used to re-batch
+    rows sent again)."""
+    return [[records[i] for i in group] for group in plan([size_fn(r) for r in records], max_bytes)]
+
+
+def sizes_of(groups: Iterable[Sequence[dict]], size_fn: Callable[[dict], int]) -> List[Tuple[int, int]]:
+    """(records, body bytes) of each group: for tests and the benchmark."""
+    return [(len(group), body_size([size_fn(r) for r in group])) for group in groups]

@@ -1,0 +1,140 @@
+"""PostBatchesToOIC: records grouped into batches of at most N KB and posted to OIC's batch trigger, on the same
+caller, concurrency limit, throttling and retry policy as PostToOIC (transforms/oic/post.py); one acknowledgement or
+dead letter per record, each naming the request that carried it."""
+
+import time
+import uuid
+from typing import Any, Optional
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms.oic import post as per_record
+from transforms.oic.batch import grouping, send
+from transforms.oic.caller import internal_error
+from transforms.oic.errors import OICAuthError
+
+
+class _BatchPostFn(per_record._PostFn):
+    """A batch (a list of records) -> an acknowledgement or a dead letter for each of its records.
+
+    _PostFn's worker state, caller (pointed at the batch trigger), pool and bundle discipline; a pool thread runs one
+    whole batch (send.send_batch: the request, its retries, the rows sent again). Every record handed to the DoFn is
+    settled before its bundle finishes; repeated authentication refusals stop the run as on the per-record path."""
+
+    batches: Any
+    batch_records: Any
+    batch_bytes: Any
+
+    @classmethod
+    def wrapping(cls, fn: per_record._PostFn) -> '_BatchPostFn':
+        """The batch form of a configured _PostFn (same settings and metrics)."""
+        batch_fn = cls.__new__(cls)
+        batch_fn.__dict__.update(fn.__dict__)
+        batch_fn.batches = Metrics.counter(per_record.METRICS_NAMESPACE, 'oic_batches')
+        batch_fn.batch_records = Metrics.distribution(per_record.METRICS_NAMESPACE, 'oic_batch_records')
+        batch_fn.batch_bytes = Metrics.distribution(per_record.METRICS_NAMESPACE, 'oic_batch_bytes')
+        return batch_fn
+
+    def process(self, batch, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        if self._live is not None:
+            for _ in batch:
+                self._live.handed()
+        yield from super().process(list(batch), timestamp, window)
+
+    def _run(self, batch, timestamp, window):
+        """On a pool thread: one batch's requests; hands the results back to the bundle's thread, whatever raises
+        (as _PostFn._run: each record of a batch whose sending raised is dead-lettered as 'internal_error')."""
+        started = time.monotonic()
+        try:
+            result = send.send_batch(self._caller.call_body, batch, self._shape, self._policy, self._stop)
+        except BaseException as err:  # noqa: B036 (a pool thread: nothing above it would see the error)
+            failed = internal_error(err, time.monotonic() - started)
+            batch_id = 'internal-error-%s' % uuid.uuid4().hex[:12]
+            result = send.BatchResult(settled=[send.Settled(
+                record=record, kind='dead', status=None, attempts=0, latency_s=failed.latency_s, batch_id=batch_id,
+                batch_records=len(batch), batch_bytes=0, reason=failed.reason, detail=failed.detail)
+                for record in batch], requests=[])
+        try:
+            if self._live is not None:
+                for item in result.settled:
+                    self._live.settled(item.kind == 'ack')
+        finally:
+            self._done.put((batch, timestamp, window, result))
+
+    def _emit(self, finished):
+        batch, timestamp, window, result = finished
+        self._in_flight -= 1
+        self.batches.inc(len(result.requests))
+        yield from self._limit_samples(timestamp, window)
+        self._count_tokens()
+        for outcome in result.requests:
+            self._count_request(outcome)
+            if outcome.kind == 'stop':
+                self._stop.set()
+                raise outcome.error
+            if self._auth.seen(outcome.kind):
+                self._stop.set()
+                raise OICAuthError('OIC refused the credentials on the batch trigger (HTTP %d on %d requests in a '
+                                   'row); check the credentials' % (outcome.status, per_record.AUTH_STOP_AFTER))
+        sizes = {}
+        for item in result.settled:
+            sizes[item.batch_id] = (item.batch_records, item.batch_bytes)
+            if item.kind == 'ack':
+                self.successes.inc()
+                self.latency.update(int(item.latency_s * 1000))
+                yield WindowedValue(send.ack_of(item), timestamp, (window,))
+            else:
+                self._count_dead(item.reason)
+                yield pvalue.TaggedOutput(per_record.DEAD_LETTER,
+                                          WindowedValue(send.dead_letter_of(item), timestamp, (window,)))
+        for records, size in sizes.values():
+            self.batch_records.update(records)
+            self.batch_bytes.update(size)
+
+    def _count_request(self, outcome):
+        """A request's attempts, retries, overload answers and time held back (records are counted in _emit)."""
+        self.requests.inc(outcome.attempts)
+        self.retries.inc(max(outcome.attempts - 1, 0))
+        if outcome.overloads:
+            self.overloaded.inc(outcome.overloads)
+        if outcome.held:
+            self.throttled.inc(outcome.held)
+            self.throttled_ms.inc(int(outcome.held_s * 1000))
+            self.signaler.signal_throttled(int(outcome.held_s))
+
+    def _count_dead(self, reason):
+        self.dead.inc()
+        counter = self.dead_by_reason.get(reason)
+        if counter is None:
+            counter = self.dead_by_reason[reason] = Metrics.counter(per_record.METRICS_NAMESPACE,
+                                                                    'oic_dead_lettered_' + reason)
+        counter.inc()
+
+
+class PostBatchesToOIC(per_record.PostToOIC):
+    """Groups records into request bodies `{"records": [...]}` of at most `max_kb` KB (GroupByBytes; a record never
+    waits longer than about `wait_s` in a stream) and posts each to the batch trigger at `url`; returns
+    acknowledgements, `.dead_letter` and `.limits` as PostToOIC does (every argument of PostToOIC is taken).
+
+    Main out:     the per-record acknowledgement plus {'batch_id': '…', 'batch_records': 212, 'batch_bytes': 51190},
+                  the request that carried the record (a row sent again is in a later request of its own id).
+    .dead_letter: the one dead-letter shape plus batch_id and batch_records; reason = the whole request's (http_400,
+                  attempts_exhausted, …) or the row's insertErrors reason (invalid, …), or attempts_exhausted /
+                  deadline_exceeded for a row refused with a retryable reason until the policy gave up.
+    """
+
+    def __init__(self, url: str, username: Optional[str], max_kb: float,
+                 wait_s: float = grouping.DEFAULT_WAIT_S, shards: int = grouping.DEFAULT_SHARDS,
+                 streaming: bool = False, **kwargs):
+        super().__init__(url, username, **kwargs)
+        self._fn = _BatchPostFn.wrapping(self._fn)
+        self._group = grouping.GroupByBytes(max_kb, wait_s, kwargs.get('payload_shape', 'extended'), shards,
+                                            streaming)
+
+    def expand(self, records: beam.PCollection):  # -> DoOutputsTuple
+        batches = records | 'Group' >> self._group
+        return batches | 'PostBatch' >> beam.ParDo(self._fn).with_outputs(
+            per_record.DEAD_LETTER, per_record.LIMITS, main='acks')
