@@ -255,6 +255,17 @@ def measure_path(out: str, path: str, result: Mapping[str, Any], offered: float,
     return figures
 
 
+def batch_kb_of(passed: Sequence[str]) -> Optional[float]:
+    """--oic_batch_kb among the flags passed to every step (the batch size its steps sent and its cost curve prices
+    the batched shape at), or None: one record per request, priced batched at one billing message's 50 KB."""
+    value = _flag_value(passed, '--oic_batch_kb')
+    try:
+        size = float(value) if value is not None else 0.0
+    except ValueError:  # pipeline.run refuses it in the first step
+        return None
+    return size or None
+
+
 def step_argv(rate: float, seconds: float, out: str, passed: Sequence[str]) -> List[str]:
     records = max(1, int(round(rate * seconds)))
     return [sys.executable, '-m', 'pipeline.run', '--streaming', '--rate', '%g' % rate, '--records', str(records),
@@ -364,6 +375,7 @@ def sweep_document(args: argparse.Namespace, passed: Sequence[str], steps: List[
     basis = next((s['cost_at_rate'] for s in reversed(steps) if s.get('cost_at_rate')), None)
     row_bytes, payload = (basis['row_bytes'], basis['payload_bytes']) if basis else pricing.sample_sizes()
     response_s = basis['oic_response_s'] if basis else pricing.DEFAULT_OIC_RESPONSE_S
+    batch_kb = batch_kb_of(passed)
     rates = pricing.curve_rates(None, tuple(pricing.CURVE_RATES) + tuple(args.rate_list))
     return {
         'started_at': started_at, 'finished_at': rec.format_timestamp(rec.utc_now()), 'state': state,
@@ -376,9 +388,9 @@ def sweep_document(args: argparse.Namespace, passed: Sequence[str], steps: List[
         'cost_at_rate': {'rate': None, 'source': 'the rates of the sweep and the usual 0.1 to 1,000 records/s',
                          'oic_response_s': response_s,
                          'oic_response_source': basis['oic_response_source'] if basis else 'stated',
-                         'row_bytes': row_bytes, 'payload_bytes': payload},
-        'cost_curve': pricing.cost_curve(rates, row_bytes, payload, prices, response_s),
-        'cost_curve_points': pricing.key_points(row_bytes, payload, prices, response_s),
+                         'row_bytes': row_bytes, 'payload_bytes': payload, 'oic_batch_kb': batch_kb},
+        'cost_curve': pricing.cost_curve(rates, row_bytes, payload, prices, response_s, batch_kb),
+        'cost_curve_points': pricing.key_points(row_bytes, payload, prices, response_s, batch_kb),
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
     }
 

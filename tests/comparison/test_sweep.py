@@ -73,6 +73,17 @@ def find_chromium():
 
 
 @pytest.mark.stack
+def test_a_batched_sweep_passes_the_batch_size_to_its_steps_and_prices_the_batched_shape_at_it():
+    args, passed = sweep.parse(['--rates', '10', '--oic_batch_kb', '20'])
+    assert passed == ['--oic_batch_kb', '20'] and sweep.step_argv(10, 3, 'o', passed)[-2:] == ['--oic_batch_kb', '20']
+    batched = sweep.sweep_document(args, passed, [], None, 'done', '2026-12-01T00:00:00Z')
+    unbatched = sweep.sweep_document(args, [], [], None, 'done', '2026-12-01T00:00:00Z')
+    assert batched['cost_at_rate']['oic_batch_kb'] == 20.0 and unbatched['cost_at_rate']['oic_batch_kb'] is None
+    assert {row['oic_batch_kb'] for row in batched['cost_curve']} == {20.0}
+    assert {row['oic_batch_kb'] for row in unbatched['cost_curve']} == {50.0}  # one billing message, the default
+    assert sweep.batch_kb_of(['--oic_batch_kb=0']) is None and sweep.batch_kb_of(['--oic_batch_kb', 'x']) is None
+
+
 def test_a_two_rate_sweep_measures_both_paths_and_its_page_renders(clean_stack, tmp_path, capsys):
     before = clean_stack.set_faults({'seed': 3})
     environ = dict(os.environ, **clean_stack.env())
