@@ -1,5 +1,6 @@
 """Test API: running_stack() starts both services on free ports in a state dir and stops them on exit."""
 
+import concurrent.futures
 import contextlib
 import time
 
@@ -84,6 +85,35 @@ class RunningStack:
         """held: the stand-in's sink starts no insertAll and trigger requests queue for it; False: it writes everything
         waiting in one call (group commit). Returns the sink's counters."""
         return self._admin('PUT', '/admin/sink', json={'hold': held})
+
+    def post_while_held(self, bodies, ready, timeout=30.0):
+        """Posts `bodies` to the trigger at once while the sink holds every write, so each admitted request stays in
+        flight (holding its capacity slot) whatever the machine's speed; once `ready(stats)` is true (e.g. all but
+        the admitted ones refused or queued), lets the writes go and returns the responses in order. No timing: the
+        overlap the capacity tests need is made, not hoped for."""
+        self.hold_sink(True)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+                futures = [pool.submit(self.post, body) for body in bodies]
+                self.wait_for_stats(ready, timeout)
+                self.hold_sink(False)
+                return [future.result(timeout=timeout) for future in futures]
+        finally:
+            self.hold_sink(False)
+
+    def post(self, body, timeout=30.0):
+        """One POST of `body` to the REST trigger with the stack's Basic Auth."""
+        return requests.post(self.oic_url, json=body, auth=(self.username, self.password), timeout=timeout)
+
+    def wait_for_stats(self, predicate, timeout=30.0):
+        """Polls GET /admin/stats until predicate(stats); returns them (AssertionError with them at the deadline)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if predicate(stats) or time.monotonic() > deadline:
+                assert predicate(stats), stats
+                return stats
+            time.sleep(0.02)
 
     def sink_stats(self):
         """insert_calls, rows_written, rows_refused, max_batch_rows, queued_rows, held."""

@@ -142,15 +142,20 @@ def wait_for_stats(stack, predicate, timeout=10.0):
         time.sleep(0.02)
 
 
+def records_(count):
+    return [record(index) for index in range(count)]
+
+
 @pytest.mark.stack
 def test_over_the_cap_429_without_retry_after_when_it_is_null(clean_stack):
-    clean_stack.set_faults({'max_concurrency': 2, 'latency_ms': 400, 'retry_after': None})
-    responses = post_all(clean_stack, 6)
+    clean_stack.set_faults({'max_concurrency': 2, 'retry_after': None})
+    responses = clean_stack.post_while_held(
+        records_(6), lambda stats: stats['in_flight'] == 2 and stats['refused_over_capacity'] == 4)
     refused = [r for r in responses if r.status_code == 429]
-    assert refused and {r.status_code for r in responses} == {200, 429}
+    assert sorted(r.status_code for r in responses) == [200, 200, 429, 429, 429, 429]
     assert all('Retry-After' not in r.headers for r in refused)
     stats = clean_stack.stats()
-    assert stats['capacity'] == 2 and stats['max_in_flight'] <= 2
+    assert stats['capacity'] == 2 and stats['max_in_flight'] == 2
     assert stats['refused_over_capacity'] == len(refused) == stats['by_status']['429']
 
 
@@ -164,24 +169,25 @@ def test_message_packs_set_the_cap(clean_stack):
 
 @pytest.mark.stack
 def test_queueing_mode_makes_requests_wait_instead_of_refusing(clean_stack):
-    clean_stack.set_faults({'max_concurrency': 2, 'latency_ms': 200, 'over_capacity': 'queue'})
-    started = time.monotonic()
-    responses = post_all(clean_stack, 6)
+    clean_stack.set_faults({'max_concurrency': 2, 'over_capacity': 'queue'})
+    responses = clean_stack.post_while_held(records_(6), lambda stats: (stats['in_flight'], stats['queued']) == (2, 4))
     assert [r.status_code for r in responses] == [200] * 6
-    assert time.monotonic() - started >= 0.6  # three rounds of two at 200 ms each
     stats = clean_stack.stats()
-    assert stats['max_in_flight'] == 2 and stats['max_queued'] >= 1 and stats['refused_over_capacity'] == 0
+    assert stats['max_in_flight'] == 2 and stats['max_queued'] == 4 and stats['refused_over_capacity'] == 0
     assert (stats['in_flight'], stats['queued']) == (0, 0)
-    assert stats['queue_wait_s'] >= 0.2 * 2 + 0.4 * 2 - 0.1  # two waited a round of 200 ms, two waited two rounds
+    assert stats['queue_wait_s'] > 0  # four requests waited for a slot: the stand-in summed their waits
 
 
 @pytest.mark.stack
 def test_cap_raised_while_running_admits_the_waiting_requests(clean_stack):
-    clean_stack.set_faults({'max_concurrency': 1, 'latency_ms': 1500, 'over_capacity': 'queue'})
+    clean_stack.set_faults({'max_concurrency': 1, 'over_capacity': 'queue'})
+    clean_stack.hold_sink(True)
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        futures = [pool.submit(post, clean_stack, record(index)) for index in range(3)]
-        wait_for_stats(clean_stack, lambda stats: stats['queued'] == 2)
-        assert clean_stack.update_faults({'max_concurrency': 3})['latency_ms'] == 1500
+        futures = [pool.submit(clean_stack.post, record(index)) for index in range(3)]
+        clean_stack.wait_for_stats(lambda stats: (stats['in_flight'], stats['queued']) == (1, 2))
+        assert clean_stack.update_faults({'max_concurrency': 3})['max_concurrency'] == 3
+        clean_stack.wait_for_stats(lambda stats: (stats['in_flight'], stats['queued']) == (3, 0))  # admitted at once
+        clean_stack.hold_sink(False)
         statuses = [future.result().status_code for future in futures]
     assert statuses == [200, 200, 200]
     assert clean_stack.stats()['max_in_flight'] == 3
@@ -189,12 +195,19 @@ def test_cap_raised_while_running_admits_the_waiting_requests(clean_stack):
 
 @pytest.mark.stack
 def test_cap_halved_while_running_refuses_above_the_new_cap(clean_stack):
-    clean_stack.set_faults({'max_concurrency': 4, 'latency_ms': 600})
-    assert {r.status_code for r in post_all(clean_stack, 4)} == {200}
-    clean_stack.update_faults({'max_concurrency': 2})
+    clean_stack.set_faults({'max_concurrency': 4})
+    clean_stack.hold_sink(True)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        first = [pool.submit(clean_stack.post, record(index)) for index in range(4)]
+        clean_stack.wait_for_stats(lambda stats: stats['in_flight'] == 4)
+        clean_stack.update_faults({'max_concurrency': 2})
+        assert [clean_stack.post(record(9)).status_code for _ in range(2)] == [429, 429]  # 4 in flight > 2
+        clean_stack.hold_sink(False)
+        assert [future.result().status_code for future in first] == [200] * 4
     clean_stack.reset_stats()
-    statuses = [r.status_code for r in post_all(clean_stack, 4)]
-    assert sorted(statuses) == [200, 200, 429, 429]
+    responses = clean_stack.post_while_held(
+        records_(4), lambda stats: stats['in_flight'] == 2 and stats['refused_over_capacity'] == 2)
+    assert sorted(r.status_code for r in responses) == [200, 200, 429, 429]
     stats = clean_stack.stats()
     assert (stats['max_in_flight'], stats['refused_over_capacity']) == (2, 2)
 
