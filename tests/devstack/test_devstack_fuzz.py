@@ -114,9 +114,13 @@ def _params(marker):
     return bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter('id', 'STRING', marker)])
 
 
-def test_out_of_range_event_time_is_a_400_not_a_crash():
+@pytest.mark.stack
+def test_out_of_range_event_time_is_a_400_not_a_crash(local_stack):
+    local_stack.reset_faults()
     record = dict(records.make_record(1, 'r', 0), event_time='0001-01-01T00:00:00+01:00')
     assert records.validation_errors(record) == ['event_time is not a timestamp']
+    response = local_stack.post(record)
+    assert response.status_code == 400 and 'event_time is not a timestamp' in response.json()['detail'], response.text
 
 
 def test_format_timestamp_pads_years_before_1000():

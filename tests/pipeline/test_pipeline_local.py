@@ -52,7 +52,9 @@ def test_rows_carry_the_records_values(clean_stack, password, tmp_path):
     sent = {json.loads(l)['record_id']: json.loads(l) for f in (tmp_path / 'direct').glob('sent-*.jsonl')
             for l in open(f)}
     for table in (clean_stack.oic_table, clean_stack.direct_table):
-        for row in clean_stack.rows(table):
+        rows = clean_stack.rows(table)
+        assert sorted(row['record_id'] for row in rows) == sorted(sent), table  # every record, in both tables
+        for row in rows:
             original = sent[row['record_id']]
             for field in ('WH_ID', 'Item_Name', 'Item_id', 'Quantity_Available', 'Quantity_Requested', 'Backlog'):
                 assert row[field] == original[field], (table, field)
