@@ -10,7 +10,6 @@ or, for a batch, {"records": [...]} around them. Without a batch_id every record
 """
 
 import collections
-import ipaddress
 import urllib.parse
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
@@ -18,6 +17,7 @@ import requests
 
 from comparison.cost import pricing
 from transforms import records as rec
+from transforms.oic import urls
 
 STATS_PATH = '/admin/stats'
 # The stand-in's billing counters in GET /admin/stats (devstack/oic/batch_trigger.bill: both triggers' requests that
@@ -129,13 +129,8 @@ def per_record_billing(records: int, attempts: int, payload_mean: float, prices:
 
 
 def is_loopback(url: Optional[str]) -> bool:
-    host = urllib.parse.urlsplit(url or '').hostname or ''
-    if host == 'localhost':
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """True for a URL on this machine (the local stand-in has an admin API; a real OIC does not)."""
+    return urls.is_loopback(urllib.parse.urlsplit(url or '').hostname or '')
 
 
 def stats_url(oic_url: str) -> str:

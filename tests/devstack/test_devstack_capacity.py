@@ -3,7 +3,6 @@ queueing above its cap, changed while it runs."""
 
 import asyncio
 import concurrent.futures
-import time
 import uuid
 
 import pytest
@@ -130,16 +129,6 @@ def post(stack, body, timeout=10):
 def post_all(stack, count):
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
         return list(pool.map(lambda index: post(stack, record(index)), range(count)))
-
-
-def wait_for_stats(stack, predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        stats = stack.stats()
-        if predicate(stats) or time.monotonic() > deadline:
-            assert predicate(stats), stats
-            return stats
-        time.sleep(0.02)
 
 
 def records_(count):

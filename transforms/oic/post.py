@@ -260,6 +260,14 @@ class _PostFn(beam.DoFn):
             yield pvalue.TaggedOutput(LIMITS, WindowedValue(sample, timestamp, (window,)))
 
     def _count(self, outcome):
+        self._count_request(outcome)
+        if outcome.kind == 'ack':
+            self._count_ack(outcome.latency_s)
+        else:
+            self._count_dead(outcome.reason)
+
+    def _count_request(self, outcome):
+        """A request's attempts, retries, overload answers and the time it was held back."""
         self.requests.inc(outcome.attempts)
         self.retries.inc(max(outcome.attempts - 1, 0))
         if outcome.overloads:
@@ -268,16 +276,17 @@ class _PostFn(beam.DoFn):
             self.throttled.inc(outcome.held)
             self.throttled_ms.inc(int(outcome.held_s * 1000))
             self.signaler.signal_throttled(int(outcome.held_s))
-        if outcome.kind == 'ack':
-            self.successes.inc()
-            self.latency.update(int(outcome.latency_s * 1000))
-        else:
-            self.dead.inc()
-            counter = self.dead_by_reason.get(outcome.reason)
-            if counter is None:
-                counter = self.dead_by_reason[outcome.reason] = Metrics.counter(
-                    METRICS_NAMESPACE, 'oic_dead_lettered_' + outcome.reason)
-            counter.inc()
+
+    def _count_ack(self, latency_s):
+        self.successes.inc()
+        self.latency.update(int(latency_s * 1000))
+
+    def _count_dead(self, reason):
+        self.dead.inc()
+        counter = self.dead_by_reason.get(reason)
+        if counter is None:
+            counter = self.dead_by_reason[reason] = Metrics.counter(METRICS_NAMESPACE, 'oic_dead_lettered_' + reason)
+        counter.inc()
 
 
 class _SharedTokens:

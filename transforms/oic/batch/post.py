@@ -83,8 +83,7 @@ class _BatchPostFn(per_record._PostFn):
         for item in result.settled:
             sizes[item.batch_id] = (item.batch_records, item.batch_bytes)
             if item.kind == 'ack':
-                self.successes.inc()
-                self.latency.update(int(item.latency_s * 1000))
+                self._count_ack(item.latency_s)
                 yield WindowedValue(send.ack_of(item), timestamp, (window,))
             else:
                 self._count_dead(item.reason)
@@ -93,25 +92,6 @@ class _BatchPostFn(per_record._PostFn):
         for records, size in sizes.values():
             self.batch_records.update(records)
             self.batch_bytes.update(size)
-
-    def _count_request(self, outcome):
-        """A request's attempts, retries, overload answers and time held back (records are counted in _emit)."""
-        self.requests.inc(outcome.attempts)
-        self.retries.inc(max(outcome.attempts - 1, 0))
-        if outcome.overloads:
-            self.overloaded.inc(outcome.overloads)
-        if outcome.held:
-            self.throttled.inc(outcome.held)
-            self.throttled_ms.inc(int(outcome.held_s * 1000))
-            self.signaler.signal_throttled(int(outcome.held_s))
-
-    def _count_dead(self, reason):
-        self.dead.inc()
-        counter = self.dead_by_reason.get(reason)
-        if counter is None:
-            counter = self.dead_by_reason[reason] = Metrics.counter(per_record.METRICS_NAMESPACE,
-                                                                    'oic_dead_lettered_' + reason)
-        counter.inc()
 
 
 class PostBatchesToOIC(per_record.PostToOIC):
