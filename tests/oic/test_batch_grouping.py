@@ -97,11 +97,6 @@ def _streaming_options():
     return options
 
 
-def _clock_at_zero():
-    """The TestStream's processing time starts at 0: a wait timer set from this clock fires when it advances."""
-    return 0.0
-
-
 def _stamped(records, start=0):
     return [TimestampedValue(r, start + i * 0.01) for i, r in enumerate(records)]
 
@@ -111,17 +106,17 @@ def _batch_ids():
 
 
 def test_group_by_bytes_in_a_stream_sends_at_the_wait_and_at_the_window_end():
-    # 3 records, the wait passes (processing time): one batch; 2 more, then the watermark passes the window's end (as
-    # on drain): the second batch. Fixed windows, so that assert_that sees what the end of the window sends.
+    # 3 records, the wait passes (the watermark 1 s past the first record's event time): one batch; 2 more, then the
+    # watermark passes the window's end (as on drain): the second batch. Fixed windows, so that assert_that sees what the end of the window sends.
     stream = (_Stream()
               .add_elements(_stamped(RECORDS[:3]))
-              .advance_processing_time(5)
-              .add_elements(_stamped(RECORDS[3:5], start=1))
+              .advance_watermark_to(5)
+              .add_elements(_stamped(RECORDS[3:5], start=6))
               .advance_watermark_to(60)
               .advance_watermark_to_infinity())
     with TestPipeline(options=_streaming_options()) as pipeline:
         batches = (pipeline | stream | beam.WindowInto(FixedWindows(60))
-                   | grouping.GroupByBytes(50, wait_s=1, shards=1, streaming=True, clock=_clock_at_zero))
+                   | grouping.GroupByBytes(50, wait_s=1, shards=1, streaming=True))
         assert_that(batches | _batch_ids(),
                     equal_to([sorted(r['record_id'] for r in RECORDS[:3]),
                               sorted(r['record_id'] for r in RECORDS[3:5])]))
@@ -132,7 +127,7 @@ def test_group_by_bytes_in_a_stream_keeps_a_batch_open_until_the_wait():
     stream = _Stream().add_elements(_stamped(RECORDS[:5])).advance_watermark_to(60).advance_watermark_to_infinity()
     with TestPipeline(options=_streaming_options()) as pipeline:
         batches = (pipeline | stream | beam.WindowInto(FixedWindows(60))
-                   | grouping.GroupByBytes(50, wait_s=1, shards=1, streaming=True, clock=_clock_at_zero))
+                   | grouping.GroupByBytes(50, wait_s=1, shards=1, streaming=True))
         assert_that(batches | _batch_ids(), equal_to([sorted(r['record_id'] for r in RECORDS[:5])]))
 
 
@@ -140,7 +135,7 @@ def test_group_by_bytes_in_a_stream_sends_full_batches_at_once():
     stream = _Stream().add_elements(_stamped(RECORDS[:40])).advance_watermark_to(60).advance_watermark_to_infinity()
     with TestPipeline(options=_streaming_options()) as pipeline:
         batches = (pipeline | stream | beam.WindowInto(FixedWindows(60))
-                   | grouping.GroupByBytes(1, wait_s=3600, shards=2, streaming=True, clock=_clock_at_zero))
+                   | grouping.GroupByBytes(1, wait_s=3600, shards=2, streaming=True))
         assert_that(batches, _check_batches(1024, RECORDS[:40]))
 
 

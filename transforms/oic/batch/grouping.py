@@ -8,7 +8,6 @@ characters are bytes.
 """
 
 import json
-import time
 import zlib
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
@@ -73,7 +72,9 @@ _BYTES = ReadModifyWriteStateSpec('bytes', coders.VarIntCoder())
 _COUNT = ReadModifyWriteStateSpec('count', coders.VarIntCoder())
 _WINDOW_END = TimerSpec('window_end', TimeDomain.WATERMARK)
 _STREAM_WINDOW_END = TimerSpec('window_end', TimeDomain.WATERMARK)  # a timer spec has one callback: one per class
-_WAITED = TimerSpec('waited', TimeDomain.REAL_TIME)
+# The wait is in event time: a processing-time timer would move a stream off Beam's FnApiRunner locally (DirectRunner
+# runs REAL_TIME timers on its older bundle-based runner, which cannot run the streaming source's splittable DoFn).
+_WAITED = TimerSpec('waited', TimeDomain.WATERMARK)
 
 
 class _GroupFn(beam.DoFn):
@@ -117,19 +118,22 @@ class _GroupFn(beam.DoFn):
 
 
 class _WaitingGroupFn(_GroupFn):
-    """_GroupFn for streams: besides, a batch is sent once its first record has waited `wait_s` (a processing-time
-    timer), and at the end of the window (a drained stream: the watermark reaches the end)."""
+    """_GroupFn for streams: besides, a batch is sent once the watermark is `wait_s` past its first record's event
+    time (an event-time timer: for a live source, whose watermark follows the clock, about `wait_s` of waiting), and at
+    the end of the window (a drained stream: the watermark reaches the end)."""
 
-    def __init__(self, max_bytes: int, size_fn: Callable[[dict], int], wait_s: float,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, max_bytes: int, size_fn: Callable[[dict], int], wait_s: float):
         super().__init__(max_bytes, size_fn)
-        self._wait_s, self._clock = wait_s, clock
+        self._wait_s = wait_s
 
     def process(self, element, window=beam.DoFn.WindowParam, batch=beam.DoFn.StateParam(_BATCH),
                 total=beam.DoFn.StateParam(_BYTES), count=beam.DoFn.StateParam(_COUNT),
-                window_end=beam.DoFn.TimerParam(_STREAM_WINDOW_END), waited=beam.DoFn.TimerParam(_WAITED)):
+                window_end=beam.DoFn.TimerParam(_STREAM_WINDOW_END), waited=beam.DoFn.TimerParam(_WAITED),
+                timestamp=beam.DoFn.TimestampParam):
         window_end.set(window.end)
-        yield from self._add(element[1], batch, total, count, waited, self._wait_s, self._clock)
+        # The wait ends wait_s after the batch's first record, in event time, and never past the window's end.
+        due = min(float(timestamp) + self._wait_s, float(window.end))
+        yield from self._add(element[1], batch, total, count, waited, self._wait_s, lambda: due - self._wait_s)
 
     @on_timer(_STREAM_WINDOW_END)
     def on_window_end(self, batch=beam.DoFn.StateParam(_BATCH), total=beam.DoFn.StateParam(_BYTES),
@@ -165,19 +169,19 @@ class GroupByBytes(beam.PTransform):
 
     def __init__(self, max_kb: float, wait_s: float = DEFAULT_WAIT_S, payload_shape: str = 'extended',
                  shards: int = DEFAULT_SHARDS, streaming: bool = False,
-                 size_fn: Optional[Callable[[dict], int]] = None, clock: Callable[[], float] = time.time):
+                 size_fn: Optional[Callable[[dict], int]] = None):
         super().__init__()
         if max_kb <= 0:
             raise ValueError('max_kb must be positive')
         if wait_s < 0:
             raise ValueError('wait_s must be >= 0')
         self._max_bytes = int(max_kb * KB)
-        self._wait_s, self._shards, self._clock, self._streaming = wait_s, max(1, shards), clock, streaming
+        self._wait_s, self._shards, self._streaming = wait_s, max(1, shards), streaming
         self._size_fn = size_fn or _PayloadSize(payload_shape)
 
     def expand(self, records):
         shards = self._shards
-        group = (_WaitingGroupFn(self._max_bytes, self._size_fn, self._wait_s, self._clock) if self._streaming
+        group = (_WaitingGroupFn(self._max_bytes, self._size_fn, self._wait_s) if self._streaming
                  else _GroupFn(self._max_bytes, self._size_fn))
         return (records
                 | 'Shard' >> beam.Map(lambda record: (shard_of(record, shards), record))
