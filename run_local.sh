@@ -164,7 +164,7 @@ case "${1:-}" in
     "$VENV/bin/python" -m mypy --no-error-summary || { echo "error: the type check failed (above)" >&2; exit 1; }
     # Parallel workers, each with a stack of its own (tests/conftest.py); most live tests wait on real time
     # (retries, Retry-After, streams), so more workers than cores pays. TEST_WORKERS=0 runs in this process.
-    exec "$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-4}" --dist worksteal "$@"
+    exec "$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-6}" --dist worksteal "$@"
     ;;
   lock)
     shift

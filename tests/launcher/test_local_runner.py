@@ -119,8 +119,8 @@ def test_resume_delay_is_the_earliest_residuals():
 def test_an_idle_stream_waits_for_its_source_instead_of_spinning(fixed, monkeypatch):
     """A stream of one element a second: as released, FnApiRunner re-runs the source's residual a few hundred times a
     second (half a core); with the pacing it waits for the delay the source asked for. Judged on what the runner did,
-    not on bundles per wall-clock second (a slow machine runs fewer bundles unpaced too): the waits cover most of the
-    stream's idle time, and nearly every bundle beyond the elements' own is followed by a wait."""
+    not on bundles per wall-clock second (a slow machine runs fewer bundles unpaced too): nearly every bundle beyond
+    the elements' own is followed by a wait."""
     from launcher import beam_fixes
     bundles, waits = [], []
     paced = fn_runner.FnApiRunner._execute_bundle
@@ -131,7 +131,7 @@ def test_an_idle_stream_waits_for_its_source_instead_of_spinning(fixed, monkeypa
         return paced(self, *args)
 
     def recording_sleep(seconds):  # time is one module: count only the pacing's own waits
-        if sys._getframe(1).f_globals.get('__name__') == beam_fixes.__name__:
+        if sys._getframe(1).f_globals.get('__name__') == beam_fixes.__name__ and seconds > 0:
             waits.append(seconds)
         real_sleep(seconds)
 
@@ -143,6 +143,6 @@ def test_an_idle_stream_waits_for_its_source_instead_of_spinning(fixed, monkeypa
              | PeriodicImpulse(start_timestamp=Timestamp.of(start), stop_timestamp=Timestamp.of(start + 3),
                                fire_interval=1.0)
              | beam.Map(lambda _: None))
-    # Unpaced: no wait at all, ~190 bundles a second. Paced: about one bundle per wait, plus a few per element.
-    assert sum(waits) >= 1.5, 'waited %.2f s of a 3 s stream (%d bundles)' % (sum(waits), len(bundles))
-    assert len(bundles) <= len(waits) + 30, '%d bundles, %d waits' % (len(bundles), len(waits))
+    # Unpaced: no wait at all, ~190 bundles a second. Paced: about one bundle per wait, plus a few per element. (Not
+    # the seconds waited: on a busy machine the bundles themselves fill the stream's idle time.)
+    assert waits and len(bundles) <= len(waits) + 30, '%d bundles, %d waits' % (len(bundles), len(waits))
