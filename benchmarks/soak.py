@@ -94,6 +94,7 @@ def parse_args(argv):
                         help="the pipeline's time-to-queryable probe (default 0 = off: its queries of ever larger "
                              'tables compete with the inserts for the emulator)')
     parser.add_argument('--max_growth_mb', type=float, default=50.0, help='allowed RSS growth (default 50 MB)')
+    parser.add_argument('--pipeline_args', default='', help='extra pipeline flags, e.g. "--oic_concurrency_mode fixed"')
     parser.add_argument('--out', default=None, help='keep the run record, samples and logs here (default: a '
                                                     'temporary directory, removed at the end)')
     args = parser.parse_args(argv)
@@ -114,7 +115,7 @@ def soak(args, work):
         env = dict(os.environ, **stack.env())
         argv = [sys.executable, '-m', 'launcher.run', '--streaming', '--rate', str(args.rate),
                 '--records', str(records), '--out', out, '--probe_interval', str(args.probe_interval),
-                '--paths', args.paths]
+                '--paths', args.paths] + args.pipeline_args.split()
         if args.oic_acks_only:
             argv += ['--oic_table', '']  # Nothing to look up: the OIC path is reconciled by acknowledgements.
         log_path = os.path.join(work, 'pipeline.log')
