@@ -181,7 +181,8 @@ def describe_model(args: argparse.Namespace, capacity: int) -> dict:
         'capacity_in_flight': capacity, 'over_capacity': '429', 'capacity_rps': ceiling,
         'text': ('the local OIC stand-in serves each request in %g ms and holds %d requests at once (%d %s '
                  'pack(s), as OIC 3 documents for synchronous requests), so at most %s requests/s; beyond that it '
-                 'answers 429 at once. Its rows go to the local BigQuery emulator, concurrent requests' rows in one insertAll.' % (
+                 'answers 429 at once. Its rows go to the local BigQuery emulator (the rows of concurrent requests '
+                 'in one insertAll).' % (
                      args.oic_service_ms, capacity, args.oic_packs,
                      'BYOL' if args.oic_byol else 'license-included', '%g' % ceiling if ceiling else 'unbounded')),
     }
