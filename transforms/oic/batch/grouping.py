@@ -100,9 +100,10 @@ class _GroupFn(beam.DoFn):
                       count=beam.DoFn.StateParam(_COUNT)):
         yield from _flush(batch, total, count, None)
 
-    def _add(self, record, batch, total, count, waited, wait_s=0.0, clock=None) -> Iterable[List[dict]]:
+    def _add(self, record, batch, total, count, waited, due=None) -> Iterable[List[dict]]:
         """Adds `record` to the open batch: sends the open one first when the record would not fit, and the new one
-        at once when it is full (or one record over the limit); starts the wait with a batch's first record."""
+        at once when it is full (or one record over the limit); sets the wait timer to `due` (event time) with a
+        batch's first record."""
         size = self._size_fn(record)
         n, current = count.read() or 0, total.read() or 0
         if n and grown_size(current, n, size) > self._max_bytes:
@@ -111,8 +112,8 @@ class _GroupFn(beam.DoFn):
         batch.add((size, record))
         total.write(grown_size(current, n, size))
         count.write(n + 1)
-        if n == 0 and waited is not None and wait_s > 0:
-            waited.set(clock() + wait_s)
+        if n == 0 and waited is not None and due is not None:
+            waited.set(due)
         if grown_size(current, n, size) >= self._max_bytes:
             yield from _flush(batch, total, count, waited)
 
@@ -132,8 +133,8 @@ class _WaitingGroupFn(_GroupFn):
                 timestamp=beam.DoFn.TimestampParam):
         window_end.set(window.end)
         # The wait ends wait_s after the batch's first record, in event time, and never past the window's end.
-        due = min(float(timestamp) + self._wait_s, float(window.end))
-        yield from self._add(element[1], batch, total, count, waited, self._wait_s, lambda: due - self._wait_s)
+        due = min(float(timestamp) + self._wait_s, float(window.end)) if self._wait_s > 0 else None
+        yield from self._add(element[1], batch, total, count, waited, due)
 
     @on_timer(_STREAM_WINDOW_END)
     def on_window_end(self, batch=beam.DoFn.StateParam(_BATCH), total=beam.DoFn.StateParam(_BYTES),
