@@ -5,7 +5,8 @@ flag given to the sweep passed on, so the same command measures the real OIC and
 report as any run (comparison/report.py). Against the local stack the OIC stand-in is first set to a stated model
 (a service time, and a capacity from message packs: 100 synchronous requests in flight each, 400 BYOL, at most
 2,000, beyond which it answers 429 as OIC does) and the page says so. A step whose stream
-is not over `--grace` seconds after its last record was due is stopped (Ctrl-C, as a user would): what had not
+is not over `--grace` seconds after its last record was due (counted from the moment its pipeline shows it is
+running) is stopped (Ctrl-C, as a user would): what had not
 landed then counts as missing. Ctrl-C stops the sweep and keeps the finished steps.
 """
 
@@ -40,6 +41,10 @@ SWEEP_JSON = 'sweep.json'
 SWEEP_HTML = 'sweep.html'
 INTERRUPTED = 130
 REPORT_WAIT_S = 120.0  # After a step is stopped, its run gets this long to write its report.
+# A step's pipeline gets this long to start (imports, the runner, the first bundle): its grace counts from the moment
+# it shows it is running (a caller's live stats file, or the probe's first sighting), not from its process start,
+# so a slow or busy machine does not cut a step short.
+STARTUP_WAIT_S = 300.0
 
 
 class SweepUsage(ValueError):
@@ -279,6 +284,13 @@ def step_environment(environ: Mapping[str, str]) -> Dict[str, str]:
     return dict(environ, PYTHONPATH=os.pathsep.join(filter(None, [root, environ.get('PYTHONPATH')])))
 
 
+def stream_began(out: str) -> bool:
+    """True once a step's pipeline is running: a caller wrote its live stats, or the probe saw a row land."""
+    return (os.path.exists(os.path.join(out, run_record.PROBE_SIGHTINGS))
+            or os.path.isdir(os.path.join(out, run_record.LIVE_DIR))
+            and bool(os.listdir(os.path.join(out, run_record.LIVE_DIR))))
+
+
 def run_step(rate: float, args: argparse.Namespace, passed: Sequence[str], out: str,
              stand_in: Optional[StandIn], environ: Mapping[str, str]) -> Dict[str, Any]:
     """Runs one step's pipeline (stopping it `grace` seconds after its last record was due) and measures it."""
@@ -286,13 +298,17 @@ def run_step(rate: float, args: argparse.Namespace, passed: Sequence[str], out: 
     if stand_in is not None:
         stand_in.reset_stats()
     started = time.monotonic()
-    deadline = started + args.seconds + args.grace + 15.0  # 15 s: the pipeline's own start-up.
+    deadline = started + STARTUP_WAIT_S
+    running = False
     with open(os.path.join(out, 'step.log'), 'w', encoding='utf-8') as log:
         process = subprocess.Popen(step_argv(rate, args.seconds, out, passed), stdout=log, stderr=subprocess.STDOUT,
                                    env=step_environment(environ), start_new_session=True)
         stopped = False
         try:
             while process.poll() is None:
+                if not running and stream_began(out):
+                    running = True
+                    deadline = time.monotonic() + args.seconds + args.grace
                 if not stopped and time.monotonic() > deadline:
                     process.send_signal(signal.SIGINT)  # As Ctrl-C: the run stops and still reports.
                     stopped = True

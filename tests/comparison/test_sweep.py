@@ -130,3 +130,16 @@ def test_a_two_rate_sweep_measures_both_paths_and_its_page_renders(clean_stack, 
         figure = dom[start:dom.index('</figure>', start)]
         assert '<svg' in figure and '<path' in figure, chart
     assert 'id="sweep-results"' in dom and 'Local model: the local OIC stand-in' in dom
+
+
+def test_a_step_counts_its_grace_from_when_its_pipeline_shows_it_is_running(tmp_path):
+    # Start-up time (imports, the runner) is the machine's, not the stream's: it must not eat into the grace.
+    assert not sweep.stream_began(str(tmp_path))
+    (tmp_path / 'live').mkdir()
+    assert not sweep.stream_began(str(tmp_path))
+    (tmp_path / 'live' / 'oic-123.json').write_text('{}')
+    assert sweep.stream_began(str(tmp_path))
+    other = tmp_path / 'direct-only'
+    other.mkdir()
+    (other / 'probe.jsonl').write_text('')
+    assert sweep.stream_began(str(other))
