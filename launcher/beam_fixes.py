@@ -10,6 +10,13 @@
    (`python -m benchmarks.runner_memory --without_fix`). Consolidating eagerly gives the same metrics, one entry per
    metric, and the same stream stays flat.
 
+   `consolidate` also has no combiner for gauges (LATEST_INT64: only sums and distributions are in its
+   _KNOWN_COMBINERS), so it keeps every bundle's value of a gauge side by side, and each one (a sub-message of its
+   bundle's response) keeps that whole response alive. A DoFn that sets a gauge in every bundle (the OIC caller's
+   oic_concurrency_limit) grew the local soak by ~65 MB a minute at 100 records/s. The eager consolidation keeps the
+   latest value of each gauge (by its timestamp, as Dataflow and Beam's own MetricResult do), copied out of its
+   response.
+
 2. CPU. An unbounded source (PeriodicSequence, ours) emits what is due and asks to be resumed when the next element is
    due (a residual with `requested_time_delay`). FnApiRunner ignores the delay and re-runs the residual at once, a
    few hundred empty bundles a second: half a core for a stream of one record a second. After such a bundle, when
@@ -25,7 +32,7 @@ with a warning, when either differs. Upstream-shaped: both are small changes to 
 import contextlib
 import logging
 import time
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 _LOG = logging.getLogger(__name__)
 MAX_IDLE_WAIT_S = 0.1  # The synthetic source's tick: a record due sooner is never waited past.
@@ -34,7 +41,23 @@ WRITTEN_FOR = '2.77.'  # The Beam release whose fn_runner.py these fixes were wr
 
 def _eager_consolidate(metrics, key=None):
     from apache_beam.metrics import monitoring_infos
-    return list(monitoring_infos.consolidate(metrics, key or monitoring_infos.to_key))
+    key = key or monitoring_infos.to_key
+    latest: Dict[Any, Tuple[float, Any]] = {}
+    others = []
+    for metric in metrics:
+        if not monitoring_infos.is_gauge(metric):
+            others.append(metric)
+            continue
+        at, _ = monitoring_infos.extract_gauge_value(metric)
+        held = latest.get(key(metric))
+        if held is None or at >= held[0]:
+            latest[key(metric)] = (at, metric)
+    gauges = []
+    for _, metric in latest.values():
+        copy = type(metric)()
+        copy.CopyFrom(metric)  # Not a view into its bundle's response, which it would keep alive.
+        gauges.append(copy)
+    return list(monitoring_infos.consolidate(others, key)) + gauges
 
 
 def resume_delay_s(response: Any) -> float:

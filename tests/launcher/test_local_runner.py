@@ -10,6 +10,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.metrics import monitoring_infos
+from apache_beam.metrics.cells import GaugeData
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.testing.util import assert_that
@@ -60,6 +61,23 @@ def test_fix_consolidates_eagerly_with_the_same_result(fixed):
     merged = fn_runner.consolidate_monitoring_infos(iter([counter, again]))
     assert isinstance(merged, list)
     assert [monitoring_infos.extract_counter_value(info) for info in merged] == [5]
+
+
+def test_fix_keeps_only_the_latest_value_of_a_gauge(fixed):
+    # Beam's consolidate has no combiner for gauges: every bundle's value was kept, each holding its bundle's response.
+    gauges = [monitoring_infos.int64_user_gauge('ns', 'limit', GaugeData(value, at), ptransform='step')
+              for at, value in ((10, 4), (12, 7), (11, 5))]
+    other = monitoring_infos.int64_user_gauge('ns', 'limit', GaugeData(9, 1), ptransform='another')
+    counter = monitoring_infos.int64_user_counter('ns', 'n', 2, ptransform='step')
+    merged = fn_runner.consolidate_monitoring_infos(iter(gauges + [counter, other, counter]))
+    assert len(merged) == 3
+    values = {(info.labels['PTRANSFORM'], info.urn): info for info in merged}
+    assert monitoring_infos.extract_gauge_value(values[('step', monitoring_infos.USER_GAUGE_URN)]) == (12.0, 7)
+    assert monitoring_infos.extract_gauge_value(values[('another', monitoring_infos.USER_GAUGE_URN)]) == (1.0, 9)
+    assert monitoring_infos.extract_counter_value(values[('step', monitoring_infos.USER_COUNTER_URN)]) == 4
+    for _ in range(50):  # Folding again and again (as the runner does after each bundle) keeps one entry a gauge.
+        merged = fn_runner.consolidate_monitoring_infos(iter(merged + gauges))
+    assert len(merged) == 3
 
 
 def test_fixes_are_undone_after_the_run_even_when_it_fails():
