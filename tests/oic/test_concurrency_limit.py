@@ -506,3 +506,18 @@ def test_a_jittery_endpoint_without_overload_lets_the_limit_grow_to_the_ceiling(
     seen = limits_over(flow, 60.0)
     assert statistics.mean(seen[-30:]) >= 80 and max(seen) == 100
     assert lim.rtt_spread == pytest.approx(0.5, rel=0.25)  # the measured spread is the endpoint's
+
+
+def test_latency_alone_never_takes_a_worker_below_one_request():
+    """Queueing read from latency is a hint: it cuts to one request in flight at the lowest, never into the paced
+    regime (the local stack at 200 records/s, whose answers slow with its CPU, spent 17.8 s of 80 paced below one
+    request with no 429, 503 or timeout, and the stream fell to 150 rows/s). A refusal still paces."""
+    clock = Clock()
+    lim = limiter(clock, initial=8, ceiling=8)
+    steady(lim, clock, 3, rtt=0.1)
+    for rtt in (0.4, 0.8, 1.6, 3.2, 6.4):  # latency doubling again and again, no error at all
+        steady(lim, clock, 3, rtt=rtt)
+        assert lim.limit_value >= 1.0 and lim.ready_at() is None
+    assert lim.limit == 1  # it was cut all the way down to one request
+    round_trip(lim, clock, rtt=0.1, signal=cl.BACKPRESSURE)  # an explicit signal at one request: now paced
+    assert lim.limit_value < 1.0

@@ -52,7 +52,9 @@ docs/adaptive-concurrency.md):
   leaves less than one request starts at `paced_entry` (0.5: a real gap for the others, not 0.95 of a slot it keeps
   owning); each further refusal halves the pace down to `floor`; each unqueued success adds `paced_gain` (0.1) per
   round trip of time spent at the pace (additive in time, as above). A single answer is judged for queueing here.
-  A worker never hammers a full OIC with back-to-back requests.
+  A worker never hammers a full OIC with back-to-back requests. Only explicit signals pace: queueing read from
+  latency cuts to one request at the lowest (latency is a hint; a worker held below one request by it alone stalls
+  a stream against an endpoint whose answers merely slow down).
 - **Fairness without coordination**: every worker cuts by the same ratio and grows by the same absolute steps per
   round trip of time, the additive-increase / multiplicative-decrease pattern that converges to equal shares (Chiu
   and Jain, 1989); the simulator (benchmarks/limiter_sim.py) reports Jain's index. Where a worker's share is below
@@ -456,7 +458,8 @@ class AdaptiveLimit(_Slots):
             # Queueing: the median of the last round trip's answers (all sent after the last cut) is too slow.
             gradient = max(0.5, self._no_load() / median)  # the share of the RTT that is not queueing (Vegas)
             self._learn_baseline(median, count)  # a lasting rise is adopted even while it is being cut
-            self._cut(self.backoff * min(self._limit * gradient, self._served(now)), now)
+            if self._limit > 1:  # latency alone never takes a worker below one request in flight
+                self._cut(self.backoff * min(self._limit * gradient, self._served(now)), now, explicit=False)
             return
         if self.slow_start and unqueued and self._saturated():  # slow start stops growing at a queued answer
             self._grow(1.0)
@@ -490,8 +493,10 @@ class AdaptiveLimit(_Slots):
     def _grow(self, by: float) -> None:
         self._limit = min(float(self.ceiling), self._limit + by)
 
-    def _cut(self, target: float, now: float) -> None:
-        if self._limit > 1:
+    def _cut(self, target: float, now: float, explicit: bool = True) -> None:
+        if not explicit:  # queueing read from latency: a hint, so never below one request (no pacing from it)
+            self._limit = max(1.0, min(self._limit, target))
+        elif self._limit > 1:
             # A cut goes to its target, however deep (the sliding window sees queueing within a round trip, so the
             # target is measured, not guessed; a clamp at half cost the simulator 6 of 135 runs). Below one request:
             # the paced entry, a real gap for the others (at 0.95 a worker keeps owning its slot).
