@@ -286,9 +286,10 @@ def step_environment(environ: Mapping[str, str]) -> Dict[str, str]:
 
 def stream_began(out: str) -> bool:
     """True once a step's pipeline is running: a caller wrote its live stats, or the probe saw a row land."""
-    return (os.path.exists(os.path.join(out, run_record.PROBE_SIGHTINGS))
-            or os.path.isdir(os.path.join(out, run_record.LIVE_DIR))
-            and bool(os.listdir(os.path.join(out, run_record.LIVE_DIR))))
+    sightings = os.path.join(out, run_record.PROBE_SIGHTINGS)  # Created when the probe starts; written at a sighting.
+    live = os.path.join(out, run_record.LIVE_DIR)
+    return ((os.path.exists(sightings) and os.path.getsize(sightings) > 0)
+            or (os.path.isdir(live) and bool(os.listdir(live))))
 
 
 def run_step(rate: float, args: argparse.Namespace, passed: Sequence[str], out: str,

@@ -141,5 +141,7 @@ def test_a_step_counts_its_grace_from_when_its_pipeline_shows_it_is_running(tmp_
     assert sweep.stream_began(str(tmp_path))
     other = tmp_path / 'direct-only'
     other.mkdir()
-    (other / 'probe.jsonl').write_text('')
+    (other / 'probe.jsonl').write_text('')  # The probe has started: the pipeline may not have yet.
+    assert not sweep.stream_began(str(other))
+    (other / 'probe.jsonl').write_text('{"path": "direct"}\n')  # A row landed.
     assert sweep.stream_began(str(other))
