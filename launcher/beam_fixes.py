@@ -49,9 +49,9 @@ def _eager_consolidate(metrics, key=None):
             others.append(metric)
             continue
         at, _ = monitoring_infos.extract_gauge_value(metric)
-        held = latest.get(key(metric))
-        if held is None or at >= held[0]:
-            latest[key(metric)] = (at, metric)
+        gauge = key(metric)
+        if gauge not in latest or at >= latest[gauge][0]:
+            latest[gauge] = (at, metric)
     gauges = []
     for _, metric in latest.values():
         copy = type(metric)()
