@@ -27,6 +27,7 @@ import threading
 import time
 from typing import Dict, List, Tuple
 
+from benchmarks import machine
 from devstack.testing import running_stack
 from transforms import records as rec
 from transforms.run_record import files as run_record
@@ -223,6 +224,7 @@ def main(argv=None) -> int:
     if args.against_fixed:
         runs.append(('fixed %d' % args.against_fixed,
                      ['--oic_concurrency_mode', 'fixed', '--oic_concurrency', str(args.against_fixed)]))
+    print(machine.describe())
     print('stand-in: %d ms %s, caps %s (%g s each), %s; %d records, %d worker process(es)' % (
         args.service_ms, 'median service time, lognormal sigma %g, %g%% at 10x' % (
             args.service_sigma, 100 * args.outlier_rate) if 'service_ms' in faults else 'service time',

@@ -11,6 +11,7 @@ import requests
 from apache_beam.io.requestresponse import Caller, RequestResponseIO, UserCodeExecutionException
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from benchmarks import machine
 from devstack.testing import running_stack
 from transforms import records as rec
 from transforms.oic.post import PostToOIC
@@ -157,6 +158,7 @@ def main(argv=None):
         rows.append(('RequestResponseIO (requests Caller)', args.baseline_records, value, wall, 1 / latency))
         value, wall = measure_seed_loop(stack, args.baseline_records)
         rows.append(('seed serial loop', args.baseline_records, value, wall, 1 / latency))
+    print(machine.describe())
     print('OIC stand-in latency %d ms; records/s from first request to last answer (wall includes pipeline start)'
           % args.latency_ms)
     print('%-44s %8s %10s %8s %10s %9s' % ('caller', 'records', 'records/s', 'wall s', 'ideal/s', 'of ideal'))
