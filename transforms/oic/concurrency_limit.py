@@ -458,8 +458,7 @@ class AdaptiveLimit(_Slots):
             # Queueing: the median of the last round trip's answers (all sent after the last cut) is too slow.
             gradient = max(0.5, self._no_load() / median)  # the share of the RTT that is not queueing (Vegas)
             self._learn_baseline(median, count)  # a lasting rise is adopted even while it is being cut
-            if self._limit > 1:  # latency alone never takes a worker below one request in flight
-                self._cut(self.backoff * min(self._limit * gradient, self._served(now)), now, explicit=False)
+            self._cut(self.backoff * min(self._limit * gradient, self._served(now)), now, explicit=False)
             return
         if self.slow_start and unqueued and self._saturated():  # slow start stops growing at a queued answer
             self._grow(1.0)
@@ -495,6 +494,8 @@ class AdaptiveLimit(_Slots):
 
     def _cut(self, target: float, now: float, explicit: bool = True) -> None:
         if not explicit:  # queueing read from latency: a hint, so never below one request (no pacing from it)
+            if self._limit <= 1:
+                return  # at one request or paced already: nothing to cut, and a pace is not reset
             self._limit = max(1.0, min(self._limit, target))
         elif self._limit > 1:
             # A cut goes to its target, however deep (the sliding window sees queueing within a round trip, so the
