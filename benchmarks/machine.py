@@ -10,7 +10,7 @@ import os
 import platform
 from typing import Iterable, Optional
 
-PACKAGES = ('apache-beam', 'urllib3', 'aiohttp')  # the caller's transport, the stand-in's server, the runner
+PACKAGES = ('apache-beam', 'urllib3', 'aiohttp')  # the runner, the caller's transport, the stand-in's server
 
 
 def cpu_model(cpuinfo: str) -> Optional[str]:

@@ -141,6 +141,7 @@ def main(argv=None):
                         help='records for RequestResponseIO and the seed loop (200)')
     args = parser.parse_args(argv)
     latency = args.latency_ms / 1000.0
+    print(machine.describe())  # first, with the load before the runs
     rows = []
     with tempfile.TemporaryDirectory(prefix='oic-bench-stack-') as state, \
             running_stack(state, faults={'latency_ms': args.latency_ms}, with_bigquery=False) as stack:
@@ -158,7 +159,6 @@ def main(argv=None):
         rows.append(('RequestResponseIO (requests Caller)', args.baseline_records, value, wall, 1 / latency))
         value, wall = measure_seed_loop(stack, args.baseline_records)
         rows.append(('seed serial loop', args.baseline_records, value, wall, 1 / latency))
-    print(machine.describe())
     print('OIC stand-in latency %d ms; records/s from first request to last answer (wall includes pipeline start)'
           % args.latency_ms)
     print('%-44s %8s %10s %8s %10s %9s' % ('caller', 'records', 'records/s', 'wall s', 'ideal/s', 'of ideal'))
