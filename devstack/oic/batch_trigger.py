@@ -14,7 +14,7 @@ from devstack.oic import row_faults
 from devstack.oic import sink as sink_mod
 from devstack.oic import instances as instances_mod
 from transforms import records
-from transforms.oic.batch.grouping import DEFAULT_BATCH_CODE
+from transforms.oic.batch.body import DEFAULT_BATCH_CODE
 
 BATCH_CODE = DEFAULT_BATCH_CODE  # the flow code --oic_batch_url defaults to
 BATCH_PATH = '/ic/api/integration/v1/flows/rest/%s/1.0/records' % BATCH_CODE

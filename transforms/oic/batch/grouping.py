@@ -1,13 +1,6 @@
-"""Grouping records into request bodies of at most N bytes: the size arithmetic (pure functions) and GroupByBytes,
-a stateful step that Dataflow scales out by a sharded key.
+"""GroupByBytes: records grouped into request bodies of at most N bytes, a stateful step that Dataflow scales out by
+a sharded key. The size arithmetic is transforms/oic/batch/body.py (no Beam import: the stand-in uses it too)."""
 
-The body of a batch is `{"records": [payload, ...]}` as json.dumps writes it with its default separators (what
-OICCaller posts), so its size is known from the payloads' own sizes without encoding the whole body again:
-EMPTY_BODY + sum(sizes) + SEPARATOR * (n - 1). json.dumps escapes every non-ASCII character by default, so
-characters are bytes.
-"""
-
-import json
 import zlib
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
@@ -17,30 +10,8 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
 
 from transforms import records as rec
-
-KB = 1024
-EMPTY_BODY = len(json.dumps({'records': []}))  # '{"records": []}'
-SEPARATOR = len(', ')  # between two payloads in the array
-DEFAULT_WAIT_S = 1.0  # --oic_batch_wait
-DEFAULT_SHARDS = 4  # keys the grouping spreads records over at least (a batch never mixes keys)
-DEFAULT_BATCH_CODE = 'WAREHOUSE_BATCH'  # the batch integration's flow code (--oic_batch_url's default)
-
-
-def payload_size(payload: Any) -> int:
-    """Bytes of one record's payload inside the body."""
-    return len(json.dumps(payload))
-
-
-def body_size(sizes: Sequence[int]) -> int:
-    """Bytes of the body `{"records": [...]}` holding payloads of these sizes."""
-    return EMPTY_BODY + sum(sizes) + SEPARATOR * max(len(sizes) - 1, 0)
-
-
-def grown_size(current: int, count: int, size: int) -> int:
-    """Bytes of a body of `count` payloads and `current` bytes once a payload of `size` bytes joins it."""
-    if count == 0:
-        return EMPTY_BODY + size
-    return current + SEPARATOR + size
+from transforms.oic.batch.body import (  # noqa: F401 (re-exported: part of this module's API)
+    DEFAULT_BATCH_CODE, DEFAULT_SHARDS, DEFAULT_WAIT_S, EMPTY_BODY, KB, SEPARATOR, body_size, grown_size, payload_size)
 
 
 def plan(sizes: Sequence[int], max_bytes: int) -> List[List[int]]:
