@@ -35,7 +35,7 @@ class FakeBatchCaller:
     def __init__(self):
         self.seen = set()
 
-    def call_body(self, body):
+    def call_body(self, body, deadline_s=None):
         FakeBatchCaller.bodies.append(json.dumps(body))
         errors = []
         for index, payload in enumerate(body['records']):
@@ -54,20 +54,8 @@ class FakeBatchCaller:
 class DownCaller(FakeBatchCaller):
     """Every request fails for good (the caller's retries spent)."""
 
-    def call_body(self, body):
+    def call_body(self, body, deadline_s=None):
         return Outcome('dead', 503, attempts=3, latency_s=0.01, reason='attempts_exhausted', detail='HTTP 503')
-
-
-def test_row_errors_maps_insert_errors_by_index():
-    answer = json.dumps({'insertErrors': [
-        {'index': 0, 'errors': [{'reason': 'invalid', 'message': 'bad'}]},
-        {'index': 2, 'errors': [{'reason': 'stopped', 'message': ''}, {'reason': 'invalid', 'message': 'x'}]},
-        {'index': 3, 'errors': [{'reason': 'backendError'}]},
-        {'index': 9, 'errors': [{'reason': 'invalid'}]},  # out of range: ignored
-        {'index': True}, 'junk']}).encode()
-    assert send.row_errors(answer, 4) == {0: ('invalid', 'bad'), 2: ('invalid', 'x'), 3: ('backendError', '')}
-    for nothing in (b'', b'{}', b'{"insertErrors": []}', b'not json', b'{"response": "Submitted"}', b'[1]'):
-        assert send.row_errors(nothing, 4) == {}
 
 
 def test_send_batch_settles_every_record_once_and_resends_retryable_rows_together():
@@ -90,7 +78,7 @@ def test_send_batch_settles_every_record_once_and_resends_retryable_rows_togethe
 
 def test_send_batch_gives_up_on_rows_refused_until_the_attempts_run_out():
     class AlwaysBusy(FakeBatchCaller):
-        def call_body(self, body):
+        def call_body(self, body, deadline_s=None):
             errors = [{'index': i, 'errors': [{'reason': 'backendError', 'message': 'busy'}]}
                       for i in range(len(body['records']))]
             return Outcome('ack', 200, attempts=1, latency_s=0.0, answer=json.dumps({'insertErrors': errors}).encode())
@@ -154,7 +142,7 @@ def test_post_batches_dead_letters_a_batch_whose_request_failed_for_good():
 class RaisingCaller(FakeBatchCaller):
     """A bug in the sending: every request raises (an exception in a pool thread that nothing else would see)."""
 
-    def call_body(self, body):
+    def call_body(self, body, deadline_s=None):
         raise RuntimeError('a bug with a secret in its message')
 
 

@@ -91,6 +91,20 @@ def test_a_slot_handed_out_with_too_little_deadline_left_is_not_used():
     assert state.limiter.in_flight == 0  # the slot went back
 
 
+def test_a_body_posted_with_what_is_left_of_a_batchs_deadline_gets_no_more():
+    # send_batch hands each round what is left of the batch's deadline: the request's read timeout and its retries
+    # stop there, not at a fresh --oic_deadline (60 s here). A record's call keeps the policy's whole deadline.
+    state = WorkerState(8)
+    pool = SlowPool(latency=1.0)
+    caller = caller_with(pool, state.gate(), deadline_s=60.0, min_attempt_s=0.1)
+    outcome = caller.call_body({'records': [rec.oic_payload(RECORD)]}, deadline_s=0.4)
+    assert pool.read_timeouts == [pytest.approx(0.4, abs=0.05)]
+    assert (outcome.kind, outcome.reason) == ('dead', 'deadline_exceeded')
+    fast = SlowPool(latency=0.0)
+    caller.pool = fast
+    assert caller.call(RECORD).kind == 'ack' and fast.read_timeouts == [30.0]
+
+
 class FakeClock:
     def __init__(self):
         self.now = 100.0

@@ -184,23 +184,28 @@ class OICCaller:
         'internal_error'."""
         return self._guarded(lambda: rec.oic_payload(record, self.shape))
 
-    def call_body(self, body: Any) -> Outcome:
+    def call_body(self, body: Any, deadline_s: Optional[float] = None) -> Outcome:
         """Posts the JSON value `body` (one record's payload, or a batch: transforms/oic/batch) as `call` does; a
-        success's Outcome carries the answer's bytes."""
-        return self._guarded(lambda: body)
+        success's Outcome carries the answer's bytes. `deadline_s`, when given, replaces the policy's deadline for
+        this call (what is left of a batch's deadline after its earlier requests: docs/oic-batching.md)."""
+        policy = self.policy
+        if deadline_s is not None:
+            policy = dataclasses.replace(policy, deadline_s=max(min(deadline_s, policy.deadline_s), 1e-3))
+        return self._guarded(lambda: body, policy)
 
-    def _guarded(self, make_body: Callable[[], Any]) -> Outcome:
+    def _guarded(self, make_body: Callable[[], Any], policy: Optional[RetryPolicy] = None) -> Outcome:
         started = time.monotonic()
         counts = {'attempts': 0, 'charged': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
         try:
-            return self._call(make_body, started, counts)
+            return self._call(make_body, started, counts, policy or self.policy)
         except Exception as err:
             return internal_error(err, time.monotonic() - started, int(counts['attempts']),
                                   overloads=int(counts['overloads']), held=int(counts['held']),
                                   held_s=counts['held_s'])
 
-    def _call(self, make_body: Callable[[], Any], started: float, counts: Dict[str, Any]) -> Outcome:
-        deadline = started + self.policy.deadline_s
+    def _call(self, make_body: Callable[[], Any], started: float, counts: Dict[str, Any],
+              policy: RetryPolicy) -> Outcome:
+        deadline = started + policy.deadline_s
         body = make_body()
         limiter = self.gate.limiter
 
@@ -246,7 +251,7 @@ class OICCaller:
         charged = lambda: int(counts['charged'])  # noqa: E731
         # Under an adaptive limit the limit backs off from overload (a cut, pacing); a record's own backoff grows
         # only with the attempts that count. A fixed limit does not back off, so there every attempt grows it.
-        retrying = self.policy.retrying(self.stop_event, spent=charged,
+        retrying = policy.retrying(self.stop_event, spent=charged,
                                         backoff_step=charged if isinstance(limiter, cl.AdaptiveLimit) else None)
         try:
             last = retrying(attempt)
@@ -261,7 +266,7 @@ class OICCaller:
             return Outcome('ack', last.status, answer=last.answer, **common)
         if last.status in AUTH_STATUSES:
             return Outcome('auth', last.status, reason='http_%d' % last.status, detail=last.detail, **common)
-        return Outcome('dead', last.status, reason=give_up_reason(last, int(counts['charged']), self.policy),
+        return Outcome('dead', last.status, reason=give_up_reason(last, int(counts['charged']), policy),
                        detail=last.detail, **common)
 
     def _authorization(self, deadline):

@@ -38,7 +38,7 @@ DEFAULT_CONCURRENCY = {'adaptive': 100, 'fixed': 16}
 METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
 DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
-                'deadline_exceeded', 'internal_error')
+                'deadline_exceeded', 'internal_error', 'unreadable_answer')
 TOKEN_COUNTERS = ('token_fetches', 'token_fetch_failures', 'token_refreshes_ahead')
 
 

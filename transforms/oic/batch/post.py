@@ -46,17 +46,20 @@ class _BatchPostFn(per_record._PostFn):
 
     def _run(self, batch, timestamp, window):
         """On a pool thread: one batch's requests; hands the results back to the bundle's thread, whatever raises
-        (as _PostFn._run: each record of a batch whose sending raised is dead-lettered as 'internal_error')."""
+        (as _PostFn._run: each record of a batch whose sending raised, and that was not settled before it raised,
+        is dead-lettered as 'internal_error'; acknowledgements of earlier rounds stand)."""
         started = time.monotonic()
+        result = send.BatchResult()
         try:
-            result = send.send_batch(self._caller.call_body, batch, self._shape, self._policy, self._stop)
+            send.send_batch(self._caller.call_body, batch, self._shape, self._policy, self._stop, into=result)
         except BaseException as err:  # noqa: B036 (a pool thread: nothing above it would see the error)
             failed = internal_error(err, time.monotonic() - started)
             batch_id = 'internal-error-%s' % uuid.uuid4().hex[:12]
-            result = send.BatchResult(settled=[send.Settled(
+            unsettled = result.unsettled(batch)
+            result.settled.extend(send.Settled(
                 record=record, kind='dead', status=None, attempts=0, latency_s=failed.latency_s, batch_id=batch_id,
-                batch_records=len(batch), batch_bytes=0, reason=failed.reason, detail=failed.detail)
-                for record in batch], requests=[])
+                batch_records=len(unsettled), batch_bytes=0, reason=failed.reason, detail=failed.detail)
+                for record in unsettled)
         try:
             if self._live is not None:
                 for item in result.settled:

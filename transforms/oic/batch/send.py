@@ -1,29 +1,34 @@
-"""One batch to OIC's batch trigger: the request, the insertErrors of its answer mapped back to each record, rows
-refused with a retryable reason sent again together, and a settled result for every record (never raises).
+"""One batch to OIC's batch trigger: the request, its answer read strictly and mapped back to each record, rows refused
+with a retryable reason (or every row, after an answer that could not be read) sent again together, and a settled
+result for every record.
 
 The wire contract (docs/oic-batching.md): POST `{"records": [payload, ...]}`; a 2xx answer carries BigQuery's
 insertAll result as the integration passes it back, `{"insertErrors": [{"index": i, "errors": [{"reason": "...",
-"message": "..."}]}]}`, absent or empty = every row inserted. A whole request that fails (429, 5xx, timeout, no
-connection) is retried by the caller under the retry policy and the concurrency limit, like one record's request.
+"message": "..."}]}]}`, absent or empty = every row inserted (transforms/oic/batch/answer.py reads it). A whole
+request that fails (429, 5xx, timeout, no connection) is retried by the caller under the retry policy and the
+concurrency limit, like one record's request; the batch's rounds together stay within the policy's deadline.
 """
 
 import dataclasses
-import json
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from transforms import records as rec
 from transforms.oic.caller import Outcome
 from transforms.oic.post import ack
 from transforms.oic.retry import RetryPolicy
+from transforms.oic.batch.answer import BatchAnswer, excerpt, read_answer
 from transforms.oic.batch.grouping import body_size, payload_size
 
-# insertAll reasons worth sending the row again (BigQuery's error table: transient backend failures, and `stopped`,
-# a valid row not inserted because another row of the request was invalid); any other reason refuses the row for good.
-RETRYABLE_ROW_REASONS = frozenset(('backendError', 'internalError', 'timeout', 'stopped'))
-UNKNOWN_REASON = 'unknown'
+UNREADABLE_ANSWER = 'unreadable_answer'  # the dead-letter reason of rows whose every answer could not be read
+
+
+class BodyCaller(Protocol):
+    """OICCaller.call_body: posts one body with the whole-request retries, within `deadline_s` when given."""
+
+    def __call__(self, body: Any, deadline_s: Optional[float] = None) -> Outcome: ...
 
 
 @dataclasses.dataclass
@@ -43,96 +48,103 @@ class Settled:
 
 @dataclasses.dataclass
 class BatchResult:
-    """Every record of the batch settled once, and the Outcome of each request sent (for metrics and auth checks)."""
-    settled: List[Settled]
-    requests: List[Outcome]
+    """Every record of the batch settled once, and the Outcome of each request sent (for metrics and auth checks).
+    send_batch fills it as it goes, so what was settled before something raised stands."""
+    settled: List[Settled] = dataclasses.field(default_factory=list)
+    requests: List[Outcome] = dataclasses.field(default_factory=list)
 
-
-def row_errors(answer: bytes, rows: int) -> Dict[int, Tuple[str, str]]:
-    """{index: (reason, message)} of the rows an answer's insertErrors refused; an answer that is empty, not JSON or
-    without insertErrors refuses none. A row with several errors takes the first reason that is not retryable (a row
-    refused for good is not worth another request), else the first."""
-    try:
-        data = json.loads(answer.decode('utf-8')) if answer and answer.strip() else {}
-    except (UnicodeDecodeError, ValueError):
-        return {}
-    entries = data.get('insertErrors') if isinstance(data, dict) else None
-    refused: Dict[int, Tuple[str, str]] = {}
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        index = entry.get('index')
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < rows:
-            continue
-        errors = [e for e in entry.get('errors') or [] if isinstance(e, dict)] or [{}]
-        final = [e for e in errors if str(e.get('reason')) not in RETRYABLE_ROW_REASONS]
-        chosen = (final or errors)[0]
-        refused[index] = (str(chosen.get('reason') or UNKNOWN_REASON), str(chosen.get('message') or ''))
-    return refused
+    def unsettled(self, records: Sequence[dict]) -> List[dict]:
+        """The records of `records` (the same objects send_batch was given) not settled yet."""
+        done = {id(item.record) for item in self.settled}
+        return [record for record in records if id(record) not in done]
 
 
 def new_batch_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def send_batch(call_body: Callable[[Any], Outcome], records: Sequence[dict], shape: str, policy: RetryPolicy,
+def unreadable_detail(answer: BatchAnswer, body: bytes, given_up: str) -> str:
+    """The detail of a row dead-lettered because its last answer could not be read: why, why the retries stopped,
+    and the answer's first characters."""
+    return '%s (%s); the answer began: %s' % (answer.problem, given_up, excerpt(body))
+
+
+def send_batch(call_body: BodyCaller, records: Sequence[dict], shape: str, policy: RetryPolicy,
                stop_event: Optional[threading.Event] = None, sleep: Optional[Callable[[float], Any]] = None,
-               new_id: Callable[[], str] = new_batch_id, clock: Callable[[], float] = time.monotonic) -> BatchResult:
-    """Posts `records` as one batch with `call_body` (OICCaller.call_body: the whole-request retries), then sends the
-    rows refused with a retryable reason again, together, after a backoff, until none is left, the policy's attempts
-    (rounds) or deadline run out, or `stop_event` is set. Every record is settled exactly once."""
+               new_id: Callable[[], str] = new_batch_id, clock: Callable[[], float] = time.monotonic,
+               into: Optional[BatchResult] = None) -> BatchResult:
+    """Posts `records` as one batch with `call_body` (OICCaller.call_body: the whole-request retries), then sends again,
+    together and after a backoff, the rows refused with a retryable reason, or every row not yet settled when the
+    answer could not be read, until none is left, the policy's attempts (rounds) run out, its deadline (which covers
+    every round: each request gets what is left of it) runs out, or `stop_event` is set. A row is acknowledged only on
+    a readable answer that does not name it; every record is settled exactly once, into `into` when given (so the
+    caller keeps what was settled if something raises) and returned."""
     stop_event = stop_event or threading.Event()
     sleep = sleep or stop_event.wait
+    result = into if into is not None else BatchResult()
     started = clock()
     pending = list(records)
     attempts = [0] * len(pending)
-    settled: List[Settled] = []
-    requests: List[Outcome] = []
     round_ = 0
     while pending:
         round_ += 1
         payloads = [rec.oic_payload(r, shape) for r in pending]
         batch_id, size = new_id(), body_size([payload_size(p) for p in payloads])
-        outcome = call_body({'records': payloads})
-        requests.append(outcome)
+        outcome = call_body({'records': payloads}, deadline_s=policy.deadline_s - (clock() - started))
+        result.requests.append(outcome)
         attempts = [a + outcome.attempts for a in attempts]
-        common: Dict[str, Any] = dict(batch_id=batch_id, batch_records=len(pending), batch_bytes=size)
+        common: Dict[str, Any] = dict(status=outcome.status, batch_id=batch_id, batch_records=len(pending),
+                                      batch_bytes=size)
+
+        def settle(record: dict, spent: int, kind: str, reason: str = '', detail: str = '') -> None:
+            result.settled.append(Settled(record, kind, attempts=spent, latency_s=clock() - started, reason=reason,
+                                          detail=detail, **common))
+
         if outcome.kind != 'ack':  # the whole request failed for good: every record with the request's reason
-            settled.extend(Settled(r, 'dead', outcome.status, a, clock() - started, reason=outcome.reason or 'unknown',
-                                   detail=outcome.detail, **common) for r, a in zip(pending, attempts))
+            for record, spent in zip(pending, attempts):
+                settle(record, spent, 'dead', outcome.reason or 'unknown', outcome.detail)
             break
-        refused = row_errors(outcome.answer, len(pending))
-        again: List[Tuple[dict, int, Tuple[str, str]]] = []
+        answer = read_answer(outcome.answer, len(pending))
+        again: List[Tuple[dict, int, str]] = []  # (record, attempts, the row's reason: message)
         for index, (record, spent) in enumerate(zip(pending, attempts)):
-            if index not in refused:
-                settled.append(Settled(record, 'ack', outcome.status, spent, clock() - started, **common))
-            elif refused[index][0] in RETRYABLE_ROW_REASONS:
-                again.append((record, spent, refused[index]))
+            refusal = answer.refused.get(index)
+            if not answer.readable:
+                again.append((record, spent, ''))
+            elif refusal is None:
+                settle(record, spent, 'ack')
+            elif refusal.retryable:
+                again.append((record, spent, '%s: %s' % (refusal.reason, refusal.message)))
             else:
-                reason, message = refused[index]
-                settled.append(Settled(record, 'dead', outcome.status, spent, clock() - started, reason=reason,
-                                       detail=message, **common))
+                settle(record, spent, 'dead', refusal.reason, refusal.message)
         if not again:
             break
-        wait = policy.backoff(round_)
-        give_up = None
-        if round_ >= policy.max_attempts:
-            give_up = 'attempts_exhausted'
-        elif clock() + wait - started >= policy.deadline_s:
-            give_up = 'deadline_exceeded'
-        elif stop_event.is_set():
-            give_up = 'stopped'
-        if give_up is None:
-            sleep(wait)
-            if stop_event.is_set():
-                give_up = 'stopped'
-        if give_up is not None:
-            settled.extend(Settled(r, 'dead', outcome.status, a, clock() - started, reason=give_up,
-                                   detail='%s: %s' % why, **common) for r, a, why in again)
+        given_up = _wait_or_give_up(policy, round_, clock() - started, stop_event, sleep)
+        if given_up is not None:
+            for record, spent, why in again:
+                if answer.readable:
+                    settle(record, spent, 'dead', given_up, why)
+                else:
+                    settle(record, spent, 'dead', UNREADABLE_ANSWER, unreadable_detail(answer, outcome.answer,
+                                                                                       given_up))
             break
         pending = [r for r, _, _ in again]
         attempts = [a for _, a, _ in again]
-    return BatchResult(settled, requests)
+    return result
+
+
+def _wait_or_give_up(policy: RetryPolicy, round_: int, elapsed_s: float, stop_event: threading.Event,
+                     sleep: Callable[[float], Any]) -> Optional[str]:
+    """Sleeps the backoff before round `round_ + 1` and returns None, or returns why there is no such round:
+    'attempts_exhausted' (rounds), 'deadline_exceeded' (the backoff would end past the batch's deadline), 'stopped'."""
+    wait = policy.backoff(round_)
+    if round_ >= policy.max_attempts:
+        return 'attempts_exhausted'
+    if elapsed_s + wait >= policy.deadline_s:
+        return 'deadline_exceeded'
+    if stop_event.is_set():
+        return 'stopped'
+    sleep(wait)
+    return 'stopped' if stop_event.is_set() else None
 
 
 def ack_of(item: Settled) -> dict:
