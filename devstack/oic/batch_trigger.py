@@ -2,13 +2,15 @@
 validates each record, writes the valid rows with ONE insertAll (insertId = record_id) and answers with insertAll's
 result mapped back by index, `{"insertErrors": [{"index": i, "errors": [{"reason", "message"}]}]}` (none = every row
 inserted). Invalid records come back as reason `invalid` with the validation message; `row_error_rates` in the fault
-settings refuses a share of rows (devstack/oic/row_faults.py). One tracking instance per request, with its number of
+settings refuses a share of rows (devstack/oic/row_faults.py); `mapper_shape_rate` and `html_answer_rate` change a
+share of answers (devstack/oic/answer_faults.py). One tracking instance per request, with its number of
 records; billing messages counted as OIC counts them, one per started 50 KB of request body (docs/oic-batching.md)."""
 
 import asyncio
 
 from aiohttp import web
 
+from devstack.oic import answer_faults
 from devstack.oic import mapping
 from devstack.oic import row_faults
 from devstack.oic import sink as sink_mod
@@ -103,6 +105,10 @@ async def _process(request, state, helpers):
     if fate['error']:
         return failed(fate['error'], 'injected HTTP %d' % fate['error'], len(batch),
                       headers=state.retry_after() if fate['error'] == 503 else None)
+    answer_fate = state.faults.answer_fate()
+    if answer_fate['html']:  # a gateway's page: the integration never ran, nothing inserted, no instance
+        state.stats.batch['answers_html'] += 1
+        return answer_faults.html_page()
     errors, rows = _rows_and_errors(batch, state)
     if rows:
         try:
@@ -117,6 +123,9 @@ async def _process(request, state, helpers):
     answer = {'kind': 'bigquery#tableDataInsertAllResponse'}
     if errors:
         answer['insertErrors'] = errors
+    if answer_fate['mapper']:
+        state.stats.batch['answers_mapper_shape'] += 1
+        answer = answer_faults.mapper_shape(answer)
     return web.json_response(answer)
 
 

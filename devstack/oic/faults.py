@@ -33,6 +33,9 @@ DEFAULTS = {
 
 # The batch trigger's row faults (devstack/oic/batch_trigger.py, row_faults.py): kept apart from the request faults.
 DEFAULTS['row_error_rates'] = {}  # {"backendError": 0.05, "invalid": 0.01}: share of rows refused, by insertAll reason
+# The batch trigger's answer faults (devstack/oic/answer_faults.py), drawn per batch request.
+DEFAULTS['mapper_shape_rate'] = 0.0  # share of answers in an OIC mapper's shape (objects for 1-element arrays, "3")
+DEFAULTS['html_answer_rate'] = 0.0   # share of requests answered 200 with an HTML page, nothing inserted
 
 
 MAX_SIGMA = 3.0            # beyond it a lognormal's tail is minutes for a median of a second: a typo, not a model
@@ -124,7 +127,7 @@ def parse(settings):
         raise FaultError('byol must be true or false, got %r' % (clean['byol'],))
     if clean['over_capacity'] not in OVER_CAPACITY:
         raise FaultError('over_capacity must be one of %s, got %r' % (', '.join(OVER_CAPACITY), clean['over_capacity']))
-    for name in ('hang_rate', 'drop_rate', 'drop_after_rate', 'outlier_rate'):
+    for name in ('hang_rate', 'drop_rate', 'drop_after_rate', 'outlier_rate', 'mapper_shape_rate', 'html_answer_rate'):
         clean[name] = _rate(name, clean[name])
     rates = clean['error_rates']
     if not isinstance(rates, dict):
@@ -188,6 +191,7 @@ class Faults:
         self.settings = parse(settings)
         self._sequence = 0
         self._rng = random.Random(self.settings['seed'])
+        self._answer_rng = self._answer_random()
 
     def update(self, changes):
         """Changes only the given settings (the others keep their current values)."""
@@ -197,6 +201,18 @@ class Faults:
         if 'seed' in changes:
             self._sequence = 0
             self._rng = random.Random(self.settings['seed'])
+            self._answer_rng = self._answer_random()
+
+    def _answer_random(self):
+        seed = self.settings['seed']
+        return random.Random(None if seed is None else '%d/answer' % seed)
+
+    def answer_fate(self):
+        """The batch trigger's answer faults for one request: {'html': bool, 'mapper': bool}. A sequence of its own
+        (seeded by the seed), so the request draws above are the same with or without these faults."""
+        u_html, u_mapper = self._answer_rng.random(), self._answer_rng.random()
+        return {'html': u_html < self.settings['html_answer_rate'],
+                'mapper': u_mapper < self.settings['mapper_shape_rate']}
 
     def draw(self, record_id=None, attempt=1):
         """The fate of one request. With a seed and a record_id it depends only on (seed, record_id, attempt),

@@ -1,6 +1,6 @@
 """The OIC stand-in's batch trigger (devstack/oic/batch_trigger.py) against the real local services: one insertAll
 for the batch, insertErrors by index, billing messages, one tracking instance per request with its record count, row
-faults."""
+faults, and the answer faults (an OIC mapper's shape, an HTML page with nothing inserted) read by the real caller."""
 
 import json
 import uuid
@@ -8,9 +8,14 @@ import uuid
 import pytest
 import requests
 
-from devstack.oic import batch_trigger
+from devstack.oic import answer_faults, batch_trigger
+from devstack.oic.faults import FaultError, parse
 from devstack.oic.row_faults import parse_rates
 from transforms import records
+from transforms.oic.batch import send
+from transforms.oic.caller import OICCaller
+from transforms.oic.retry import RetryPolicy
+from transforms.oic.throttle import Gate
 
 pytestmark = pytest.mark.stack
 
@@ -95,3 +100,63 @@ def test_a_body_that_is_not_a_batch_gets_400(clean_stack):
 def test_the_batch_trigger_needs_auth(clean_stack):
     response = requests.post(batch_url(clean_stack), json={'records': [records.oic_payload(make(1)[0])]}, timeout=10)
     assert response.status_code == 401
+
+
+def test_answer_fault_rates_are_validated():
+    assert parse({'mapper_shape_rate': 1, 'html_answer_rate': 0.02})['html_answer_rate'] == 0.02
+    for bad in ({'mapper_shape_rate': 1.5}, {'html_answer_rate': -0.1}, {'html_answer_rate': True},
+                {'mapper_shape_rate': '0.5'}):
+        with pytest.raises(FaultError):
+            parse(bad)
+
+
+def test_the_mapper_shape_turns_one_element_arrays_into_objects_and_indexes_into_strings():
+    one = {'index': 3, 'errors': [{'reason': 'invalid', 'message': 'm'}]}
+    two = {'index': 5, 'errors': [{'reason': 'stopped'}, {'reason': 'invalid'}]}
+    assert answer_faults.mapper_shape({'kind': 'k', 'insertErrors': [one]}) == {
+        'kind': 'k', 'insertErrors': {'index': '3', 'errors': {'reason': 'invalid', 'message': 'm'}}}
+    assert answer_faults.mapper_shape({'insertErrors': [one, two]})['insertErrors'] == [
+        {'index': '3', 'errors': {'reason': 'invalid', 'message': 'm'}}, dict(two, index='5')]
+    assert answer_faults.mapper_shape({'kind': 'k'}) == {'kind': 'k'}
+
+
+def real_caller(stack, attempts=3):
+    policy = RetryPolicy(max_attempts=attempts, deadline_s=30, initial_backoff_s=0, max_backoff_s=0)
+    return OICCaller(batch_url(stack), stack.username, stack.password, 4, (5.0, 10.0), policy, Gate()), policy
+
+
+def test_an_html_page_inserts_nothing_and_the_real_caller_acks_nothing(clean_stack):
+    clean_stack.update_faults({'html_answer_rate': 1.0})
+    batch = make(5)
+    response = post_batch(clean_stack, {'records': [records.oic_payload(r) for r in batch]})
+    assert response.status_code == 200 and response.headers['Content-Type'].startswith('text/html')
+    caller, policy = real_caller(clean_stack)
+    try:
+        result = send.send_batch(caller.call_body, batch, 'extended', policy)
+    finally:
+        caller.close()
+    assert {(i.kind, i.reason) for i in result.settled} == {('dead', 'unreadable_answer')}
+    assert '<!DOCTYPE html>' in result.settled[0].detail
+    stats = clean_stack.stats()['batch']
+    assert stats['answers_html'] == 1 + policy.max_attempts and stats.get('rows_inserted', 0) == 0
+    assert clean_stack.rows(clean_stack.oic_table) == []
+
+
+def test_in_the_mappers_shape_refused_rows_are_refused_and_the_rest_acked(clean_stack):
+    clean_stack.update_faults({'mapper_shape_rate': 1.0})
+    probe = [records.oic_payload(r) for r in make(3)]
+    probe[1]['Quantity_Available'] = -5  # one invalid row: insertErrors is one object, its index "1"
+    answer = post_batch(clean_stack, {'records': probe}).json()
+    assert answer['insertErrors'] == {'index': '1', 'errors': answer['insertErrors']['errors']}
+    assert answer['insertErrors']['errors']['reason'] == 'invalid'
+    batch = make(6)
+    batch[2]['Quantity_Available'] = -5
+    caller, policy = real_caller(clean_stack)
+    try:
+        result = send.send_batch(caller.call_body, batch, 'extended', policy)
+    finally:
+        caller.close()
+    outcome = {i.record['record_id']: (i.kind, i.reason) for i in result.settled}
+    assert outcome == {r['record_id']: ('dead', 'invalid') if i == 2 else ('ack', '') for i, r in enumerate(batch)}
+    landed = {r['record_id'] for r in clean_stack.wait_for_rows(clean_stack.oic_table, 2 + 5)}
+    assert landed & set(outcome) == {k for k, v in outcome.items() if v[0] == 'ack'}

@@ -1,18 +1,24 @@
 """The batch trigger's answer read strictly (transforms/oic/batch/answer.py), and send_batch failing closed on what it
 cannot read: a fake call_body per answer shape (BigQuery's list, an OIC mapper's object and string index, HTML, a
 truncated body, out-of-range indexes, `errors` as a number or an object), acknowledgements of earlier rounds that
-stand, and a batch's rounds kept within one deadline (an injected clock: nothing sleeps)."""
+stand (also when a later round raises, under TestPipeline), and a batch's rounds kept within one deadline (an
+injected clock: nothing sleeps)."""
 
 import json
 
+import apache_beam as beam
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
 from transforms import records as rec
 from transforms.oic.batch import send
+from transforms.oic.batch.post import PostBatchesToOIC
 from transforms.oic.batch.answer import EXCERPT_CHARS, RowRefusal, read_answer
 from transforms.oic.caller import Outcome
 from transforms.oic.retry import RetryPolicy
 
+URL = 'http://127.0.0.1:9/ic/api/integration/v1/flows/rest/WAREHOUSE_BATCH/1.0/records'
 RECORDS = [rec.make_record(seed=12, run_id='answer-run', index=i) for i in range(6)]
 POLICY = RetryPolicy(max_attempts=4, deadline_s=60, initial_backoff_s=0, max_backoff_s=0)
 HTML = (b'<!DOCTYPE html><html><head><title>Sign In</title></head><body><form action="/oauth2/v1/authorize">'
@@ -229,3 +235,27 @@ def test_an_unreadable_answer_at_the_deadline_dead_letters_with_the_deadline_nam
     assert trigger.deadlines == [60.0, 0.5]  # the second request had what was left
     assert {(i.kind, i.reason) for i in result.settled} == {('dead', 'unreadable_answer')}
     assert '(deadline_exceeded)' in result.settled[0].detail
+
+
+# --- PostBatchesToOIC: what a round that raises leaves standing ---------------------------------------------------
+
+class RaisesInRoundTwo:
+    """The first request of a batch refuses its last row with backendError; sending that row again raises."""
+
+    def call_body(self, body_, deadline_s=None):
+        if len(body_['records']) == 1:
+            raise RuntimeError('a bug in round two')
+        return Outcome('ack', 200, attempts=1, latency_s=0.0,
+                       answer=refuse('backendError', len(body_['records']) - 1))
+
+    def close(self):
+        pass
+
+
+def test_rows_acked_before_a_round_raised_are_acked_and_only_the_rest_is_internal_error():
+    with TestPipeline() as pipeline:
+        posted = pipeline | beam.Create(RECORDS) | PostBatchesToOIC(
+            URL, 'user', max_kb=50, shards=1, caller_factory=RaisesInRoundTwo, concurrency=1)
+        assert_that(posted.acks | 'Acked' >> beam.Map(lambda a: 1), equal_to([1] * (len(RECORDS) - 1)), label='acks')
+        assert_that(posted.dead_letter | beam.Map(lambda d: (d['reason'], d['detail'], d['batch_records'])),
+                    equal_to([('internal_error', 'internal_error: RuntimeError', 1)]), label='dead')

@@ -62,3 +62,22 @@ def test_batched_run_resends_refused_rows_and_dead_letters_invalid_ones(clean_st
     assert any(a['attempts'] > 1 for a in acks)  # some rows were sent again
     result = report['paths']['oic']
     assert (result['missing'], result['duplicates']) == (0, 0), result
+
+
+def test_html_pages_and_the_mappers_shape_ack_nothing_that_did_not_land(clean_stack, password, tmp_path):
+    # Every answer in an OIC mapper's shape, 30% of requests answered 200 with a sign-in page and nothing inserted:
+    # the pipeline sends those again, refuses exactly the rows the stand-in refused, and acks only rows that landed.
+    clean_stack.update_faults({'seed': 6, 'mapper_shape_rate': 1.0, 'html_answer_rate': 0.3,
+                               'row_error_rates': {'backendError': 0.1, 'invalid': 0.05}})
+    code, report = run_pipeline(clean_stack, tmp_path, '--records', '400', '--seed', '5', '--oic_batch_kb', '10')
+    assert code == 0
+    acks = read_jsonl(tmp_path / 'oic', 'acks-*.jsonl')
+    dead = read_jsonl(tmp_path / 'oic', 'dead_letters-*.jsonl')
+    stats = clean_stack.stats()['batch']
+    assert stats['answers_html'] > 0 and stats['answers_mapper_shape'] > 0
+    assert {d['reason'] for d in dead} == {'invalid'} and len(dead) == stats['row_errors_invalid']
+    landed = [row['record_id'] for row in clean_stack.rows(clean_stack.oic_table)]
+    assert sorted(landed) == sorted(a['record_id'] for a in acks) and len(acks) + len(dead) == 400
+    result = report['paths']['oic']
+    assert (result['acked'], result['landed'], result['missing'], result['duplicates']) == \
+        (len(acks), len(acks), 0, 0), result
