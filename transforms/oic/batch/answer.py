@@ -1,5 +1,5 @@
 """The batch trigger's answer, read strictly: the rows BigQuery refused (by index, with a reason), or why the answer
-cannot be read. The caller never acknowledges a row on an answer it cannot read (docs/oic-batching.md#the-answer).
+cannot be read. The caller never acknowledges a row on an answer it cannot read (docs/oic-batching.md#what-the-pipeline-reads-in-an-answer).
 
 What is read: a JSON object (any other keys ignored) whose `insertErrors` is BigQuery's insertAll result,
 `[{"index": 3, "errors": [{"reason": "invalid", "message": "…"}]}]`, and also what an OIC XML-to-JSON mapper makes of
