@@ -48,7 +48,8 @@ def judge(acks: List[dict], dead: List[dict], landed_ids: List[str], refused_inv
     not_once = sorted(i for i in valid if landed[i] != 1)
     acked_not_landed = sorted(i for i in acked if not landed[i])
     column = (report.get('acked'), report.get('landed'), report.get('missing'), report.get('duplicates'))
-    truth = (len(acked), len(set(landed) & settled), 0, sum(n - 1 for i, n in landed.items() if i in settled))
+    truth = (len(acked), len(set(landed) & settled), len(settled - set(landed) - set(dead_ids)),
+             sum(n - 1 for i, n in landed.items() if i in settled))
     return [
         ('every record settled once', len(settled) == records and max(acked.values(), default=1) == 1
          and max(dead_ids.values(), default=1) == 1 and not set(acked) & set(dead_ids),
