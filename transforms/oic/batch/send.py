@@ -20,7 +20,7 @@ from transforms.oic.caller import Outcome
 from transforms.oic.post import ack
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.batch.answer import BatchAnswer, excerpt, read_answer
-from transforms.oic.batch.grouping import body_size, payload_size
+from transforms.oic.batch.body import body_size, payload_size
 
 UNREADABLE_ANSWER = 'unreadable_answer'  # the dead-letter reason of rows whose every answer could not be read
 
