@@ -97,6 +97,12 @@ def test_anything_else_is_unreadable_and_names_no_row(answer, why):
     assert not read.readable and why in read.problem and read.refused == {}
 
 
+@pytest.mark.parametrize('status', [201, 202, 204])
+def test_a_success_other_than_200_does_not_say_the_rows_were_inserted(status):
+    read = read_answer(b'{"status": "accepted"}', 3, status)
+    assert not read.readable and 'HTTP %d' % status in read.problem
+
+
 # --- send_batch with a fake call_body per answer shape ------------------------------------------------------------
 
 class Trigger:
@@ -165,12 +171,13 @@ def test_an_unreadable_answer_acks_nothing_and_the_whole_request_is_sent_again(a
     assert outcomes(result) == {r['record_id']: ('dead', 'invalid') if i == 0 else ('ack', '')
                                 for i, r in enumerate(RECORDS)}
     assert all(item.batch_id == result.settled[0].batch_id for item in result.settled)  # the second request's
+    assert result.unreadable == 1
 
 
 def test_rows_whose_answers_stay_unreadable_are_dead_lettered_with_the_answers_first_characters():
     trigger = Trigger(HTML + b'x' * 500)
     result = send.send_batch(trigger, RECORDS[:3], 'extended', POLICY)
-    assert len(trigger.sent) == POLICY.max_attempts
+    assert len(trigger.sent) == POLICY.max_attempts == result.unreadable
     assert {(i.kind, i.reason, i.status, i.attempts) for i in result.settled} == {
         ('dead', 'unreadable_answer', 200, POLICY.max_attempts)}
     detail = result.settled[0].detail

@@ -75,6 +75,8 @@ def test_html_pages_and_the_mappers_shape_ack_nothing_that_did_not_land(clean_st
     dead = read_jsonl(tmp_path / 'oic', 'dead_letters-*.jsonl')
     stats = clean_stack.stats()['batch']
     assert stats['answers_html'] > 0 and stats['answers_mapper_shape'] > 0
+    metrics = json.load(open(tmp_path / 'run.json'))['metrics']
+    assert metrics['oic_unreadable_answers'] == stats['answers_html']  # each page seen, and sent again
     assert {d['reason'] for d in dead} == {'invalid'} and len(dead) == stats['row_errors_invalid']
     landed = [row['record_id'] for row in clean_stack.rows(clean_stack.oic_table)]
     assert sorted(landed) == sorted(a['record_id'] for a in acks) and len(acks) + len(dead) == 400

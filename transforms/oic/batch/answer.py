@@ -1,7 +1,7 @@
 """The batch trigger's answer, read strictly: the rows BigQuery refused (by index, with a reason), or why the answer
 cannot be read. The caller never acknowledges a row on an answer it cannot read (docs/oic-batching.md#what-the-pipeline-reads-in-an-answer).
 
-What is read: a JSON object (any other keys ignored) whose `insertErrors` is BigQuery's insertAll result,
+What is read: a 200 whose body is a JSON object (any other keys ignored) whose `insertErrors` is BigQuery's insertAll result,
 `[{"index": 3, "errors": [{"reason": "invalid", "message": "…"}]}]`, and also what an OIC XML-to-JSON mapper makes of
 it: an object where a one-element array stood (`insertErrors`, an entry's `errors`) and numbers as strings
 (`"index": "3"`). `insertErrors` absent, null or [] means every row was inserted, but only in a body that is a JSON
@@ -50,8 +50,11 @@ class _Unreadable(ValueError):
     """Raised inside the reader; read_answer turns it into BatchAnswer.problem."""
 
 
-def read_answer(body: bytes, rows: int) -> BatchAnswer:
-    """The answer `body` to a request of `rows` rows, read by the rules of the module's docstring."""
+def read_answer(body: bytes, rows: int, status: int = 200) -> BatchAnswer:
+    """The answer `body` to a request of `rows` rows, read by the rules of the module's docstring. A success other
+    than 200 (202 from an asynchronous integration, 204) is unreadable too: it does not say the rows were inserted."""
+    if status != 200:
+        return BatchAnswer(problem='HTTP %d, not the 200 of a synchronous integration' % status)
     try:
         return BatchAnswer(refused=_refusals(_json_object(body), rows))
     except _Unreadable as why:

@@ -27,6 +27,7 @@ class _BatchPostFn(per_record._PostFn):
     batches: Any
     batch_records: Any
     batch_bytes: Any
+    unreadable_answers: Any
 
     @classmethod
     def wrapping(cls, fn: per_record._PostFn) -> '_BatchPostFn':
@@ -36,6 +37,7 @@ class _BatchPostFn(per_record._PostFn):
         batch_fn.batches = Metrics.counter(per_record.METRICS_NAMESPACE, 'oic_batches')
         batch_fn.batch_records = Metrics.distribution(per_record.METRICS_NAMESPACE, 'oic_batch_records')
         batch_fn.batch_bytes = Metrics.distribution(per_record.METRICS_NAMESPACE, 'oic_batch_bytes')
+        batch_fn.unreadable_answers = Metrics.counter(per_record.METRICS_NAMESPACE, 'oic_unreadable_answers')
         return batch_fn
 
     def process(self, batch, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
@@ -71,6 +73,8 @@ class _BatchPostFn(per_record._PostFn):
         batch, timestamp, window, result = finished
         self._in_flight -= 1
         self.batches.inc(len(result.requests))
+        if result.unreadable:
+            self.unreadable_answers.inc(result.unreadable)
         yield from self._limit_samples(timestamp, window)
         self._count_tokens()
         for outcome in result.requests:

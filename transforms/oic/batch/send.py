@@ -52,6 +52,7 @@ class BatchResult:
     send_batch fills it as it goes, so what was settled before something raised stands."""
     settled: List[Settled] = dataclasses.field(default_factory=list)
     requests: List[Outcome] = dataclasses.field(default_factory=list)
+    unreadable: int = 0  # 2xx answers that could not be read (metric oic_unreadable_answers)
 
     def unsettled(self, records: Sequence[dict]) -> List[dict]:
         """The records of `records` (the same objects send_batch was given) not settled yet."""
@@ -104,7 +105,8 @@ def send_batch(call_body: BodyCaller, records: Sequence[dict], shape: str, polic
             for record, spent in zip(pending, attempts):
                 settle(record, spent, 'dead', outcome.reason or 'unknown', outcome.detail)
             break
-        answer = read_answer(outcome.answer, len(pending))
+        answer = read_answer(outcome.answer, len(pending), outcome.status or 0)
+        result.unreadable += not answer.readable
         again: List[Tuple[dict, int, str]] = []  # (record, attempts, the row's reason: message)
         for index, (record, spent) in enumerate(zip(pending, attempts)):
             refusal = answer.refused.get(index)
