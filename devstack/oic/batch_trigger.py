@@ -3,8 +3,8 @@ validates each record, writes the valid rows with ONE insertAll (insertId = reco
 result mapped back by index, `{"insertErrors": [{"index": i, "errors": [{"reason", "message"}]}]}` (none = every row
 inserted). Invalid records come back as reason `invalid` with the validation message; `row_error_rates` in the fault
 settings refuses a share of rows (devstack/oic/row_faults.py); `mapper_shape_rate` and `html_answer_rate` change a
-share of answers (devstack/oic/answer_faults.py). One tracking instance per request, with its number of
-records; billing messages counted as OIC counts them, one per started 50 KB of request body (docs/oic-batching.md)."""
+share of answers (devstack/oic/answer_faults.py). One tracking instance per request, with its number of records;
+billing messages counted as OIC counts them, one per started 50 KB of request body (docs/oic-batching.md)."""
 
 import asyncio
 

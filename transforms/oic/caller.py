@@ -252,7 +252,7 @@ class OICCaller:
         # Under an adaptive limit the limit backs off from overload (a cut, pacing); a record's own backoff grows
         # only with the attempts that count. A fixed limit does not back off, so there every attempt grows it.
         retrying = policy.retrying(self.stop_event, spent=charged,
-                                        backoff_step=charged if isinstance(limiter, cl.AdaptiveLimit) else None)
+                                   backoff_step=charged if isinstance(limiter, cl.AdaptiveLimit) else None)
         try:
             last = retrying(attempt)
         except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
