@@ -165,3 +165,17 @@ def test_a_batch_whose_sending_raises_is_dead_lettered_not_hung():
         assert_that(posted.dead_letter | beam.Map(lambda d: (d['record_id'], d['reason'], d['detail'])),
                     equal_to([(r['record_id'], 'internal_error', 'internal_error: RuntimeError')
                               for r in RECORDS[:12]]), label='dead')
+
+
+def test_the_live_counts_count_each_record_of_a_batch_once(tmp_path):
+    # The progress line's "sent" counted a batched record twice (once as a record, once more per batch): its "not yet
+    # settled" (sent - acked - dead) never reached zero. Every record handed once, settled once.
+    from transforms.run_record import live_stats
+    live_dir = str(tmp_path)
+    with TestPipeline() as pipeline:
+        _ = pipeline | beam.Create(RECORDS[:50]) | PostBatchesToOIC(
+            URL, 'user', max_kb=2, shards=2, caller_factory=FakeBatchCaller, concurrency=2, live_dir=live_dir)
+    counts = live_stats.read(live_dir, 'oic')
+    live_stats.forget(live_dir)
+    assert (counts['sent'], counts['acked'] + counts['dead']) == (50, 50), counts
+    assert counts['dead'] == sum(1 for r in RECORDS[:50] if invalid(r))

@@ -39,10 +39,12 @@ class _BatchPostFn(per_record._PostFn):
         return batch_fn
 
     def process(self, batch, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        if self._live is not None:
-            for _ in batch:
-                self._live.handed()
         yield from super().process(list(batch), timestamp, window)
+
+    @staticmethod
+    def _records_in(element) -> int:
+        """A batch's records, each counted once as handed to the caller (the live progress line's "sent")."""
+        return len(element)
 
     def _run(self, batch, timestamp, window):
         """On a pool thread: one batch's requests; hands the results back to the bundle's thread, whatever raises
