@@ -179,3 +179,21 @@ def test_the_live_counts_count_each_record_of_a_batch_once(tmp_path):
     live_stats.forget(live_dir)
     assert (counts['sent'], counts['acked'] + counts['dead']) == (50, 50), counts
     assert counts['dead'] == sum(1 for r in RECORDS[:50] if invalid(r))
+
+
+def test_the_report_counts_each_request_the_batched_path_sent_once(tmp_path):
+    # The acks and dead letters name the request that carried each record (<batch>.<round>) and every attempt of the
+    # requests that carried it: the report's count from them (comparison/measures/throughput.py) is the bodies the
+    # trigger received, one each (the fake answers every request at its first attempt), rows sent again included.
+    from comparison.measures import throughput
+    FakeBatchCaller.bodies.clear()
+    with TestPipeline() as pipeline:
+        posted = _post(pipeline | beam.Create(RECORDS[:60]), max_kb=2, shards=2)
+        settled = ((posted.acks, posted.dead_letter) | beam.Flatten()
+                   | beam.Map(lambda item: {k: item[k] for k in ('record_id', 'batch_id', 'attempts')}))
+        assert_that(settled | 'Count' >> beam.combiners.ToList() | beam.Map(throughput.oic_requests)
+                    | beam.Map(lambda counted: counted == len(FakeBatchCaller.bodies)), equal_to([True]))
+        assert_that(posted.acks | 'Again' >> beam.Filter(lambda a: a['attempts'] > 1)
+                    | beam.Map(lambda a: a['batch_id'].rpartition('.')[2]) | beam.Distinct(), equal_to(['2']),
+                    label='rounds')
+    assert 1 < len(FakeBatchCaller.bodies) < 60  # grouped: counting per record would have said 60 or more
