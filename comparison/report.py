@@ -208,8 +208,7 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
         requests_made, counted = throughput.http_requests(path, acks, dead, run.get('metrics'))
         result['http_requests'] = requests_made
         result['http_requests_counted'] = counted
-        result['http_requests_per_row'] = round(requests_made / result['sent'], 4) \
-            if requests_made is not None and result['sent'] else None
+        result['http_requests_per_row'] = throughput.requests_per_row(requests_made, result['sent'])
         row_bytes, payload = sizes.get(path) or (at['row_bytes'], at['payload_bytes'])
         shape: Dict[str, Any] = {}
         if path == 'oic':

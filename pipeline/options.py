@@ -152,11 +152,13 @@ class WarehouseOptions(PipelineOptions):
             help='Group records into request bodies {"records": [...]} of at most this many KB, posted to the batch '
                  'trigger (--oic_batch_url); a record is never split, one bigger than that goes alone. OIC bills one '
                  'message per started 50 KB, so 50 carries ~200 seed-sized records a message (default 0 = one record '
-                 'per request to --oic_url; docs/oic-batching.md).')
+                 'per request to --oic_url; docs/oic-batching.md). Needs --oic_payload extended: a row\'s insertId is '
+                 'its record_id, so a batch sent again cannot land twice.')
         oic.add_argument(
             '--oic_batch_wait', type=float, default=DEFAULT_BATCH_WAIT_S,
-            help='With --oic_batch_kb in a stream: the longest a record waits for its batch to fill, in seconds '
-                 '(default %g). A bounded run sends what is open when its input ends.' % DEFAULT_BATCH_WAIT_S)
+            help='With --oic_batch_kb in a stream: the longest a record waits for its batch to fill, in seconds of '
+                 'event time after its own event time (default %g; must be > 0: 0 would set no timer). A bounded run '
+                 'sends what is open when its input ends.' % DEFAULT_BATCH_WAIT_S)
         oic.add_argument(
             '--oic_batch_url', default=_env('OIC_BATCH_URL'),
             help='With --oic_batch_kb: the batch integration\'s REST trigger URL (env OIC_BATCH_URL). Default: '

@@ -13,6 +13,20 @@ from typing import Any, Iterable, List, Optional, Sequence
 # The request that carried a record on the batched OIC path, on its acknowledgement and dead letter: written by
 # transforms/oic/batch/send.py, read by comparison/cost/billing.py.
 BATCH_ID, BATCH_RECORDS, BATCH_BYTES = 'batch_id', 'batch_records', 'batch_bytes'
+# A batch_id is '<group>.<round>': the group names the batch as first sent, the round each request of it (rows sent
+# again go in a later round, a subset of the one before). comparison/measures/throughput.py counts requests by it.
+BATCH_ROUND_SEPARATOR = '.'
+
+
+def batch_round_id(group: str, round_: int) -> str:
+    """The batch_id of round `round_` (1 for the first request) of the batch `group`."""
+    return '%s%s%d' % (group, BATCH_ROUND_SEPARATOR, round_)
+
+
+def batch_group(batch_id: str) -> str:
+    """The batch a batch_id's request belongs to (the id itself when it names no round)."""
+    group, separator, round_ = str(batch_id).rpartition(BATCH_ROUND_SEPARATOR)
+    return group if separator and round_.isdigit() else str(batch_id)
 
 # Beam metrics namespace of the record-level counters (generated, valid, invalid, the direct path's writes).
 METRICS_NAMESPACE = 'warehouse'

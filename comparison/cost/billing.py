@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import requests
 
 from comparison.cost import pricing
+from comparison.measures import throughput
 from transforms import records as rec
 from transforms.oic import urls
 
@@ -39,8 +40,9 @@ def requests_of(settled: Iterable[Mapping[str, Any]], record_bytes: Mapping[str,
     {'request_id', 'records', 'bytes', 'bytes_from', 'attempts'}.
 
     Records with the same `batch_id` shared one request; its size is the largest `batch_bytes` they carry, else
-    the batch body around their payloads. A record without one went alone, its body its own payload. `attempts` is
-    the most any of its records says (a request retried whole is retried for all of them)."""
+    the batch body around their payloads; `attempts` are the request's own (throughput.batch_request_attempts: a
+    record's attempts also count the earlier requests that carried it). A record without one went alone, its body
+    its own payload."""
     grouped: Dict[str, List[Mapping[str, Any]]] = collections.OrderedDict()
     alone: List[Mapping[str, Any]] = []
     seen = set()
@@ -55,13 +57,14 @@ def requests_of(settled: Iterable[Mapping[str, Any]], record_bytes: Mapping[str,
         else:
             grouped.setdefault(key, []).append(item)
     found = []
+    request_attempts = throughput.batch_request_attempts(item for items in grouped.values() for item in items)
     for key, items in grouped.items():
         stated = [b for b in (_number(i.get(rec.BATCH_BYTES)) for i in items) if b is not None]
         sizes = [record_bytes.get(i['record_id'], 0) for i in items]
         found.append({'request_id': key, 'records': len(items),
                       'bytes': max(stated) if stated else pricing.batch_body_bytes(sizes),
                       'bytes_from': rec.BATCH_BYTES if stated else 'computed',
-                      'attempts': max(int(i.get('attempts') or 1) for i in items)})
+                      'attempts': request_attempts[key]})
     for item in alone:
         own = _number(item.get(rec.BATCH_BYTES))
         found.append({'request_id': None, 'records': 1,

@@ -386,8 +386,7 @@ def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, price
     result['http_requests_counted'] = ('one POST per record and attempt (from acks and dead letters)'
                                        if scope.path == 'oic' else 'unknown: not in the run record (see the '
                                                                    'runner\'s metrics)')
-    result['http_requests_per_row'] = round(result['http_requests'] / sent, 4) \
-        if result['http_requests'] is not None and sent else None
+    result['http_requests_per_row'] = throughput.requests_per_row(result['http_requests'], sent)
     sizes = queries.one(sizes_sql(scope), params)
     row_bytes = round(sizes['row_bytes']) if sizes.get('row_bytes') is not None else 0
     payload = round(sizes['payload_bytes']) if scope.path == 'oic' and sizes.get('payload_bytes') is not None else 0

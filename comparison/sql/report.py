@@ -90,6 +90,20 @@ def layout_warnings(client: Any, run: dict, dataset: DatasetSpec) -> List[str]:
     return [w for w in found if w]
 
 
+def requests_from_metrics(path: str, run: dict, result: dict) -> dict:
+    """The HTTP request figures the run-record tables cannot give, from the runner's metrics: the direct path's
+    insertAll calls (as in memory), and a batched OIC run's POSTs (the tables hold no batch_id: their attempts
+    would count a batch once per record). {} when the tables' own count stands (OIC one record per request)."""
+    if path == 'direct':
+        made, counted = throughput.http_requests(path, [], [], run.get('metrics'))
+    elif path == 'oic' and run.get('oic_batch_kb'):
+        made, counted = throughput.oic_requests_from_metrics(run.get('metrics'))
+    else:
+        return {}
+    return {'http_requests': made, 'http_requests_counted': counted,
+            'http_requests_per_row': throughput.requests_per_row(made, result.get('sent'))}
+
+
 def build_report_sql(run: dict, window: sql.Window, client_factory: Callable = bq_read.make_client,
                      prices: Optional[dict] = None, sample: int = sql.SAMPLE_IDS,
                      at_rate: Optional[float] = None) -> dict:
@@ -122,11 +136,8 @@ def build_report_sql(run: dict, window: sql.Window, client_factory: Callable = b
             result = {'sent': 0, 'acked': 0, 'dead_lettered': 0, 'landed_check': 'failed: %s: %s' % (
                 type(err).__name__, (str(err).splitlines() or [''])[0][:200])}
         result['wall_s'] = run.get('wall_s')
-        if path == 'direct' and 'sent' in result:  # insertAll calls: from the runner's metrics, as in memory.
-            result['http_requests'], result['http_requests_counted'] = throughput.http_requests(
-                path, [], [], run.get('metrics'))
-            result['http_requests_per_row'] = round(result['http_requests'] / result['sent'], 4) \
-                if result['http_requests'] is not None and result['sent'] else None
+        if 'sent' in result:
+            result.update(requests_from_metrics(path, run, result))
         if path == 'oic':
             result['oic_monitoring'] = {'check': 'skipped: the SQL reconciliation does not page through OIC\'s '
                                                  'monitoring API (use --in_memory for the three-way check)'}

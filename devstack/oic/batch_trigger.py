@@ -118,6 +118,9 @@ async def _process(request, state, helpers):
     state.stats.batch['records'] += len(batch)
     state.stats.batch['rows_inserted'] += len(rows)
     state.instances.record(started, 'COMPLETED', records=len(batch), code=BATCH_CODE)
+    if fate['late']:  # inserted, then answered after the caller has given up on it (late_answer_rate)
+        state.stats.batch['late_answers'] += 1
+        await asyncio.sleep(fate['late'])
     if fate['drop_after']:
         return helpers._drop(request)
     answer = {'kind': 'bigquery#tableDataInsertAllResponse'}

@@ -23,6 +23,10 @@ DEFAULTS = {
     'hang_seconds': 30.0,
     'drop_rate': 0.0,        # share of requests whose connection is closed with no response, nothing stored
     'drop_after_rate': 0.0,  # share of requests stored in BigQuery, then the connection is closed (lost ack)
+    # share of requests stored in BigQuery, then answered late_answer_seconds later: set it above the caller's
+    # --oic_read_timeout and the caller gives up and sends the request again (a late ack, as a slow OIC gives)
+    'late_answer_rate': 0.0,
+    'late_answer_seconds': 60.0,
     # Capacity (devstack/oic/capacity.py): the cap is max_concurrency if set, else 100 x message_packs (400 x if byol).
     'max_concurrency': 0,    # trigger requests served at once (0 = unlimited unless message_packs is set)
     'message_packs': 0,      # OIC message packs: 100 concurrent synchronous requests each
@@ -109,7 +113,7 @@ def parse(settings):
     seed = clean['seed']
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise FaultError('seed must be an integer or null')
-    for name in ('latency_ms', 'jitter_ms', 'hang_seconds', 'service_ms'):
+    for name in ('latency_ms', 'jitter_ms', 'hang_seconds', 'service_ms', 'late_answer_seconds'):
         clean[name] = _non_negative(name, clean[name])
     sigma = clean['service_sigma']
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma <= MAX_SIGMA:
@@ -127,7 +131,8 @@ def parse(settings):
         raise FaultError('byol must be true or false, got %r' % (clean['byol'],))
     if clean['over_capacity'] not in OVER_CAPACITY:
         raise FaultError('over_capacity must be one of %s, got %r' % (', '.join(OVER_CAPACITY), clean['over_capacity']))
-    for name in ('hang_rate', 'drop_rate', 'drop_after_rate', 'outlier_rate', 'mapper_shape_rate', 'html_answer_rate'):
+    for name in ('hang_rate', 'drop_rate', 'drop_after_rate', 'outlier_rate', 'mapper_shape_rate', 'html_answer_rate',
+                 'late_answer_rate'):
         clean[name] = _rate(name, clean[name])
     rates = clean['error_rates']
     if not isinstance(rates, dict):
@@ -231,9 +236,13 @@ class Faults:
             if u_error < edge:
                 error = int(status)
                 break
+        service = draw_service_ms(s, rng) / 1000.0
+        # Drawn last and only when on, so that the other faults' seeded draws stay as they were without it.
+        late = s['late_answer_seconds'] if s['late_answer_rate'] and rng.random() < s['late_answer_rate'] else 0.0
         return {
             'delay': (s['latency_ms'] + u_jitter * s['jitter_ms']) / 1000.0,
-            'service': draw_service_ms(s, rng) / 1000.0,
+            'service': service,
+            'late': late,
             'drop': u_drop < s['drop_rate'],
             'drop_after': u_drop_after < s['drop_after_rate'],
             'hang': s['hang_seconds'] if u_hang < s['hang_rate'] else 0.0,

@@ -351,6 +351,8 @@ async def _process(request, state):
     except sink_mod.SinkError as error:
         return failed(502, str(error))
     state.instances.record(started, 'COMPLETED', primary, record_id)
+    if fate['late']:  # inserted, then answered after the caller has given up on it (late_answer_rate)
+        await asyncio.sleep(fate['late'])
     if fate['drop_after']:
         return _drop(request)
     return web.json_response({'response': 'Submitted'})

@@ -206,11 +206,17 @@ def _batching(flags: WarehouseOptions, workers: int) -> dict:
     """The batching fields of OICConfig from --oic_batch_kb, --oic_batch_wait and --oic_batch_url."""
     if flags.oic_batch_kb < 0:
         raise UsageError('--oic_batch_kb must be >= 0 (0 = one record per request)')
-    if flags.oic_batch_wait < 0:
-        raise UsageError('--oic_batch_wait must be >= 0 (seconds)')
+    if flags.oic_batch_wait <= 0:
+        raise UsageError('--oic_batch_wait must be > 0 (seconds): with 0 a batch in a stream would wait until it '
+                         'filled or the stream drained')
     streaming = bool(flags.view_as(StandardOptions).streaming)
     if not flags.oic_batch_kb:
         return {'streaming': streaming}
+    if flags.oic_payload == 'seed':
+        # A batch sent again (its answer lost or late) must not land twice: the integration sets each row's insertId
+        # from its record_id, and the seed's payload has none (docs/oic-batching.md).
+        raise UsageError('--oic_batch_kb needs --oic_payload extended: the seed payload carries no record_id, so a '
+                         'batch sent again could land twice')
     url = flags.oic_batch_url or batch_url_for(flags.oic_url)
     _check_url('--oic_batch_url', url, flags.allow_insecure_http,
                'a Bearer token' if flags.oic_auth == 'oauth' else 'Basic Auth')

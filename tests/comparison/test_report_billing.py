@@ -235,3 +235,5 @@ def test_a_batched_runs_acks_price_the_run_in_its_own_shape(run_dir):
         (1, 1, 4.0, 4.0)
     assert found['sizes_from'] == 'batch_bytes on the acknowledgements'
     assert report['paths']['oic']['cost']['items'][0]['records_per_request'] == 4.0
+    # One POST carried the 4 records: the report's requests are the requests sent, not one per record.
+    assert (report['paths']['oic']['http_requests'], report['paths']['oic']['http_requests_per_row']) == (1, 0.25)

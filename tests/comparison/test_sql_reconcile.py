@@ -62,6 +62,17 @@ def test_every_query_filters_every_table_on_the_window_and_the_run(scope):
         assert not [t for t in tables if t == 'p.w.t_%s' % scope.path] or scope.landed is not None
 
 
+def test_a_batched_runs_requests_come_from_the_callers_metric_not_the_tables_attempts():
+    # The run-record tables hold no batch_id: their attempts count a batch once per record. The caller's counter
+    # counts each POST once.
+    batched = {'oic_batch_kb': 50, 'metrics': {'oic_requests': 12, 'batch_size': {'count': 40}}}
+    assert sql_report.requests_from_metrics('oic', batched, {'sent': 2000})['http_requests'] == 12
+    assert sql_report.requests_from_metrics('oic', batched, {'sent': 2000})['http_requests_per_row'] == 0.006
+    assert sql_report.requests_from_metrics('oic', dict(batched, metrics={}), {'sent': 2000})['http_requests'] is None
+    assert sql_report.requests_from_metrics('oic', {'metrics': {'oic_requests': 12}}, {'sent': 20}) == {}
+    assert sql_report.requests_from_metrics('direct', batched, {'sent': 2000})['http_requests'] == 40
+
+
 def test_the_landed_table_is_joined_inside_bigquery_not_fetched_by_id():
     statement = sql.summary_sql(SCOPES[0], False)
     assert 'p.w.t_oic' in statement and 'p.rr.sent' in statement and 'UNNEST(@ids)' not in statement

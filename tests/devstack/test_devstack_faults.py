@@ -113,6 +113,16 @@ def test_drop_after_store_loses_the_ack_but_the_row_lands(clean_stack):
     assert [r['record_id'] for r in clean_stack.rows(clean_stack.oic_table)] == [sent['record_id']]
 
 
+def test_a_late_answer_comes_after_the_row_landed(clean_stack):
+    clean_stack.set_faults({'late_answer_rate': 1.0, 'late_answer_seconds': 3})
+    sent = record()
+    with pytest.raises(requests.exceptions.ReadTimeout):  # the caller gives up before the answer comes
+        post(clean_stack, sent, timeout=0.5)
+    [row] = clean_stack.wait_for_rows(clean_stack.oic_table, 1)
+    assert row['record_id'] == sent['record_id']
+    clean_stack.wait_for_stats(lambda stats: stats['by_status'].get('200') == 1, timeout=30)  # answered, late
+
+
 def test_concurrency_limit_answers_429(clean_stack):
     clean_stack.set_faults({'max_concurrency': 2, 'retry_after': 2})
     responses = clean_stack.post_while_held(
@@ -155,7 +165,8 @@ def test_faults_can_be_read_and_reset(clean_stack):
 
 @pytest.mark.parametrize('settings', [{'colour': 1}, {'drop_rate': 2}, {'error_rates': {'404': 0.1}},
                                       {'error_rates': {'500': 0.6, '503': 0.6}}, {'reject': {'values': []}},
-                                      {'seed': 'x'}, [1, 2]])
+                                      {'seed': 'x'}, [1, 2], {'late_answer_rate': 1.5},
+                                      {'late_answer_seconds': -1}])
 def test_bad_fault_settings_get_400(local_stack, settings):
     response = requests.put(local_stack.oic_base + '/admin/faults', json=settings, timeout=5,
                             auth=(local_stack.username, local_stack.password))

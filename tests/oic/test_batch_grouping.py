@@ -144,3 +144,28 @@ def test_group_by_bytes_refuses_bad_limits():
         grouping.GroupByBytes(0)
     with pytest.raises(ValueError):
         grouping.GroupByBytes(1, wait_s=-1)
+
+
+def test_group_by_bytes_in_a_stream_keeps_the_wait_of_a_record_earlier_than_the_batch_s_first():
+    # The batch opens with a record at event time 5; one of event time 1 joins it (arrival order is not event order).
+    # Its wait (1 s) ends at 2, not at the first record's 6: the watermark at 2.5 sends both, and a record of event
+    # time 3 that comes after starts a batch of its own.
+    late, first, after = RECORDS[:3]
+    stream = (_Stream()
+              .add_elements([TimestampedValue(first, 5)])
+              .add_elements([TimestampedValue(late, 1)])
+              .advance_watermark_to(2.5)
+              .add_elements([TimestampedValue(after, 3)])
+              .advance_watermark_to(60)
+              .advance_watermark_to_infinity())
+    with TestPipeline(options=_streaming_options()) as pipeline:
+        batches = (pipeline | stream | beam.WindowInto(FixedWindows(60))
+                   | grouping.GroupByBytes(50, wait_s=1, shards=1, streaming=True))
+        assert_that(batches | _batch_ids(),
+                    equal_to([sorted([first['record_id'], late['record_id']]), [after['record_id']]]))
+
+
+def test_group_by_bytes_refuses_a_wait_of_zero():
+    # A wait of 0 set no timer: in a stream a record waited until its batch filled or the stream drained.
+    with pytest.raises(ValueError, match='positive'):
+        grouping.GroupByBytes(1, wait_s=0, streaming=True)

@@ -153,3 +153,35 @@ def test_a_batch_whose_sending_raises_is_dead_lettered_not_hung():
         assert_that(posted.dead_letter | beam.Map(lambda d: (d['record_id'], d['reason'], d['detail'])),
                     equal_to([(r['record_id'], 'internal_error', 'internal_error: RuntimeError')
                               for r in RECORDS[:12]]), label='dead')
+
+
+def test_the_live_counts_count_each_record_of_a_batch_once(tmp_path):
+    # The progress line's "sent" counted a batched record twice (once as a record, once more per batch): its "not yet
+    # settled" (sent - acked - dead) never reached zero. Every record handed once, settled once.
+    from transforms.run_record import live_stats
+    live_dir = str(tmp_path)
+    with TestPipeline() as pipeline:
+        _ = pipeline | beam.Create(RECORDS[:50]) | PostBatchesToOIC(
+            URL, 'user', max_kb=2, shards=2, caller_factory=FakeBatchCaller, concurrency=2, live_dir=live_dir)
+    counts = live_stats.read(live_dir, 'oic')
+    live_stats.forget(live_dir)
+    assert (counts['sent'], counts['acked'] + counts['dead']) == (50, 50), counts
+    assert counts['dead'] == sum(1 for r in RECORDS[:50] if invalid(r))
+
+
+def test_the_report_counts_each_request_the_batched_path_sent_once(tmp_path):
+    # The acks and dead letters name the request that carried each record (<batch>.<round>) and every attempt of the
+    # requests that carried it: the report's count from them (comparison/measures/throughput.py) is the bodies the
+    # trigger received, one each (the fake answers every request at its first attempt), rows sent again included.
+    from comparison.measures import throughput
+    FakeBatchCaller.bodies.clear()
+    with TestPipeline() as pipeline:
+        posted = _post(pipeline | beam.Create(RECORDS[:60]), max_kb=2, shards=2)
+        settled = ((posted.acks, posted.dead_letter) | beam.Flatten()
+                   | beam.Map(lambda item: {k: item[k] for k in ('record_id', 'batch_id', 'attempts')}))
+        assert_that(settled | 'Count' >> beam.combiners.ToList() | beam.Map(throughput.oic_requests)
+                    | beam.Map(lambda counted: counted == len(FakeBatchCaller.bodies)), equal_to([True]))
+        assert_that(posted.acks | 'Again' >> beam.Filter(lambda a: a['attempts'] > 1)
+                    | beam.Map(lambda a: a['batch_id'].rpartition('.')[2]) | beam.Distinct(), equal_to(['2']),
+                    label='rounds')
+    assert 1 < len(FakeBatchCaller.bodies) < 60  # grouped: counting per record would have said 60 or more

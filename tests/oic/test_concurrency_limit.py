@@ -521,3 +521,20 @@ def test_latency_alone_never_takes_a_worker_below_one_request():
     assert lim.limit == 1  # it was cut all the way down to one request
     round_trip(lim, clock, rtt=0.1, signal=cl.BACKPRESSURE)  # an explicit signal at one request: now paced
     assert lim.limit_value < 1.0
+
+
+@pytest.mark.parametrize('after', [cl.OK, cl.BACKPRESSURE, cl.TIMEOUT])
+def test_an_answer_measured_at_zero_seconds_is_safe(after):
+    # A coarse or virtual clock reads the same moment at send and answer: the RTT is 0. Before, the smoothed RTT
+    # became 0 and the next cut divided by it (a spurious internal_error dead letter in the caller).
+    clock = Clock()
+    lim = limiter(clock, ceiling=64)
+    for _ in range(3):
+        for ticket in fill(lim):
+            lim.release(ticket, cl.OK)  # every answer at zero seconds
+    assert lim.limit_value >= 1
+    for ticket in fill(lim):
+        lim.release(ticket, after)  # a cut (or growth) from the zero-second answers' figures, at zero seconds too
+    clock.advance(0.1)
+    steady(lim, clock, 5)  # and the rules go on as usual once the clock moves
+    assert 1 <= lim.limit <= 64

@@ -38,11 +38,22 @@ def test_streaming_defaults_to_a_rate_and_no_bound():
     (['--oic_password_secret', 'my-secret'], 'projects/P/secrets/S/versions/V'),
     (['--oic_concurrency', '0'], '--oic_concurrency'),
     (['--frobnicate'], 'unknown flag --frobnicate'),
+    # Batching: a batch sent again must not land twice (insertId = record_id), and a wait of 0 sets no timer.
+    (['--oic_batch_kb', '50', '--oic_payload', 'seed'], '--oic_batch_kb needs --oic_payload extended'),
+    (['--streaming', '--oic_batch_kb', '50', '--oic_batch_wait', '0'], '--oic_batch_wait must be > 0'),
+    (['--oic_batch_wait', '-1'], '--oic_batch_wait must be > 0'),
 ])
 def test_usage_errors(argv, message):
     with pytest.raises(UsageError, match=None) as caught:
         parse(STACK + argv, ENV)
     assert message in str(caught.value)
+
+
+def test_batching_takes_the_extended_payload_and_a_positive_wait():
+    _, config = parse(STACK + ['--oic_batch_kb', '50', '--oic_batch_wait', '0.2'], ENV)
+    assert (config.oic.batch_kb, config.oic.batch_wait, config.oic.payload) == (50, 0.2, 'extended')
+    _, config = parse(STACK + ['--oic_payload', 'seed'], ENV)  # one record per request: the seed shape as before
+    assert (config.oic.batch_kb, config.oic.payload) == (0, 'seed')
 
 
 def test_missing_password():

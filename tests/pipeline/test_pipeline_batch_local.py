@@ -83,3 +83,20 @@ def test_html_pages_and_the_mappers_shape_ack_nothing_that_did_not_land(clean_st
     result = report['paths']['oic']
     assert (result['acked'], result['landed'], result['missing'], result['duplicates']) == \
         (len(acks), len(acks), 0, 0), result
+
+
+def test_batches_sent_again_after_late_answers_land_once(clean_stack, password, tmp_path):
+    # A quarter of the batch trigger's requests insert their rows, then answer after the caller's read timeout: the
+    # caller sends the batch again (its rows reach insertAll twice), and insertId = record_id keeps one row each.
+    clean_stack.update_faults({'seed': 5, 'late_answer_rate': 0.25, 'late_answer_seconds': 4})
+    code, report = run_pipeline(clean_stack, tmp_path, '--records', '400', '--seed', '5', '--oic_batch_kb', '10',
+                                '--oic_read_timeout', '1.5')
+    assert code == 0
+    stats = clean_stack.stats()['batch']
+    assert stats['late_answers'] >= 1 and stats['rows_inserted'] > 400, stats  # rows were sent (and inserted) again
+    landed = [row['record_id'] for row in clean_stack.rows(clean_stack.oic_table)]
+    assert len(landed) == len(set(landed)) == 400
+    result = report['paths']['oic']
+    assert (result['acked'], result['landed'], result['missing'], result['duplicates']) == (400, 400, 0, 0), result
+    acks = read_jsonl(tmp_path / 'oic', 'acks-*.jsonl')
+    assert any(a['attempts'] > 1 for a in acks)  # some acknowledged after a re-send

@@ -160,3 +160,69 @@ def test_a_stopped_clock_ends_where_it_stands_and_is_done():
     resumed = _StoppableTracker(OffsetRange(5, 1000), flag)  # A clock resumed after the stop: done at once.
     assert not resumed.try_claim(5)
     resumed.check_done()
+
+
+class _Tracker:
+    """The part of a restriction tracker the clock uses: claims, and the remainder it defers (a Timestamp to resume
+    at, or a Duration to resume after)."""
+
+    def __init__(self, start, stop):
+        from apache_beam.io.restriction_trackers import OffsetRange
+        self.range, self.claimed, self.deferred = OffsetRange(start, stop), [], None
+
+    def current_restriction(self):
+        return self.range
+
+    def try_claim(self, position):
+        if position >= self.range.stop:
+            return False
+        self.claimed.append(position)
+        return True
+
+    def defer_remainder(self, deferred):
+        self.deferred = deferred
+
+
+def _run_clock(clock_fn, element, now, until, ticks):
+    """Runs a clock as a runner does, on a virtual clock (`now`: a one-item list): each call emits what it may and
+    defers the rest; the runner resumes it when asked (never earlier). Returns [(virtual time, tick fired_at)]."""
+    from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+    from apache_beam.utils.timestamp import Timestamp
+    estimator, position, emitted = ManualWatermarkEstimator(None), 0, []
+    for _ in range(100 * ticks):  # bounded: a clock that never moves on fails here instead of hanging
+        if position >= ticks or now[0] >= until:
+            break
+        tracker = _Tracker(position, ticks)
+        for fired in clock_fn.process(element, tracker, estimator):
+            emitted.append((now[0], fired.value[1]))
+        position = tracker.claimed[-1] + 1 if tracker.claimed else position
+        deferred = tracker.deferred
+        resume = (deferred.micros / 1e6 if isinstance(deferred, Timestamp) else now[0] + deferred.micros / 1e6)
+        now[0] = max(resume, now[0] + 1e-6)  # a runner takes some time to resume (Durations are whole microseconds)
+    return emitted
+
+
+def test_after_a_stall_the_clock_catches_up_at_twice_its_rate_at_most():
+    # A clock ticking every 0.1 s from t=1000 is first run at t=1003 (a worker restarted after a 3 s stall): 30 ticks
+    # are due. Beam's clock emitted all 30 at once; this one emits them 0.05 s apart, at most 2 per tick interval,
+    # then keeps to the schedule. Every tick once, in order, never before it is due.
+    now = [1003.0]
+    clock_fn = source._StoppableClockFn(source.StopSignal(None), clock=lambda: now[0])
+    element = (1000.0, (1000.0, 1010.0, 0.1))
+    emitted = _run_clock(clock_fn, element, now, until=1010.5, ticks=100)
+    fired = [at for _, at in emitted]
+    assert fired == pytest.approx([1000.0 + 0.1 * i for i in range(100)])
+    assert all(when >= at - 1e-5 for when, at in emitted)  # never ahead of the schedule
+    times = [when for when, _ in emitted]
+    assert all(later - earlier >= 0.05 - 1e-5 for earlier, later in zip(times, times[1:]))  # at most twice the rate
+    assert times[0] == 1003.0 and times[1] == pytest.approx(1003.05)  # catching up from the first tick
+    caught_up = next(i for i, (when, at) in enumerate(emitted) if when == pytest.approx(at))
+    assert times[caught_up] == pytest.approx(1006.0)  # 30 ticks behind, gaining 0.05 s a tick: 60 ticks later
+    assert all(when == pytest.approx(at) for when, at in emitted[caught_up:])  # then on schedule
+
+
+def test_a_clock_on_schedule_emits_each_tick_when_it_is_due():
+    now = [999.0]
+    clock_fn = source._StoppableClockFn(source.StopSignal(None), clock=lambda: now[0])
+    emitted = _run_clock(clock_fn, (1000.0, (1000.0, 1002.0, 0.5)), now, until=1010, ticks=4)
+    assert emitted == [(1000.0, 1000.0), (1000.5, 1000.5), (1001.0, 1001.0), (1001.5, 1001.5)]

@@ -81,6 +81,9 @@ IGNORE = 'ignore'              # any other answer (400, 500, ...): frees the slo
 SIGNALS = (OK, BACKPRESSURE, TIMEOUT, IGNORE)
 
 BACKPRESSURE_STATUSES = frozenset((429, 503, 504))
+# The shortest RTT a success counts as: a clock's resolution. An answer measured at zero seconds (two reads of a coarse
+# clock, a virtual clock) would make the smoothed and no-load RTTs zero, which every ratio of the rules divides by.
+MIN_RTT_S = 1e-6
 
 
 def signal_of(status: Optional[int], error: Optional[str]) -> str:
@@ -437,7 +440,7 @@ class AdaptiveLimit(_Slots):
         return len(self._successes) / self._srtt * no_load
 
     def _success(self, ticket: Ticket, now: float) -> None:
-        rtt = now - ticket.sent_at
+        rtt = max(now - ticket.sent_at, MIN_RTT_S)
         self._successes.append(now)
         if ticket.sent_at < self._stall_end:  # held up by a stall: counted as served, not as an RTT sample
             return

@@ -160,13 +160,18 @@ class _PostFn(beam.DoFn):
         self._executor.submit(self._run, record, timestamp, window)
         self._in_flight += 1
         if self._live is not None:
-            self._live.handed()
+            self._live.handed(self._records_in(record))
         while True:
             try:
                 finished = self._done.get_nowait()
             except queue.Empty:
                 return
             yield from self._emit(finished)
+
+    @staticmethod
+    def _records_in(element) -> int:
+        """How many records one element of this DoFn carries (for the live counts): one here."""
+        return 1
 
     def _buffered(self) -> int:
         """How many records this DoFn instance keeps in its pool: twice the worker's limit, at most twice the

@@ -36,9 +36,9 @@ class LiveStats:
         with self._lock:
             self._counts[name] += n
 
-    def handed(self) -> None:
-        """A record was handed to the caller."""
-        self._add('sent')
+    def handed(self, records: int = 1) -> None:
+        """`records` records were handed to the caller (a batch's, at once)."""
+        self._add('sent', records)
 
     def settled(self, acked: bool) -> None:
         """A record was acknowledged (or dead-lettered)."""

@@ -9,9 +9,9 @@ import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.periodicsequence import ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider
+from apache_beam.transforms.periodicsequence import ImpulseSeqGenRestrictionProvider
 from apache_beam.transforms.window import TimestampedValue
-from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, Duration, Timestamp
 
 from transforms import records as rec
 from transforms.records import METRICS_NAMESPACE
@@ -22,6 +22,7 @@ DEFAULT_RECORDS = 200  # A batch run without --records.
 DEFAULT_STREAMING_RATE = 10.0  # Records per second of a stream without --rate.
 DEFAULT_SHARDS = 16  # Clocks of the streaming source.
 CLOCK_LEAD_S = 1.0  # The stream's first tick is due this long after the job reads its clock (the hop to the clocks).
+CATCH_UP = 2.0  # After a stall, a clock emits the ticks it missed at most this many times its rate until caught up.
 
 
 class _PacedRecordFn(beam.DoFn):
@@ -148,19 +149,23 @@ class _StartClocksFn(beam.DoFn):
             yield start, clock
 
 
-class _StoppableClockFn(ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider):
-    """Beam's PeriodicSequence clock (the same splittable DoFn, unchanged timing and watermarks) that stops at the
-    run's stop signal, so that a local stream can drain: once every clock has stopped, the pipeline finishes with
-    the records it holds. It is its own restriction provider (RestrictionParam() without one) to hand the tracker
-    the signal.
+class _StoppableClockFn(beam.DoFn, ImpulseSeqGenRestrictionProvider):
+    """A clock of Beam's PeriodicSequence kind (a splittable DoFn over the tick numbers, the same restriction and
+    watermarks) that stops at the run's stop signal, so that a local stream can drain (once every clock has stopped,
+    the pipeline finishes with the records it holds), and that catches up gently after a stall: where Beam's clock
+    emits every tick it missed at once (a worker restarted, a process paused), this one emits them at most CATCH_UP
+    (twice) its rate until it is back on schedule, so a stall of a minute is not a minute of records in one burst.
+    Every tick is still emitted once, with its scheduled time. It is its own restriction provider
+    (RestrictionParam() without one) to hand the tracker the signal.
 
     Element: (start, (first, stop, interval)) from _StartClocksFn; each firing is (start, fired_at), timestamped
-    fired_at, so the records' step can tell its tick and shard.
+    fired_at, so the records' step can tell its tick and shard. `clock`: seconds since the epoch (time.time when
+    None, read at run time).
     """
 
-    def __init__(self, stop: StopSignal):
-        ImpulseSeqGenDoFn.__init__(self)
-        self._stop = stop
+    def __init__(self, stop: StopSignal, clock: Optional[Callable[[], float]] = None):
+        super().__init__()
+        self._stop, self._clock = stop, clock
 
     def initial_restriction(self, element):
         return ImpulseSeqGenRestrictionProvider.initial_restriction(self, element[1])
@@ -174,9 +179,30 @@ class _StoppableClockFn(ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider):
     @beam.DoFn.unbounded_per_element()
     def process(self, element, restriction_tracker=beam.DoFn.RestrictionParam(),
                 watermark_estimator=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())):
-        start, clock = element
-        for fired in ImpulseSeqGenDoFn.process(self, clock, restriction_tracker, watermark_estimator):
-            yield TimestampedValue((start, fired.value), fired.timestamp)
+        start, (first, _, interval) = element
+        first_s = first.micros / 1e6 if isinstance(first, Timestamp) else float(first)
+        index = restriction_tracker.current_restriction().start
+        due, now = first_s + interval * index, (self._clock or time.time)()
+        if due <= now:  # due (or overdue): emit it
+            if not restriction_tracker.try_claim(index):
+                return  # the clock's last tick, or the stop signal
+            _advance(watermark_estimator, Timestamp.of(due))
+            yield TimestampedValue((start, due), due)
+            due, earliest = due + interval, now + interval / CATCH_UP
+        else:
+            earliest = now
+        if due > now:  # nothing before the next tick: the watermark may move up to it
+            _advance(watermark_estimator, Timestamp.of(due))
+        # One tick a call: the next when it is due, and, when it is overdue (a stall), 1 / CATCH_UP of an interval
+        # after this one (a runner resumes no earlier), so missed ticks go out at most CATCH_UP times the rate.
+        restriction_tracker.defer_remainder(Duration.of(max(due, earliest) - now))
+
+
+def _advance(watermark_estimator, moment: Timestamp) -> None:
+    """Moves the clock's watermark up to `moment`, never back."""
+    current = watermark_estimator.current_watermark()
+    if current is None or moment > current:
+        watermark_estimator.set_watermark(moment)
 
 
 class StopWhenAsked(beam.PTransform):
@@ -251,6 +277,6 @@ class StreamingSyntheticRecords(beam.PTransform[beam.pvalue.PBegin, beam.PCollec
             | 'Start' >> beam.Impulse()
             | 'Shards' >> beam.ParDo(_StartClocksFn(self._tick_s, self._shards, ticks, self._lead_s, self._clock))
             | 'Spread' >> beam.Reshuffle()
-            | 'Ticks' >> beam.ParDo(_StoppableClockFn(self._stop))
+            | 'Ticks' >> beam.ParDo(_StoppableClockFn(self._stop, self._clock))
             | 'Generate' >> beam.ParDo(_ShardTickToRecordsFn(
                 self._seed, self._run_id, self._tick_s, per_tick, self._shards, self._limit)))

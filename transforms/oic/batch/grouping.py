@@ -41,6 +41,7 @@ def shard_of(record: dict, shards: int) -> int:
 _BATCH = BagStateSpec('batch', coders.TupleCoder((coders.VarIntCoder(), coders.PickleCoder())))
 _BYTES = ReadModifyWriteStateSpec('bytes', coders.VarIntCoder())
 _COUNT = ReadModifyWriteStateSpec('count', coders.VarIntCoder())
+_DUE = ReadModifyWriteStateSpec('due', coders.FloatCoder())  # when the wait timer is set to fire (event time, s)
 _WINDOW_END = TimerSpec('window_end', TimeDomain.WATERMARK)
 _STREAM_WINDOW_END = TimerSpec('window_end', TimeDomain.WATERMARK)  # a timer spec has one callback: one per class
 # The wait is in event time: a processing-time timer would move a stream off Beam's FnApiRunner locally (DirectRunner
@@ -64,35 +65,40 @@ class _GroupFn(beam.DoFn):
                 total=beam.DoFn.StateParam(_BYTES), count=beam.DoFn.StateParam(_COUNT),
                 window_end=beam.DoFn.TimerParam(_WINDOW_END)):
         window_end.set(window.end)
-        yield from self._add(element[1], batch, total, count, None)
+        yield from self._add(element[1], batch, total, count)
 
     @on_timer(_WINDOW_END)
     def on_window_end(self, batch=beam.DoFn.StateParam(_BATCH), total=beam.DoFn.StateParam(_BYTES),
                       count=beam.DoFn.StateParam(_COUNT)):
-        yield from _flush(batch, total, count, None)
+        yield from _flush(batch, total, count)
 
-    def _add(self, record, batch, total, count, waited, due=None) -> Iterable[List[dict]]:
+    def _add(self, record, batch, total, count, waited=None, due=None, due_at=None) -> Iterable[List[dict]]:
         """Adds `record` to the open batch: sends the open one first when the record would not fit, and the new one
-        at once when it is full (or one record over the limit); sets the wait timer to `due` (event time) with a
-        batch's first record."""
+        at once when it is full (or one record over the limit). In a stream, the wait timer `waited` fires at the
+        earliest `due` (event time) of the batch's records, kept in `due_at`: a record may arrive with an earlier
+        event time than the batch's first one, and its wait is not stretched to the first's."""
         size = self._size_fn(record)
         n, current = count.read() or 0, total.read() or 0
         if n and grown_size(current, n, size) > self._max_bytes:
-            yield from _flush(batch, total, count, waited)
+            yield from _flush(batch, total, count, waited, due_at)
             n, current = 0, 0
         batch.add((size, record))
         total.write(grown_size(current, n, size))
         count.write(n + 1)
-        if n == 0 and waited is not None and due is not None:
-            waited.set(due)
+        if waited is not None and due_at is not None and due is not None:
+            set_for = due_at.read() if n else None
+            if set_for is None or due < set_for:
+                waited.set(due)
+                due_at.write(due)
         if grown_size(current, n, size) >= self._max_bytes:
-            yield from _flush(batch, total, count, waited)
+            yield from _flush(batch, total, count, waited, due_at)
 
 
 class _WaitingGroupFn(_GroupFn):
-    """_GroupFn for streams: besides, a batch is sent once the watermark is `wait_s` past its first record's event
-    time (an event-time timer: for a live source, whose watermark follows the clock, about `wait_s` of waiting), and at
-    the end of the window (a drained stream: the watermark reaches the end)."""
+    """_GroupFn for streams: besides, a batch is sent once the watermark is `wait_s` past the earliest event time of
+    its records (an event-time timer: for a live source, whose watermark follows the clock, about `wait_s` of
+    waiting), and at the end of the window (a drained stream: the watermark reaches the end). `wait_s` is positive:
+    a wait of 0 would set no timer, and a batch would wait until it filled or the stream drained."""
 
     def __init__(self, max_bytes: int, size_fn: Callable[[dict], int], wait_s: float):
         super().__init__(max_bytes, size_fn)
@@ -101,24 +107,26 @@ class _WaitingGroupFn(_GroupFn):
     def process(self, element, window=beam.DoFn.WindowParam, batch=beam.DoFn.StateParam(_BATCH),
                 total=beam.DoFn.StateParam(_BYTES), count=beam.DoFn.StateParam(_COUNT),
                 window_end=beam.DoFn.TimerParam(_STREAM_WINDOW_END), waited=beam.DoFn.TimerParam(_WAITED),
-                timestamp=beam.DoFn.TimestampParam):
+                due_at=beam.DoFn.StateParam(_DUE), timestamp=beam.DoFn.TimestampParam):
         window_end.set(window.end)
-        # The wait ends wait_s after the batch's first record, in event time, and never past the window's end.
-        due = min(float(timestamp) + self._wait_s, float(window.end)) if self._wait_s > 0 else None
-        yield from self._add(element[1], batch, total, count, waited, due)
+        # This record's wait ends wait_s after its event time, never past the window's end.
+        due = min(float(timestamp) + self._wait_s, float(window.end))
+        yield from self._add(element[1], batch, total, count, waited, due, due_at)
 
     @on_timer(_STREAM_WINDOW_END)
     def on_window_end(self, batch=beam.DoFn.StateParam(_BATCH), total=beam.DoFn.StateParam(_BYTES),
-                      count=beam.DoFn.StateParam(_COUNT), waited=beam.DoFn.TimerParam(_WAITED)):
-        yield from _flush(batch, total, count, waited)
+                      count=beam.DoFn.StateParam(_COUNT), waited=beam.DoFn.TimerParam(_WAITED),
+                      due_at=beam.DoFn.StateParam(_DUE)):
+        yield from _flush(batch, total, count, waited, due_at)
 
     @on_timer(_WAITED)
     def on_waited(self, batch=beam.DoFn.StateParam(_BATCH), total=beam.DoFn.StateParam(_BYTES),
-                  count=beam.DoFn.StateParam(_COUNT), waited=beam.DoFn.TimerParam(_WAITED)):
-        yield from _flush(batch, total, count, waited)
+                  count=beam.DoFn.StateParam(_COUNT), waited=beam.DoFn.TimerParam(_WAITED),
+                  due_at=beam.DoFn.StateParam(_DUE)):
+        yield from _flush(batch, total, count, waited, due_at)
 
 
-def _flush(batch, total, count, waited) -> Iterable[List[dict]]:
+def _flush(batch, total, count, waited=None, due_at=None) -> Iterable[List[dict]]:
     """The open batch, if any, as one list; the state cleared."""
     records = [record for _, record in batch.read()]
     batch.clear()
@@ -126,14 +134,16 @@ def _flush(batch, total, count, waited) -> Iterable[List[dict]]:
     count.clear()
     if waited is not None:
         waited.clear()
+    if due_at is not None:
+        due_at.clear()
     if records:
         yield records
 
 
 class GroupByBytes(beam.PTransform):
     """Records -> lists of records whose body `{"records": [payload, ...]}` is at most `max_kb` KB, never splitting a
-    record (one bigger than that goes alone); no record waits longer than about `wait_s` for its batch; every open
-    batch is sent when the window ends (the end of a bounded run, a drained stream).
+    record (one bigger than that goes alone); in a stream no record waits longer than `wait_s` (> 0) of event time for
+    its batch; every open batch is sent when the window ends (the end of a bounded run, a drained stream).
 
     Element in: a record dict. Out: a non-empty list of record dicts (each in one list exactly once). `size_fn` gives
     a record's bytes inside the body (its payload's JSON); `shards` keys spread the state over workers. The wait
@@ -145,8 +155,8 @@ class GroupByBytes(beam.PTransform):
         super().__init__()
         if max_kb <= 0:
             raise ValueError('max_kb must be positive')
-        if wait_s < 0:
-            raise ValueError('wait_s must be >= 0')
+        if wait_s <= 0:
+            raise ValueError('wait_s must be positive')
         self._max_bytes = int(max_kb * KB)
         self._wait_s, self._shards, self._streaming = wait_s, max(1, shards), streaming
         self._size_fn = size_fn or _PayloadSize(payload_shape)

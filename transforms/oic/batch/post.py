@@ -2,6 +2,7 @@
 caller, concurrency limit, throttling and retry policy as PostToOIC (transforms/oic/post.py); one acknowledgement or
 dead letter per record, each naming the request that carried it."""
 
+import itertools
 import time
 import uuid
 from typing import Any, Optional
@@ -11,6 +12,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import records as rec
 from transforms.oic import post as per_record
 from transforms.oic.batch import grouping, send
 from transforms.oic.caller import internal_error
@@ -41,10 +43,12 @@ class _BatchPostFn(per_record._PostFn):
         return batch_fn
 
     def process(self, batch, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        if self._live is not None:
-            for _ in batch:
-                self._live.handed()
         yield from super().process(list(batch), timestamp, window)
+
+    @staticmethod
+    def _records_in(element) -> int:
+        """A batch's records, each counted once as handed to the caller (the live progress line's "sent")."""
+        return len(element)
 
     def _run(self, batch, timestamp, window):
         """On a pool thread: one batch's requests; hands the results back to the bundle's thread, whatever raises
@@ -52,8 +56,10 @@ class _BatchPostFn(per_record._PostFn):
         is dead-lettered as 'internal_error'; acknowledgements of earlier rounds stand)."""
         started = time.monotonic()
         result = send.BatchResult()
+        group, rounds = send.new_batch_id(), itertools.count(1)
         try:
-            send.send_batch(self._caller.call_body, batch, self._shape, self._policy, self._stop, into=result)
+            send.send_batch(self._caller.call_body, batch, self._shape, self._policy, self._stop,
+                            new_id=lambda: rec.batch_round_id(group, next(rounds)), into=result)
         except BaseException as err:  # noqa: B036 (a pool thread: nothing above it would see the error)
             failed = internal_error(err, time.monotonic() - started)
             batch_id = 'internal-error-%s' % uuid.uuid4().hex[:12]
@@ -107,7 +113,8 @@ class PostBatchesToOIC(per_record.PostToOIC):
     acknowledgements, `.dead_letter` and `.limits` as PostToOIC does (every argument of PostToOIC is taken).
 
     Main out:     the per-record acknowledgement plus {'batch_id': '…', 'batch_records': 212, 'batch_bytes': 51190},
-                  the request that carried the record (a row sent again is in a later request of its own id).
+                  the request that carried the record (a row sent again is in a later request of its own id: the
+                  batch's id and the round, '3f2a….2', transforms.records.batch_round_id).
     .dead_letter: the one dead-letter shape plus batch_id and batch_records; reason = the whole request's (http_400,
                   attempts_exhausted, …) or the row's insertErrors reason (invalid, …), or attempts_exhausted /
                   deadline_exceeded for a row refused with a retryable reason until the policy gave up.
