@@ -34,6 +34,8 @@ import logging
 import time
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
+from launcher.timer_hold import Patch, patch_timer_hold
+
 _LOG = logging.getLogger(__name__)
 MAX_IDLE_WAIT_S = 0.1  # The synthetic source's tick: a record due sooner is never waited past.
 WRITTEN_FOR = '2.77.'  # The Beam release whose fn_runner.py these fixes were written against.
@@ -81,9 +83,6 @@ def _pacing(execute_bundle):
     return execute_bundle_then_wait
 
 
-Patch = Tuple[object, str, object]  # (owner, attribute, the original value) to put back.
-
-
 def _patch_memory() -> List[Patch]:
     from apache_beam.metrics import monitoring_infos
     from apache_beam.runners.portability.fn_api_runner import fn_runner
@@ -106,7 +105,8 @@ def _patch_pacing() -> List[Patch]:
     return [(fn_runner.FnApiRunner, '_execute_bundle', execute_bundle)]
 
 
-FIXES: Tuple[Tuple[str, Callable[[], List[Patch]]], ...] = (('memory', _patch_memory), ('pacing', _patch_pacing))
+FIXES: Tuple[Tuple[str, Callable[[], List[Patch]]], ...] = (
+    ('memory', _patch_memory), ('pacing', _patch_pacing), ('timers', patch_timer_hold))
 
 
 def beam_version_supported(version: str = '') -> bool:
