@@ -1,4 +1,6 @@
-"""Two fixes for Beam's local runner (FnApiRunner) that make a long local stream cheap: flat memory, idle CPU.
+"""Fixes for Beam's local runner (FnApiRunner): two here that make a long local stream cheap (flat memory, idle CPU),
+and a third in launcher/timer_hold.py that makes its event-time timers wait for the source's watermark (a local
+stream batches over --oic_batch_wait, as on Dataflow). local_runner_fixes applies all three for a run.
 
 1. Memory. FnApiRunner.run_stages keeps each stage's metrics as
 
