@@ -1,4 +1,6 @@
-"""Two fixes for Beam's local runner (FnApiRunner) that make a long local stream cheap: flat memory, idle CPU.
+"""Fixes for Beam's local runner (FnApiRunner): two here that make a long local stream cheap (flat memory, idle CPU),
+and a third in launcher/timer_hold.py that makes its event-time timers wait for the source's watermark (a local
+stream batches over --oic_batch_wait, as on Dataflow). local_runner_fixes applies all three for a run.
 
 1. Memory. FnApiRunner.run_stages keeps each stage's metrics as
 
@@ -33,6 +35,8 @@ import contextlib
 import logging
 import time
 from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+from launcher.timer_hold import Patch, patch_timer_hold
 
 _LOG = logging.getLogger(__name__)
 MAX_IDLE_WAIT_S = 0.1  # The synthetic source's tick: a record due sooner is never waited past.
@@ -81,9 +85,6 @@ def _pacing(execute_bundle):
     return execute_bundle_then_wait
 
 
-Patch = Tuple[object, str, object]  # (owner, attribute, the original value) to put back.
-
-
 def _patch_memory() -> List[Patch]:
     from apache_beam.metrics import monitoring_infos
     from apache_beam.runners.portability.fn_api_runner import fn_runner
@@ -106,7 +107,8 @@ def _patch_pacing() -> List[Patch]:
     return [(fn_runner.FnApiRunner, '_execute_bundle', execute_bundle)]
 
 
-FIXES: Tuple[Tuple[str, Callable[[], List[Patch]]], ...] = (('memory', _patch_memory), ('pacing', _patch_pacing))
+FIXES: Tuple[Tuple[str, Callable[[], List[Patch]]], ...] = (
+    ('memory', _patch_memory), ('pacing', _patch_pacing), ('timers', patch_timer_hold))
 
 
 def beam_version_supported(version: str = '') -> bool:

@@ -55,7 +55,7 @@ def fixed():
 
 
 def test_fix_consolidates_eagerly_with_the_same_result(fixed):
-    assert fixed == ['memory', 'pacing']
+    assert fixed == ['memory', 'pacing', 'timers']
     counter = monitoring_infos.int64_user_counter('ns', 'n', 2, ptransform='step')
     again = monitoring_infos.int64_user_counter('ns', 'n', 3, ptransform='step')
     merged = fn_runner.consolidate_monitoring_infos(iter([counter, again]))

@@ -103,3 +103,12 @@ def test_at_rate_is_recorded_and_checked():
     for bad in ('0', '-1', 'inf'):
         with pytest.raises(UsageError, match='--at_rate must be a positive number'):
             parse(STACK + ['--at_rate', bad], ENV)
+
+
+def test_batch_keys_are_one_per_local_process_and_at_least_four_on_dataflow():
+    # Locally the grouping runs in one process (fused with the source): more keys would only split each batch.
+    assert parse(STACK + ['--oic_batch_kb', '50'], ENV)[1].oic.batch_shards == 1
+    multi = ['--direct_running_mode', 'multi_processing', '--direct_num_workers', '3']
+    assert parse(STACK + ['--oic_batch_kb', '50'] + multi, ENV)[1].oic.batch_shards == 3
+    from pipeline.config.oic import batch_shards
+    assert (batch_shards(1, on_dataflow=True), batch_shards(10, on_dataflow=True)) == (4, 10)

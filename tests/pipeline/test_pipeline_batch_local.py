@@ -1,6 +1,7 @@
 """The whole pipeline with --oic_batch_kb on DirectRunner against the real local stack: every record lands exactly
 once through the batch trigger, and rows the trigger refuses are sent again or dead-lettered with their reason."""
 
+import datetime
 import json
 import os
 
@@ -100,3 +101,24 @@ def test_batches_sent_again_after_late_answers_land_once(clean_stack, password, 
     assert (result['acked'], result['landed'], result['missing'], result['duplicates']) == (400, 400, 0, 0), result
     acks = read_jsonl(tmp_path / 'oic', 'acks-*.jsonl')
     assert any(a['attempts'] > 1 for a in acks)  # some acknowledged after a re-send
+
+
+def _seconds(stamp):
+    return datetime.datetime.strptime(stamp, '%Y-%m-%dT%H:%M:%S.%fZ').timestamp()
+
+
+def test_a_local_stream_batches_over_the_wait(clean_stack, password, tmp_path):
+    # 100 records at 20/s with a 1 s wait: about five requests, not one per record (the local runner's bundles), and
+    # no batch held past its wait (to the end of the 5 s stream, its records would span ~5 s of event time).
+    code, report = run_pipeline(clean_stack, tmp_path, '--streaming', '--rate', '20', '--records', '100', '--seed', '5',
+                                '--oic_batch_kb', '50', '--oic_batch_wait', '1')
+    assert code == 0
+    result = report['paths']['oic']
+    assert (result['acked'], result['landed'], result['missing'], result['duplicates']) == (100, 100, 0, 0), result
+    acks = read_jsonl(tmp_path / 'oic', 'acks-*.jsonl')
+    batches = {}
+    for ack in acks:
+        batches.setdefault(ack['batch_id'], []).append(_seconds(ack['event_time']))
+    assert clean_stack.stats()['batch']['answers_200'] == len(batches) <= 100 // 5
+    assert len(batches) >= 3  # sent as the stream ran
+    assert max(max(times) - min(times) for times in batches.values()) <= 1 + 1.0  # the wait, and a bound for the hold
