@@ -4,18 +4,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Union
 import collections
 import datetime
 import os
-import re
 import urllib.parse
 
 import requests
 
 from transforms import records as rec
+from transforms.oic.urls import parse_trigger_url
 
 MONITORING_PATH = '/ic/api/integration/v1/monitoring/instances'
 PAGE = 100
 MAX_PAGES = 500
 MARGIN = datetime.timedelta(seconds=5)
-_TRIGGER = re.compile(r'/ic/api/integration/v1/flows/rest/([^/]+)/')
 
 
 def monitoring_url(oic_url: str) -> str:
@@ -30,9 +29,10 @@ def trigger_url(run: dict) -> Optional[str]:
 
 
 def integration_code(oic_url: Optional[str]) -> Optional[str]:
-    """INTEGRATION_CODE from a trigger URL like …/flows/rest/CODE/VERSION/RESOURCE, or None."""
-    match = _TRIGGER.search(urllib.parse.urlsplit(oic_url or '').path)
-    return match.group(1) if match else None
+    """INTEGRATION_CODE from a trigger URL in either form (v1 …/v1/flows/rest/CODE/VERSION/…, or an OIC 3 project's
+    …/v2/flows/rest/project/PROJECT/CODE/VERSION/…), or None."""
+    trigger = parse_trigger_url(oic_url)
+    return trigger.code if trigger else None
 
 
 def _oic_date(moment):

@@ -11,7 +11,7 @@ from pipeline.config.errors import UsageError
 from pipeline.options import WarehouseOptions
 from transforms.oic.post import DEFAULT_CONCURRENCY
 from transforms.oic.auth import CLIENT_SECRET_ENV
-from transforms.oic.urls import check_oic_url, is_loopback
+from transforms.oic.urls import check_oic_url, is_loopback, parse_trigger_url
 from transforms.oic.batch.grouping import DEFAULT_BATCH_CODE, DEFAULT_SHARDS
 from apache_beam.options.pipeline_options import StandardOptions
 
@@ -20,7 +20,6 @@ CA_BUNDLE_ENV = 'REQUESTS_CA_BUNDLE'  # Honoured as requests does, when --oic_ca
 AUTH_MODES = ('basic', 'oauth')
 SECRET_PATTERN = re.compile(r'^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$')
 RATE_LIMITER_PATTERN = re.compile(r'^[\w.-]+:\d{1,5}$')
-FLOW_CODE = re.compile(r'/flows/rest/([^/]+)/')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,12 +193,14 @@ def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, enviro
 
 
 def batch_url_for(url: str) -> str:
-    """The batch trigger beside a REST trigger URL: its flow code replaced by the batch integration's."""
-    match = FLOW_CODE.search(url)
-    if not match:
-        raise UsageError('--oic_batch_kb needs --oic_batch_url (or OIC_BATCH_URL): --oic_url has no '
-                         '/flows/rest/CODE/ to derive it from')
-    return url[:match.start(1)] + DEFAULT_BATCH_CODE + url[match.end(1):]
+    """The batch trigger beside a REST trigger URL (v1, or v2 in a project: transforms/oic/urls.py): the same host,
+    form, project, version and resource, with the batch integration's flow code."""
+    trigger = parse_trigger_url(url)
+    if trigger is None:
+        raise UsageError('--oic_batch_kb needs --oic_batch_url (or OIC_BATCH_URL): --oic_url is neither '
+                         '.../ic/api/integration/v1/flows/rest/CODE/VERSION/... nor '
+                         '.../ic/api/integration/v2/flows/rest/project/PROJECT/CODE/VERSION/... to derive it from')
+    return trigger.url(DEFAULT_BATCH_CODE)
 
 
 def _batching(flags: WarehouseOptions, workers: int) -> dict:

@@ -92,3 +92,31 @@ def test_at_rate_is_recorded_and_checked():
     for bad in ('0', '-1', 'inf'):
         with pytest.raises(UsageError, match='--at_rate must be a positive number'):
             parse(STACK + ['--at_rate', bad], ENV)
+
+
+V1 = 'https://oic.example.com/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/01.00.0000/records'
+V2 = 'https://oic.example.com/ic/api/integration/v2/flows/rest/project/WH_PROJ/WAREHOUSE_STREAM/1.0/records'
+
+
+def test_one_parser_reads_both_trigger_url_forms():
+    from transforms.oic.urls import parse_trigger_url
+    v1, v2 = parse_trigger_url(V1), parse_trigger_url(V2)
+    assert (v1.code, v1.version, v1.project, v1.resource) == ('WAREHOUSE_STREAM', '01.00.0000', None, '/records')
+    assert (v2.code, v2.version, v2.project, v2.resource) == ('WAREHOUSE_STREAM', '1.0', 'WH_PROJ', '/records')
+    assert v1.url() == V1 and v2.url() == V2
+    assert parse_trigger_url('https://h/ic/api/integration/v1/monitoring/instances') is None
+    assert parse_trigger_url('https://h/some/other/path') is None and parse_trigger_url(None) is None
+
+
+def test_the_batch_url_keeps_the_form_and_the_project_of_the_trigger():
+    from pipeline.config.oic import batch_url_for
+    assert batch_url_for(V1) == V1.replace('WAREHOUSE_STREAM', 'WAREHOUSE_BATCH')
+    assert batch_url_for(V2) == V2.replace('WAREHOUSE_STREAM', 'WAREHOUSE_BATCH')
+    assert batch_url_for(V2 + '?x=1').endswith('/WH_PROJ/WAREHOUSE_BATCH/1.0/records?x=1')
+    with pytest.raises(UsageError, match='neither'):
+        batch_url_for('https://h/not/a/trigger')
+
+
+def test_the_monitoring_code_filter_reads_both_forms():
+    from comparison.measures.monitoring import integration_code
+    assert integration_code(V1) == integration_code(V2) == 'WAREHOUSE_STREAM'
