@@ -2,8 +2,9 @@
 validates each record, writes the valid rows with ONE insertAll (insertId = record_id) and answers with insertAll's
 result mapped back by index, `{"insertErrors": [{"index": i, "errors": [{"reason", "message"}]}]}` (none = every row
 inserted). Invalid records come back as reason `invalid` with the validation message; `row_error_rates` in the fault
-settings refuses a share of rows (devstack/oic/row_faults.py). One tracking instance per request, with its number of
-records; billing messages counted as OIC counts them, one per started 50 KB of request body (docs/oic-batching.md)."""
+settings refuses a share of rows (devstack/oic/row_faults.py). One tracking instance per request, its number of
+records a tracking value (`records`) as the integration author maps it; billing messages counted as OIC counts them,
+one per started 50 KB of request body (docs/oic-batching.md)."""
 
 import asyncio
 
@@ -18,6 +19,8 @@ from transforms.oic.batch.grouping import DEFAULT_BATCH_CODE
 
 BATCH_CODE = DEFAULT_BATCH_CODE  # the flow code --oic_batch_url defaults to
 BATCH_PATH = '/ic/api/integration/v1/flows/rest/%s/1.0/records' % BATCH_CODE
+PROJECT_BATCH_PATH = '/ic/api/integration/v2/flows/rest/project/%s/%s/1.0/records' % (instances_mod.PROJECT,
+                                                                                        BATCH_CODE)
 BILLING_UNIT = 50 * 1024  # OIC bills one message per started 50 KB of a trigger's payload
 
 
@@ -64,7 +67,8 @@ def register(app, state_key, helpers):
         state.stats.batch['answers_%d' % response.status] += 1
         return response
 
-    app.router.add_post(BATCH_PATH, batch_trigger)
+    for path in (BATCH_PATH, PROJECT_BATCH_PATH):  # v1, and the OIC 3 project form (server.py)
+        app.router.add_post(path, batch_trigger)
 
 
 async def _process(request, state, helpers):

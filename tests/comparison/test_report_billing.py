@@ -131,8 +131,8 @@ def instance(status, record_id=None, records=None):
     item = {'status': status, 'trackings': []}
     if record_id:
         item['trackings'].append({'name': 'record_id', 'value': record_id})
-    if records is not None:
-        item['records'] = records
+    if records is not None:  # The batch integration's tracking value mapped to its batch size (docs/oic-batching.md).
+        item['trackings'].append({'name': 'records', 'value': str(records)})
     return item
 
 
