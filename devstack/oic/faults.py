@@ -32,7 +32,7 @@ DEFAULTS = {
 }
 
 # The batch trigger's row faults (devstack/oic/batch_trigger.py, row_faults.py): kept apart from the request faults.
-DEFAULTS['row_error_rates'] = {}  # {"backendError": 0.05, "invalid": 0.01}: share of rows refused, by insertAll reason
+DEFAULTS['row_error_rates'] = {}  # {"backendError": 0.05, "invalid": 0.01}: share of rows refused, by insertAll reason; both triggers
 
 
 MAX_SIGMA = 3.0            # beyond it a lognormal's tail is minutes for a median of a second: a typo, not a model

@@ -11,6 +11,7 @@ import requests
 from devstack.oic import batch_trigger
 from devstack.oic.row_faults import parse_rates
 from transforms import records
+from transforms.oic.batch.grouping import batch_body
 
 pytestmark = pytest.mark.stack
 
@@ -41,7 +42,7 @@ def test_row_error_rates_are_validated():
 
 def test_a_batch_lands_with_one_instance_and_its_billing(clean_stack):
     batch = make(20)
-    body = {'records': [records.oic_payload(r) for r in batch]}
+    body = batch_body([records.oic_payload(r) for r in batch])  # {"count": 20, "records": [...]}
     response = post_batch(clean_stack, body)
     assert response.status_code == 200, response.text
     assert not response.json().get('insertErrors')
@@ -57,6 +58,10 @@ def test_a_batch_lands_with_one_instance_and_its_billing(clean_stack):
     # The batch's size as a tracking value the integration maps it to (docs/oic-batching.md), no stand-in-only field.
     assert (instance['integration-id'], instance['status']) == ('WAREHOUSE_BATCH', 'COMPLETED')
     assert {'name': 'records', 'primary': False, 'value': '20'} in instance['trackings'] and 'records' not in instance
+    # Without a count in the body the integration has nothing to track: the instance carries no batch size.
+    assert post_batch(clean_stack, {'records': body['records'][:2]}).status_code == 200
+    bare = clean_stack.monitoring(q="{code:'WAREHOUSE_BATCH'}", orderBy='creationdate')['items'][0]
+    assert not [t for t in bare['trackings'] if t['name'] == 'records']
 
 
 def test_invalid_records_come_back_as_insert_errors_by_index_and_the_rest_land(clean_stack):

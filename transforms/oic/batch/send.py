@@ -1,7 +1,7 @@
 """One batch to OIC's batch trigger: the request, the insertErrors of its answer mapped back to each record, rows
 refused with a retryable reason sent again together, and a settled result for every record (never raises).
 
-The wire contract (docs/oic-batching.md): POST `{"records": [payload, ...]}`; a 2xx answer carries BigQuery's
+The wire contract (docs/oic-batching.md): POST `{"count": n, "records": [payload, ...]}`; a 2xx answer carries BigQuery's
 insertAll result as the integration passes it back, `{"insertErrors": [{"index": i, "errors": [{"reason": "...",
 "message": "..."}]}]}`, absent or empty = every row inserted. A whole request that fails (429, 5xx, timeout, no
 connection) is retried by the caller under the retry policy and the concurrency limit, like one record's request.
@@ -18,7 +18,7 @@ from transforms import records as rec
 from transforms.oic.caller import Outcome
 from transforms.oic.post import ack
 from transforms.oic.retry import RetryPolicy
-from transforms.oic.batch.grouping import body_size, payload_size
+from transforms.oic.batch.grouping import batch_body, body_size, payload_size
 
 # insertAll reasons worth sending the row again (BigQuery's error table: transient backend failures, and `stopped`,
 # a valid row not inserted because another row of the request was invalid); any other reason refuses the row for good.
@@ -93,7 +93,7 @@ def send_batch(call_body: Callable[[Any], Outcome], records: Sequence[dict], sha
         round_ += 1
         payloads = [rec.oic_payload(r, shape) for r in pending]
         batch_id, size = new_id(), body_size([payload_size(p) for p in payloads])
-        outcome = call_body({'records': payloads})
+        outcome = call_body(batch_body(payloads))  # {"count": n, "records": [...]}
         requests.append(outcome)
         attempts = [a + outcome.attempts for a in attempts]
         common: Dict[str, Any] = dict(batch_id=batch_id, batch_records=len(pending), batch_bytes=size)
