@@ -45,6 +45,7 @@ class MonitoringAccess:
     username: Optional[str] = None
     oauth: Optional[OAuthClient] = None
     ca_bundle: Optional[str] = None  # The CA file to trust for https (a local stack's), else the system's store.
+    environ: Mapping[str, str] = dataclasses.field(default_factory=lambda: os.environ, repr=False, compare=False)
 
     @property
     def verify(self) -> Union[bool, str]:
@@ -65,10 +66,13 @@ class MonitoringAccess:
             return urllib3.make_headers(basic_auth='%s:%s' % (self.username, password))['authorization']
         if self.oauth is None:
             raise Refused('OIC 3\'s monitoring API takes OAuth only: ' + FIX_OAUTH)
+        ref = self.oauth.secret_ref
         try:
-            secret = self.oauth.secret_ref.read()
+            secret = ref.read() if ref.secret else self.environ.get(ref.env or '')
         except CredentialsError as err:
             raise Refused('%s; %s' % (err, FIX_OAUTH)) from None
+        if not secret:
+            raise Refused('%s is empty; %s' % (ref.env, FIX_OAUTH))
         ca_pem = None
         if self.oauth.token_url.lower().startswith('https:') and self.verify is not True:
             with open(str(self.verify), encoding='ascii') as handle:
@@ -117,7 +121,7 @@ def resolve_access(run: dict, url: Optional[str] = None, username: Optional[str]
     return MonitoringAccess(
         url=url, auth=auth, instance=instance or run.get('oic_instance') or environ.get(INSTANCE_ENV) or None,
         username=username or run.get('oic_username'), oauth=_oauth_client(run, environ) if auth == 'oauth' else None,
-        ca_bundle=run.get('oic_ca_bundle') or environ.get('OIC_CA_BUNDLE') or None)
+        ca_bundle=run.get('oic_ca_bundle') or environ.get('OIC_CA_BUNDLE') or None, environ=environ)
 
 
 def refusal(status: int, detail: str, access: MonitoringAccess) -> str:

@@ -1,6 +1,7 @@
 """The OIC stand-in's REST trigger and monitoring API against the real local services."""
 
 import base64
+import datetime
 import json
 import random
 import uuid
@@ -236,3 +237,21 @@ def test_monitoring_rejects_bad_queries(local_stack, params):
 def test_monitoring_and_admin_need_auth(local_stack):
     for path in ('/ic/api/integration/v1/monitoring/instances', '/admin/faults', '/admin/stats'):
         assert requests.get(local_stack.oic_base + path, timeout=5).status_code == 401
+
+
+def test_1100_instances_are_all_counted_by_the_monitoring_check(clean_stack):
+    """11 pages of 100 instances, read as the comparison reads them (OAuth, instance name, offset paging by creation
+    date): every one counted."""
+    import concurrent.futures
+    from comparison.measures import monitoring as check
+    sent = [record(WH_ID='WH%d' % (i % 8 + 1)) for i in range(1100)]
+    started = datetime.datetime.now(datetime.timezone.utc)
+    with requests.Session() as session, concurrent.futures.ThreadPoolExecutor(16) as pool:
+        session.auth = (clean_stack.username, clean_stack.password)
+        answers = list(pool.map(lambda body: session.post(clean_stack.oic_url, json=body, timeout=30).status_code,
+                                sent))
+    assert answers == [200] * 1100
+    run = {'oic_url': clean_stack.oic_url, 'started_at': started.isoformat(),
+           'finished_at': datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    view = check.oic_view(run, {r['record_id'] for r in sent}, environ=clean_stack.monitoring_env())
+    assert view['check'] == 'done' and (view['instances'], view['records_completed']) == (1100, 1100), view
