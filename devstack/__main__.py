@@ -47,7 +47,9 @@ def describe(variables, state_dir):
     env_path = os.path.join(state_dir, stack_mod.ENV_FILE)
     return '\n'.join([
         '  OIC trigger     %s' % variables['OIC_URL'],
-        '  OIC monitoring  %s%s' % (base, oic.MONITORING_PATH),
+        '  OIC project URL %s' % variables.get('OIC_PROJECT_URL'),
+        '  OIC monitoring  %s%s (OIC 3: OAuth only, integrationInstance=%s)' % (base, oic.MONITORING_PATH,
+                                                                                 variables.get('OIC_INSTANCE')),
         '  OIC username    %s' % variables['OIC_USERNAME'],
         '  OIC password    %s' % variables['OIC_PASSWORD'],
         '  OIC over HTTPS  %s (CA %s)' % (variables.get('OIC_HTTPS_URL'), variables.get('OIC_CA_BUNDLE')),
