@@ -84,8 +84,8 @@ def fetch_instances(session: requests.Session, access: MonitoringAccess, q: str,
     for _ in range(MAX_PAGES):
         params: Dict[str, Any] = dict(access.params(), q=q, orderBy=ORDER_BY, limit=PAGE, offset=len(items))
         response = session.get(access.url, params=params, timeout=timeout, verify=access.verify)
-        if response.status_code in (401, 403) or (response.status_code == 400 and
-                                                  'integrationInstance' in response.text):
+        if response.status_code in (401, 403) or (response.status_code == 400 and (
+                not access.instance or 'integrationInstance' in response.text)):
             raise Refused(refusal(response.status_code, _detail(response), access))
         response.raise_for_status()
         body = response.json()

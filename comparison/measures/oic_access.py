@@ -126,6 +126,7 @@ def resolve_access(run: dict, url: Optional[str] = None, username: Optional[str]
 
 def refusal(status: int, detail: str, access: MonitoringAccess) -> str:
     """One line for an answer that refused the check (401, 403, or 400 about the instance name), naming the fix."""
+    detail = ' '.join(detail.split())  # OIC's words, on the one line
     if status == 401 and access.auth == 'basic':
         return ('OIC refused Basic Auth on its monitoring API (HTTP 401): OIC 3\'s developer APIs take OAuth only; '
                 + FIX_OAUTH.split(', or ')[0] + ' and use --oic_monitoring_auth oauth')
@@ -137,6 +138,7 @@ def refusal(status: int, detail: str, access: MonitoringAccess) -> str:
         return ('OIC refused the monitoring API to this client (HTTP 403): grant the confidential app (or user) the '
                 'ServiceUser role on the OIC instance (docs/oic-setup.md)')
     if not access.instance:
-        return 'OIC refused the monitoring call without an instance name (HTTP %d): %s' % (status, FIX_INSTANCE)
+        return ('OIC refused the monitoring call without an instance name (HTTP %d%s): %s'
+                % (status, ': ' + detail[:120] if detail else '', FIX_INSTANCE))
     return ('OIC refused the monitoring call for instance %r (HTTP %d: %s): %s'
             % (access.instance, status, detail[:120], FIX_INSTANCE))
