@@ -255,3 +255,21 @@ def test_1100_instances_are_all_counted_by_the_monitoring_check(clean_stack):
            'finished_at': datetime.datetime.now(datetime.timezone.utc).isoformat()}
     view = check.oic_view(run, {r['record_id'] for r in sent}, environ=clean_stack.monitoring_env())
     assert view['check'] == 'done' and (view['instances'], view['records_completed']) == (1100, 1100), view
+
+
+@pytest.mark.parametrize('integration, status, instance_status, landed', [
+    ('strict', 502, 'FAILED', 0),  # this project's mapping: a refused row fails its instance
+    ('seed', 200, 'COMPLETED', 0),  # the seed's: "Submitted" whatever insertAll returns, and the row is not there
+])
+def test_a_row_bigquery_refuses_per_integration(clean_stack, integration, status, instance_status, landed):
+    clean_stack.set_mode(integration=integration)
+    clean_stack.update_faults({'seed': 1, 'row_error_rates': {'invalid': 1.0}})
+    body = record()
+    response = post(clean_stack, body)
+    assert response.status_code == status
+    if status == 200:
+        assert response.json() == {'response': 'Submitted'}
+    [instance] = monitoring(clean_stack)['items']
+    assert instance['status'] == instance_status
+    assert len(clean_stack.rows(clean_stack.oic_table)) == landed
+    assert clean_stack.stats()['acked_not_inserted'] == (1 if integration == 'seed' else 0)

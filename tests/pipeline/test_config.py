@@ -120,3 +120,16 @@ def test_the_batch_url_keeps_the_form_and_the_project_of_the_trigger():
 def test_the_monitoring_code_filter_reads_both_forms():
     from comparison.measures.monitoring import integration_code
     assert integration_code(V1) == integration_code(V2) == 'WAREHOUSE_STREAM'
+
+
+def test_the_run_records_what_the_monitoring_check_needs_and_no_secret():
+    monitoring_client = ['--oic_token_url', 'https://idcs.example.com/oauth2/v1/token', '--oic_client_id', 'app',
+                         '--oic_scope', 'https://oic.example.comurn:opc:resource:consumer::all',
+                         '--oic_instance', 'my-oic']
+    _, config = parse(STACK + monitoring_client, dict(ENV, OIC_CLIENT_SECRET='s3cret'))
+    run = config.describe()
+    assert (run['oic_auth'], run['oic_monitoring_auth'], run['oic_instance']) == ('basic', 'oauth', 'my-oic')
+    assert (run['oic_client_id'], run['oic_token_url']) == ('app', 'https://idcs.example.com/oauth2/v1/token')
+    assert 's3cret' not in str(run) and 'hunter2' not in str(run)
+    _, gen2 = parse(STACK + monitoring_client + ['--oic_monitoring_auth', 'basic'], ENV)
+    assert gen2.describe()['oic_client_id'] is None  # Basic everywhere: no OAuth client recorded
