@@ -163,3 +163,10 @@ def test_the_oauth_client_comes_from_the_run_or_the_environment_and_never_holds_
                                           'oic_client_id': 'run', 'oic_scope': 's2',
                                           'oic_client_secret_secret': 'projects/p/secrets/s/versions/1'}, environ=env)
     assert recorded.oauth.client_id == 'run' and recorded.oauth.secret_ref.secret.startswith('projects/')
+
+
+def test_paging_stops_at_its_time_bound_and_the_check_fails_rather_than_count_a_part():
+    access = oic_access.MonitoringAccess(url='https://h/x', auth='basic', instance='i')
+    ticks = iter(range(100))
+    with pytest.raises(TimeoutError, match='over 2s'):
+        monitoring.fetch_instances(FakeOIC(1100), access, '{}', bound_s=2, clock=lambda: next(ticks))
