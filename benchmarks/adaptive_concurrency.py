@@ -102,7 +102,7 @@ def run_pipeline(stack, out: str, records: int, workers: int, extra: List[str]) 
             '--oic_url', stack.oic_url, '--oic_username', stack.username, '--no_landed_check'] + extra
     if workers > 1:
         argv += ['--direct_running_mode=multi_processing', '--direct_num_workers=%d' % workers]
-    env = dict(os.environ, OIC_PASSWORD=stack.password)
+    env = dict(os.environ, **stack.monitoring_env())  # the password, and the monitoring check's OAuth client
     return subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           check=False).returncode
 

@@ -44,7 +44,7 @@ def run(records: int, concurrency: int, with_sink: bool) -> Dict[str, float]:
         argv = [sys.executable, '-m', 'pipeline.run', '--paths', 'oic', '--records', str(records), '--out', out,
                 '--oic_url', stack.oic_url, '--oic_username', stack.username, '--no_landed_check',
                 '--oic_concurrency_mode', 'fixed', '--oic_concurrency', str(concurrency)]
-        done = subprocess.run(argv, env=dict(os.environ, OIC_PASSWORD=stack.password), stdout=subprocess.DEVNULL,
+        done = subprocess.run(argv, env=dict(os.environ, **stack.monitoring_env()), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit('the run failed (exit %d): %s' % (done.returncode, done.stderr.strip()[-500:]))

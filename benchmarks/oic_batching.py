@@ -29,7 +29,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp, running_stack(os.path.join(tmp, 'stack'), oic_sink=False,
                                                                with_bigquery=False) as stack:
-        os.environ['OIC_PASSWORD'] = stack.password
+        os.environ.update(stack.monitoring_env())  # the password, and the monitoring check's OAuth client
         stack.update_faults({'max_concurrency': 24, 'latency_ms': 100})
         rows = []
         for name, extra in (('one record per request', []), ('--oic_batch_kb 50', ['--oic_batch_kb', '50'])):

@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='python -m pipeline.compare', description=__doc__.split(' — ')[-1],
         epilog='BigQuery: the emulator recorded in the run, else Application Default Credentials. OIC monitoring: '
-               'the run\'s OIC host and username, the password from OIC_PASSWORD.')
+               'the run\'s OIC host and instance name; OAuth with the run\'s client or OIC_TOKEN_URL, '
+               'OIC_CLIENT_ID, OIC_SCOPE and OIC_CLIENT_SECRET (Basic Auth with OIC_PASSWORD on Gen2).')
     parser.add_argument('--out', default='out', help='Directory holding the run record (default out/).')
     parser.add_argument('--prices', metavar='FILE.json', help='Price table entries overriding comparison/cost/prices.json.')
     parser.add_argument('--price', metavar='KEY=VALUE', action='append', default=[],
@@ -34,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help='Seconds OIC takes to answer one synchronous request, for sizing the requests in '
                              'flight (default: measured in the run, else %g).' % pricing.DEFAULT_OIC_RESPONSE_S)
     parser.add_argument('--oic_monitoring_url', help='OIC monitoring endpoint (default: on the run\'s OIC host).')
-    parser.add_argument('--oic_username', help='User for the monitoring API (default: the run\'s).')
+    parser.add_argument('--oic_username', help='User for the monitoring API with Basic Auth (default: the run\'s).')
+    parser.add_argument('--oic_monitoring_auth', choices=('oauth', 'basic'),
+                        help='How to authenticate to the monitoring API (default: the run\'s --oic_monitoring_auth, '
+                             'else oauth). OAuth: the run\'s client, else OIC_TOKEN_URL, OIC_CLIENT_ID, OIC_SCOPE and '
+                             'the secret from OIC_CLIENT_SECRET; basic: Gen2 instances only.')
+    parser.add_argument('--oic_instance', help='The OIC service instance\'s name, sent as integrationInstance '
+                                               '(default: the run\'s, else env OIC_INSTANCE).')
     parser.add_argument('--no_oic_monitoring', action='store_true', help='Skip OIC\'s monitoring API.')
     window = parser.add_argument_group(
         'a run with a run-record dataset (--run_record_dataset): reconciled by queries inside BigQuery, over the '
@@ -99,7 +106,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                     at_rate=args.at_rate)
         else:
             report = build_report(args.out, prices=prices, oic_monitoring=not args.no_oic_monitoring,
-                                  monitoring_options={'url': args.oic_monitoring_url, 'username': args.oic_username},
+                                  monitoring_options={'url': args.oic_monitoring_url, 'username': args.oic_username,
+                                                      'auth': args.oic_monitoring_auth,
+                                                      'instance': args.oic_instance},
                                   at_rate=args.at_rate, oic_response_s=args.oic_response_time)
     except (FileNotFoundError, UsageError, pricing.PriceError, pricing.RateError) as err:
         print('error: %s' % err, file=sys.stderr)

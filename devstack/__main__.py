@@ -28,6 +28,12 @@ def build_parser():
     up.add_argument('--bq-dedup-window', type=float, default=None, metavar='SECONDS',
                     help='how long the BigQuery emulator remembers insertIds and drops repeats, as BigQuery does '
                          '(default 60, or env BQ_DEDUP_WINDOW_S; 0 = off: every retried row lands)')
+    up.add_argument('--oic-edition', choices=oic.EDITIONS, default='oic3',
+                    help='oic3 (default): the monitoring API takes OAuth only and needs integrationInstance; gen2: '
+                         'Basic Auth allowed there, camelCase answers')
+    up.add_argument('--oic-integration', choices=oic.INTEGRATIONS, default='strict',
+                    help='strict (default): a row BigQuery refuses fails its instance (502); seed: the seed\'s '
+                         'integration, 200 "Submitted" and a COMPLETED instance whatever insertAll returns')
     up.add_argument('--faults', help='OIC fault settings as JSON, e.g. \'{"error_rates": {"503": 0.1}, "seed": 1}\'')
     faults_mod.add_service_arguments(up)
     for name in ('down', 'status'):
@@ -41,7 +47,9 @@ def describe(variables, state_dir):
     env_path = os.path.join(state_dir, stack_mod.ENV_FILE)
     return '\n'.join([
         '  OIC trigger     %s' % variables['OIC_URL'],
-        '  OIC monitoring  %s%s' % (base, oic.MONITORING_PATH),
+        '  OIC project URL %s' % variables.get('OIC_PROJECT_URL'),
+        '  OIC monitoring  %s%s (OIC 3: OAuth only, integrationInstance=%s)' % (base, oic.MONITORING_PATH,
+                                                                                 variables.get('OIC_INSTANCE')),
         '  OIC username    %s' % variables['OIC_USERNAME'],
         '  OIC password    %s' % variables['OIC_PASSWORD'],
         '  OIC over HTTPS  %s (CA %s)' % (variables.get('OIC_HTTPS_URL'), variables.get('OIC_CA_BUNDLE')),
@@ -78,7 +86,8 @@ def cmd_up(args):
         fault_settings = faults_mod.with_service_flags(json.loads(args.faults) if args.faults else None, args)
         stack = stack_mod.Stack(args.state_dir, args.oic_port, args.bq_rest_port, args.bq_grpc_port,
                                 faults=fault_settings, oic_https_port=args.oic_https_port, token_ttl=args.token_ttl,
-                                bq_dedup_window=args.bq_dedup_window)
+                                bq_dedup_window=args.bq_dedup_window, oic_edition=args.oic_edition,
+                                oic_integration=args.oic_integration)
     except ValueError as error:
         raise StackError('--faults: %s' % error) from None
     print('Starting the local stack (state in %s) ...' % args.state_dir, flush=True)

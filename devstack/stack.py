@@ -20,7 +20,8 @@ PID_FILE = 'stack.pids'
 ENV_FILE = 'stack.env'
 ENV_KEYS = ('OIC_URL', 'OIC_USERNAME', 'OIC_PASSWORD', 'BIGQUERY_EMULATOR_HOST', 'BQ_PROJECT', 'OIC_TABLE',
             'DIRECT_TABLE', 'OIC_HTTPS_URL', 'OIC_CA_BUNDLE', 'OIC_TOKEN_URL', 'OIC_CLIENT_ID', 'OIC_CLIENT_SECRET',
-            'OIC_SCOPE')
+            'OIC_SCOPE', 'OIC_INSTANCE', 'OIC_PROJECT_URL')
+INSTANCE_NAME = 'oic-local'  # The stand-in's service instance name (OIC 3: the About page's Service instance).
 DEFAULT_TOKEN_TTL_S = 300  # Short enough that a long local run refreshes its token a few times.
 
 
@@ -30,7 +31,8 @@ class Stack:
     def __init__(self, state_dir, oic_port=8088, bq_rest_port=9050, bq_grpc_port=9060, faults=None,
                  with_bigquery=True, project=bq.DEFAULT_PROJECT, dataset=bq.DEFAULT_DATASET,
                  username=USERNAME, password=None, host='127.0.0.1', persistent_bigquery=False, oic_sink=True,
-                 oic_https_port=None, token_ttl=DEFAULT_TOKEN_TTL_S, bq_dedup_window=None):
+                 oic_https_port=None, token_ttl=DEFAULT_TOKEN_TTL_S, bq_dedup_window=None, oic_edition='oic3',
+                 oic_integration='strict'):
         self.state_dir = os.path.abspath(state_dir)
         # Persistent: the emulator keeps its tables in state_dir, so a restart (a fault test) loses no rows.
         self.bq_data_dir = os.path.join(self.state_dir, 'bigquery-data') if persistent_bigquery else None
@@ -50,6 +52,13 @@ class Stack:
         self.client_id = 'oic-local-%s' % secrets.token_hex(4)
         self.client_secret = secrets.token_urlsafe(32)
         self.token_ttl = token_ttl
+        self.instance_name = INSTANCE_NAME
+        # What the stand-in models (devstack/oic/server.py): OIC 3's rules or Gen2's; the project's integration or
+        # the seed's.
+        if oic_edition not in oic.EDITIONS or oic_integration not in oic.INTEGRATIONS:
+            raise ValueError('the OIC edition is one of %s and the integration one of %s'
+                             % (oic.EDITIONS, oic.INTEGRATIONS))
+        self.oic_edition, self.oic_integration = oic_edition, oic_integration
         self.certificates = None  # Made by start(): a new CA for every stack.
         self.processes = {}
 
@@ -61,6 +70,11 @@ class Stack:
     @property
     def oic_url(self):
         return self.oic_base + oic.TRIGGER_PATH
+
+    @property
+    def oic_project_url(self):
+        """The same integration at its OIC 3 project URL (v2 form)."""
+        return self.oic_base + oic.PROJECT_TRIGGER_PATH
 
     @property
     def oic_https_base(self):
@@ -104,7 +118,7 @@ class Stack:
             'OIC_TABLE': self.oic_table, 'DIRECT_TABLE': self.direct_table,
             'OIC_HTTPS_URL': self.oic_https_url, 'OIC_CA_BUNDLE': self.ca_bundle or '',
             'OIC_TOKEN_URL': self.token_url, 'OIC_CLIENT_ID': self.client_id, 'OIC_CLIENT_SECRET': self.client_secret,
-            'OIC_SCOPE': self.scope,
+            'OIC_SCOPE': self.scope, 'OIC_INSTANCE': self.instance_name, 'OIC_PROJECT_URL': self.oic_project_url,
         }
 
     def log_path(self, name):
@@ -149,13 +163,14 @@ class Stack:
     def _spawn_oic(self):
         argv = [sys.executable, '-m', 'devstack.oic.server', '--host', self.host, '--port', str(self.oic_port),
                 '--https-port', str(self.oic_https_port), '--tls-cert', self.certificates.server_pem,
-                '--token-ttl', str(self.token_ttl), '--project', self.project, '--table', self.oic_table]
+                '--token-ttl', str(self.token_ttl), '--project', self.project, '--table', self.oic_table,
+                '--edition', self.oic_edition, '--integration', self.oic_integration]
         if self.oic_sink:
             argv += ['--bq-endpoint', self.bq_endpoint]
         if self.faults != faults_mod.parse(None):
             argv += ['--faults', json.dumps(self.faults)]
         env = dict(os.environ, OIC_USERNAME=self.username, OIC_PASSWORD=self.password, OIC_CLIENT_ID=self.client_id,
-                   OIC_CLIENT_SECRET=self.client_secret, OIC_SCOPE=self.scope,
+                   OIC_CLIENT_SECRET=self.client_secret, OIC_SCOPE=self.scope, OIC_INSTANCE=self.instance_name,
                    PYTHONPATH=os.pathsep.join(filter(None, [_project_root(), os.environ.get('PYTHONPATH')])))
         self.processes['oic'] = procs.spawn(argv, self.log_path('oic'), env=env)
 

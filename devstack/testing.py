@@ -37,6 +37,8 @@ class RunningStack:
     direct_table = property(lambda self: self._stack.direct_table)
     state_dir = property(lambda self: self._stack.state_dir)
     monitoring_url = property(lambda self: self._stack.oic_base + MONITORING_PATH)
+    instance_name = property(lambda self: self._stack.instance_name)
+    oic_project_url = property(lambda self: self._stack.oic_project_url)
 
     def env(self):
         return self._stack.env()
@@ -73,6 +75,32 @@ class RunningStack:
         """Changes the token lifetime (ttl, for tokens issued from now on), makes the next `fail_next` token requests
         answer `fail_status`, or (revoke=True) refuses every token issued so far."""
         return self._admin('PUT', '/admin/oauth', json=settings)
+
+    def set_mode(self, **mode):
+        """edition='oic3'|'gen2', integration='strict'|'seed' (each optional); returns the stand-in's mode."""
+        return self._admin('PUT', '/admin/mode', json=mode)
+
+    def token(self):
+        """A Bearer token from the stand-in's token endpoint, with the stack's confidential client."""
+        response = requests.post(self.token_url, data={'grant_type': 'client_credentials', 'scope': self.scope},
+                                 auth=(self.client_id, self.client_secret), verify=self.ca_bundle, timeout=10)
+        response.raise_for_status()
+        return response.json()['access_token']
+
+    def monitoring(self, path='', **params):
+        """GET the monitoring API (path '' = the instances, '/ID' = one) as OIC 3 wants it: a Bearer token and
+        integrationInstance; the JSON answer."""
+        response = requests.get(self.monitoring_url + path, params=dict({'integrationInstance': self.instance_name},
+                                                                        **params),
+                                headers={'Authorization': 'Bearer ' + self.token()}, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def monitoring_env(self):
+        """What the comparison's monitoring check reads from the environment to reach this stack (stack.env's)."""
+        return {key: value for key, value in self.env().items()
+                if key in ('OIC_TOKEN_URL', 'OIC_CLIENT_ID', 'OIC_CLIENT_SECRET', 'OIC_SCOPE', 'OIC_INSTANCE',
+                           'OIC_CA_BUNDLE', 'OIC_PASSWORD')}
 
     def stats(self):
         return self._admin('GET', '/admin/stats')
@@ -165,7 +193,8 @@ class RunningStack:
 
 @contextlib.contextmanager
 def running_stack(state_dir, faults=None, with_bigquery=True, persistent_bigquery=False, oic_sink=True,
-                  token_ttl=stack_mod.DEFAULT_TOKEN_TTL_S, bq_dedup_window=None):
+                  token_ttl=stack_mod.DEFAULT_TOKEN_TTL_S, bq_dedup_window=None, oic_edition='oic3',
+                  oic_integration='strict'):
     """Starts the emulator (unless with_bigquery=False) and the OIC stand-in on free ports; yields a RunningStack;
     stops both on exit. persistent_bigquery: the emulator keeps its rows across restart_bigquery(). oic_sink=False:
     the OIC stand-in acknowledges without inserting (the emulator still serves the direct path). bq_dedup_window:
@@ -173,7 +202,8 @@ def running_stack(state_dir, faults=None, with_bigquery=True, persistent_bigquer
     stack = stack_mod.Stack(state_dir, oic_port=procs.free_port(), bq_rest_port=procs.free_port(),
                             bq_grpc_port=procs.free_port(), faults=faults, with_bigquery=with_bigquery,
                             persistent_bigquery=persistent_bigquery, oic_sink=oic_sink,
-                            oic_https_port=procs.free_port(), token_ttl=token_ttl, bq_dedup_window=bq_dedup_window)
+                            oic_https_port=procs.free_port(), token_ttl=token_ttl, bq_dedup_window=bq_dedup_window,
+                            oic_edition=oic_edition, oic_integration=oic_integration)
     stack.start()
     try:
         yield RunningStack(stack)

@@ -108,6 +108,17 @@ class WarehouseOptions(PipelineOptions):
                  'projects/P/secrets/S/versions/V; read by the workers (needed on Dataflow; env '
                  'OIC_CLIENT_SECRET_SECRET).')
         oic.add_argument(
+            '--oic_instance', default=_env('OIC_INSTANCE'),
+            help='The OIC service instance\'s name (its About page\'s Service instance field; env OIC_INSTANCE), sent '
+                 'as integrationInstance to the monitoring API, which requires it on OIC 3. Recorded for the '
+                 'comparison; the trigger does not need it.')
+        oic.add_argument(
+            '--oic_monitoring_auth', default='oauth', choices=('oauth', 'basic'),
+            help='How the comparison reads OIC\'s monitoring API: oauth (default; OIC 3 takes OAuth only on its '
+                 'developer APIs) with the --oic_token_url, --oic_client_id and --oic_scope client and the client '
+                 'secret, even when the trigger is called with Basic Auth; basic = the run\'s Basic Auth, for '
+                 'instances that allow it (Gen2). docs/oic-setup.md.')
+        oic.add_argument(
             '--oic_ca_bundle', default=_env('OIC_CA_BUNDLE'),
             help='PEM file of the CAs whose certificates the caller trusts for https OIC and token URLs (env '
                  'OIC_CA_BUNDLE, else REQUESTS_CA_BUNDLE, else the system\'s trust store). Read at launch and '

@@ -34,6 +34,7 @@ def local_stack(tmp_path_factory):
 def clean_stack(local_stack):
     """The session stack with no faults, zeroed counters, no tracking instances and both tables empty."""
     local_stack.reset_faults()
+    local_stack.set_mode(edition='oic3', integration='strict')
     local_stack.hold_sink(False)
     local_stack.set_oauth(ttl=300, fail_next=0)
     local_stack.reset_stats()

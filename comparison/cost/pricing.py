@@ -17,6 +17,7 @@ import os
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from transforms import records as rec
+from transforms.oic.batch import body as batch_body_rule
 
 PRICES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'prices.json')
 MIB = 2 ** 20
@@ -184,22 +185,30 @@ def messages_per_record(payload_size: int, prices: Mapping[str, Any]) -> int:
     return messages_per_request(payload_size, prices)
 
 
-# A batched request body is {"records": [r1, r2, ...]} as json.dumps writes it: '{"records": [' and ']}' (15 bytes)
-# around the records, ', ' (2 bytes) between two of them.
-BATCH_ENVELOPE_BYTES = len('{"records": []}')
-BATCH_SEPARATOR_BYTES = len(', ')
+# A batched request body is {"count": n, "records": [r1, r2, ...]} as json.dumps writes it (one home:
+# transforms/oic/batch/body.py): '{"count": ' n ', "records": [' and ']}' around the records, ', ' between two.
+BATCH_ENVELOPE_BYTES = batch_body_rule.EMPTY_BODY  # without the count's digits
+BATCH_SEPARATOR_BYTES = batch_body_rule.SEPARATOR
 
 
 def batch_body_bytes(record_bytes: Sequence[int]) -> int:
-    """Size of the request body {"records": [...]} carrying records of these JSON sizes."""
-    return BATCH_ENVELOPE_BYTES + sum(record_bytes) + BATCH_SEPARATOR_BYTES * max(0, len(record_bytes) - 1)
+    """Size of the request body {"count": n, "records": [...]} carrying records of these JSON sizes."""
+    return batch_body_rule.body_size(record_bytes)
+
+
+def _batch_bytes(per_request: int, record_bytes: float) -> float:
+    return (BATCH_ENVELOPE_BYTES + len(str(per_request)) + per_request * record_bytes
+            + BATCH_SEPARATOR_BYTES * (per_request - 1))
 
 
 def records_per_batch(record_bytes: float, batch_kb: float) -> int:
     """Records of `record_bytes` each that fit a request body of at most `batch_kb` KB (never fewer than one: a record
     larger than the batch goes alone)."""
     room = batch_kb * 1024 - BATCH_ENVELOPE_BYTES + BATCH_SEPARATOR_BYTES
-    return max(1, int(math.floor(room / (record_bytes + BATCH_SEPARATOR_BYTES))))
+    count = max(1, int(math.floor(room / (record_bytes + BATCH_SEPARATOR_BYTES))))
+    while count > 1 and _batch_bytes(count, record_bytes) > batch_kb * 1024:  # the count's own digits
+        count -= 1
+    return count
 
 
 def batch_shape(record_bytes: float, prices: Mapping[str, Any], batch_kb: Optional[float] = None) -> Dict[str, Any]:
@@ -207,7 +216,7 @@ def batch_shape(record_bytes: float, prices: Mapping[str, Any], batch_kb: Option
     packed into bodies of at most `batch_kb` KB (default: one billing message, 50 KB)."""
     batch_kb = float(batch_kb or prices['oic_message_kb'])
     per_request = records_per_batch(record_bytes, batch_kb)
-    body = BATCH_ENVELOPE_BYTES + per_request * record_bytes + BATCH_SEPARATOR_BYTES * (per_request - 1)
+    body = _batch_bytes(per_request, record_bytes)
     messages = messages_per_request(body, prices)
     return {'batch_kb': batch_kb, 'record_bytes': record_bytes, 'records_per_request': per_request,
             'request_bytes': round(body), 'messages_per_request': messages,

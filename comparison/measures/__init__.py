@@ -1,1 +1,1 @@
-"""Figures from the run record, pure functions on records: reconciliation in memory, latency, throughput, concurrency, OIC's monitoring view. Imports transforms.records only."""
+"""Figures from the run record, pure functions on records: reconciliation in memory, latency, throughput, concurrency, OIC's monitoring view. Imports transforms.records, and transforms.oic's URL parser and token client for OIC's view."""

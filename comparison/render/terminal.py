@@ -242,6 +242,9 @@ def _notes(report, paths):
         view = result.get('oic_monitoring') or {}
         if view.get('check', 'done') != 'done':
             notes.append('%s monitoring check %s' % (path, view['check']))
+        elif (view.get('three_way') or {}).get('oic_completed_not_landed'):
+            notes.append('%s: %d records acknowledged by OIC (instances COMPLETED) and missing from BigQuery'
+                         % (path, view['three_way']['oic_completed_not_landed']))
         for item in (result.get('cost') or {}).get('items', []):
             notes.append('%s cost, %s: %s' % (path, item['item'], item['formula']))
         batched = (result.get('cost') or {}).get('batched')

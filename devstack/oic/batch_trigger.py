@@ -1,10 +1,12 @@
-"""The stand-in's batch integration (flow code WAREHOUSE_BATCH): a REST trigger that takes `{"records": [...]}`,
-validates each record, writes the valid rows with ONE insertAll (insertId = record_id) and answers with insertAll's
-result mapped back by index, `{"insertErrors": [{"index": i, "errors": [{"reason", "message"}]}]}` (none = every row
-inserted). Invalid records come back as reason `invalid` with the validation message; `row_error_rates` in the fault
-settings refuses a share of rows (devstack/oic/row_faults.py); `mapper_shape_rate` and `html_answer_rate` change a
-share of answers (devstack/oic/answer_faults.py). One tracking instance per request, with its number of records;
-billing messages counted as OIC counts them, one per started 50 KB of request body (docs/oic-batching.md)."""
+"""The stand-in's batch integration (flow code WAREHOUSE_BATCH): a REST trigger that takes
+`{"count": n, "records": [...]}`, validates each record, writes the valid rows with ONE insertAll (insertId =
+record_id) and answers with insertAll's result mapped back by index, `{"insertErrors": [{"index": i, "errors":
+[{"reason", "message"}]}]}` (none = every row inserted). Invalid records come back as reason `invalid` with the
+validation message; `row_error_rates` in the fault settings refuses a share of rows (devstack/oic/row_faults.py);
+`mapper_shape_rate` and `html_answer_rate` change a share of answers (devstack/oic/answer_faults.py). One tracking
+instance per request, tracking the body's `count` as a tracking value named `records` (the business identifier the
+integration author assigns: docs/oic-batching.md); billing messages counted as OIC counts them, one per started 50 KB
+of request body."""
 
 import asyncio
 
@@ -16,10 +18,12 @@ from devstack.oic import row_faults
 from devstack.oic import sink as sink_mod
 from devstack.oic import instances as instances_mod
 from transforms import records
-from transforms.oic.batch.body import DEFAULT_BATCH_CODE
+from transforms.oic.batch.body import COUNT_FIELD, DEFAULT_BATCH_CODE
 
 BATCH_CODE = DEFAULT_BATCH_CODE  # the flow code --oic_batch_url defaults to
 BATCH_PATH = '/ic/api/integration/v1/flows/rest/%s/1.0/records' % BATCH_CODE
+PROJECT_BATCH_PATH = '/ic/api/integration/v2/flows/rest/project/%s/%s/1.0/records' % (instances_mod.PROJECT,
+                                                                                        BATCH_CODE)
 BILLING_UNIT = 50 * 1024  # OIC bills one message per started 50 KB of a trigger's payload
 
 
@@ -66,7 +70,8 @@ def register(app, state_key, helpers):
         state.stats.batch['answers_%d' % response.status] += 1
         return response
 
-    app.router.add_post(BATCH_PATH, batch_trigger)
+    for path in (BATCH_PATH, PROJECT_BATCH_PATH):  # v1, and the OIC 3 project form (server.py)
+        app.router.add_post(path, batch_trigger)
 
 
 async def _process(request, state, helpers):
@@ -82,8 +87,10 @@ async def _process(request, state, helpers):
         return helpers.problem(413, 'body is over the %d byte limit' % state.max_body)
     bill(state.stats, len(raw))
 
-    def failed(status, detail, count=None, headers=None):
-        state.instances.record(started, 'FAILED', error=detail, records=count, code=BATCH_CODE)
+    tracked = None  # the business identifier the integration author assigned: the body's `count` field
+
+    def failed(status, detail, headers=None):
+        state.instances.record(started, 'FAILED', error=detail, records=tracked, code=BATCH_CODE)
         return helpers.problem(status, detail, headers=headers)
 
     try:
@@ -91,6 +98,10 @@ async def _process(request, state, helpers):
     except ValueError as error:
         return failed(400, str(error))
     batch = body.get('records') if isinstance(body, dict) else None
+    count = body.get(COUNT_FIELD) if isinstance(body, dict) else None
+    # OIC tracks a business identifier only from a field of the trigger's payload ("Assign Business Identifiers for
+    # Tracking Fields in Messages"): the instance shows the count the caller sent, or none.
+    tracked = count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
     if not isinstance(batch, list) or not batch:
         return failed(400, 'the body must be {"records": [record, ...]} with at least one record')
     fate = state.faults.draw()
@@ -103,7 +114,7 @@ async def _process(request, state, helpers):
     if fate['error'] == 429:  # throttled at the gateway: no instance, as in OIC
         return helpers.problem(429, 'injected throttling', headers=state.retry_after())
     if fate['error']:
-        return failed(fate['error'], 'injected HTTP %d' % fate['error'], len(batch),
+        return failed(fate['error'], 'injected HTTP %d' % fate['error'],
                       headers=state.retry_after() if fate['error'] == 503 else None)
     answer_fate = state.faults.answer_fate()
     if answer_fate['html']:  # a gateway's page: the integration never ran, nothing inserted, no instance
@@ -114,10 +125,10 @@ async def _process(request, state, helpers):
         try:
             await state.sink.insert_all(insert_all_body(rows))
         except sink_mod.SinkError as error:
-            return failed(502, str(error), len(batch))
+            return failed(502, str(error))
     state.stats.batch['records'] += len(batch)
     state.stats.batch['rows_inserted'] += len(rows)
-    state.instances.record(started, 'COMPLETED', records=len(batch), code=BATCH_CODE)
+    state.instances.record(started, 'COMPLETED', records=tracked, code=BATCH_CODE)
     if fate['late']:  # inserted, then answered after the caller has given up on it (late_answer_rate)
         state.stats.batch['late_answers'] += 1
         await asyncio.sleep(fate['late'])

@@ -36,7 +36,7 @@ DEFAULTS = {
 }
 
 # The batch trigger's row faults (devstack/oic/batch_trigger.py, row_faults.py): kept apart from the request faults.
-DEFAULTS['row_error_rates'] = {}  # {"backendError": 0.05, "invalid": 0.01}: share of rows refused, by insertAll reason
+DEFAULTS['row_error_rates'] = {}  # {"backendError": 0.05, "invalid": 0.01}: share of rows refused, by insertAll reason; both triggers
 # The batch trigger's answer faults (devstack/oic/answer_faults.py), drawn per batch request.
 DEFAULTS['mapper_shape_rate'] = 0.0  # share of answers in an OIC mapper's shape (objects for 1-element arrays, "3")
 DEFAULTS['html_answer_rate'] = 0.0   # share of requests answered 200 with an HTML page, nothing inserted

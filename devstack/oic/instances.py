@@ -1,4 +1,12 @@
-"""OIC tracking instances: a bounded in-memory store and the monitoring API's q={...} filter and paging."""
+"""OIC tracking instances: a bounded in-memory store and the monitoring API's q={...} filter, order and paging, in
+OIC 3's spelling or Gen2's.
+
+Shapes follow Oracle's pages only: "Retrieve Integration Instances" / "Retrieve an Integration Instance" (REST API for
+Oracle Integration 3) write the instance schema in kebab-case (`instance-id`, `integration-id`, `creation-date`,
+`last-tracked-time`, `has-recoverable-faults`, `trackings`); the Gen2 pages and the answers quoted in Oracle's blogs
+use camelCase (`id`, `integrationId`, `creationDate`, `pkName`/`pkValue`, `secondaryTrackingName`/`Value`,
+`totalResults`). Nothing the real service lacks: no top-level record count (a batch instance carries its size as a
+tracking value, as the integration author maps it: docs/oic-batching.md)."""
 
 import collections
 import datetime
@@ -7,10 +15,15 @@ import re
 
 INTEGRATION_CODE = 'WAREHOUSE_STREAM'
 INTEGRATION_VERSION = '01.00.0000'
+PROJECT = 'WAREHOUSE'  # The OIC 3 project the stand-in's integrations live in (the v2 trigger URL form).
 TIME_WINDOWS = {'1h': 1, '6h': 6, '1d': 24, '2d': 48, '3d': 72, 'RETENTIONPERIOD': None}
 FILTER_KEYS = ('timewindow', 'code', 'version', 'status', 'primaryValue', 'secondaryValue', 'businessIDValue',
                'id', 'startdate', 'enddate')
 STATUSES = ('COMPLETED', 'FAILED', 'ABORTED', 'IN_PROGRESS')
+EDITIONS = ('oic3', 'gen2')
+# orderBy of "Retrieve Integration Instances" (OIC 3): lastupdateddate (the default), creationdate, executiontime.
+ORDERS = {'lastupdateddate': lambda item: item.ended, 'creationdate': lambda item: item.started,
+          'executiontime': lambda item: item.ended - item.started}
 # key:'value' or key:'"multi word value"' pairs inside braces, OIC's q syntax.
 _PAIR = re.compile(r"""\s*(\w+)\s*:\s*(?:'"([^"]*)"'|'([^']*)'|"([^"]*)")\s*(?:,|$)""")
 
@@ -79,32 +92,39 @@ class Instance:
         # OIC shows a missing tracking value as ''.
         self.primary, self.record_id, self.error = '' if primary is None else primary, record_id or '', error
 
-    def as_oic(self):
+    def trackings(self):
+        """The tracking values the integrations record: WH_ID (primary), record_id, and the batch's size."""
+        found = [{'name': 'WH_ID', 'primary': True, 'value': self.primary}]
+        if self.record_id:
+            found.append({'name': 'record_id', 'primary': False, 'value': self.record_id})
+        if self.records is not None:  # the batch integration maps its request's size to a tracking value
+            found.append({'name': 'records', 'primary': False, 'value': str(self.records)})
+        return found
+
+    def as_oic(self, edition='oic3'):
+        trackings = self.trackings()
+        if edition == 'oic3':
+            return {
+                'instance-id': str(self.id),
+                'integration-id': self.code,
+                'status': self.status,
+                'creation-date': oic_time(self.started),
+                'last-tracked-time': oic_time(self.ended),
+                'has-recoverable-faults': False,
+                'trackings': trackings,
+            }
         shape = {
             'id': str(self.id),
             'integrationId': self.code,
-            'integrationName': 'Warehouse Stream',
             'integrationVersion': INTEGRATION_VERSION,
             'status': self.status,
             'creationDate': oic_time(self.started),
             'lastTrackedTime': oic_time(self.ended),
-            'processingEndDate': oic_time(self.ended),
-            'duration': int((self.ended - self.started).total_seconds() * 1000),
-            'primaryValue': self.primary,
-            'primaryName': 'WH_ID',
-            'secondaryValue': self.record_id,
-            'secondaryName': 'record_id' if self.record_id else '',
-            'trackings': [{'name': 'WH_ID', 'primary': True, 'value': self.primary}]
-                         + ([{'name': 'record_id', 'primary': False, 'value': self.record_id}]
-                            if self.record_id else []),
-            'flowType': 'APP_DRIVEN',
-            'invokedBy': 'REST',
+            'trackings': trackings,
         }
-        if self.error:
-            shape['errorMessage'] = self.error
-        if self.records is not None:  # the batch integration tracks its record count as the tertiary value
-            shape.update(tertiaryValue=str(self.records), tertiaryName='records', records=self.records)
-            shape['trackings'].append({'name': 'records', 'primary': False, 'value': str(self.records)})
+        for (name, value), tracking in zip((('pkName', 'pkValue'), ('secondaryTrackingName', 'secondaryTrackingValue'),
+                                            ('tertiaryTrackingName', 'tertiaryTrackingValue')), trackings):
+            shape.update({name: tracking['name'], value: tracking['value']})
         return shape
 
 
@@ -128,8 +148,8 @@ class InstanceStore:
         self._items.append(instance)
         return str(instance.id)
 
-    def query(self, filters, limit=50, offset=0):
-        """OIC's response shape: newest first, filtered, paged."""
+    def query(self, filters, limit=50, offset=0, edition='oic3', order_by='lastupdateddate'):
+        """OIC's response shape in `edition`'s spelling: newest first by `order_by`, filtered, paged."""
         current = now()
         hours = TIME_WINDOWS[filters.get('timewindow', '1h')]
         since = filters.get('startdate') or (current - datetime.timedelta(hours=hours) if hours else None)
@@ -141,16 +161,13 @@ class InstanceStore:
             if not _matches(item, filters):
                 continue
             matched.append(item)
-        page = [item.as_oic() for item in matched[offset:offset + limit]]
-        return {
-            'items': page,
-            'totalResults': len(matched),
-            'totalRecordsCount': len(matched),
-            'count': len(page),
-            'hasMore': offset + len(page) < len(matched),
-            'limit': limit,
-            'offset': offset,
-        }
+        matched.sort(key=ORDERS[order_by], reverse=True)
+        page = [item.as_oic(edition) for item in matched[offset:offset + limit]]
+        if edition == 'oic3':  # The collection in the instance schema's spelling (its own page was not read).
+            return {'items': page, 'total-results': len(matched), 'has-more': offset + len(page) < len(matched),
+                    'limit': limit, 'offset': offset}
+        return {'items': page, 'totalResults': len(matched), 'hasMore': offset + len(page) < len(matched),
+                'limit': limit, 'offset': offset}
 
 
 _FILTER_FIELDS = {'code': lambda item: item.code, 'version': lambda item: INTEGRATION_VERSION,
@@ -164,6 +181,14 @@ def _matches(item, filters):
             return False
     value = filters.get('businessIDValue')
     return value is None or value in (item.primary, item.record_id)
+
+
+def order_by(query):
+    """orderBy from the query string (lastupdateddate when absent); QueryError for another value."""
+    value = query.get('orderBy', 'lastupdateddate')
+    if value not in ORDERS:
+        raise QueryError('orderBy must be one of %s' % ', '.join(ORDERS))
+    return value
 
 
 def paging(query):

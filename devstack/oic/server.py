@@ -1,5 +1,15 @@
 """A local stand-in for the seed's OIC app-driven integration: REST trigger, tracking, monitoring API, faults; Basic
-Auth or OAuth 2.0 client credentials (an identity domain's token endpoint), over HTTP and HTTPS."""
+Auth or OAuth 2.0 client credentials (an identity domain's token endpoint), over HTTP and HTTPS.
+
+It refuses what Oracle Integration 3 refuses (edition `oic3`, the default): the trigger takes Basic Auth or a Bearer
+token ("About Requests to Invoke Integrations"), the developer APIs (the monitoring API) a Bearer token only ("When is
+Basic Authentication Supported in Oracle Integration 3?", "You Must Use OAuth with the Oracle Integration Developer
+APIs"), and the monitoring operations require `integrationInstance` ("Retrieve Integration Instances", "Retrieve an
+Integration Instance"). Edition `gen2` keeps Basic Auth on the monitoring API and camelCase answers. Triggers are
+served in both URL forms: v1 /ic/api/integration/v1/flows/rest/CODE/VERSION/records and an OIC 3 project's
+/ic/api/integration/v2/flows/rest/project/PROJECT/CODE/VERSION/records. The integration behind the per-record trigger
+is the project's (`strict`: a row BigQuery refuses fails the instance and answers 502) or the seed's (`seed`: its
+mapping answers "Submitted" whatever insertAll returns, so a refused row completes with 200); docs/local-stack.md."""
 
 import argparse
 import asyncio
@@ -23,12 +33,18 @@ from devstack.oic import capacity as capacity_mod
 from devstack.oic import faults as faults_mod
 from devstack.oic import instances as instances_mod
 from devstack.oic import mapping
+from devstack.oic import row_faults
 from devstack.oic import sink as sink_mod
 from comparison.measures.monitoring import MONITORING_PATH  # The path OIC's monitoring API answers on (one home).
 from transforms import records
 
 INTEGRATION_CODE = instances_mod.INTEGRATION_CODE
+PROJECT = instances_mod.PROJECT
 TRIGGER_PATH = '/ic/api/integration/v1/flows/rest/%s/1.0/records' % INTEGRATION_CODE
+PROJECT_TRIGGER_PATH = '/ic/api/integration/v2/flows/rest/project/%s/%s/1.0/records' % (PROJECT, INTEGRATION_CODE)
+TRIGGER_PATHS = {TRIGGER_PATH, PROJECT_TRIGGER_PATH}
+EDITIONS = instances_mod.EDITIONS
+INTEGRATIONS = ('strict', 'seed')  # The project's mapping, or the seed's (acks rows BigQuery refused).
 TOKEN_PATH = '/oauth2/v1/token'  # Where an OCI IAM identity domain answers the client credentials grant.
 SCOPE_SUFFIX = 'urn:opc:resource:consumer::all'  # OIC's scope: the instance's audience URL followed by this.
 DEFAULT_TOKEN_TTL_S = 3600
@@ -66,6 +82,7 @@ class Stats:
         self.serviced, self.service_s = 0, 0.0
         self.billing = collections.Counter()  # requests, bytes and messages billed (both triggers: batch_trigger.bill)
         self.batch = collections.Counter()  # the batch trigger's requests, records, rows inserted, row errors by reason
+        self.acked_not_inserted = 0  # seed integration: rows BigQuery refused, answered 200 "Submitted" all the same
         self.gate.reset_counters()
         self.sink.reset_counters()
 
@@ -91,7 +108,8 @@ class Stats:
                      'bearer_refused': self.bearer_refused, 'delayed': self.delayed,
                      'delay_s': round(self.delay_s, 6), 'serviced': self.serviced,
                      'service_s': round(self.service_s, 6), 'sink': self.sink.as_json(),
-                     'billing': dict(self.billing), 'batch': dict(self.batch)}, **self.gate.as_json())
+                     'billing': dict(self.billing), 'batch': dict(self.batch),
+                     'acked_not_inserted': self.acked_not_inserted}, **self.gate.as_json())
 
 
 class OAuth:
@@ -139,8 +157,11 @@ class OAuth:
 
 class State:
     def __init__(self, username, password, sink, fault_settings=None, max_instances=100000,
-                 max_body=DEFAULT_MAX_BODY, oauth=None):
+                 max_body=DEFAULT_MAX_BODY, oauth=None, instance_name=None, edition='oic3', integration='strict'):
         self.credentials = (username.encode('utf-8'), password.encode('utf-8'))
+        self.instance_name = instance_name  # integrationInstance, as on the OIC 3 About page's Service instance.
+        self.mode = {}
+        self.set_mode({'edition': edition, 'integration': integration})
         self.oauth = oauth  # An OAuth, or None: Basic Auth only.
         self.sink = sink
         self.faults = faults_mod.Faults(fault_settings)
@@ -148,6 +169,15 @@ class State:
         self.gate = capacity_mod.CapacityGate()
         self.stats = Stats(max_instances, self.gate, sink)
         self.max_body = max_body
+
+    def set_mode(self, changes):
+        """Applies {'edition': 'oic3'|'gen2', 'integration': 'strict'|'seed'} (each optional); ValueError on others."""
+        if not isinstance(changes, dict) or set(changes) - {'edition', 'integration'}:
+            raise ValueError('the mode is an object with edition and integration')
+        mode = dict(self.mode, **changes)
+        if mode.get('edition') not in EDITIONS or mode.get('integration') not in INTEGRATIONS:
+            raise ValueError('edition is one of %s and integration one of %s' % (EDITIONS, INTEGRATIONS))
+        self.mode = mode
 
     @property
     def capacity(self):
@@ -250,6 +280,29 @@ def requires_auth(handler):
     return wrapped
 
 
+def developer_api(handler):
+    """The developer APIs' rules on OIC 3: a Bearer token only (Basic Auth is refused with 401 even when the user
+    and password are right), and `integrationInstance` naming this instance. Gen2 takes Basic Auth too and needs no
+    instance name. (Which status OIC 3 gives a missing or unknown instance name is not documented: 400 here.)"""
+    async def wrapped(request):
+        state = request.app[STATE]
+        oic3 = state.mode['edition'] == 'oic3'
+        scheme = request.headers.get('Authorization', '').partition(' ')[0].lower()
+        if oic3 and scheme != 'bearer':
+            return problem(401, 'the Oracle Integration 3 developer APIs take OAuth only: send a Bearer token from '
+                                'the identity domain (Basic Auth is not supported here)',
+                           headers={'WWW-Authenticate': 'Bearer realm="%s"' % REALM})
+        if not authorized(request):
+            return unauthorized(request)
+        name = request.query.get('integrationInstance')
+        if oic3 and not name:
+            return problem(400, 'integrationInstance is required: the service instance name from the About page')
+        if name and state.instance_name and name != state.instance_name:
+            return problem(400, 'integrationInstance %r is not this service instance' % name[:64])
+        return await handler(request)
+    return wrapped
+
+
 def _reject_constant(name):
     raise ValueError('malformed JSON: %s is not valid JSON' % name)
 
@@ -346,8 +399,19 @@ async def _process(request, state):
         state.stats.serviced += 1
         state.stats.service_s += fate['service']
         await asyncio.sleep(fate['service'])
+    # row_error_rates: BigQuery refuses this row (insertAll answers 200 with insertErrors naming it).
+    refused = row_faults.draw(state.faults.settings.get('row_error_rates'), state.faults.settings['seed'],
+                              record_id, attempt)
     try:
+        if refused:
+            raise sink_mod.RowsRefused('BigQuery insertErrors: [{"index": 0, "errors": [{"reason": "%s"}]}]' % refused)
         await state.sink.insert_all(mapping.insert_all_request(record))
+    except sink_mod.RowsRefused as error:
+        if state.mode['integration'] != 'seed':
+            return failed(502, str(error))
+        # The seed's mapping answers "Submitted" whatever insertAll returns, and insertAll with skipInvalidRows
+        # answered 200: the instance completes, the caller gets 200, and the row is not in BigQuery.
+        state.stats.acked_not_inserted += 1
     except sink_mod.SinkError as error:
         return failed(502, str(error))
     state.instances.record(started, 'COMPLETED', primary, record_id)
@@ -358,21 +422,23 @@ async def _process(request, state):
     return web.json_response({'response': 'Submitted'})
 
 
-@requires_auth
+@developer_api
 async def monitoring_instances(request):
     state = request.app[STATE]
     try:
         filters = instances_mod.parse_q(request.query.get('q', ''))
         limit, offset = instances_mod.paging(request.query)
+        order = instances_mod.order_by(request.query)
     except instances_mod.QueryError as error:
         return problem(400, str(error))
-    return web.json_response(state.instances.query(filters, limit, offset))
+    return web.json_response(state.instances.query(filters, limit, offset, state.mode['edition'], order))
 
 
-@requires_auth
+@developer_api
 async def monitoring_instance(request):
     state = request.app[STATE]
-    page = state.instances.query({'id': request.match_info['id'], 'timewindow': 'RETENTIONPERIOD'}, 1, 0)
+    page = state.instances.query({'id': request.match_info['id'], 'timewindow': 'RETENTIONPERIOD'}, 1, 0,
+                                 state.mode['edition'])
     if not page['items']:
         return problem(404, 'no instance %s' % request.match_info['id'])
     return web.json_response(page['items'][0])
@@ -439,6 +505,24 @@ async def put_oauth(request):
 
 
 @requires_auth
+async def get_mode(request):
+    state = request.app[STATE]
+    return web.json_response(dict(state.mode, instance_name=state.instance_name))
+
+
+@requires_auth
+async def put_mode(request):
+    """Tests: {"edition": "oic3"|"gen2", "integration": "strict"|"seed"} (each optional)."""
+    state = request.app[STATE]
+    try:
+        state.set_mode(parse_body(await request.read()))
+    except ValueError as error:
+        return problem(400, str(error))
+    log.info('mode set: %s', json.dumps(state.mode, sort_keys=True))
+    return web.json_response(dict(state.mode, instance_name=state.instance_name))
+
+
+@requires_auth
 async def get_stats(request):
     state = request.app[STATE]
     return web.json_response(state.stats.as_json(state.capacity))
@@ -478,7 +562,7 @@ async def put_sink(request):
 async def healthz(request):
     state = request.app[STATE]
     return web.json_response({'status': 'ok', 'sink': state.sink.description, 'instances': len(state.instances),
-                              'trigger': TRIGGER_PATH})
+                              'trigger': TRIGGER_PATH, 'project_trigger': PROJECT_TRIGGER_PATH, 'mode': state.mode})
 
 
 @web.middleware
@@ -496,7 +580,7 @@ async def access_log(request, handler):
         raise
     finally:
         shown = 'dropped' if request.get('dropped') else status
-        if request.path == TRIGGER_PATH:
+        if request.path in TRIGGER_PATHS:
             request.app[STATE].stats.by_status[str(shown)] += 1
         log.info('%s "%s %s" %s %.1fms%s', request.remote, request.method, request.rel_url, shown,
                  (time.monotonic() - started) * 1000,
@@ -506,7 +590,8 @@ async def access_log(request, handler):
 def make_app(state):
     app = web.Application(middlewares=[access_log], client_max_size=state.max_body)
     app[STATE] = state
-    app.router.add_post(TRIGGER_PATH, trigger)
+    for path in TRIGGER_PATHS:
+        app.router.add_post(path, trigger)
     batch_trigger.register(app, STATE, sys.modules[__name__])
     app.router.add_get(MONITORING_PATH, monitoring_instances)
     app.router.add_get(MONITORING_PATH + '/{id}', monitoring_instance)
@@ -514,6 +599,8 @@ def make_app(state):
     app.router.add_put('/admin/faults', put_faults)
     app.router.add_patch('/admin/faults', patch_faults)
     app.router.add_delete('/admin/faults', delete_faults)
+    app.router.add_get('/admin/mode', get_mode)
+    app.router.add_put('/admin/mode', put_mode)
     app.router.add_get('/admin/stats', get_stats)
     app.router.add_delete('/admin/stats', delete_stats)
     app.router.add_get('/admin/sink', get_sink)
@@ -539,7 +626,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog='python -m devstack.oic.server',
         description='Local OIC stand-in. Credentials come from the environment: OIC_USERNAME and OIC_PASSWORD (Basic '
-                    'Auth), and OIC_CLIENT_ID, OIC_CLIENT_SECRET and OIC_SCOPE (OAuth client credentials, optional).')
+                    'Auth), and OIC_CLIENT_ID, OIC_CLIENT_SECRET and OIC_SCOPE (OAuth client credentials, optional); '
+                    'OIC_INSTANCE is the service instance name the monitoring API expects as integrationInstance.')
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=8088)
     parser.add_argument('--https-port', type=int, default=None, help='also serve HTTPS on this port (needs --tls-cert)')
@@ -553,6 +641,12 @@ def build_parser():
                         help='project:dataset.table the mapper inserts into')
     parser.add_argument('--faults', help='fault settings as JSON (see devstack/oic/faults.py)')
     faults_mod.add_service_arguments(parser)
+    parser.add_argument('--edition', choices=EDITIONS, default='oic3',
+                        help='oic3 (default): OAuth only and integrationInstance on the monitoring API, kebab-case '
+                             'answers; gen2: Basic Auth allowed there, camelCase answers')
+    parser.add_argument('--integration', choices=INTEGRATIONS, default='strict',
+                        help='strict (default): a row BigQuery refuses fails its instance (502); seed: the seed\'s '
+                             'integration, which answers 200 "Submitted" and completes whatever insertAll returns')
     parser.add_argument('--max-instances', type=int, default=100000, help='tracking instances kept in memory')
     parser.add_argument('--max-body', type=int, default=DEFAULT_MAX_BODY, help='request body limit in bytes')
     return parser
@@ -615,7 +709,9 @@ def main(argv=None):
     except (ValueError, OSError, ssl.SSLError) as error:
         print('devstack.oic.server: %s' % error, file=sys.stderr)
         return 2
-    state = State(username, password, sink, settings, args.max_instances, args.max_body, oauth=oauth)
+    state = State(username, password, sink, settings, args.max_instances, args.max_body, oauth=oauth,
+                  instance_name=os.environ.get('OIC_INSTANCE') or None, edition=args.edition,
+                  integration=args.integration)
     log.info('OIC stand-in on http://%s:%d%s (sink: %s)', args.host, args.port, TRIGGER_PATH, sink.description)
     if args.https_port is not None:
         log.info('and on https://%s:%d%s', args.host, args.https_port, TRIGGER_PATH)

@@ -22,6 +22,10 @@ class SinkError(Exception):
     """BigQuery did not accept the row; the message says why."""
 
 
+class RowsRefused(SinkError):
+    """insertAll answered (200, skipInvalidRows) but named the row in insertErrors: BigQuery refused it."""
+
+
 class SinkCounters:
     """What a sink did, for GET /admin/stats: insertAll calls, rows written and refused, the largest batch; `hold`
     (tests) keeps the writer from starting a write until it is released, so that requests queue deterministically."""
@@ -181,7 +185,7 @@ class BigQuerySink(SinkCounters):
             mine += by_index.get(None, [])
             if mine:
                 self.rows_refused += len({error.get('index') for error in mine})
-                self._settle(pending, SinkError('BigQuery insertErrors: %s' % mine))
+                self._settle(pending, RowsRefused('BigQuery insertErrors: %s' % mine))
             else:
                 self.rows_written += end - start
                 self._settle(pending, None)

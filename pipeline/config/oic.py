@@ -11,7 +11,7 @@ from pipeline.config.errors import UsageError
 from pipeline.options import WarehouseOptions
 from transforms.oic.post import DEFAULT_CONCURRENCY
 from transforms.oic.auth import CLIENT_SECRET_ENV
-from transforms.oic.urls import check_oic_url, is_loopback
+from transforms.oic.urls import check_oic_url, is_loopback, parse_trigger_url
 from transforms.oic.batch.grouping import DEFAULT_BATCH_CODE, DEFAULT_SHARDS
 from apache_beam.options.pipeline_options import StandardOptions
 
@@ -20,7 +20,6 @@ CA_BUNDLE_ENV = 'REQUESTS_CA_BUNDLE'  # Honoured as requests does, when --oic_ca
 AUTH_MODES = ('basic', 'oauth')
 SECRET_PATTERN = re.compile(r'^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$')
 RATE_LIMITER_PATTERN = re.compile(r'^[\w.-]+:\d{1,5}$')
-FLOW_CODE = re.compile(r'/flows/rest/([^/]+)/')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +59,10 @@ class OICConfig:
     batch_url: Optional[str] = None
     batch_shards: int = 4
     streaming: bool = False
+    # The comparison's monitoring check (issue 30): the instance name it sends and how it authenticates; with 'oauth'
+    # token_url, client_id, scope and client_secret_secret are recorded even when `auth` is 'basic'.
+    instance: Optional[str] = None
+    monitoring_auth: str = 'oauth'
 
 
 def check_secret_ref(flag: str, value: str) -> None:
@@ -179,6 +182,9 @@ def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, enviro
             raise UsageError('the oic path needs --oic_username (or OIC_USERNAME)')
         _check_password_source(flags, on_dataflow, environ)
     ca_bundle, ca_pem = _ca_bundle(flags, environ)
+    client = oauth or flags.oic_monitoring_auth == 'oauth'  # The monitoring check's client, when it uses OAuth.
+    if client and not oauth and flags.oic_token_url:
+        _check_url('--oic_token_url', flags.oic_token_url, flags.allow_insecure_http, 'the OAuth client secret')
     return OICConfig(
         url=flags.oic_url, username=flags.oic_username, password_secret=flags.oic_password_secret,
         payload=flags.oic_payload, concurrency=concurrency_of(flags),
@@ -187,20 +193,23 @@ def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, enviro
         max_attempts=flags.oic_max_attempts, deadline=flags.oic_deadline, max_rps=flags.oic_max_rps,
         worker_max_rps=flags.oic_max_rps / max(1, workers), allow_insecure_http=flags.allow_insecure_http,
         rate_limiter=flags.oic_rate_limiter, rate_limit_domain=flags.oic_rate_limit_domain,
-        auth=flags.oic_auth, token_url=flags.oic_token_url if oauth else None,
-        client_id=flags.oic_client_id if oauth else None, scope=flags.oic_scope if oauth else None,
-        client_secret_secret=flags.oic_client_secret_secret if oauth else None, ca_bundle=ca_bundle, ca_pem=ca_pem,
-        concurrency_mode=flags.oic_concurrency_mode, share_per_vcpu=share_per_vcpu,
+        auth=flags.oic_auth, token_url=flags.oic_token_url if client else None,
+        client_id=flags.oic_client_id if client else None, scope=flags.oic_scope if client else None,
+        client_secret_secret=flags.oic_client_secret_secret if client else None, ca_bundle=ca_bundle, ca_pem=ca_pem,
+        instance=flags.oic_instance or None, monitoring_auth=flags.oic_monitoring_auth,
+        concurrency_mode=flags.oic_concurrency_mode, share_per_vcpu=share_per_vcpu, 
         **_batching(flags, workers, on_dataflow))
 
 
 def batch_url_for(url: str) -> str:
-    """The batch trigger beside a REST trigger URL: its flow code replaced by the batch integration's."""
-    match = FLOW_CODE.search(url)
-    if not match:
-        raise UsageError('--oic_batch_kb needs --oic_batch_url (or OIC_BATCH_URL): --oic_url has no '
-                         '/flows/rest/CODE/ to derive it from')
-    return url[:match.start(1)] + DEFAULT_BATCH_CODE + url[match.end(1):]
+    """The batch trigger beside a REST trigger URL (v1, or v2 in a project: transforms/oic/urls.py): the same host,
+    form, project, version and resource, with the batch integration's flow code."""
+    trigger = parse_trigger_url(url)
+    if trigger is None:
+        raise UsageError('--oic_batch_kb needs --oic_batch_url (or OIC_BATCH_URL): --oic_url is neither '
+                         '.../ic/api/integration/v1/flows/rest/CODE/VERSION/... nor '
+                         '.../ic/api/integration/v2/flows/rest/project/PROJECT/CODE/VERSION/... to derive it from')
+    return trigger.url(DEFAULT_BATCH_CODE)
 
 
 def _batching(flags: WarehouseOptions, workers: int, on_dataflow: bool) -> dict:

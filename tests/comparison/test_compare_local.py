@@ -36,7 +36,8 @@ def tampered_run(local_stack, tmp_path_factory):
         stack.truncate(table)
     stack.set_faults({'reject': {'field': 'WH_ID', 'values': ['WH3'], 'status': 400}})
     out = str(tmp_path_factory.mktemp('run'))
-    os.environ['OIC_PASSWORD'] = stack.password
+    saved = dict(os.environ)
+    os.environ.update(stack.monitoring_env())  # OIC_PASSWORD, and the monitoring check's OAuth client and instance
     try:
         code = run_main(['--out', out, '--records', '60', '--seed', '5', '--oic_url', stack.oic_url,
                          '--oic_username', stack.username, '--bigquery_emulator_host', stack.bq_endpoint,
@@ -62,7 +63,8 @@ def tampered_run(local_stack, tmp_path_factory):
                'duplicated': duplicated['record_id'], 'changed': changed['record_id'],
                'wh3': sorted(r['record_id'] for r in direct if r['WH_ID'] == 'WH3')}
     finally:
-        del os.environ['OIC_PASSWORD']
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_rejected_records_are_dead_lettered_not_missing(tampered_run):

@@ -35,12 +35,12 @@ def test_records_alone_each_count_a_message_and_a_batch_counts_per_50kb_of_its_b
     assert (alone['requests'], alone['messages'], alone['records_per_request'], alone['records_per_message']) == \
         (3, 4, 1.0, 0.75)
     assert alone['basis'].startswith('one request per record')
-    # 200 records of 250 B in one request: 15 + 200 × 250 + 199 × 2 = 50,413 B, one message (≤ 51,200 B).
+    # 200 records of 250 B in one request: 26 + 3 (the count) + 200 × 250 + 199 × 2 = 50,427 B, one message.
     ids = {'r%d' % i: 250 for i in range(200)}
     batch = billing.summarise(billing.requests_of(
         [{'record_id': k, 'batch_id': 'q1', 'attempts': 1} for k in ids], ids), PRICES)
     assert (batch['requests'], batch['request_bytes_max'], batch['messages'], batch['records_per_message']) == \
-        (1, 50413, 1, 200.0)
+        (1, 50427, 1, 200.0)
     assert batch['basis'].startswith('batch_id on the acknowledgements')
 
 
@@ -83,11 +83,11 @@ def test_the_stand_ins_count_is_a_cross_check_only_for_a_local_oic():
 
 
 def test_records_per_batch_keep_the_envelope_and_never_split_a_record():
-    # 50 KB: (51,200 − 13) ÷ (240 + 2) = 211.5 → 211 records; body 15 + 211 × 240 + 210 × 2 = 51,075 B.
+    # 50 KB: (51,200 − 24) ÷ (240 + 2) = 211.5 → 211 records; body 26 + 3 + 211 × 240 + 210 × 2 = 51,089 B.
     shape = pricing.batch_shape(240, PRICES)
     assert (shape['batch_kb'], shape['records_per_request'], shape['request_bytes'], shape['messages_per_request']) \
-        == (50.0, 211, 51075, 1)
-    assert pricing.batch_body_bytes([240] * 211) == 51075 <= KB50 < pricing.batch_body_bytes([240] * 212)
+        == (50.0, 211, 51089, 1)
+    assert pricing.batch_body_bytes([240] * 211) == 51089 <= KB50 < pricing.batch_body_bytes([240] * 212)
     assert pricing.records_per_batch(KB50, 50) == 1 and pricing.records_per_batch(KB50 * 3, 50) == 1
     assert pricing.batch_shape(240, PRICES, batch_kb=100)['messages_per_request'] == 2
 
@@ -115,7 +115,7 @@ def test_path_cost_carries_the_batched_price_and_its_formula():
     assert (batched['records_per_request'], batched['packs'], batched['byol_packs']) == (211, 1, 1)
     inserts = cost['items'][1]['usd']
     assert batched['usd_per_month'] == round(730 + inserts, 2) and batched['byol_usd_per_month'] == round(365 + inserts, 2)
-    assert '÷ 211 rows per request' in batched['formula'] and 'body 51075 B' in batched['formula']
+    assert '÷ 211 rows per request' in batched['formula'] and 'body 51089 B' in batched['formula']
     assert cost['usd_per_month'] == round(72 * 730 + inserts, 2)  # the run's own shape: one record per request
     # A batched run is priced in its own shape: 150 records in bodies of 36,000 B.
     own = pricing.path_cost('oic', 100.0, 100, 240, PRICES, response_s=1.0, records_per_request=150,
@@ -131,8 +131,8 @@ def instance(status, record_id=None, records=None):
     item = {'status': status, 'trackings': []}
     if record_id:
         item['trackings'].append({'name': 'record_id', 'value': record_id})
-    if records is not None:
-        item['records'] = records
+    if records is not None:  # The batch integration's tracking value mapped to its batch size (docs/oic-batching.md).
+        item['trackings'].append({'name': 'records', 'value': str(records)})
     return item
 
 

@@ -1,6 +1,7 @@
 """The OIC stand-in's REST trigger and monitoring API against the real local services."""
 
 import base64
+import datetime
 import json
 import random
 import uuid
@@ -28,8 +29,8 @@ def seed_create_json():
     return data
 
 
-def post(stack, body, auth=True, **kwargs):
-    return requests.post(stack.oic_url, json=body, auth=(stack.username, stack.password) if auth else None,
+def post(stack, body, auth=True, url=None, **kwargs):
+    return requests.post(url or stack.oic_url, json=body, auth=(stack.username, stack.password) if auth else None,
                          timeout=10, **kwargs)
 
 
@@ -153,8 +154,7 @@ def test_bigquery_failure_gets_502_and_a_failed_instance(clean_stack):
     finally:
         clean_stack.create_tables()
     failed = monitoring(clean_stack, q="{status:'FAILED'}")
-    assert failed['totalResults'] == 1
-    assert 'BigQuery' in failed['items'][0]['errorMessage']
+    assert failed['total-results'] == 1 and failed['items'][0]['status'] == 'FAILED'
 
 
 def test_health_is_open_and_names_the_sink(local_stack):
@@ -163,11 +163,8 @@ def test_health_is_open_and_names_the_sink(local_stack):
     assert health['sink'].startswith('bigquery')
 
 
-def monitoring(stack, auth=True, **params):
-    response = requests.get(stack.monitoring_url, params=params, timeout=10,
-                            auth=(stack.username, stack.password) if auth else None)
-    response.raise_for_status()
-    return response.json()
+def monitoring(stack, **params):
+    return stack.monitoring(**params)
 
 
 def test_monitoring_api_shape_filters_and_paging(clean_stack):
@@ -177,43 +174,102 @@ def test_monitoring_api_shape_filters_and_paging(clean_stack):
     assert statuses == [200, 400, 200, 200]
 
     everything = monitoring(clean_stack)
-    assert everything['totalResults'] == 4 and everything['hasMore'] is False
-    assert {'items', 'totalResults', 'hasMore', 'limit', 'offset'} <= set(everything)
+    assert everything['total-results'] == 4 and everything['has-more'] is False
+    assert set(everything) == {'items', 'total-results', 'has-more', 'limit', 'offset'}
     newest = everything['items'][0]
-    assert newest['primaryValue'] == 'WH2'  # newest first
-    for key in ('id', 'integrationId', 'integrationVersion', 'status', 'creationDate', 'lastTrackedTime',
-                'primaryValue', 'trackings'):
-        assert key in newest
-    assert newest['integrationId'] == 'WAREHOUSE_STREAM' and newest['integrationVersion'] == '01.00.0000'
+    # OIC 3's documented fields only, in its kebab-case spelling (no stand-in-only record count or flat pairs).
+    assert set(newest) == {'instance-id', 'integration-id', 'status', 'creation-date', 'last-tracked-time',
+                           'has-recoverable-faults', 'trackings'}
+    assert {'name': 'WH_ID', 'primary': True, 'value': 'WH2'} in newest['trackings']  # newest first
+    assert newest['integration-id'] == 'WAREHOUSE_STREAM'
     assert {'name': 'record_id', 'primary': False, 'value': sent[3]['record_id']} in newest['trackings']
 
     failed = monitoring(clean_stack, q="{timewindow:'1h', status:'FAILED', code:'WAREHOUSE_STREAM'}")
-    assert failed['totalResults'] == 1
-    assert failed['items'][0]['primaryValue'] == 'WH3'
-    assert 'rejected' in failed['items'][0]['errorMessage']
-    assert monitoring(clean_stack, q="{primaryValue:'WH1'}")['totalResults'] == 2
-    assert monitoring(clean_stack, q="{secondaryValue:'%s'}" % sent[0]['record_id'])['totalResults'] == 1
-    assert monitoring(clean_stack, q="{code:'OTHER'}")['totalResults'] == 0
+    assert failed['total-results'] == 1
+    assert {'name': 'WH_ID', 'primary': True, 'value': 'WH3'} in failed['items'][0]['trackings']
+    assert monitoring(clean_stack, q="{primaryValue:'WH1'}")['total-results'] == 2
+    assert monitoring(clean_stack, q="{secondaryValue:'%s'}" % sent[0]['record_id'])['total-results'] == 1
+    assert monitoring(clean_stack, q="{code:'OTHER'}")['total-results'] == 0
 
-    first = monitoring(clean_stack, limit=3, offset=0)
-    second = monitoring(clean_stack, limit=3, offset=3)
-    assert (len(first['items']), first['hasMore']) == (3, True)
-    assert (len(second['items']), second['hasMore']) == (1, False)
-    assert {i['id'] for i in first['items']}.isdisjoint(i['id'] for i in second['items'])
+    first = monitoring(clean_stack, limit=3, offset=0, orderBy='creationdate')
+    second = monitoring(clean_stack, limit=3, offset=3, orderBy='creationdate')
+    assert (len(first['items']), first['has-more']) == (3, True)
+    assert (len(second['items']), second['has-more']) == (1, False)
+    assert {i['instance-id'] for i in first['items']}.isdisjoint(i['instance-id'] for i in second['items'])
 
-    one = requests.get(clean_stack.monitoring_url + '/' + newest['id'], timeout=5,
-                       auth=(clean_stack.username, clean_stack.password))
-    assert one.json()['id'] == newest['id']
+    one = clean_stack.monitoring('/' + newest['instance-id'])
+    assert one['instance-id'] == newest['instance-id']
+
+    clean_stack.set_mode(edition='gen2')  # Gen2: camelCase, Basic Auth allowed, no instance name needed
+    gen2 = requests.get(clean_stack.monitoring_url, auth=(clean_stack.username, clean_stack.password),
+                        timeout=10).json()
+    assert gen2['totalResults'] == 4 and gen2['items'][0]['integrationId'] == 'WAREHOUSE_STREAM'
+    assert (gen2['items'][0]['pkName'], gen2['items'][0]['pkValue']) == ('WH_ID', 'WH2')
+    assert gen2['items'][0]['secondaryTrackingValue'] == sent[3]['record_id']
+
+
+def test_oic3_refuses_basic_auth_and_a_missing_instance_name_on_the_monitoring_api(clean_stack):
+    basic = requests.get(clean_stack.monitoring_url, params={'integrationInstance': clean_stack.instance_name},
+                         auth=(clean_stack.username, clean_stack.password), timeout=10)
+    assert basic.status_code == 401 and 'OAuth only' in basic.json()['detail']
+    assert basic.headers['WWW-Authenticate'].startswith('Bearer')
+    bearer = {'Authorization': 'Bearer ' + clean_stack.token()}
+    nameless = requests.get(clean_stack.monitoring_url, headers=bearer, timeout=10)
+    assert nameless.status_code == 400 and 'integrationInstance' in nameless.json()['detail']
+    wrong = requests.get(clean_stack.monitoring_url, params={'integrationInstance': 'other'}, headers=bearer,
+                         timeout=10)
+    assert wrong.status_code == 400
+    # The trigger itself still takes Basic Auth on OIC 3, in both URL forms.
+    for url in (clean_stack.oic_url, clean_stack.oic_project_url):
+        assert post(clean_stack, record(), url=url).status_code == 200
 
 
 @pytest.mark.parametrize('params', [{'q': "{status:'MAYBE'}"}, {'q': "{colour:'red'}"}, {'q': 'status=FAILED'},
-                                    {'limit': 'x'}, {'q': "{timewindow:'5y'}"}])
+                                    {'limit': 'x'}, {'q': "{timewindow:'5y'}"},
+                                    {'orderBy': 'name'}])
 def test_monitoring_rejects_bad_queries(local_stack, params):
-    response = requests.get(local_stack.monitoring_url, params=params, timeout=5,
-                            auth=(local_stack.username, local_stack.password))
+    response = requests.get(local_stack.monitoring_url, timeout=5,
+                            params=dict(params, integrationInstance=local_stack.instance_name),
+                            headers={'Authorization': 'Bearer ' + local_stack.token()})
     assert response.status_code == 400
 
 
 def test_monitoring_and_admin_need_auth(local_stack):
     for path in ('/ic/api/integration/v1/monitoring/instances', '/admin/faults', '/admin/stats'):
         assert requests.get(local_stack.oic_base + path, timeout=5).status_code == 401
+
+
+def test_1100_instances_are_all_counted_by_the_monitoring_check(clean_stack):
+    """11 pages of 100 instances, read as the comparison reads them (OAuth, instance name, offset paging by creation
+    date): every one counted."""
+    import concurrent.futures
+    from comparison.measures import monitoring as check
+    sent = [record(WH_ID='WH%d' % (i % 8 + 1)) for i in range(1100)]
+    started = datetime.datetime.now(datetime.timezone.utc)
+    with requests.Session() as session, concurrent.futures.ThreadPoolExecutor(16) as pool:
+        session.auth = (clean_stack.username, clean_stack.password)
+        answers = list(pool.map(lambda body: session.post(clean_stack.oic_url, json=body, timeout=30).status_code,
+                                sent))
+    assert answers == [200] * 1100
+    run = {'oic_url': clean_stack.oic_url, 'started_at': started.isoformat(),
+           'finished_at': datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    view = check.oic_view(run, {r['record_id'] for r in sent}, environ=clean_stack.monitoring_env())
+    assert view['check'] == 'done' and (view['instances'], view['records_completed']) == (1100, 1100), view
+
+
+@pytest.mark.parametrize('integration, status, instance_status, landed', [
+    ('strict', 502, 'FAILED', 0),  # this project's mapping: a refused row fails its instance
+    ('seed', 200, 'COMPLETED', 0),  # the seed's: "Submitted" whatever insertAll returns, and the row is not there
+])
+def test_a_row_bigquery_refuses_per_integration(clean_stack, integration, status, instance_status, landed):
+    clean_stack.set_mode(integration=integration)
+    clean_stack.update_faults({'seed': 1, 'row_error_rates': {'invalid': 1.0}})
+    body = record()
+    response = post(clean_stack, body)
+    assert response.status_code == status
+    if status == 200:
+        assert response.json() == {'response': 'Submitted'}
+    [instance] = monitoring(clean_stack)['items']
+    assert instance['status'] == instance_status
+    assert len(clean_stack.rows(clean_stack.oic_table)) == landed
+    assert clean_stack.stats()['acked_not_inserted'] == (1 if integration == 'seed' else 0)

@@ -79,7 +79,8 @@ class Terminal:
 
 @pytest.fixture
 def env(clean_stack):
-    return dict(os.environ, OIC_PASSWORD=clean_stack.password, PYTHONUNBUFFERED='1')
+    # The stack's password, and what the monitoring check needs (OAuth client, instance name, CA): stack.env's.
+    return dict(os.environ, **clean_stack.monitoring_env(), PYTHONUNBUFFERED='1')
 
 
 def test_ctrl_c_in_a_terminal_drains_and_the_check_agrees(clean_stack, env, tmp_path):

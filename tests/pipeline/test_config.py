@@ -112,3 +112,44 @@ def test_batch_keys_are_one_per_local_process_and_at_least_four_on_dataflow():
     assert parse(STACK + ['--oic_batch_kb', '50'] + multi, ENV)[1].oic.batch_shards == 3
     from pipeline.config.oic import batch_shards
     assert (batch_shards(1, on_dataflow=True), batch_shards(10, on_dataflow=True)) == (4, 10)
+
+
+V1 = 'https://oic.example.com/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/01.00.0000/records'
+V2 = 'https://oic.example.com/ic/api/integration/v2/flows/rest/project/WH_PROJ/WAREHOUSE_STREAM/1.0/records'
+
+
+def test_one_parser_reads_both_trigger_url_forms():
+    from transforms.oic.urls import parse_trigger_url
+    v1, v2 = parse_trigger_url(V1), parse_trigger_url(V2)
+    assert (v1.code, v1.version, v1.project, v1.resource) == ('WAREHOUSE_STREAM', '01.00.0000', None, '/records')
+    assert (v2.code, v2.version, v2.project, v2.resource) == ('WAREHOUSE_STREAM', '1.0', 'WH_PROJ', '/records')
+    assert v1.url() == V1 and v2.url() == V2
+    assert parse_trigger_url('https://h/ic/api/integration/v1/monitoring/instances') is None
+    assert parse_trigger_url('https://h/some/other/path') is None and parse_trigger_url(None) is None
+
+
+def test_the_batch_url_keeps_the_form_and_the_project_of_the_trigger():
+    from pipeline.config.oic import batch_url_for
+    assert batch_url_for(V1) == V1.replace('WAREHOUSE_STREAM', 'WAREHOUSE_BATCH')
+    assert batch_url_for(V2) == V2.replace('WAREHOUSE_STREAM', 'WAREHOUSE_BATCH')
+    assert batch_url_for(V2 + '?x=1').endswith('/WH_PROJ/WAREHOUSE_BATCH/1.0/records?x=1')
+    with pytest.raises(UsageError, match='neither'):
+        batch_url_for('https://h/not/a/trigger')
+
+
+def test_the_monitoring_code_filter_reads_both_forms():
+    from comparison.measures.monitoring import integration_code
+    assert integration_code(V1) == integration_code(V2) == 'WAREHOUSE_STREAM'
+
+
+def test_the_run_records_what_the_monitoring_check_needs_and_no_secret():
+    monitoring_client = ['--oic_token_url', 'https://idcs.example.com/oauth2/v1/token', '--oic_client_id', 'app',
+                         '--oic_scope', 'https://oic.example.comurn:opc:resource:consumer::all',
+                         '--oic_instance', 'my-oic']
+    _, config = parse(STACK + monitoring_client, dict(ENV, OIC_CLIENT_SECRET='s3cret'))
+    run = config.describe()
+    assert (run['oic_auth'], run['oic_monitoring_auth'], run['oic_instance']) == ('basic', 'oauth', 'my-oic')
+    assert (run['oic_client_id'], run['oic_token_url']) == ('app', 'https://idcs.example.com/oauth2/v1/token')
+    assert 's3cret' not in str(run) and 'hunter2' not in str(run)
+    _, gen2 = parse(STACK + monitoring_client + ['--oic_monitoring_auth', 'basic'], ENV)
+    assert gen2.describe()['oic_client_id'] is None  # Basic everywhere: no OAuth client recorded

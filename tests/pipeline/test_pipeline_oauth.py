@@ -58,15 +58,18 @@ def test_oauth_over_https_lands_every_record_on_both_paths(oauth_env, tmp_path, 
         assert (result['sent'], result['acked'], result['landed'], result['missing'], result['dead_lettered']) == \
             (60, 60, 60, 0, 0), (path, result)
     stats = stack.stats()
-    assert stats['tokens_issued'] == 1
+    assert stats['tokens_issued'] == 2  # the run's one, and the comparison's monitoring check's own
     # Plain HTTP only for this stats call; over HTTPS at most one connection per request slot (8) and the token
-    # endpoint's, however far the adaptive limit grew below its ceiling (a connection per request would be 61).
-    assert stats['connections'].get('http', 0) == 1 and stats['connections']['https'] <= 8 + 1, stats['connections']
+    # endpoint's, however far the adaptive limit grew below its ceiling (a connection per request would be 61), and
+    # the monitoring check's two (its token, its pages).
+    assert stats['connections'].get('http', 0) == 1 and stats['connections']['https'] <= 8 + 1 + 2, \
+        stats['connections']
     run = json.load(open(tmp_path / 'run.json'))
     assert run['oic_auth'] == 'oauth' and run['metrics']['oic_token_fetches'] == 1
     text = captured.out + captured.err + all_text(tmp_path)
-    [token] = stack.issued_tokens()
-    assert stack.client_secret not in text and token not in text and 'Bearer ' not in text
+    tokens = stack.issued_tokens()
+    assert len(tokens) == 2 and stack.client_secret not in text and 'Bearer ' not in text
+    assert not any(token in text for token in tokens)
 
 
 def test_tokens_expiring_mid_run_cause_no_dead_letter(oauth_env, tmp_path):
@@ -83,7 +86,7 @@ def test_tokens_expiring_mid_run_cause_no_dead_letter(oauth_env, tmp_path):
     posting_s = (acked_at[-1] - acked_at[0]).total_seconds()
     assert posting_s > 1.5, posting_s  # Posting outlived a 1 s token: the expiry path ran (about 3.7 s at 40/s).
     assert fetches >= 2, run['metrics']  # At least one token replaced mid-run (how many depends on the pacing).
-    assert stack.stats()['tokens_issued'] == fetches
+    assert stack.stats()['tokens_issued'] == fetches + 1  # and the monitoring check's own
     text = all_text(tmp_path)
     assert not any(token in text for token in stack.issued_tokens())
 

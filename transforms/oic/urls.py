@@ -1,9 +1,55 @@
-"""The OIC URL rules: what a trigger (or token) URL may be, and how one is shown in logs and reports (no credentials).
-Pure; imported by the caller, auth and the launcher's config."""
+"""The OIC URL rules: what a trigger (or token) URL may be, its parts (flow code, version, project), and how one is
+shown in logs and reports (no credentials). Pure; imported by the caller, auth, the launcher's config and the
+comparison."""
 
+import dataclasses
 import ipaddress
+import re
 import urllib.parse
 from typing import Optional
+
+# The two forms of a REST trigger's URL. v1: Oracle's REST adapter page ("REST Adapter Capabilities" / "About Requests
+# to Invoke Integrations", Using the REST Adapter with Oracle Integration 3) shows
+# /ic/api/integration/v1/flows/rest/<CODE>/<VERSION>/<resource>. Integrations inside an OIC 3 project are invoked at
+# /ic/api/integration/v2/flows/rest/project/<PROJECT>/<CODE>/<VERSION>/<resource> (seen in Oracle's labs and blogs,
+# not on a reference page: /work/shared/research/oic-and-bigquery-facts.md).
+_TRIGGER_PATH = re.compile(
+    r'^(?P<prefix>.*?)/ic/api/integration/(?:v1/flows/rest|v2/flows/rest/project/(?P<project>[^/]+))'
+    r'/(?P<code>[^/]+)/(?P<version>[^/]+)(?P<resource>/.*)?$')
+
+
+@dataclasses.dataclass(frozen=True)
+class TriggerURL:
+    """A REST trigger URL in its parts; `project` is None for the v1 form. `url()` puts them back together, with
+    another flow code when asked (the batch integration beside a per-record one, in the same project)."""
+    base: str  # scheme://host[:port] and any path before /ic/
+    code: str
+    version: str
+    project: Optional[str] = None
+    resource: str = ''  # The path after the version, with its leading '/', or ''.
+    query: str = ''
+
+    def url(self, code: Optional[str] = None) -> str:
+        if self.project is None:
+            path = '/ic/api/integration/v1/flows/rest/%s/%s' % (code or self.code, self.version)
+        else:
+            path = '/ic/api/integration/v2/flows/rest/project/%s/%s/%s' % (self.project, code or self.code,
+                                                                            self.version)
+        return self.base + path + self.resource + ('?' + self.query if self.query else '')
+
+
+def parse_trigger_url(url: Optional[str]) -> Optional[TriggerURL]:
+    """The parts of a REST trigger URL in either form (v1, or v2 in a project), or None when `url` is neither."""
+    try:
+        parts = urllib.parse.urlsplit(url or '')
+    except ValueError:
+        return None
+    match = _TRIGGER_PATH.match(parts.path)
+    if not match or not parts.scheme or not parts.netloc:
+        return None
+    return TriggerURL(base='%s://%s%s' % (parts.scheme, parts.netloc, match.group('prefix')),
+                      code=urllib.parse.unquote(match.group('code')), version=match.group('version'),
+                      project=match.group('project'), resource=match.group('resource') or '', query=parts.query)
 
 
 def redact_url(url: Optional[str]) -> Optional[str]:

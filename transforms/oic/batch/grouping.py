@@ -11,7 +11,8 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 
 from transforms import records as rec
 from transforms.oic.batch.body import (  # noqa: F401 (re-exported: part of this module's API)
-    DEFAULT_BATCH_CODE, DEFAULT_SHARDS, DEFAULT_WAIT_S, EMPTY_BODY, KB, SEPARATOR, body_size, grown_size, payload_size)
+    COUNT_FIELD, DEFAULT_BATCH_CODE, DEFAULT_SHARDS, DEFAULT_WAIT_S, EMPTY_BODY, KB, SEPARATOR, batch_body, body_size,
+    grown_size, payload_size)
 
 
 def plan(sizes: Sequence[int], max_bytes: int) -> List[List[int]]:

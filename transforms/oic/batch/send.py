@@ -2,7 +2,7 @@
 with a retryable reason (or every row, after an answer that could not be read) sent again together, and a settled
 result for every record.
 
-The wire contract (docs/oic-batching.md): POST `{"records": [payload, ...]}`; a 2xx answer carries BigQuery's
+The wire contract (docs/oic-batching.md): POST `{"count": n, "records": [payload, ...]}`; a 2xx answer carries BigQuery's
 insertAll result as the integration passes it back, `{"insertErrors": [{"index": i, "errors": [{"reason": "...",
 "message": "..."}]}]}`, absent or empty = every row inserted (transforms/oic/batch/answer.py reads it). A whole
 request that fails (429, 5xx, timeout, no connection) is retried by the caller under the retry policy and the
@@ -20,7 +20,7 @@ from transforms.oic.caller import Outcome
 from transforms.oic.post import ack
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.batch.answer import BatchAnswer, excerpt, read_answer
-from transforms.oic.batch.body import body_size, payload_size
+from transforms.oic.batch.body import batch_body, body_size, payload_size
 
 UNREADABLE_ANSWER = 'unreadable_answer'  # the dead-letter reason of rows whose every answer could not be read
 
@@ -91,7 +91,8 @@ def send_batch(call_body: BodyCaller, records: Sequence[dict], shape: str, polic
         round_ += 1
         payloads = [rec.oic_payload(r, shape) for r in pending]
         batch_id, size = new_id(), body_size([payload_size(p) for p in payloads])
-        outcome = call_body({'records': payloads}, deadline_s=policy.deadline_s - (clock() - started))
+        outcome = call_body(batch_body(payloads),  # {"count": n, "records": [...]}
+                            deadline_s=policy.deadline_s - (clock() - started))
         result.requests.append(outcome)
         attempts = [a + outcome.attempts for a in attempts]
         common: Dict[str, Any] = dict(status=outcome.status, batch_id=batch_id, batch_records=len(pending),
