@@ -11,6 +11,7 @@ from pipeline.branches import DirectPath, OICPath
 from pipeline.config import BigQueryConfig, OICConfig
 from transforms import records as rec
 from transforms.run_record import files as run_record
+from transforms.oic.budget import Budget
 from transforms.oic.post import OICAuthError, PostToOIC
 from transforms.oic.caller import Outcome
 
@@ -63,10 +64,9 @@ def test_post_to_oic_keeps_the_url_rule_with_a_fake_caller():
 
 
 def _oic_config():
-    return OICConfig(url=URL, username='user', password_secret=None, payload='extended', concurrency=4,
-                     worker_concurrency=4, connect_timeout=1.0, read_timeout=1.0, max_attempts=2, deadline=5.0,
-                     max_rps=0.0, worker_max_rps=0.0, allow_insecure_http=False, rate_limiter=None,
-                     rate_limit_domain='oic')
+    return OICConfig(url=URL, username='user', password_secret=None, payload='extended',
+                     budget=Budget('adaptive', 4), connect_timeout=1.0, read_timeout=1.0, max_attempts=2,
+                     deadline=5.0, allow_insecure_http=False, rate_limiter=None, rate_limit_domain='oic')
 
 
 def _recorded(out, kind):
