@@ -37,6 +37,8 @@ def test_streaming_defaults_to_a_rate_and_no_bound():
     (['--oic_url', 'http://example.com/x'], 'plain http'),
     (['--oic_password_secret', 'my-secret'], 'projects/P/secrets/S/versions/V'),
     (['--oic_concurrency', '0'], '--oic_concurrency'),
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=4', '--oic_concurrency', '2'],
+     'cannot give each of the 4 worker processes a request'),
     (['--frobnicate'], 'unknown flag --frobnicate'),
 ])
 def test_usage_errors(argv, message):
@@ -92,3 +94,17 @@ def test_at_rate_is_recorded_and_checked():
     for bad in ('0', '-1', 'inf'):
         with pytest.raises(UsageError, match='--at_rate must be a positive number'):
             parse(STACK + ['--at_rate', bad], ENV)
+
+
+@pytest.mark.parametrize('argv, posting, share, spread', [
+    ([], 1, 100, 'random'),  # one process, the adaptive default: the whole ceiling, as before issue 29
+    (['--oic_concurrency_mode', 'fixed'], 1, 16, 'random'),
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=4', '--oic_concurrency', '64'], 4, 16, 'random'),
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=4', '--records', '50', '--rate', '5'],
+     1, 100, 'none'),  # a paced batch posts from the one process that makes it: the whole budget
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=2', '--streaming'], 2, 50, 'none'),
+])
+def test_a_local_run_records_each_posting_process_share(argv, posting, share, spread):
+    _, config = parse(STACK + argv, ENV)
+    run = config.describe()
+    assert (run['oic_posting_processes'], run['oic_process_concurrency'], config.oic.spread) == (posting, share, spread)
