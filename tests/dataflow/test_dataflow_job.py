@@ -9,7 +9,7 @@ import pytest
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
 from pipeline.build import build_pipeline
-from transforms.oic.budget import Budget, posting_keys
+from transforms.oic.budget import Budget, most_in_flight, share
 from job_graph import dofn_bytes
 from launcher.run import main, parse
 
@@ -182,6 +182,21 @@ def posting_keys_in(pipeline):
 
     pipeline.visit(Visitor())
     return found
+
+
+@pytest.mark.parametrize('mode', ['fixed', 'adaptive'])
+@pytest.mark.parametrize('path', [[], ['--oic_batch_kb', '50']])
+@pytest.mark.parametrize('source', [['--records', '1000'], ['--streaming', '--rate', '500']])
+def test_the_issues_figures_hold_on_both_paths_in_both_modes(mode, path, source):
+    # 10 VMs of 4 vCPU, a total of 16, --oic_max_rps 200: 8 posting keys; on the worker (4 vCPUs) 8 processes post,
+    # 2 in flight and 25/s each: the job's 16 and 200/s (was 5/s on each of 40, at most 16 of which posted).
+    _, config = parse(_with('--oic_concurrency', '16', _with('--max_num_workers', '10'))
+                      + ['--oic_concurrency_mode', mode, '--oic_max_rps', '200'] + path + source, ENV)
+    budget = config.oic.budget
+    assert (budget.mode, budget.posting_keys) == (mode, 8)
+    part = share(budget, 4)
+    assert (part.posting, part.concurrency, part.max_rps) == (8, 2, 25.0)
+    assert most_in_flight(budget, 4) == 16 and part.posting * part.max_rps == 200.0
 
 
 @pytest.mark.parametrize('extra, keys, spread', [
