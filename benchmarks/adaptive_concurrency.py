@@ -13,6 +13,12 @@ live stats files, written about once a second), then dead letters and acknowledg
     # A jittery OIC (lognormal service times around the median, 0.5% outliers at 10x), uncapped, against a fixed 64:
     .venv/bin/python -m benchmarks.adaptive_concurrency --caps 0 --ideal 64 --phase_s 30 --service_sigma 0.5 \
         --outlier_rate 0.005 --against_fixed 64
+    # The job's budget held by four processes (issue 29): a total of 16, fixed, against one process with 16:
+    .venv/bin/python -m benchmarks.adaptive_concurrency --workers 4 --caps 64 --phase_s 30 --service_ms 50 \
+        --records 10080 --pipeline_args "--oic_concurrency_mode fixed --oic_concurrency 16" --against_workers 1
+
+The run line ends with the stand-in's peak of requests in flight (the most it held at once; under a cap it counts
+the admitted ones, uncapped every one) and each worker process's share of the budget from run.json.
 """
 
 import argparse
@@ -147,7 +153,19 @@ def summarise(out: str, phases: Phases, caps: List[int], service_s: float, ideal
             'workers_posting': len({s['worker'] for s in limits})}
 
 
-def run_scenario(args, faults: Dict, records: int, flags: List[str], service_s: float):
+def process_share(out: str) -> str:
+    """'N processes post, C in flight (or a ceiling of C) and R/s each' from the run's run.json."""
+    try:
+        with open(os.path.join(out, 'run.json'), encoding='utf-8') as handle:
+            run = json.load(handle)
+    except (OSError, ValueError):
+        return 'run.json unreadable'
+    return '%s of %s: %s process(es) post, %s each' % (
+        run.get('oic_concurrency_mode'), run.get('oic_concurrency'), run.get('oic_posting_processes'),
+        run.get('oic_process_concurrency'))
+
+
+def run_scenario(args, faults: Dict, records: int, flags: List[str], service_s: float, workers: int):
     """One run of the pipeline against a fresh stand-in with `faults`, the caps changing per phase."""
     with tempfile.TemporaryDirectory(prefix='adaptive-bench-') as state, \
             running_stack(state, faults=faults, with_bigquery=False) as stack:
@@ -156,12 +174,12 @@ def run_scenario(args, faults: Dict, records: int, flags: List[str], service_s: 
         phases = Phases(stack, out, args.caps, args.phase_s, done)
         phases.start()
         started = time.monotonic()
-        code = run_pipeline(stack, out, records, args.workers, flags)
+        code = run_pipeline(stack, out, records, workers, flags)
         wall = time.monotonic() - started
         done.set()
         phases.join(timeout=30)
         result = summarise(out, phases, args.caps, service_s, args.ideal)
-        result.update(wall=wall, total=stack.stats())
+        result.update(wall=wall, total=stack.stats(), share=process_share(out))
     return result, code
 
 
@@ -181,10 +199,10 @@ def print_result(label: str, result: Dict, queueing: bool, code: int) -> None:
             print('phase %d, records each worker delivered after its first %g s: %s' % (
                 index + 1, SETTLE_S, ' / '.join(map(str, row['per_worker']))))
     print('run: exit %d, %.1f s, %d acknowledged, %d dead letters, ack latency p99 %.2f s / max %.2f s, 429s %.2f%% '
-          'of %d requests, %d worker(s) posted' % (
+          'of %d requests, %d worker(s) posted, peak %d in flight at the stand-in; budget %s' % (
               code, result['wall'], result['acked'], result['dead'], result['p99'], result['max'],
               100 * total['by_status'].get('429', 0) / max(1, total['requests']), total['requests'],
-              result['workers_posting']))
+              result['workers_posting'], total.get('max_in_flight', -1), result['share']))
 
 
 def main(argv=None) -> int:
@@ -204,6 +222,9 @@ def main(argv=None) -> int:
     parser.add_argument('--against_fixed', type=int, default=0, metavar='N',
                         help='then run the same scenario with --oic_concurrency_mode fixed --oic_concurrency N and '
                              'print each phase\'s records/s as a share of the fixed run\'s')
+    parser.add_argument('--against_workers', type=int, default=0, metavar='N',
+                        help='then run the same scenario and flags with N worker processes and print each phase\'s '
+                             'records/s as a share of that run\'s')
     parser.add_argument('--records', type=int, default=0,
                         help='records to send (default: enough to keep every phase busy at its cap, and 5%% more)')
     parser.add_argument('--pipeline_args', default='', help='extra pipeline flags, e.g. "--oic_concurrency_mode '
@@ -220,10 +241,16 @@ def main(argv=None) -> int:
     else:
         faults = {'latency_ms': args.service_ms}
     faults.update({'max_concurrency': args.caps[0], 'retry_after': None, 'over_capacity': args.over_capacity})
-    runs = [('adaptive' if not args.pipeline_args else args.pipeline_args, args.pipeline_args.split())]
+    if args.against_fixed and args.against_workers:
+        parser.error('--against_fixed and --against_workers are exclusive')
+    label = 'adaptive' if not args.pipeline_args else args.pipeline_args
+    runs = [('%s, %d process(es)' % (label, args.workers), args.pipeline_args.split(), args.workers)]
     if args.against_fixed:
         runs.append(('fixed %d' % args.against_fixed,
-                     ['--oic_concurrency_mode', 'fixed', '--oic_concurrency', str(args.against_fixed)]))
+                     ['--oic_concurrency_mode', 'fixed', '--oic_concurrency', str(args.against_fixed)], args.workers))
+    if args.against_workers:
+        runs.append(('%s, %d process(es)' % (label, args.against_workers), args.pipeline_args.split(),
+                     args.against_workers))
     print(machine.describe())
     print('stand-in: %d ms %s, caps %s (%g s each), %s; %d records, %d worker process(es)' % (
         args.service_ms, 'median service time, lognormal sigma %g, %g%% at 10x' % (
@@ -233,13 +260,13 @@ def main(argv=None) -> int:
         records, args.workers))
     results = []
     code = 0
-    for label, flags in runs:
-        result, run_code = run_scenario(args, faults, records, flags, service_s)
+    for label, flags, workers in runs:
+        result, run_code = run_scenario(args, faults, records, flags, service_s, workers)
         code = code or run_code
         results.append(result)
         print_result(label, result, args.over_capacity == 'queue', run_code)
     if len(results) == 2:
-        print('adaptive / %s, records/s per phase: %s' % (runs[1][0], ' / '.join(
+        print('%s / %s, records/s per phase: %s' % (runs[0][0], runs[1][0], ' / '.join(
             '%.2f' % (a['rate'] / f['rate']) if f['rate'] else '-'
             for a, f in zip(results[0]['phases'], results[1]['phases']))))
     return 0 if code == 0 else 1

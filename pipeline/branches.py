@@ -12,7 +12,7 @@ from transforms.oic.credentials import PasswordRef
 from transforms.oic.post import Caller, PostToOIC
 from transforms.oic.batch.post import PostBatchesToOIC
 from transforms.oic.auth import CLIENT_SECRET_ENV, OAuthClient
-from transforms.oic.rate_limit import GlobalRateLimit, TakeGlobalBudget
+from transforms.oic.rate_limit import GlobalRateLimit
 from transforms.run_record.record_run import RecordRun
 from transforms.run_record.tables import RunRecordTables
 
@@ -32,24 +32,21 @@ class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
     def expand(self, records: beam.PCollection) -> beam.PCollection:
         c = self._oic
         _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('oic'), self._tables)
-        if c.rate_limiter:
-            records = records | 'GlobalBudget' >> TakeGlobalBudget(
-                GlobalRateLimit.for_url(c.rate_limiter, c.rate_limit_domain, c.url))
-        post: Callable[..., beam.PTransform] = PostToOIC
+        post: Callable[..., beam.PTransform] = functools.partial(PostToOIC, spread=c.spread == 'keys')
         url = c.url
         if c.batch_kb:  # batches of at most batch_kb KB to the batch trigger (docs/oic-batching.md)
-            post = functools.partial(PostBatchesToOIC, max_kb=c.batch_kb, wait_s=c.batch_wait,
-                                     shards=c.batch_shards, streaming=c.streaming)
+            post = functools.partial(PostBatchesToOIC, max_kb=c.batch_kb, wait_s=c.batch_wait, streaming=c.streaming)
             url = c.batch_url or c.url
         posted = records | 'Post' >> post(
             url, c.username,
             password_ref=PasswordRef(secret=c.password_secret) if c.password_secret else PasswordRef(),
-            payload_shape=c.payload, concurrency=c.worker_concurrency,
+            payload_shape=c.payload, budget=c.budget,
             connect_timeout=c.connect_timeout, read_timeout=c.read_timeout,
-            max_attempts=c.max_attempts, deadline_s=c.deadline, max_rps=c.worker_max_rps or None,
+            max_attempts=c.max_attempts, deadline_s=c.deadline,
             allow_insecure_http=c.allow_insecure_http, caller_factory=self._caller_factory,
-            oauth=_oauth_client(c), ca_pem=c.ca_pem, concurrency_mode=c.concurrency_mode,
-            share_per_vcpu=c.share_per_vcpu,
+            oauth=_oauth_client(c), ca_pem=c.ca_pem,
+            rate_limit=(GlobalRateLimit.for_url(c.rate_limiter, c.rate_limit_domain, c.url)
+                        if c.rate_limiter else None),
             live_dir=self._out if run_record.is_local(self._out) else None)
         _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind('oic'), self._tables)
         _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(

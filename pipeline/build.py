@@ -28,14 +28,6 @@ def source_for(source: SourceConfig, run_id: str, stop_dir: Optional[str] = None
     return SyntheticRecords(source.records, source.seed, run_id, rate=source.rate, stop_dir=stop_dir)
 
 
-def spreads_before_oic(source: SourceConfig) -> bool:
-    """Whether records are spread across worker processes before the OIC branch. A bounded, unpaced source's records
-    stay in the process that read or made them: spread, every worker posts (and its concurrency limit learns), as the
-    streaming source's shards already do. A paced batch is not spread: a reshuffle is a barrier in batch, so the
-    records would reach OIC in one burst after the source ends instead of at the rate asked for."""
-    return not source.streaming and not source.rate
-
-
 def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline:
     """Read records, validate them, send the valid ones down each chosen path, and keep every dead letter."""
     pipeline = beam.Pipeline(options=options)
@@ -51,7 +43,10 @@ def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline
     dead_letters = [checked.invalid]
     if config.oic is not None:
         to_oic = checked.valid
-        if spreads_before_oic(config.source):
+        # A bounded, unpaced source's records stay in the process that read or made them: spread, every process
+        # posts (and its concurrency limit learns). On Dataflow the OIC path spreads them over its posting keys
+        # instead (config.oic.budget_of says which, and why).
+        if config.oic.spread == 'random':
             to_oic = to_oic | 'SpreadForOIC' >> beam.Reshuffle()
         dead_letters.append(to_oic | 'OIC' >> OICPath(config.oic, config.out, tables=tables))
     if 'direct' in config.paths:

@@ -128,16 +128,18 @@ class WarehouseOptions(PipelineOptions):
             help='Request body: extended = all eight fields (default); seed = exactly the seed\'s six fields.')
         oic.add_argument(
             '--oic_concurrency_mode', default=DEFAULT_CONCURRENCY_MODE, choices=CONCURRENCY_MODES,
-            help='adaptive (default): each worker finds how many requests in flight OIC takes from its answers '
-                 '(429/503/504, timeouts, latency), up to --oic_concurrency; fixed: exactly --oic_concurrency for '
-                 'the job, split evenly over the workers (docs/adaptive-concurrency.md).')
+            help='adaptive (default): each posting process finds how many requests in flight OIC takes from its '
+                 'answers (429/503/504, timeouts, latency), up to its share of --oic_concurrency; fixed: exactly '
+                 'its share of --oic_concurrency (docs/adaptive-concurrency.md).')
         oic.add_argument(
             '--oic_concurrency', type=int, default=None,
-            help='adaptive mode: the most requests any worker keeps in flight (default %d, one OIC message pack); '
-                 'a worker alone can reach it, and OIC\'s 429s share it among several (--oic_rate_limiter is the '
-                 'hard job-wide cap). fixed mode: requests in flight for the whole job, each worker process '
-                 'taking ceil(total / processes); on Dataflow max_num_workers x the vCPUs of a worker VM, one SDK '
-                 'process each (default %d).' % (DEFAULT_CONCURRENCY['adaptive'], DEFAULT_CONCURRENCY['fixed']))
+            help='The most requests in flight for the whole job, in both modes (adaptive: the ceiling the posting '
+                 'processes\' limits grow to together, default %d, one OIC message pack; fixed: the requests in '
+                 'flight, default %d). Divided among the processes that post: each takes floor(total / posting '
+                 'processes), the posting processes being the batch grouping\'s keys, on Dataflow the posting keys '
+                 '(about one per VM, never more than the total), locally the worker processes (docs/oic-caller.md). '
+                 'Before issue 29 an adaptive value was each worker\'s own ceiling.'
+                 % (DEFAULT_CONCURRENCY['adaptive'], DEFAULT_CONCURRENCY['fixed']))
         oic.add_argument(
             '--oic_connect_timeout', type=float, default=DEFAULT_CONNECT_TIMEOUT_S,
             help='Seconds to wait for a connection to OIC (default %g).' % DEFAULT_CONNECT_TIMEOUT_S)
@@ -155,9 +157,9 @@ class WarehouseOptions(PipelineOptions):
                  '(default %g).' % DEFAULT_DEADLINE_S)
         oic.add_argument(
             '--oic_max_rps', type=float, default=0.0,
-            help='Hard cap on requests per second to OIC across the job; each worker process takes an equal share '
-                 '(on Dataflow one SDK process per vCPU of each of max_num_workers VMs) '
-                 '(default 0 = no cap; the adaptive throttling on 429/503 applies anyway).')
+            help='Hard cap on requests per second to OIC across the job; each process that posts takes an equal '
+                 'share, as with --oic_concurrency (default 0 = no cap; the adaptive throttling on 429/503 applies '
+                 'anyway).')
         oic.add_argument(
             '--oic_batch_kb', type=float, default=0,
             help='Group records into request bodies {"records": [...]} of at most this many KB, posted to the batch '
@@ -227,7 +229,8 @@ class WarehouseOptions(PipelineOptions):
         dataflow.add_argument(
             '--oic_rate_limiter', default=None,
             help='HOST:PORT of an Envoy rate-limit service that caps requests per second to OIC across the whole '
-                 'job (optional; the limit itself is configured in that service).')
+                 'job: one grant per request, a record or a batch (optional; the limit itself is configured in that '
+                 'service).')
         dataflow.add_argument(
             '--oic_rate_limit_domain', default='oic',
             help='Rate-limit domain the --oic_rate_limiter service is configured with (default oic); the descriptor '

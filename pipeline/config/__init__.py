@@ -16,13 +16,14 @@ from pipeline.config.bigquery import BigQueryConfig, resolve_bigquery
 from pipeline.config.dataflow import check_dataflow, is_dataflow, sdk_process_per_vcpu, worker_count
 from pipeline.config.errors import UsageError
 from pipeline.config.launch import LaunchConfig, resolve_launch
-from pipeline.config.oic import OICConfig, resolve_oic, worker_share
+from pipeline.config.oic import OICConfig, resolve_oic
 from pipeline.config.source import SourceConfig, resolve_source
 from pipeline.options import PATHS, WarehouseOptions
+from transforms.oic import budget as job_budget
 from transforms.oic.urls import redact_url
 from transforms.run_record.tables import RunRecordTables
 
-__all__ = ['BigQueryConfig', 'LaunchConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve', 'worker_share']
+__all__ = ['BigQueryConfig', 'LaunchConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,13 @@ class RunConfig:
             oic['url'] = redact_url(self.oic.url)
             oic['token_url'] = redact_url(self.oic.token_url)
             del oic['ca_pem']  # Shipped with the job; the record names the file it came from.
+            budget = oic.pop('budget')
+            oic.update(concurrency=budget['total'], concurrency_mode=budget['mode'], max_rps=budget['max_rps'],
+                       share_per_vcpu=budget['per_vcpu'], posting_keys=budget['posting_keys'])
+            if not self.oic.budget.per_vcpu:  # each posting process's share, known here (else on the worker)
+                share = job_budget.share(self.oic.budget, None)
+                oic.update(posting_processes=share.posting, process_concurrency=share.concurrency,
+                           process_max_rps=share.max_rps)
             data.update({'oic_' + key: value for key, value in oic.items()})
         return data
 
@@ -104,7 +112,7 @@ def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = Non
     paths = parse_paths(flags.paths)
     workers = worker_count(options, runner)
     source = resolve_source(flags, streaming)
-    oic = (resolve_oic(flags, is_dataflow(runner), workers, environ, sdk_process_per_vcpu(options, runner))
+    oic = (resolve_oic(flags, is_dataflow(runner), workers, environ, source, sdk_process_per_vcpu(options, runner))
            if 'oic' in paths else None)
     bigquery = resolve_bigquery(flags, paths, streaming, gcp.project, gcp.temp_location)
     launch = resolve_launch(flags)

@@ -22,8 +22,9 @@ def is_dataflow(runner: str) -> bool:
 
 
 def worker_count(options: PipelineOptions, runner: str) -> int:
-    """How many workers share the job's OIC budget: --max_num_workers on Dataflow (VMs: their SDK processes split a
-    VM's share on the worker, sdk_process_per_vcpu), the processes of a multi-processing DirectRunner, else 1."""
+    """How many workers the job's OIC budget is sized for: --max_num_workers on Dataflow (VMs, each with one SDK
+    process per vCPU: sdk_process_per_vcpu), the processes of a multi-processing DirectRunner, else 1
+    (transforms/oic/budget.py)."""
     if is_dataflow(runner):
         return options.view_as(WorkerOptions).max_num_workers or 1
     direct = options.view_as(DirectOptions)
@@ -36,7 +37,7 @@ def sdk_process_per_vcpu(options: PipelineOptions, runner: str) -> bool:
     """Whether each worker VM runs one SDK process per vCPU, each with its own request slots and rate cap: Dataflow's
     default for Python (Beam adds the use_multiple_sdk_containers experiment), unless
     --experiments=no_use_multiple_sdk_containers asks for one process per VM. The vCPUs are counted on the worker
-    (PostToOIC's share_per_vcpu): without --machine_type Dataflow picks the machine type itself."""
+    (the Budget's per_vcpu): without --machine_type Dataflow picks the machine type itself."""
     if not is_dataflow(runner):
         return False
     return 'no_use_multiple_sdk_containers' not in (options.view_as(DebugOptions).experiments or [])
@@ -73,6 +74,5 @@ def check_dataflow(options: PipelineOptions, paths: Sequence[str], oic_url: Opti
         if is_loopback(host):
             raise UsageError('--oic_url points at this machine (%s); Dataflow workers cannot reach it' % host)
         if not worker.max_num_workers or worker.max_num_workers < 1:
-            raise UsageError('the oic path on Dataflow needs --max_num_workers: with --oic_concurrency_mode fixed, '
-                             '--oic_concurrency is the job\'s total and each worker takes ceil(total / '
-                             'max_num_workers)')
+            raise UsageError('the oic path on Dataflow needs --max_num_workers: --oic_concurrency is the job\'s '
+                             'total, divided among the processes that post (about one posting key per VM)')

@@ -1,5 +1,5 @@
 """The OIC piece: where and how the OIC branch posts (URL, how it authenticates and where the password or client
-secret is read, which CAs it trusts, concurrency, retries)."""
+secret is read, which CAs it trusts, the job's budget and the processes that share it, retries)."""
 
 import dataclasses
 import re
@@ -8,7 +8,9 @@ import urllib.parse
 from typing import Mapping, Optional, Tuple
 
 from pipeline.config.errors import UsageError
+from pipeline.config.source import SourceConfig
 from pipeline.options import WarehouseOptions
+from transforms.oic.budget import Budget, posting_keys
 from transforms.oic.post import DEFAULT_CONCURRENCY
 from transforms.oic.auth import CLIENT_SECRET_ENV
 from transforms.oic.urls import check_oic_url, is_loopback, parse_trigger_url
@@ -20,6 +22,9 @@ CA_BUNDLE_ENV = 'REQUESTS_CA_BUNDLE'  # Honoured as requests does, when --oic_ca
 AUTH_MODES = ('basic', 'oauth')
 SECRET_PATTERN = re.compile(r'^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$')
 RATE_LIMITER_PATTERN = re.compile(r'^[\w.-]+:\d{1,5}$')
+# How records reach the processes that post: where they are made; 'random', spread over every process (a local
+# unpaced batch); 'keys', over the budget's posting keys (SpreadOverKeys: Dataflow's per-record path).
+SPREADS = ('none', 'random', 'keys')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,14 +35,13 @@ class OICConfig:
     username: Optional[str]  # Basic Auth's user (optional with OAuth).
     password_secret: Optional[str]
     payload: str
-    concurrency: int  # adaptive: the ceiling of every worker's limit; fixed: requests in flight for the whole job.
-    worker_concurrency: int  # The most one worker keeps in flight: adaptive, the ceiling; fixed, its share.
+    # --oic_concurrency (the job's total in both modes), --oic_concurrency_mode, --oic_max_rps (the job's) and the
+    # processes that post: each takes its share on the worker (transforms/oic/budget.py).
+    budget: Budget
     connect_timeout: float
     read_timeout: float
     max_attempts: int
     deadline: float
-    max_rps: float  # For the whole job; 0 = no cap.
-    worker_max_rps: float
     allow_insecure_http: bool
     rate_limiter: Optional[str]
     rate_limit_domain: str
@@ -48,16 +52,12 @@ class OICConfig:
     client_secret_secret: Optional[str] = None  # Secret Manager version of the client secret (else OIC_CLIENT_SECRET).
     ca_bundle: Optional[str] = None  # The file the CAs were read from (for the run record).
     ca_pem: Optional[str] = dataclasses.field(default=None, repr=False)  # Its certificates, shipped with the job.
-    concurrency_mode: str = 'adaptive'  # or 'fixed' (--oic_concurrency_mode)
-    # Dataflow: worker_concurrency (fixed) and worker_max_rps are a VM's share, split on the worker between its SDK
-    # processes, one per vCPU (transforms/oic/throttle.process_share).
-    share_per_vcpu: bool = False
+    spread: str = 'none'  # SPREADS: how records reach the processes that post
     # Batching (--oic_batch_kb; issue 23): 0 = one record per request to `url`; else bodies of at most batch_kb KB
-    # posted to batch_url, a record waiting at most batch_wait s in a stream, grouped over batch_shards keys.
+    # posted to batch_url, a record waiting at most batch_wait s in a stream, grouped over the budget's posting keys.
     batch_kb: float = 0.0
     batch_wait: float = 1.0
     batch_url: Optional[str] = None
-    batch_shards: int = 4
     streaming: bool = False
     # The comparison's monitoring check (issue 30): the instance name it sends and how it authenticates; with 'oauth'
     # token_url, client_id, scope and client_secret_secret are recorded even when `auth` is 'basic'.
@@ -165,9 +165,9 @@ def _ca_bundle(flags: WarehouseOptions, environ: Mapping[str, str]) -> Tuple[Opt
 
 
 def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, environ: Mapping[str, str],
-                share_per_vcpu: bool = False) -> OICConfig:
-    """The OIC piece from WarehouseOptions `flags` for a run with `workers` workers (Dataflow: VMs, whose SDK
-    processes, one per vCPU when `share_per_vcpu`, split a VM's share on the worker); UsageError on any mistake."""
+                source: SourceConfig, share_per_vcpu: bool = False) -> OICConfig:
+    """The OIC piece from WarehouseOptions `flags` for a run with `workers` workers (Dataflow: VMs, each running one
+    SDK process per vCPU when `share_per_vcpu`) whose records come from `source`; UsageError on any mistake."""
     _check_numbers(flags)
     if flags.oic_auth not in AUTH_MODES:
         raise UsageError('--oic_auth takes basic or oauth (got %r)' % flags.oic_auth)
@@ -185,20 +185,18 @@ def resolve_oic(flags: WarehouseOptions, on_dataflow: bool, workers: int, enviro
     client = oauth or flags.oic_monitoring_auth == 'oauth'  # The monitoring check's client, when it uses OAuth.
     if client and not oauth and flags.oic_token_url:
         _check_url('--oic_token_url', flags.oic_token_url, flags.allow_insecure_http, 'the OAuth client secret')
+    budget, spread = budget_of(flags, on_dataflow, workers, share_per_vcpu, source)
     return OICConfig(
         url=flags.oic_url, username=flags.oic_username, password_secret=flags.oic_password_secret,
-        payload=flags.oic_payload, concurrency=concurrency_of(flags),
-        worker_concurrency=worker_ceiling(flags.oic_concurrency_mode, concurrency_of(flags), workers),
+        payload=flags.oic_payload, budget=budget, spread=spread,
         connect_timeout=flags.oic_connect_timeout, read_timeout=flags.oic_read_timeout,
-        max_attempts=flags.oic_max_attempts, deadline=flags.oic_deadline, max_rps=flags.oic_max_rps,
-        worker_max_rps=flags.oic_max_rps / max(1, workers), allow_insecure_http=flags.allow_insecure_http,
+        max_attempts=flags.oic_max_attempts, deadline=flags.oic_deadline,
+        allow_insecure_http=flags.allow_insecure_http,
         rate_limiter=flags.oic_rate_limiter, rate_limit_domain=flags.oic_rate_limit_domain,
         auth=flags.oic_auth, token_url=flags.oic_token_url if client else None,
         client_id=flags.oic_client_id if client else None, scope=flags.oic_scope if client else None,
         client_secret_secret=flags.oic_client_secret_secret if client else None, ca_bundle=ca_bundle, ca_pem=ca_pem,
-        instance=flags.oic_instance or None, monitoring_auth=flags.oic_monitoring_auth,
-        concurrency_mode=flags.oic_concurrency_mode, share_per_vcpu=share_per_vcpu, 
-        **_batching(flags, workers, on_dataflow))
+        instance=flags.oic_instance or None, monitoring_auth=flags.oic_monitoring_auth, **_batching(flags))
 
 
 def batch_url_for(url: str) -> str:
@@ -212,7 +210,7 @@ def batch_url_for(url: str) -> str:
     return trigger.url(DEFAULT_BATCH_CODE)
 
 
-def _batching(flags: WarehouseOptions, workers: int, on_dataflow: bool) -> dict:
+def _batching(flags: WarehouseOptions) -> dict:
     """The batching fields of OICConfig from --oic_batch_kb, --oic_batch_wait and --oic_batch_url."""
     if flags.oic_batch_kb < 0:
         raise UsageError('--oic_batch_kb must be >= 0 (0 = one record per request)')
@@ -231,24 +229,38 @@ def _batching(flags: WarehouseOptions, workers: int, on_dataflow: bool) -> dict:
     _check_url('--oic_batch_url', url, flags.allow_insecure_http,
                'a Bearer token' if flags.oic_auth == 'oauth' else 'Basic Auth')
     return {'batch_kb': float(flags.oic_batch_kb), 'batch_wait': float(flags.oic_batch_wait), 'batch_url': url,
-            'batch_shards': batch_shards(workers, on_dataflow), 'streaming': streaming}
+            'streaming': streaming}
 
 
-def batch_shards(workers: int, on_dataflow: bool) -> int:
-    """The keys GroupByBytes spreads records over. Dataflow: at least DEFAULT_SHARDS, one per VM beyond that (a key's
-    state lives on one worker). Locally one per process: the local runner runs the grouping, fused with the source,
-    in one process, where more keys would only split each batch (a stream at 20 records/s with a 1 s wait: 5 records
-    a request over 4 keys, 20 over one)."""
+def batch_keys_wanted(workers: int, on_dataflow: bool) -> int:
+    """The keys a keyed posting step asks for (the budget's posting_keys caps them at the total). Dataflow: at least
+    DEFAULT_SHARDS, one per VM beyond that (a key's state lives on one worker). Locally one per process: the local
+    runner runs the batch grouping, fused with the source, in one process, where more keys would only split each
+    batch (a stream at 20 records/s with a 1 s wait: 5 records a request over 4 keys, 20 over one)."""
     return max(DEFAULT_SHARDS, workers) if on_dataflow else max(1, workers)
 
 
-def worker_ceiling(mode: str, total: int, workers: int) -> int:
-    """The most requests one worker keeps in flight. Adaptive: the whole ceiling, so a worker alone (or with fewer
-    peers than --max_num_workers) can still reach OIC's capacity, and OIC's 429s share it among several; fixed: its
-    static share of the job's total (docs/adaptive-concurrency.md weighs the two)."""
-    return total if mode == 'adaptive' else worker_share(total, workers)
+def budget_of(flags: WarehouseOptions, on_dataflow: bool, workers: int, per_vcpu: bool,
+              source: SourceConfig) -> Tuple[Budget, str]:
+    """The job's budget and how records reach the processes that post (one of SPREADS); UsageError when the total
+    cannot give every process that posts a request.
 
-
-def worker_share(total: int, workers: int) -> int:
-    """Each worker's share of a job-wide budget: ceil(total / workers), so the sum never falls short of it."""
-    return max(1, -(-total // max(1, workers)))
+    Who posts: the batch grouping's keys (it is keyed, and the post is fused into it); a batch that is not spread
+    (paced, or a file replay: made by one Impulse or one file, so in one process), that one process; on Dataflow
+    the per-record path's posting keys (SpreadOverKeys: about one per VM, so a total smaller than the job's processes
+    still holds, whatever the machine type and however far autoscaling went); locally every process (there are
+    --direct_num_workers of them, all known here)."""
+    total, bounded = concurrency_of(flags), not source.streaming
+    spread = 'random' if bounded and not source.rate else 'none'  # a paced batch: a reshuffle would be a barrier
+    keys = posting_keys(total, batch_keys_wanted(workers, on_dataflow))
+    posting: Optional[int] = None
+    if flags.oic_batch_kb:
+        posting = keys
+    elif bounded and spread == 'none':
+        posting = 1
+    elif on_dataflow:
+        posting, spread = keys, 'keys'
+    elif total < workers:
+        raise UsageError('--oic_concurrency %d is the job\'s total: it cannot give each of the %d worker processes '
+                         'a request (raise it to %d at least)' % (total, workers, workers))
+    return Budget(flags.oic_concurrency_mode, total, flags.oic_max_rps, workers, per_vcpu, posting), spread

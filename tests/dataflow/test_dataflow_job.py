@@ -9,7 +9,7 @@ import pytest
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
 from pipeline.build import build_pipeline
-from pipeline.config import worker_share
+from transforms.oic.budget import Budget, most_in_flight, share
 from job_graph import dofn_bytes
 from launcher.run import main, parse
 
@@ -81,7 +81,10 @@ def test_streaming_job_is_streaming_with_a_sharded_source(streaming_job):
         assert name in names, name
     reshuffles = [t for t in job.proto_pipeline.components.transforms.values() if t.unique_name == 'Source/Spread']
     assert reshuffles[0].spec.urn == 'beam:transform:reshuffle:v1'
-    assert config.oic.worker_concurrency == 10  # adaptive: any worker may reach the ceiling; 429s share it
+    # The job's total (10, adaptive: the ceiling of all limits together) over 3 posting keys of 3 (4 VMs wanted 4:
+    # 4 of 2 would hold 8), the records moved to their key's process before the post.
+    assert config.oic.budget == Budget('adaptive', 10, 0.0, 4, True, 3) and config.oic.spread == 'keys'
+    assert 'OIC/Post/SpreadOverKeys/ToKeyOwner' in names
 
 
 def test_batch_job_is_batch(batch_job):
@@ -163,19 +166,68 @@ def test_preflight_mistakes_are_one_line_and_exit_2(argv, message, capsys, tmp_p
     assert err.startswith('error: ') and err.count('\n') == 1 and message in err, err
 
 
-def test_worker_share_of_the_oic_budget():
-    assert [worker_share(16, w) for w in (1, 2, 3, 4, 16, 32)] == [16, 8, 6, 4, 1, 1]
-    _, config = parse(_with('--max_num_workers', '5') + ['--oic_concurrency_mode', 'fixed'], ENV)
-    assert (config.oic.concurrency, config.workers, config.oic.worker_concurrency) == (10, 5, 2)
-    _, config = parse(_with('--max_num_workers', '5'), ENV)  # adaptive: the ceiling is each worker's
-    assert (config.oic.concurrency_mode, config.oic.worker_concurrency) == ('adaptive', 10)
+def posting_keys_in(pipeline):
+    """(keys of each SpreadOverKeys, shards of each batch grouping) in the built pipeline's graph."""
+    from apache_beam.pipeline import PipelineVisitor
+    from transforms.oic.batch.grouping import GroupByBytes
+    from transforms.oic.post import SpreadOverKeys
+    found = ([], [])
+
+    class Visitor(PipelineVisitor):
+        def enter_composite_transform(self, node):
+            if isinstance(node.transform, SpreadOverKeys):
+                found[0].append(node.transform.keys)
+            elif isinstance(node.transform, GroupByBytes):
+                found[1].append(node.transform._shards)  # pylint: disable=protected-access
+
+    pipeline.visit(Visitor())
+    return found
+
+
+@pytest.mark.parametrize('mode', ['fixed', 'adaptive'])
+@pytest.mark.parametrize('path', [[], ['--oic_batch_kb', '50']])
+@pytest.mark.parametrize('source', [['--records', '1000'], ['--streaming', '--rate', '500']])
+def test_the_issues_figures_hold_on_both_paths_in_both_modes(mode, path, source):
+    # 10 VMs of 4 vCPU, a total of 16, --oic_max_rps 200: 8 posting keys; on the worker (4 vCPUs) 8 processes post,
+    # 2 in flight and 25/s each: the job's 16 and 200/s (was 5/s on each of 40, at most 16 of which posted).
+    _, config = parse(_with('--oic_concurrency', '16', _with('--max_num_workers', '10'))
+                      + ['--oic_concurrency_mode', mode, '--oic_max_rps', '200'] + path + source, ENV)
+    budget = config.oic.budget
+    assert (budget.mode, budget.posting_keys) == (mode, 8)
+    part = share(budget, 4)
+    assert (part.posting, part.concurrency, part.max_rps) == (8, 2, 25.0)
+    assert most_in_flight(budget, 4) == 16 and part.posting * part.max_rps == 200.0
+
+
+@pytest.mark.parametrize('extra, keys, spread', [
+    (['--records', '1000'], 8, True),  # an unpaced batch: spread over the posting keys (was a random reshuffle)
+    (['--streaming', '--rate', '500'], 8, True),  # a stream: the source's 16 clocks no longer decide who posts
+    (['--records', '1000', '--rate', '5'], 1, False),  # a paced batch is made, and posted, in one process
+    (['--records', '1000', '--oic_batch_kb', '50'], 8, False),  # batched: the grouping's keys post
+])
+def test_the_job_graph_posts_from_its_posting_keys(extra, keys, spread):
+    # 10 VMs, a total of 16: 8 posting keys of 2 (whatever each VM's vCPUs), --oic_max_rps 200 shared by them.
+    options, config = parse(_with('--oic_concurrency', '16', _with('--max_num_workers', '10'))
+                            + ['--oic_max_rps', '200'] + extra, ENV)
+    pipeline = build_pipeline(options, config)
+    budget = config.oic.budget
+    assert (budget.total, budget.max_rps, budget.workers, budget.per_vcpu, budget.posting_keys) == (
+        16, 200.0, 10, True, keys)
+    batched = '--oic_batch_kb' in extra
+    assert posting_keys_in(pipeline) == ([keys] if spread else [], [keys] if batched else [])
+    names = transform_names(pipeline.run().job)
+    assert ('SpreadForOIC' in names) == (batched and '--rate' not in extra)  # per record: the keyed spread instead
+    assert ('OIC/Post/SpreadOverKeys/ToKeyOwner' in names) == spread
 
 
 def test_rate_limit_service_puts_the_job_wide_budget_before_the_oic_caller():
     _, job = dry_run('--oic_rate_limiter', 'ratelimit.internal:8081')
-    assert 'OIC/GlobalBudget' in transform_names(job)
+    assert 'OIC/Post/GlobalBudget' in transform_names(job)  # after the keyed spread, before the caller
+    _, job = dry_run('--oic_rate_limiter', 'ratelimit.internal:8081', '--oic_batch_kb', '50')
+    names = transform_names(job)  # batched: after the grouping, one grant per batch
+    assert {'OIC/Post/Group', 'OIC/Post/GlobalBudget', 'OIC/Post/PostBatch'} <= names
     _, job = dry_run()
-    assert 'OIC/GlobalBudget' not in transform_names(job)
+    assert not [name for name in transform_names(job) if 'GlobalBudget' in name]
 
 
 def test_run_record_dataset_streams_every_kind_of_the_run_record_into_bigquery():
@@ -194,29 +246,14 @@ def test_run_record_dataset_must_be_a_dataset():
     assert main(DATAFLOW + ['--run_record_dataset', 'my-proj:has-hyphen']) == 2
 
 
-def test_sdk_processes_of_a_worker_vm_split_its_share():
-    # Dataflow runs one SDK process per vCPU of a worker VM, each with its own slots and rate cap: the job's fixed
-    # total and --oic_max_rps, shared out by VMs, are split again between a VM's processes (on the worker).
-    from transforms.oic.throttle import process_share, sdk_processes
-    assert sdk_processes(True, 4) == 4 and sdk_processes(True, None) == 1 and sdk_processes(False, 4) == 1
-    vms, vcpus = 2, 4  # e.g. --max_num_workers 2 of n1-standard-4
-    share, rps = process_share('fixed', worker_share(16, vms), 40.0 / vms, sdk_processes(True, vcpus))
-    assert (share, rps) == (2, 5.0)
-    assert share * vms * vcpus == 16 and rps * vms * vcpus == 40.0  # the job's total, not 4 x it
-    assert process_share('fixed', worker_share(10, 4), 0.0, 4) == (1, 0.0)  # at least one each
-    assert process_share('fixed', worker_share(100, 3), None, 4) == (9, None)  # ceil(100 / 12)
-    assert process_share('adaptive', 100, 8.0, 4) == (100, 2.0)  # an adaptive ceiling is every process's own
-
-
 def test_the_share_per_vcpu_is_on_for_dataflow_unless_one_sdk_process_per_vm():
-    _, config = parse(_with('--max_num_workers', '2') + ['--oic_concurrency_mode', 'fixed', '--oic_max_rps', '40'],
-                      ENV)
-    assert (config.oic.worker_concurrency, config.oic.worker_max_rps, config.oic.share_per_vcpu) == (5, 20.0, True)
+    _, config = parse(DATAFLOW, ENV)
+    assert config.oic.budget.per_vcpu
     _, config = parse(DATAFLOW + ['--experiments', 'no_use_multiple_sdk_containers'], ENV)
-    assert not config.oic.share_per_vcpu
+    assert not config.oic.budget.per_vcpu
 
 
-def test_the_dofn_takes_its_part_of_the_vms_share_on_the_worker(monkeypatch):
+def test_the_dofn_takes_its_share_on_the_worker(monkeypatch):
     from transforms.oic.post import PostToOIC
     from transforms.oic.caller import Outcome
 
@@ -226,18 +263,20 @@ def test_the_dofn_takes_its_part_of_the_vms_share_on_the_worker(monkeypatch):
 
         def close(self):
             pass
-    monkeypatch.setattr('os.cpu_count', lambda: 4)
-    fn = PostToOIC('https://oic.example.com/x', 'u', caller_factory=Fake, concurrency=5, max_rps=20.0,
-                   concurrency_mode='fixed', share_per_vcpu=True)._fn
-    fn.setup()
-    try:
-        assert (fn._concurrency, fn._max_rps) == (2, 5.0)
-    finally:
-        fn.teardown()
-    fn = PostToOIC('https://oic.example.com/x', 'u', caller_factory=Fake, concurrency=5, max_rps=20.0,
-                   concurrency_mode='fixed')._fn
-    fn.setup()
-    try:
-        assert (fn._concurrency, fn._max_rps) == (5, 20.0)  # one process per VM (or not on Dataflow)
-    finally:
-        fn.teardown()
+
+    def share_on(cpus, budget):
+        monkeypatch.setattr('os.cpu_count', lambda: cpus)
+        fn = PostToOIC('https://oic.example.com/x', 'u', caller_factory=Fake, budget=budget)._fn
+        fn.setup()
+        try:
+            return fn._concurrency, fn._max_rps
+        finally:
+            fn.teardown()
+    # 10 VMs of 4 vCPU, a total of 16 over 8 posting keys, 200/s: 8 of the 40 processes post, 2 and 25/s each.
+    assert share_on(4, Budget('fixed', 16, 200.0, 10, True, 8)) == (2, 25.0)
+    # One VM of 2 vCPU: 2 processes hold the 8 keys between them, 8 and 100/s each.
+    assert share_on(2, Budget('fixed', 16, 200.0, 1, True, 8)) == (8, 100.0)
+    assert share_on(4, Budget('adaptive', 64, 0.0, 4)) == (16, None)  # four local processes: a ceiling of 16 each
+    # Without a budget, concurrency and max_rps are the budget of a job that posts from one process.
+    fn = PostToOIC('https://oic.example.com/x', 'u', caller_factory=Fake, concurrency=5, max_rps=20.0)._fn
+    assert fn._budget == Budget('adaptive', 5, 20.0)

@@ -1,4 +1,5 @@
-"""The job-wide OIC budget: TakeGlobalBudget asks a real (local) Envoy rate-limit gRPC service for every record."""
+"""The job-wide OIC budget: TakeGlobalBudget asks a real (local) Envoy rate-limit gRPC service for every request: a
+record on the per-record path, a batch on the batched one."""
 
 import threading
 from concurrent import futures
@@ -9,8 +10,14 @@ import pytest
 from apache_beam.io.components import rate_limit_pb2
 from apache_beam.testing.util import assert_that, equal_to
 
+from transforms import records as rec
+from transforms.oic.batch.post import PostBatchesToOIC
+from transforms.oic.budget import Budget
+from transforms.oic.caller import Outcome
+from transforms.oic.post import PostToOIC
 from transforms.oic.rate_limit import GlobalRateLimit, TakeGlobalBudget
 
+BATCH_URL = 'http://127.0.0.1:9/ic/api/integration/v1/flows/rest/WAREHOUSE_BATCH/1.0/records'
 METHOD = '/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit'
 
 
@@ -69,3 +76,54 @@ def test_every_record_waits_for_a_grant_and_passes_unchanged():
     assert granted == len(records)  # … and each passed after exactly one grant.
     assert {(r.domain, r.descriptors[0].entries[0].key, r.descriptors[0].entries[0].value) for r in service.requests} \
         == {('oic', 'oic_host', 'myoic.example.com')}
+
+
+class AcceptingBatchCaller:
+    """A batch trigger without HTTP that inserts every row; notes how many records each body carried."""
+
+    bodies = []  # records per body posted, in this process (TestPipeline runs in-process)
+
+    def call_body(self, body, deadline_s=None):
+        AcceptingBatchCaller.bodies.append(len(body['records']))
+        return Outcome('ack', 200, attempts=1, latency_s=0.01, answer=b'{}')
+
+    def close(self):
+        pass
+
+
+class AcceptingCaller:
+    def call(self, record):
+        return Outcome('ack', 200, attempts=1, latency_s=0.01)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.timeout(120)
+def test_the_batched_path_takes_one_grant_per_request_not_per_record():
+    records = [rec.make_record(seed=3, run_id='grants', index=i) for i in range(60)]
+    AcceptingBatchCaller.bodies = []
+    with FakeRateLimitService(budget=2) as service:
+        budget = GlobalRateLimit.for_url('127.0.0.1:%d' % service.port, 'oic', BATCH_URL)
+        with beam.Pipeline('DirectRunner') as pipeline:
+            posted = pipeline | beam.Create(records) | PostBatchesToOIC(
+                BATCH_URL, 'user', max_kb=2, caller_factory=AcceptingBatchCaller, rate_limit=budget)
+            assert_that(posted.acks | beam.Map(lambda a: a['record_id']),
+                        equal_to([r['record_id'] for r in records]))
+    requests = len(AcceptingBatchCaller.bodies)
+    assert sum(AcceptingBatchCaller.bodies) == 60 and 1 < requests < 60  # ~2 KB bodies of several records each
+    assert len(service.requests) - service.over_limit == requests  # one grant per batch: a request, not a record
+
+
+@pytest.mark.timeout(120)
+def test_the_per_record_path_takes_one_grant_per_record_after_its_keyed_spread():
+    records = [rec.make_record(seed=4, run_id='grants', index=i) for i in range(12)]
+    with FakeRateLimitService(budget=3) as service:
+        limit = GlobalRateLimit.for_url('127.0.0.1:%d' % service.port, 'oic', BATCH_URL)
+        with beam.Pipeline('DirectRunner') as pipeline:
+            posted = pipeline | beam.Create(records) | PostToOIC(
+                BATCH_URL, 'user', caller_factory=AcceptingCaller, rate_limit=limit, spread=True,
+                budget=Budget('fixed', 4, posting_keys=2))
+            assert_that(posted.acks | beam.Map(lambda a: a['record_id']),
+                        equal_to([r['record_id'] for r in records]))
+    assert len(service.requests) - service.over_limit == len(records)

@@ -19,8 +19,9 @@ def test_two_processes_deliver_every_record_once(clean_stack, monkeypatch, tmp_p
                  '--oic_table', clean_stack.oic_table])
     assert code == 0
     run = json.load(open(os.path.join(str(tmp_path), 'run.json')))
-    # Adaptive (the default): each process may reach the ceiling of 8; the stand-in's 429s would share it.
-    assert run['workers'] == 2 and run['oic_worker_concurrency'] == 8
+    # Adaptive (the default): 8 is the job's ceiling, so each of the two processes may grow to 4.
+    assert run['workers'] == 2 and run['oic_concurrency'] == 8
+    assert (run['oic_posting_processes'], run['oic_process_concurrency']) == (2, 4)
     for path, table in (('oic', clean_stack.oic_table), ('direct', clean_stack.direct_table)):
         sent = {json.loads(line)['record_id'] for f in (tmp_path / path).glob('sent-*.jsonl') for line in open(f)}
         assert len(sent) == 60, path

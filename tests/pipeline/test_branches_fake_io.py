@@ -6,12 +6,14 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import window
 
 from pipeline.branches import DirectPath, OICPath
 from pipeline.config import BigQueryConfig, OICConfig
 from transforms import records as rec
 from transforms.run_record import files as run_record
-from transforms.oic.post import OICAuthError, PostToOIC
+from transforms.oic.budget import Budget
+from transforms.oic.post import OICAuthError, PostToOIC, SpreadOverKeys
 from transforms.oic.caller import Outcome
 
 URL = 'http://127.0.0.1:9/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records'
@@ -62,11 +64,10 @@ def test_post_to_oic_keeps_the_url_rule_with_a_fake_caller():
         PostToOIC('http://oic.example.com/x', 'user', caller_factory=FakeCaller)
 
 
-def _oic_config():
-    return OICConfig(url=URL, username='user', password_secret=None, payload='extended', concurrency=4,
-                     worker_concurrency=4, connect_timeout=1.0, read_timeout=1.0, max_attempts=2, deadline=5.0,
-                     max_rps=0.0, worker_max_rps=0.0, allow_insecure_http=False, rate_limiter=None,
-                     rate_limit_domain='oic')
+def _oic_config(budget=Budget('adaptive', 4), spread='none'):
+    return OICConfig(url=URL, username='user', password_secret=None, payload='extended',
+                     budget=budget, spread=spread, connect_timeout=1.0, read_timeout=1.0, max_attempts=2,
+                     deadline=5.0, allow_insecure_http=False, rate_limiter=None, rate_limit_domain='oic')
 
 
 def _recorded(out, kind):
@@ -81,6 +82,25 @@ def test_oic_path_records_what_it_sent_acked_and_dead_lettered(tmp_path):
     assert _recorded(out, run_record.sent_kind('oic')) == sorted(r['record_id'] for r in RECORDS)
     assert _recorded(out, run_record.acks_kind('oic')) == _ids(RECORDS, True)
     assert _recorded(out, run_record.dead_letters_kind('oic')) == _ids(RECORDS, False)
+
+
+@pytest.mark.parametrize('keys', [1, 3])
+def test_oic_path_spread_over_its_posting_keys_settles_every_record_once(keys, tmp_path):
+    # Dataflow's per-record shape: records move to their posting key's process (SpreadOverKeys), then post.
+    out = str(tmp_path)
+    config = _oic_config(Budget('fixed', 4, posting_keys=keys), spread='keys')
+    with TestPipeline() as pipeline:
+        dead = pipeline | beam.Create(RECORDS) | OICPath(config, out, caller_factory=FakeCaller)
+        assert_that(dead | beam.Map(lambda d: d['record_id']), equal_to(_ids(RECORDS, False)))
+    assert _recorded(out, run_record.acks_kind('oic')) == _ids(RECORDS, True)
+
+
+def test_the_keyed_spread_moves_records_unchanged_and_keeps_their_timestamps():
+    stamped = [window.TimestampedValue(record, 100 + i) for i, record in enumerate(RECORDS)]
+    with TestPipeline() as pipeline:
+        moved = (pipeline | beam.Create(stamped) | SpreadOverKeys(2)
+                 | beam.Map(lambda r, t=beam.DoFn.TimestampParam: (r['record_id'], int(t))))
+        assert_that(moved, equal_to([(r['record_id'], 100 + i) for i, r in enumerate(RECORDS)]))
 
 
 class _FakeWrite(beam.PTransform):

@@ -37,6 +37,8 @@ def test_streaming_defaults_to_a_rate_and_no_bound():
     (['--oic_url', 'http://example.com/x'], 'plain http'),
     (['--oic_password_secret', 'my-secret'], 'projects/P/secrets/S/versions/V'),
     (['--oic_concurrency', '0'], '--oic_concurrency'),
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=4', '--oic_concurrency', '2'],
+     'cannot give each of the 4 worker processes a request'),
     (['--frobnicate'], 'unknown flag --frobnicate'),
     # Batching: a batch sent again must not land twice (insertId = record_id), and a wait of 0 sets no timer.
     (['--oic_batch_kb', '50', '--oic_payload', 'seed'], '--oic_batch_kb needs --oic_payload extended'),
@@ -107,11 +109,11 @@ def test_at_rate_is_recorded_and_checked():
 
 def test_batch_keys_are_one_per_local_process_and_at_least_four_on_dataflow():
     # Locally the grouping runs in one process (fused with the source): more keys would only split each batch.
-    assert parse(STACK + ['--oic_batch_kb', '50'], ENV)[1].oic.batch_shards == 1
+    assert parse(STACK + ['--oic_batch_kb', '50'], ENV)[1].oic.budget.posting_keys == 1
     multi = ['--direct_running_mode', 'multi_processing', '--direct_num_workers', '3']
-    assert parse(STACK + ['--oic_batch_kb', '50'] + multi, ENV)[1].oic.batch_shards == 3
-    from pipeline.config.oic import batch_shards
-    assert (batch_shards(1, on_dataflow=True), batch_shards(10, on_dataflow=True)) == (4, 10)
+    assert parse(STACK + ['--oic_batch_kb', '50'] + multi, ENV)[1].oic.budget.posting_keys == 3
+    from pipeline.config.oic import batch_keys_wanted
+    assert (batch_keys_wanted(1, on_dataflow=True), batch_keys_wanted(10, on_dataflow=True)) == (4, 10)
 
 
 V1 = 'https://oic.example.com/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/01.00.0000/records'
@@ -153,3 +155,17 @@ def test_the_run_records_what_the_monitoring_check_needs_and_no_secret():
     assert 's3cret' not in str(run) and 'hunter2' not in str(run)
     _, gen2 = parse(STACK + monitoring_client + ['--oic_monitoring_auth', 'basic'], ENV)
     assert gen2.describe()['oic_client_id'] is None  # Basic everywhere: no OAuth client recorded
+
+
+@pytest.mark.parametrize('argv, posting, share, spread', [
+    ([], 1, 100, 'random'),  # one process, the adaptive default: the whole ceiling, as before issue 29
+    (['--oic_concurrency_mode', 'fixed'], 1, 16, 'random'),
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=4', '--oic_concurrency', '64'], 4, 16, 'random'),
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=4', '--records', '50', '--rate', '5'],
+     1, 100, 'none'),  # a paced batch posts from the one process that makes it: the whole budget
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=2', '--streaming'], 2, 50, 'none'),
+])
+def test_a_local_run_records_each_posting_process_share(argv, posting, share, spread):
+    _, config = parse(STACK + argv, ENV)
+    run = config.describe()
+    assert (run['oic_posting_processes'], run['oic_process_concurrency'], config.oic.spread) == (posting, share, spread)

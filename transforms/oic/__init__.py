@@ -1,1 +1,1 @@
-"""The OIC caller (ships): PostToOIC (post.py), the HTTP caller, auth, retry, concurrency and rate limits. Imports transforms.records and transforms.run_record.live_stats, nothing else of the project."""
+"""The OIC caller (ships): PostToOIC (post.py), the HTTP caller, auth, retry, the job's budget and each posting process's share (budget.py), concurrency and rate limits. Imports transforms.records and transforms.run_record.live_stats, nothing else of the project."""

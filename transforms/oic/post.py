@@ -14,6 +14,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.util import ReshufflePerKey
 from apache_beam.utils import shared
 from apache_beam.utils.windowed_value import WindowedValue
 
@@ -27,13 +28,17 @@ from transforms.oic.caller import (
 from transforms.oic.urls import check_oic_url
 from transforms.oic.retry import (
     DEFAULT_DEADLINE_S, DEFAULT_INITIAL_BACKOFF_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF_S, RetryPolicy)
-from transforms.oic.throttle import CONCURRENCY_MODES, WorkerState, process_share, sdk_processes
+from transforms.oic import budget as job_budget
+from transforms.oic.batch.grouping import shard_of
+from transforms.oic.rate_limit import GlobalRateLimit, TakeGlobalBudget
+from transforms.oic.throttle import WorkerState
 
 DEAD_LETTER = 'dead_letter'
 LIMITS = 'limits'  # tagged output: the concurrency limit of a worker at each change
 DEFAULT_CONCURRENCY_MODE = 'adaptive'  # --oic_concurrency_mode
-# --oic_concurrency by mode: adaptive, the ceiling a worker's limit may grow to (one OIC message pack's 100
-# synchronous requests); fixed, the requests in flight for the whole job (as before the adaptive limit).
+# --oic_concurrency by mode, the job's total in both (transforms/oic/budget.py): adaptive, the ceiling of the requests
+# in flight the workers' limits may grow to together (one OIC message pack's 100 synchronous requests); fixed, the
+# requests in flight for the whole job.
 DEFAULT_CONCURRENCY = {'adaptive': 100, 'fixed': 16}
 METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
@@ -84,18 +89,17 @@ class _PostFn(beam.DoFn):
     Metrics are updated here, on the bundle's thread: Beam does not see metrics from other threads.
     """
 
-    def __init__(self, url, username, password_ref, payload_shape, concurrency, timeouts, policy, max_rps,
-                 caller_factory=None, oauth=None, ca_pem=None, live_dir=None,
-                 concurrency_mode=DEFAULT_CONCURRENCY_MODE, share_per_vcpu=False):
+    def __init__(self, url, username, password_ref, payload_shape, budget, timeouts, policy,
+                 caller_factory=None, oauth=None, ca_pem=None, live_dir=None):
         self._url, self._username, self._password_ref = url, username, password_ref
-        self._share_per_vcpu = share_per_vcpu
-        self._vm_share = (concurrency, max_rps)  # the worker VM's share (of the job's), before setup() splits it
+        self._budget = budget  # the job's (transforms/oic/budget.py); setup() takes this process's share of it
         self._oauth, self._ca_pem = oauth, ca_pem
         self._token_shared = shared.Shared()  # One token cache per worker process (all DoFn instances share it).
         self._live_dir = live_dir
-        self._shape, self._concurrency, self._timeouts = payload_shape, concurrency, timeouts
-        self._policy, self._max_rps, self._caller_factory = policy, max_rps, caller_factory
-        self._mode = concurrency_mode
+        self._shape, self._timeouts = payload_shape, timeouts
+        self._policy, self._caller_factory = policy, caller_factory
+        self._mode = budget.mode
+        self._concurrency, self._max_rps = budget.total, budget.max_rps or None  # until setup() takes the share
         # One set of throttling state per worker process for this transform (Beam's Shared: released with the
         # last DoFn instance that holds it, unlike a module-level registry).
         self._shared = shared.Shared()
@@ -112,14 +116,14 @@ class _PostFn(beam.DoFn):
         self.token_counters = {name: counter(name) for name in TOKEN_COUNTERS}
 
     def setup(self):
-        # On Dataflow a worker VM runs one SDK process per vCPU (each its own WorkerState), and the job's budget
-        # was shared out by VMs: each process takes its part of its VM's share, counted here, on the worker (the
-        # launcher may not know the machine type: Dataflow picks it when --machine_type is not given).
-        processes = sdk_processes(self._share_per_vcpu, os.cpu_count())
-        self._concurrency, self._max_rps = process_share(self._mode, *self._vm_share, processes)
-        if processes > 1:
-            logging.info('OIC budget: %d SDK processes share this worker; this one keeps %s %d requests in flight '
-                         'and %s requests/s', processes, 'at most' if self._mode == 'adaptive' else 'its share of',
+        # The job's budget is divided among the processes that can post (transforms/oic/budget.py), counted here,
+        # on the worker: on Dataflow a VM runs one SDK process per vCPU (each its own WorkerState), and the launcher
+        # may not know the machine type (Dataflow picks it when --machine_type is not given).
+        part = job_budget.share(self._budget, os.cpu_count())
+        self._concurrency, self._max_rps = part.concurrency, part.max_rps
+        if part.posting > 1:
+            logging.info('OIC budget: up to %d processes post; this one keeps %s %d requests in flight and %s '
+                         'requests/s', part.posting, 'at most' if self._mode == 'adaptive' else 'its share of',
                          self._concurrency, ('%.3g' % self._max_rps) if self._max_rps else 'no cap on')
         self._stop = threading.Event()
         self._auth = AuthWatch()
@@ -301,11 +305,32 @@ class _SharedTokens:
         self.provider = provider
 
 
+class SpreadOverKeys(beam.PTransform):
+    """Records -> the same records, each moved to the worker process that holds its key (crc32 of its record_id,
+    modulo `keys`). A runner processes a key in one process at a time, so the steps fused after this one (the post)
+    run in at most `keys` processes at once: the posting processes the job's budget is divided among.
+
+    Element in and out: a record dict, unchanged (its timestamp and window kept).
+    """
+
+    def __init__(self, keys: int):
+        super().__init__()
+        self.keys = max(1, keys)
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        keys = self.keys
+        return (records
+                | 'Key' >> beam.Map(lambda record: (shard_of(record, keys), record))
+                | 'ToKeyOwner' >> ReshufflePerKey()
+                | 'Unkey' >> beam.Values())
+
+
 class PostToOIC(beam.PTransform):
     """Posts records to the OIC REST trigger; returns acknowledgements, `.dead_letter` and `.limits`.
 
-    Many requests in flight per worker over a keep-alive pool, as many as the worker's concurrency limit allows:
-    adaptive (default; found from OIC's answers, up to `concurrency`) or fixed (`concurrency`); retries with backoff
+    Many requests in flight per worker process over a keep-alive pool, as many as its concurrency limit allows:
+    adaptive (default; found from OIC's answers, up to its share of `concurrency`) or fixed (its share of
+    `concurrency`), the share being the job's total divided among the processes that post (`budget`); retries with backoff
     for retryable outcomes, overload answers not counted against max_attempts; the record's record_id is the same on
     every attempt.
 
@@ -326,28 +351,43 @@ class PostToOIC(beam.PTransform):
                  max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
                  caller_factory: Optional[Callable[[], Caller]] = None, oauth: Optional[OAuthClient] = None,
                  ca_pem: Optional[str] = None, live_dir: Optional[str] = None,
-                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE, share_per_vcpu: bool = False):
+                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE, budget: Optional[job_budget.Budget] = None,
+                 spread: bool = False, rate_limit: Optional[GlobalRateLimit] = None):
         """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
         with a fake in tests; the URL rule still applies. `oauth`: Bearer tokens of this client instead of Basic
         Auth (`username` and `password_ref` are then unused). `ca_pem`: the PEM text of the CAs an https URL's
         certificate (and the token URL's) must chain to; None = the system's trust store. It travels with the job
         (certificates are public), so workers need no local file. `live_dir`: the run directory whose live stats
-        (transforms/run_record/live_stats.py) the caller keeps current; None = none. `share_per_vcpu`: `concurrency`
-        (fixed mode) and `max_rps` are a worker VM's share, split on the worker between its SDK processes, one per
-        vCPU (Dataflow's default; throttle.process_share)."""
+        (transforms/run_record/live_stats.py) the caller keeps current; None = none. `budget`: the job's budget and
+        who shares it (transforms/oic/budget.py), each posting process taking its share on the worker; without it,
+        `concurrency`, `max_rps` and `concurrency_mode` are the budget of a job that posts from one process.
+        `spread`: records are first moved to the processes of the budget's posting keys (SpreadOverKeys), so that
+        no more processes post than it was divided among. `rate_limit`: each request first takes a grant of the
+        job-wide Envoy rate-limit service (TakeGlobalBudget; a request = a record here, a batch in
+        PostBatchesToOIC)."""
         super().__init__()
         what = 'Basic Auth' if oauth is None else 'a Bearer token'
         check_oic_url(url, allow_insecure_http, what)
         if oauth is not None:
             check_oic_url(oauth.token_url, allow_insecure_http, 'the OAuth client secret')
-        if concurrency < 1:
-            raise ValueError('concurrency must be at least 1')
-        if concurrency_mode not in CONCURRENCY_MODES:
-            raise ValueError('concurrency_mode must be one of %s' % (CONCURRENCY_MODES,))
+        if budget is None:
+            if concurrency < 1:
+                raise ValueError('concurrency must be at least 1')
+            budget = job_budget.Budget(concurrency_mode, concurrency, max_rps or 0.0)
+        if spread and budget.posting_keys is None:
+            raise ValueError('spread needs a budget with posting keys')
+        self.budget, self._spread, self._rate_limit = budget, spread, rate_limit
         policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
-        self._fn = _PostFn(url, username, password_ref, payload_shape, concurrency, (connect_timeout, read_timeout),
-                           policy, max_rps, caller_factory, oauth, ca_pem, live_dir, concurrency_mode,
-                           share_per_vcpu)
+        self._fn = _PostFn(url, username, password_ref, payload_shape, budget, (connect_timeout, read_timeout),
+                           policy, caller_factory, oauth, ca_pem, live_dir)
+
+    def _requests(self, items: beam.PCollection) -> beam.PCollection:
+        """`items` (each one request: a record, or a batch) once the rate-limit service granted each (if any)."""
+        return items | 'GlobalBudget' >> TakeGlobalBudget(self._rate_limit) if self._rate_limit else items
 
     def expand(self, records: beam.PCollection):  # -> DoOutputsTuple (not annotated: Beam would read it as a type hint)
-        return records | 'Post' >> beam.ParDo(self._fn).with_outputs(DEAD_LETTER, LIMITS, main='acks')
+        if self._spread:
+            assert self.budget.posting_keys is not None  # checked in __init__
+            records = records | 'SpreadOverKeys' >> SpreadOverKeys(self.budget.posting_keys)
+        return self._requests(records) | 'Post' >> beam.ParDo(self._fn).with_outputs(
+            DEAD_LETTER, LIMITS, main='acks')

@@ -45,7 +45,7 @@ class _Limiter:
 
 
 class _TakeBudgetFn(beam.DoFn):
-    """element -> the same element, once the rate-limit service has granted one request for it."""
+    """request (a record, or a batch of them) -> the same, once the rate-limit service has granted it."""
 
     def __init__(self, budget):
         self._budget = budget
@@ -60,11 +60,13 @@ class _TakeBudgetFn(beam.DoFn):
         yield element
 
 
-class TakeGlobalBudget(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
+class TakeGlobalBudget(beam.PTransform[beam.PCollection[Any], beam.PCollection[Any]]):
     """Lets each element pass once the job-wide rate-limit service has granted it one OIC request.
 
-    Element in and out: a valid record dict, unchanged; the pace is the service's limit summed over all workers.
-    Put it right before the OIC caller. Retries inside the caller are not counted here (see docs/dataflow.md).
+    Element in and out: what one request carries, unchanged: a valid record dict (one record per request), or a
+    list of them (a batch, PostBatchesToOIC); the pace is the service's limit summed over all workers. PostToOIC
+    puts it right before its caller, after any grouping. Retries inside the caller, and the rows of a batch sent
+    again, are not counted here (see docs/dataflow.md).
     """
 
     def __init__(self, budget: GlobalRateLimit):

@@ -8,33 +8,13 @@ from typing import Callable, List, Optional, Tuple, Union
 
 from apache_beam.io.components.util import MovingSum
 
+from transforms.oic.budget import MODES as CONCURRENCY_MODES
 from transforms.oic.concurrency_limit import AdaptiveLimit, FixedLimit
-
-CONCURRENCY_MODES = ('adaptive', 'fixed')
 
 WINDOW_MS = 30_000
 BUCKET_MS = 1_000
 OVERLOAD_RATIO = 2.0  # The SRE book's K: requests may exceed accepted ones by this factor before throttling starts.
 HOLD_S = (0.5, 2.0)  # How long a held-back request waits before it goes (random, to spread them out).
-
-
-def sdk_processes(share_per_vcpu: bool, cpu_count: Optional[int]) -> int:
-    """How many SDK processes of this job share one worker VM's share of the budget: one per vCPU on Dataflow
-    (`share_per_vcpu`: its default, one SDK process per vCPU; `cpu_count` is the VM's, os.cpu_count() on the
-    worker), else one."""
-    return max(1, cpu_count or 1) if share_per_vcpu else 1
-
-
-def process_share(mode: str, concurrency: int, max_rps: Optional[float],
-                  processes: int) -> Tuple[int, Optional[float]]:
-    """One SDK process's part of its worker VM's share of the job's budget, as (concurrency, max_rps): under a
-    fixed limit ceil(concurrency / processes) (a ceiling of a ceiling is the ceiling of the whole, so a VM's
-    ceil(total / VMs) becomes ceil(total / (VMs x processes)), at least 1); an adaptive ceiling is every
-    process's own (OIC's answers share it); a rate cap max_rps / processes."""
-    processes = max(1, processes)
-    if mode == 'fixed':
-        concurrency = max(1, -(-concurrency // processes))
-    return concurrency, (max_rps / processes if max_rps else max_rps)
 
 
 class TokenBucket:

@@ -110,7 +110,8 @@ class _BatchPostFn(per_record._PostFn):
 class PostBatchesToOIC(per_record.PostToOIC):
     """Groups records into request bodies `{"records": [...]}` of at most `max_kb` KB (GroupByBytes; a record never
     waits longer than about `wait_s` in a stream) and posts each to the batch trigger at `url`; returns
-    acknowledgements, `.dead_letter` and `.limits` as PostToOIC does (every argument of PostToOIC is taken).
+    acknowledgements, `.dead_letter` and `.limits` as PostToOIC does (every argument of PostToOIC is taken; a
+    `rate_limit` grant is taken per batch, the request, and a `budget`'s posting keys are the grouping's `shards`).
 
     Main out:     the per-record acknowledgement plus {'batch_id': '…', 'batch_records': 212, 'batch_bytes': 51190},
                   the request that carried the record (a row sent again is in a later request of its own id: the
@@ -125,10 +126,11 @@ class PostBatchesToOIC(per_record.PostToOIC):
                  streaming: bool = False, **kwargs):
         super().__init__(url, username, **kwargs)
         self._fn = _BatchPostFn.wrapping(self._fn)
+        shards = self.budget.posting_keys or shards
         self._group = grouping.GroupByBytes(max_kb, wait_s, kwargs.get('payload_shape', 'extended'), shards,
                                             streaming)
 
     def expand(self, records: beam.PCollection):  # -> DoOutputsTuple
-        batches = records | 'Group' >> self._group
-        return batches | 'PostBatch' >> beam.ParDo(self._fn).with_outputs(
+        batches = records | 'Group' >> self._group  # keyed: the budget's posting keys are its shards
+        return self._requests(batches) | 'PostBatch' >> beam.ParDo(self._fn).with_outputs(
             per_record.DEAD_LETTER, per_record.LIMITS, main='acks')
