@@ -1,0 +1,77 @@
+"""WriteToBigQueryStorage under TestPipeline with a fake Storage Write API: rows written once, refused rows
+dead-lettered with their reason, streams per shard finalized at the end, a mismatched table refused at start."""
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from storage_write_fakes import FakeClientFactory, FakeServer  # tests/storage_write/storage_write_fakes.py
+from transforms.storage_write import RetryPolicy, WriteToBigQueryStorage, WriterOptions
+from transforms.storage_write.schema import RowSerializer, SchemaError
+
+SCHEMA = {'fields': [{'name': 'id', 'type': 'INT64', 'mode': 'REQUIRED'}, {'name': 'note', 'type': 'STRING'}]}
+TABLE = 'p:d.t'
+OPTIONS = WriterOptions(batch_rows=7)
+
+
+def written_ids(server):
+    serializer = RowSerializer(SCHEMA)
+    return sorted(serializer.deserialize(row)['id'] for row in server.rows())
+
+
+def test_every_row_lands_once_over_few_streams_and_the_streams_are_finalized_at_the_end():
+    server = FakeServer(SCHEMA)
+    with TestPipeline() as p:
+        result = (p | beam.Create([{'id': i, 'note': 'n%d' % i} for i in range(50)])
+                  | WriteToBigQueryStorage(TABLE, SCHEMA, shards=3, client_factory=FakeClientFactory(server.id),
+                                           options=OPTIONS))
+        assert_that(result['written'] | beam.Map(lambda ack: ack['rows']) | beam.CombineGlobally(sum),
+                    equal_to([50]), label='AllAcknowledged')
+        assert_that(result['dead_letter'], equal_to([]), label='NoDeadLetters')
+    assert written_ids(server) == list(range(50))
+    assert 1 <= len(server.streams) <= 3 and sorted(server.finalized) == sorted(server.streams)
+    assert server.closed >= 1  # the client made in setup() was closed in teardown()
+
+
+def test_rows_refused_before_sending_and_by_bigquery_are_dead_letters_with_their_reason():
+    server = FakeServer(SCHEMA, refuse=lambda row: 'id 13 is unlucky' if RowSerializer(SCHEMA).deserialize(row)[
+        'id'] == 13 else None)
+    rows = [{'id': i} for i in range(20)] + [{'note': 'no id'}]
+    with TestPipeline() as p:
+        result = p | beam.Create(rows) | WriteToBigQueryStorage(TABLE, SCHEMA, shards=2,
+                                                                client_factory=FakeClientFactory(server.id),
+                                                                options=OPTIONS)
+        assert_that(result['dead_letter'] | beam.Map(lambda d: (d['row'], d['reason'], d['detail'])), equal_to([
+            ({'note': 'no id'}, 'unserializable', 'id is REQUIRED and missing'),
+            ({'id': 13}, 'row_error', 'id 13 is unlucky')]))
+    assert written_ids(server) == [i for i in range(20) if i != 13]
+
+
+def test_lost_answers_are_retried_and_count_once():
+    server = FakeServer(SCHEMA)
+    server.faults.extend(['lose', 'unavailable', 'lose'])
+    with TestPipeline() as p:
+        _ = p | beam.Create([{'id': i} for i in range(30)]) | WriteToBigQueryStorage(
+            TABLE, SCHEMA, shards=2, client_factory=FakeClientFactory(server.id),
+            options=WriterOptions(batch_rows=5, retry=RetryPolicy(4, 0, 0)))
+    assert written_ids(server) == list(range(30))
+
+
+def test_a_table_whose_schema_differs_stops_the_run_with_one_line_naming_the_columns():
+    server = FakeServer({'fields': [{'name': 'id', 'type': 'STRING', 'mode': 'REQUIRED'}]})
+    with pytest.raises(Exception, match="table p:d.t does not match the writer's schema: id is STRING in the "
+                                        "table, INT64 in the schema; note is not in the table"):
+        with TestPipeline() as p:
+            _ = p | beam.Create([{'id': 1}]) | WriteToBigQueryStorage(
+                TABLE, SCHEMA, client_factory=FakeClientFactory(server.id))
+    assert server.rows() == []
+
+
+@pytest.mark.parametrize('kwargs, error', [
+    ({'table': 'not a table'}, ValueError), ({'schema': {'fields': [{'name': 'r', 'type': 'RECORD'}]}}, SchemaError),
+    ({'shards': 0}, ValueError)])
+def test_a_bad_table_schema_or_shard_count_is_refused_when_the_pipeline_is_built(kwargs, error):
+    arguments = dict({'table': TABLE, 'schema': SCHEMA}, **kwargs)
+    with pytest.raises(error):
+        WriteToBigQueryStorage(**arguments)
