@@ -20,7 +20,7 @@ PID_FILE = 'stack.pids'
 ENV_FILE = 'stack.env'
 ENV_KEYS = ('OIC_URL', 'OIC_USERNAME', 'OIC_PASSWORD', 'BIGQUERY_EMULATOR_HOST', 'BQ_PROJECT', 'OIC_TABLE',
             'DIRECT_TABLE', 'OIC_HTTPS_URL', 'OIC_CA_BUNDLE', 'OIC_TOKEN_URL', 'OIC_CLIENT_ID', 'OIC_CLIENT_SECRET',
-            'OIC_SCOPE')
+            'OIC_SCOPE', 'BIGQUERY_EMULATOR_GRPC_HOST')
 DEFAULT_TOKEN_TTL_S = 300  # Short enough that a long local run refreshes its token a few times.
 
 
@@ -89,6 +89,11 @@ class Stack:
         return 'http://%s:%d' % (self.host, self.bq_rest_port)
 
     @property
+    def bq_grpc_host(self):
+        """host:port of the emulator's plaintext gRPC port (the Storage Read and Write APIs)."""
+        return '%s:%d' % (self.host, self.bq_grpc_port)
+
+    @property
     def oic_table(self):
         return '%s:%s.%s' % (self.project, self.dataset, bq.DEFAULT_TABLES[0])
 
@@ -104,7 +109,7 @@ class Stack:
             'OIC_TABLE': self.oic_table, 'DIRECT_TABLE': self.direct_table,
             'OIC_HTTPS_URL': self.oic_https_url, 'OIC_CA_BUNDLE': self.ca_bundle or '',
             'OIC_TOKEN_URL': self.token_url, 'OIC_CLIENT_ID': self.client_id, 'OIC_CLIENT_SECRET': self.client_secret,
-            'OIC_SCOPE': self.scope,
+            'OIC_SCOPE': self.scope, 'BIGQUERY_EMULATOR_GRPC_HOST': self.bq_grpc_host,
         }
 
     def log_path(self, name):

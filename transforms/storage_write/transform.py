@@ -3,7 +3,7 @@ sink; Beam's own STORAGE_WRITE_API method goes through Java). Design and guarant
 
 import dataclasses
 import random
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.coders import StrUtf8Coder, VarIntCoder
@@ -158,8 +158,9 @@ class WriteToBigQueryStorage(beam.PTransform):
         self._factory = client_factory or GrpcClientFactory()
 
     def expand(self, rows):
-        serialized = rows | 'Serialize' >> beam.ParDo(_Serialize(self._table, self._schema, self._shards)).with_outputs(
-            results.DEAD_LETTER, main='rows')
+        serialize = beam.ParDo(_Serialize(self._table, self._schema, self._shards)).with_output_types(
+            Tuple[int, bytes])  # a deterministic key coder for the stateful steps
+        serialized = rows | 'Serialize' >> serialize.with_outputs(results.DEAD_LETTER, main='rows')
         appended = (
             serialized.rows
             | 'GlobalWindow' >> beam.WindowInto(GlobalWindows())
