@@ -90,7 +90,8 @@ def main(argv=None):
         alone, runner = bq.create_tables(stack.bq_client(), tables=('bench_alone', 'bench_runner'))
         serialize_rate, append_rate, appends = writer_alone(stack, alone, args.rows, args.alone_batch_rows)
         print('writer alone: %d rows in %d appends of %d: serialize %.0f rows/s, append %.0f rows/s; landed %s'
-              % (args.rows, appends, args.alone_batch_rows, serialize_rate, append_rate, landed(stack, alone)), flush=True)
+              % (args.rows, appends, args.alone_batch_rows, serialize_rate, append_rate, landed(stack, alone)),
+              flush=True)
         rate, stats, counters = through_runner(stack, runner, args.runner_rows, args.runner_batch_rows, args.shards,
                                                args.cut_every)
         count, distinct = landed(stack, runner)
