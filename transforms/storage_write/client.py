@@ -124,8 +124,8 @@ class GrpcAppendClient:
             proto_rows=types.AppendRowsRequest.ProtoData(
                 writer_schema=types.ProtoSchema(proto_descriptor=descriptor),
                 rows=types.ProtoRows(serialized_rows=list(rows))))
-        try:
-            answers = self._client.append_rows(iter([request]), timeout=self._timeout_s,
+        try:  # retry=None: the writer re-sends at the same offset itself and counts it
+            answers = self._client.append_rows(iter([request]), retry=None, timeout=self._timeout_s,
                                                metadata=(('x-goog-request-params', 'write_stream=' + stream),))
             answer = next(iter(answers), None)
         except exceptions.GoogleAPICallError as error:
