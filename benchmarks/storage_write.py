@@ -32,7 +32,8 @@ def landed(stack, table):
 
 def writer_alone(stack, table, count, batch_rows):
     """Serializes `count` records, then appends them in batches of `batch_rows` to one committed stream, one
-    append after another, in this process; returns (serialize rows/s, append rows/s, appends)."""
+    append after another, in this process; returns (serialize rows/s, append rows/s, appends, this
+    process's CPU seconds per wall second while appending)."""
     serializer = RowSerializer(records.BIGQUERY_SCHEMA)
     rows = [records.make_record(1, 'bench-alone', i) for i in range(count)]
     started = time.perf_counter()
@@ -42,15 +43,15 @@ def writer_alone(stack, table, count, batch_rows):
     try:
         shard = ShardWriter(client, table, serializer, AppendLimits(max_rows=batch_rows), RETRY)
         state, appends = ShardState(), 0
-        begun = time.perf_counter()
+        begun, cpu = time.perf_counter(), time.process_time()
         for first in range(0, count, batch_rows):
             done = shard.write(state, data[first:first + batch_rows])
             state, appends = done.state, appends + done.counts['appends']
-        ended = time.perf_counter()
+        ended, cpu = time.perf_counter(), time.process_time() - cpu
         shard.finalize(state.stream)
     finally:
         client.close()
-    return count / (serialized - started), count / (ended - begun), appends
+    return count / (serialized - started), count / (ended - begun), appends, cpu / (ended - begun)
 
 
 def through_runner(stack, table, count, batch_rows, shards, cut_every):
@@ -88,9 +89,10 @@ def main(argv=None):
     print(machine.describe(PACKAGES), flush=True)
     with running_stack(tempfile.mkdtemp(prefix='storage-write-bench-')) as stack:
         alone, runner = bq.create_tables(stack.bq_client(), tables=('bench_alone', 'bench_runner'))
-        serialize_rate, append_rate, appends = writer_alone(stack, alone, args.rows, args.alone_batch_rows)
-        print('writer alone: %d rows in %d appends of %d: serialize %.0f rows/s, append %.0f rows/s; landed %s'
-              % (args.rows, appends, args.alone_batch_rows, serialize_rate, append_rate, landed(stack, alone)),
+        serialize_rate, append_rate, appends, busy = writer_alone(stack, alone, args.rows, args.alone_batch_rows)
+        print('writer alone: %d rows in %d appends of %d: serialize %.0f rows/s, append %.0f rows/s (the writer\'s '
+              'process busy %.2f of the time: the rest is waiting for the emulator); landed %s'
+              % (args.rows, appends, args.alone_batch_rows, serialize_rate, append_rate, busy, landed(stack, alone)),
               flush=True)
         rate, stats, counters = through_runner(stack, runner, args.runner_rows, args.runner_batch_rows, args.shards,
                                                args.cut_every)
