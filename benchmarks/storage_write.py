@@ -64,7 +64,8 @@ def through_runner(stack, table, count, batch_rows, shards, cut_every):
         _ = (pipeline | beam.Create(rows)
              | WriteToBigQueryStorage(table, records.BIGQUERY_SCHEMA, shards=shards,
                                       client_factory=GrpcClientFactory(proxy.address, timeout_s=10.0),
-                                      options=WriterOptions(batch_rows=batch_rows, retry=RETRY)))
+                                      options=WriterOptions(limits=AppendLimits(max_rows=batch_rows),
+                                                            retry=RETRY)))
         started = time.perf_counter()
         result = pipeline.run()
         result.wait_until_finish()
@@ -80,7 +81,7 @@ def main(argv=None):
     parser.add_argument('--rows', type=int, default=50000, help='rows the writer alone appends')
     parser.add_argument('--alone_batch_rows', type=int, default=5000, help='rows per append of the writer alone')
     parser.add_argument('--runner_batch_rows', type=int, default=500,
-                        help='rows per batch through DirectRunner (500: 40 appends for 20,000 rows)')
+                        help='rows per append through DirectRunner (500: 40 appends for 20,000 rows)')
     parser.add_argument('--runner_rows', type=int, default=20000, help='rows through DirectRunner')
     parser.add_argument('--shards', type=int, default=4)
     parser.add_argument('--cut_every', type=int, default=10,

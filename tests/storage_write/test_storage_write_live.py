@@ -12,9 +12,10 @@ from apache_beam.transforms.window import GlobalWindow
 from devstack import bq
 from devstack.fault_proxy import FaultProxy
 from transforms import records
-from transforms.storage_write import GrpcClientFactory, RetryPolicy, WriteToBigQueryStorage, WriterOptions
+from transforms.storage_write import AppendLimits, GrpcClientFactory, RetryPolicy, WriteToBigQueryStorage, \
+    WriterOptions
 from transforms.storage_write.schema import SchemaError, RowSerializer
-from transforms.storage_write.transform import _AppendToStreams
+from transforms.storage_write.transform import _AppendToStreams, _CreateStreams, _StableBatches
 
 pytestmark = pytest.mark.stack
 RETRY = RetryPolicy(attempts=8, first_delay_s=0.05, max_delay_s=1.0)
@@ -51,7 +52,7 @@ def test_rows_land_exactly_once_through_the_fault_proxy(local_stack, table, faul
         out = (pipeline | beam.Create([records.make_record(7, table, i) for i in range(count)])
                | WriteToBigQueryStorage(table, records.BIGQUERY_SCHEMA, shards=2,
                                         client_factory=GrpcClientFactory(proxy.address, timeout_s=1.0),
-                                        options=WriterOptions(batch_rows=100, retry=RETRY)))
+                                        options=WriterOptions(limits=AppendLimits(max_rows=100), retry=RETRY)))
         _ = out['written']
         result = pipeline.run()
         result.wait_until_finish()
@@ -63,7 +64,7 @@ def test_rows_land_exactly_once_through_the_fault_proxy(local_stack, table, faul
 
 
 class _State:
-    """A stand-in for one ReadModifyWriteState cell, so the test can play the runner: keep or drop a bundle's writes."""
+    """One ReadModifyWriteState cell (or, with a list, a BagState): the test plays the runner with them."""
 
     def __init__(self, value=None):
         self.value = value
@@ -74,8 +75,11 @@ class _State:
     def write(self, value):
         self.value = value
 
+    def add(self, value):
+        self.value.append(value)
+
     def clear(self):
-        self.value = None
+        self.value = [] if isinstance(self.value, list) else None
 
 
 class _Timer:
@@ -83,40 +87,58 @@ class _Timer:
         self.at = timestamp
 
 
-def run_bundle(dofn, committed, batches):
-    """Runs batches as one bundle from the committed state; returns the acknowledgements and the state the runner
-    commits if the bundle succeeds (a failed bundle's state and outputs are dropped, as Beam drops them)."""
-    stream, offset = _State(committed.get('stream')), _State(committed.get('offset'))
-    acks = [ack for batch in batches for ack in dofn.process(
-        batch, window=GlobalWindow(), stream=stream, offset=offset, end=_Timer())]
-    return acks, {'stream': stream.value, 'offset': offset.value}
+class OneShard:
+    """Runs bundles of the two stateful steps (batching, appending) for shard 0 as a runner does: from the
+    committed state; a bundle that succeeds commits its state, a failed one leaves the committed state as it was."""
+
+    def __init__(self, batches, append, stream):
+        self.batches, self.append, self.streams = batches, append, {0: stream}
+        self.committed = {'buffer': [], 'waiting': None, 'shard': None, 'stream': None, 'offset': None}
+
+    def bundle(self, rows, commit=True, end=False):
+        cells = {name: _State(list(value) if name == 'buffer' else value) for name, value in self.committed.items()}
+        self.batches.start_bundle()
+        batching = dict(buffer=cells['buffer'], waiting=cells['waiting'], shard_state=cells['shard'])
+        emitted = [out for row in rows for out in self.batches.process(
+            (0, row), window=GlobalWindow(), end=_Timer(), **batching)]
+        if end:
+            emitted += list(self.batches.on_end(**batching))
+        acks = [ack for batch in emitted for ack in self.append.process(
+            batch, self.streams, stream=cells['stream'], offset=cells['offset'])]
+        if commit:
+            self.committed = {name: cell.value for name, cell in cells.items()}
+        return acks
 
 
-def test_a_bundle_retried_after_its_appends_were_accepted_writes_each_row_once(local_stack, table):
+def test_a_bundle_retried_after_its_appends_were_accepted_appends_the_same_rows_whatever_its_input(
+        local_stack, table):
     serializer = RowSerializer(records.BIGQUERY_SCHEMA)
-    batch = [(0, [serializer.serialize(records.make_record(3, table, i)) for i in range(start, start + 250)])
-             for start in range(0, 1000, 250)]
-    dofn = _AppendToStreams(table, records.BIGQUERY_SCHEMA, GrpcClientFactory(local_stack.bq_grpc_host),
-                            WriterOptions(retry=RETRY))
-    dofn.setup()
+    rows = [serializer.serialize(records.make_record(3, table, i)) for i in range(300)]
+    options = WriterOptions(batch_rows=100, retry=RETRY)
+    factory = GrpcClientFactory(local_stack.bq_grpc_host)
+    append = _AppendToStreams(table, records.BIGQUERY_SCHEMA, factory, options)
+    append.setup()
+    shard = OneShard(_StableBatches(options), append, factory().create_stream(table))  # as _CreateStreams does
     try:
-        _, committed = run_bundle(dofn, {}, batch[:1])
-        failed, _ = run_bundle(dofn, committed, batch[1:3])  # appended, then the bundle fails: state not kept
-        assert [ack['already_written'] for ack in failed] == [False, False]
-        retried, committed = run_bundle(dofn, committed, batch[1:3])
-        assert [(ack['offset'], ack['already_written']) for ack in retried] == [(250, True), (500, True)]
-        _, committed = run_bundle(dofn, committed, batch[3:])
-        assert committed['offset'] == 1000
-        dofn.finalize(stream=_State(committed['stream']), offset=_State(committed['offset']))
+        assert shard.bundle(rows[:150]) == []  # buffered: a batch only ever holds rows of committed bundles
+        failed = shard.bundle(rows[150:250], commit=False)  # appends the first 150 rows, then the bundle fails
+        assert [(ack['offset'], ack['rows'], ack['already_written']) for ack in failed] == [(0, 150, False)]
+        retried = shard.bundle(rows[250:])  # the retry carries other rows: the same batch goes again
+        assert [(ack['offset'], ack['rows'], ack['already_written']) for ack in retried] == [(0, 150, True)]
+        again = shard.bundle(rows[150:250])  # the failed bundle's input, delivered again: the retry's rows go
+        assert [(ack['offset'], ack['rows']) for ack in again] == [(150, 50)]
+        final = shard.bundle([], end=True)  # the window ends: every row left goes, the stream is finalized
+        assert [(ack['offset'], ack['rows']) for ack in final] == [(200, 100)]
+        assert shard.committed['stream'] is None
     finally:
-        dofn.teardown()
-    assert landed(local_stack, table) == (1000, 1000)
+        append.teardown()
+    assert landed(local_stack, table) == (300, 300)
 
 
 def test_a_table_whose_schema_differs_is_refused_before_any_row_is_written(local_stack, table):
     schema = {'fields': [dict(field, type='STRING') if field['name'] == 'Item_id' else field
                          for field in records.BIGQUERY_SCHEMA['fields']]}
-    dofn = _AppendToStreams(table, schema, GrpcClientFactory(local_stack.bq_grpc_host), WriterOptions())
+    dofn = _CreateStreams(table, schema, GrpcClientFactory(local_stack.bq_grpc_host))
     with pytest.raises(SchemaError, match='does not match the writer.s schema: Item_id is INT64 in the table, '
                                           'STRING in the schema$'):
         dofn.setup()
