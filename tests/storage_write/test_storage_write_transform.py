@@ -75,3 +75,22 @@ def test_a_bad_table_schema_or_shard_count_is_refused_when_the_pipeline_is_built
     arguments = dict({'table': TABLE, 'schema': SCHEMA}, **kwargs)
     with pytest.raises(error):
         WriteToBigQueryStorage(**arguments)
+
+
+def test_an_unbounded_input_is_appended_by_the_buffering_timer_and_finalized_when_the_watermark_ends():
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+    server = FakeServer(SCHEMA)
+    stream = TestStream().add_elements([{'id': i} for i in range(10)])
+    for first in range(10, 40, 10):
+        stream = stream.advance_processing_time(5).add_elements([{'id': i} for i in range(first, first + 10)])
+    stream = stream.advance_processing_time(5).advance_watermark_to_infinity()
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    with TestPipeline(options=options) as p:
+        _ = (p | stream | WriteToBigQueryStorage(TABLE, SCHEMA, shards=2, client_factory=FakeClientFactory(server.id),
+                                                 options=WriterOptions(batch_rows=1000, max_buffering_s=1.0),
+                                                 clock=lambda: 0.0))  # each timer is due by the next advance
+    assert written_ids(server) == list(range(40))
+    assert len(server.calls) > 2  # appended as the stream went (timer), not all at the end
+    assert sorted(server.finalized) == sorted(server.streams)

@@ -259,7 +259,7 @@ class WriteToBigQueryStorage(beam.PTransform):
     """
 
     def __init__(self, table: str, schema: Any, shards: int = 4, client_factory: Optional[ClientFactory] = None,
-                 options: WriterOptions = WriterOptions()):
+                 options: WriterOptions = WriterOptions(), clock: Callable[[], float] = time.time):
         super().__init__()
         parse_table_spec(table)  # ValueError now, not on a worker
         RowSerializer(schema)  # SchemaError now for what cannot be sent
@@ -267,6 +267,7 @@ class WriteToBigQueryStorage(beam.PTransform):
             raise ValueError('shards and batch_rows must be at least 1 (got %d, %d)' % (shards, options.batch_rows))
         self._table, self._schema, self._shards, self._options = table, schema, shards, options
         self._factory = client_factory or GrpcClientFactory()
+        self._clock = clock  # processing time for the buffering timer, as GroupIntoBatches takes one (tests: virtual)
 
     def expand(self, rows):
         serialize = beam.ParDo(_Serialize(self._table, self._schema, self._shards)).with_output_types(
@@ -277,7 +278,7 @@ class WriteToBigQueryStorage(beam.PTransform):
         appended = (
             serialized.rows
             | 'GlobalWindow' >> beam.WindowInto(GlobalWindows())
-            | 'Batch' >> beam.ParDo((_StableBatches if rows.is_bounded else _TimedStableBatches)(self._options))
+            | 'Batch' >> beam.ParDo((_StableBatches if rows.is_bounded else _TimedStableBatches)(self._options, self._clock))
             .with_output_types(Tuple[int, Tuple[bool, List[bytes]]])
             | 'Append' >> beam.ParDo(_AppendToStreams(self._table, self._schema, self._factory, self._options),
                                      beam.pvalue.AsDict(streams))
