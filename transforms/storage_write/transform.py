@@ -249,8 +249,11 @@ class WriteToBigQueryStorage(beam.PTransform):
 
     `schema` is Beam's dict form {'fields': [{'name', 'type', 'mode'}]}; the table must exist with a matching
     schema (checked when the writer starts: a mismatch is one SchemaError naming every column that differs).
-    Rows are spread over `shards` keys; each shard owns one COMMITTED stream for the run, created on its first
-    append and finalized at the end of the input (or on drain). `client_factory` makes the append client in
+    Rows are spread over `shards` keys; each shard owns one COMMITTED stream for the run, created before any row
+    is appended and finalized at the end of the input (or on drain). A shard appends only rows that earlier,
+    committed bundles buffered in its state, so a retried bundle re-sends the same rows at the same offsets
+    (exactly once, docs/storage-write.md); rows wait in state for a later bundle or for the buffering timer
+    (options.max_buffering_s; on a bounded input, until its end). `client_factory` makes the append client in
     DoFn.setup(): GrpcClientFactory() for BigQuery with application default credentials,
     GrpcClientFactory('127.0.0.1:9060') for a local emulator, or a fake in tests. Beam metrics, namespace
     'storage_write': appends, rows, bytes, retries, already_exists, row_errors, streams_created, streams_lost,
