@@ -1,4 +1,5 @@
-"""A fake Storage Write API for fast tests: committed streams with strict offsets, refusable rows, lost answers."""
+"""A fake Storage Write API for fast tests (committed streams with strict offsets, refusable rows, lost answers), and
+OneShard, which runs the writer's two stateful steps bundle by bundle as a runner does, retries included."""
 
 import collections
 import dataclasses
@@ -6,6 +7,8 @@ import itertools
 import threading
 import uuid
 from typing import Callable, Dict, List, Optional
+
+from apache_beam.transforms.window import GlobalWindow
 
 from transforms.storage_write.client import AppendAnswer, Outcome, TransientError
 from transforms.storage_write.schema import columns_of
@@ -88,3 +91,50 @@ class FakeClient:
 
     def close(self):
         self.server.closed += 1
+
+
+class _State:
+    """One ReadModifyWriteState cell (or, with a list, a BagState): the test plays the runner with them."""
+
+    def __init__(self, value=None):
+        self.value = value
+
+    def read(self):
+        return self.value
+
+    def write(self, value):
+        self.value = value
+
+    def add(self, value):
+        self.value.append(value)
+
+    def clear(self):
+        self.value = [] if isinstance(self.value, list) else None
+
+
+class _Timer:
+    def set(self, timestamp):
+        self.at = timestamp
+
+
+class OneShard:
+    """Runs bundles of the two stateful steps (batching, appending) for shard 0 as a runner does: from the
+    committed state; a bundle that succeeds commits its state, a failed one leaves the committed state as it was."""
+
+    def __init__(self, batches, append, stream):
+        self.batches, self.append, self.streams = batches, append, {0: stream}
+        self.committed = {'buffer': [], 'waiting': None, 'shard': None, 'stream': None, 'offset': None}
+
+    def bundle(self, rows, commit=True, end=False):
+        cells = {name: _State(list(value) if name == 'buffer' else value) for name, value in self.committed.items()}
+        self.batches.start_bundle()
+        batching = dict(buffer=cells['buffer'], waiting=cells['waiting'], shard_state=cells['shard'])
+        emitted = [out for row in rows for out in self.batches.process(
+            (0, row), window=GlobalWindow(), end=_Timer(), **batching)]
+        if end:
+            emitted += list(self.batches.on_end(**batching))
+        acks = [ack for batch in emitted for ack in self.append.process(
+            batch, self.streams, stream=cells['stream'], offset=cells['offset'])]
+        if commit:
+            self.committed = {name: cell.value for name, cell in cells.items()}
+        return acks

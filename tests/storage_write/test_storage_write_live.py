@@ -7,10 +7,10 @@ import uuid
 import apache_beam as beam
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.transforms.window import GlobalWindow
 
 from devstack import bq
 from devstack.fault_proxy import FaultProxy
+from storage_write_fakes import OneShard  # tests/storage_write/storage_write_fakes.py
 from transforms import records
 from transforms.storage_write import AppendLimits, GrpcClientFactory, RetryPolicy, WriteToBigQueryStorage, \
     WriterOptions
@@ -61,53 +61,6 @@ def test_rows_land_exactly_once_through_the_fault_proxy(local_stack, table, faul
     assert counter(result, 'rows') == count
     if shows != 'refused':  # a re-sent append the emulator had taken is answered ALREADY_EXISTS
         assert counter(result, 'already_exists') >= 1 and counter(result, 'retries') >= 1
-
-
-class _State:
-    """One ReadModifyWriteState cell (or, with a list, a BagState): the test plays the runner with them."""
-
-    def __init__(self, value=None):
-        self.value = value
-
-    def read(self):
-        return self.value
-
-    def write(self, value):
-        self.value = value
-
-    def add(self, value):
-        self.value.append(value)
-
-    def clear(self):
-        self.value = [] if isinstance(self.value, list) else None
-
-
-class _Timer:
-    def set(self, timestamp):
-        self.at = timestamp
-
-
-class OneShard:
-    """Runs bundles of the two stateful steps (batching, appending) for shard 0 as a runner does: from the
-    committed state; a bundle that succeeds commits its state, a failed one leaves the committed state as it was."""
-
-    def __init__(self, batches, append, stream):
-        self.batches, self.append, self.streams = batches, append, {0: stream}
-        self.committed = {'buffer': [], 'waiting': None, 'shard': None, 'stream': None, 'offset': None}
-
-    def bundle(self, rows, commit=True, end=False):
-        cells = {name: _State(list(value) if name == 'buffer' else value) for name, value in self.committed.items()}
-        self.batches.start_bundle()
-        batching = dict(buffer=cells['buffer'], waiting=cells['waiting'], shard_state=cells['shard'])
-        emitted = [out for row in rows for out in self.batches.process(
-            (0, row), window=GlobalWindow(), end=_Timer(), **batching)]
-        if end:
-            emitted += list(self.batches.on_end(**batching))
-        acks = [ack for batch in emitted for ack in self.append.process(
-            batch, self.streams, stream=cells['stream'], offset=cells['offset'])]
-        if commit:
-            self.committed = {name: cell.value for name, cell in cells.items()}
-        return acks
 
 
 def test_a_bundle_retried_after_its_appends_were_accepted_appends_the_same_rows_whatever_its_input(

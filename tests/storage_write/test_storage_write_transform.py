@@ -94,3 +94,22 @@ def test_an_unbounded_input_is_appended_by_the_buffering_timer_and_finalized_whe
     assert written_ids(server) == list(range(40))
     assert len(server.calls) > 2  # appended as the stream went (timer), not all at the end
     assert sorted(server.finalized) == sorted(server.streams)
+
+
+def test_a_retried_bundle_appends_only_rows_of_committed_bundles_in_byte_order_whatever_it_carries():
+    from storage_write_fakes import FakeClient, OneShard
+    from transforms.storage_write.transform import _AppendToStreams, _StableBatches
+    server = FakeServer(SCHEMA)
+    options = WriterOptions(batch_rows=3)
+    append = _AppendToStreams(TABLE, SCHEMA, FakeClientFactory(server.id), options)
+    append.setup()
+    shard = OneShard(_StableBatches(options), append, FakeClient(server).create_stream(TABLE))
+    rows = [RowSerializer(SCHEMA).serialize({'id': i}) for i in (5, 1, 3, 2, 4, 0, 6)]
+    assert shard.bundle(rows[:3]) == []  # this bundle's rows wait, even at batch_rows
+    assert [ack['rows'] for ack in shard.bundle(rows[3:5], commit=False)] == [3]  # appended, then the bundle fails
+    replay = shard.bundle(rows[5:])  # other input: the same three rows, the same offset
+    assert [(ack['offset'], ack['rows'], ack['already_written']) for ack in replay] == [(0, 3, True)]
+    assert [RowSerializer(SCHEMA).deserialize(row)['id'] for row in server.rows()] == [1, 3, 5]  # byte order
+    shard.bundle(rows[3:5])  # the failed bundle's input, delivered again
+    shard.bundle([], end=True)
+    assert written_ids(server) == [0, 1, 2, 3, 4, 5, 6] and server.finalized == list(server.streams)
