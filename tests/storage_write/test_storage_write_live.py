@@ -15,7 +15,8 @@ from transforms import records
 from transforms.storage_write import AppendLimits, GrpcClientFactory, RetryPolicy, WriteToBigQueryStorage, \
     WriterOptions
 from transforms.storage_write.schema import SchemaError, RowSerializer
-from transforms.storage_write.transform import _AppendToStreams, _CreateStreams, _StableBatches
+from transforms.storage_write.batching import StableBatches
+from transforms.storage_write.transform import _AppendToStreams, _CreateStreams
 
 pytestmark = pytest.mark.stack
 RETRY = RetryPolicy(attempts=8, first_delay_s=0.05, max_delay_s=1.0)
@@ -71,7 +72,7 @@ def test_a_bundle_retried_after_its_appends_were_accepted_appends_the_same_rows_
     factory = GrpcClientFactory(local_stack.bq_grpc_host)
     append = _AppendToStreams(table, records.BIGQUERY_SCHEMA, factory, options)
     append.setup()
-    shard = OneShard(_StableBatches(options), append, factory().create_stream(table))  # as _CreateStreams does
+    shard = OneShard(StableBatches(options), append, factory().create_stream(table))  # as _CreateStreams does
     try:
         assert shard.bundle(rows[:150]) == []  # buffered: a batch only ever holds rows of committed bundles
         failed = shard.bundle(rows[150:250], commit=False)  # appends the first 150 rows, then the bundle fails

@@ -98,12 +98,13 @@ def test_an_unbounded_input_is_appended_by_the_buffering_timer_and_finalized_whe
 
 def test_a_retried_bundle_appends_only_rows_of_committed_bundles_in_byte_order_whatever_it_carries():
     from storage_write_fakes import FakeClient, OneShard
-    from transforms.storage_write.transform import _AppendToStreams, _StableBatches
+    from transforms.storage_write.batching import StableBatches
+    from transforms.storage_write.transform import _AppendToStreams
     server = FakeServer(SCHEMA)
     options = WriterOptions(batch_rows=3)
     append = _AppendToStreams(TABLE, SCHEMA, FakeClientFactory(server.id), options)
     append.setup()
-    shard = OneShard(_StableBatches(options), append, FakeClient(server).create_stream(TABLE))
+    shard = OneShard(StableBatches(options), append, FakeClient(server).create_stream(TABLE))
     rows = [RowSerializer(SCHEMA).serialize({'id': i}) for i in (5, 1, 3, 2, 4, 0, 6)]
     assert shard.bundle(rows[:3]) == []  # this bundle's rows wait, even at batch_rows
     assert [ack['rows'] for ack in shard.bundle(rows[3:5], commit=False)] == [3]  # appended, then the bundle fails

@@ -5,4 +5,5 @@ from transforms.storage_write.client import GrpcClientFactory  # noqa: F401
 from transforms.storage_write.limits import AppendLimits  # noqa: F401
 from transforms.storage_write.results import DEAD_LETTER, WRITTEN  # noqa: F401
 from transforms.storage_write.shard_writer import RetryPolicy  # noqa: F401
-from transforms.storage_write.transform import WriteToBigQueryStorage, WriterOptions  # noqa: F401
+from transforms.storage_write.options import WriterOptions  # noqa: F401
+from transforms.storage_write.transform import WriteToBigQueryStorage  # noqa: F401

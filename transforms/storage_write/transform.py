@@ -1,41 +1,28 @@
 """WriteToBigQueryStorage: dict rows into a BigQuery table through the Storage Write API, exactly once (a Python-native
 sink; Beam's own STORAGE_WRITE_API method goes through Java). Design and guarantees: docs/storage-write.md."""
 
-import dataclasses
 import random
 import time
-import uuid
 from typing import Any, Callable, List, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.coders import BytesCoder, StrUtf8Coder, TupleCoder, VarIntCoder
+from apache_beam.coders import StrUtf8Coder, VarIntCoder
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.transforms.window import GlobalWindows
 
 from transforms.storage_write import results
+from transforms.storage_write.batching import StableBatches, TimedStableBatches
 from transforms.storage_write.client import ClientFactory, GrpcClientFactory
-from transforms.storage_write.limits import AppendLimits
+from transforms.storage_write.options import WriterOptions
 from transforms.storage_write.schema import RowError, RowSerializer, SchemaError, schema_mismatches
 from transforms.storage_write.shard_writer import (
     APPENDS, ALREADY_EXISTS, BYTES, METRICS_NAMESPACE, RETRIES, ROW_ERRORS, ROWS, STREAMS_CREATED,
-    STREAMS_FINALIZED, STREAMS_LOST, RetryPolicy, ShardState, ShardWriter)
+    STREAMS_FINALIZED, STREAMS_LOST, ShardState, ShardWriter)
 from transforms.tables import parse_table_spec
 
 COUNTERS = (APPENDS, ROWS, BYTES, RETRIES, ALREADY_EXISTS, ROW_ERRORS, STREAMS_CREATED, STREAMS_LOST,
             STREAMS_FINALIZED)
-
-
-@dataclasses.dataclass(frozen=True)
-class WriterOptions:
-    """How rows are gathered and sent: a shard's batch goes when batch_rows are waiting or max_buffering_s after
-    its first row (and holds only rows earlier bundles buffered); the per-append limits; the retry of an append
-    whose answer was lost."""
-    batch_rows: int = 1000
-    max_buffering_s: float = 1.0
-    limits: AppendLimits = AppendLimits()
-    retry: RetryPolicy = RetryPolicy()
 
 
 class _Serialize(beam.DoFn):
@@ -62,96 +49,6 @@ class _Serialize(beam.DoFn):
             return
         self._next = (self._next + 1) % self._shards
         yield self._next, data
-
-
-class _StableBatches(beam.DoFn):
-    """(shard, proto bytes) -> (shard, [proto bytes]): batches that a retried bundle forms again the same.
-
-    Rows wait in Beam state, each tagged with the bundle attempt that buffered it. A batch holds only rows that
-    earlier, committed bundles buffered, in byte order: it depends on the committed state alone, never on the
-    bundle's own input, so a retried bundle (state rolled back, whatever input it carries) emits the same batch
-    and the append step re-sends the same rows at the same offsets. A batch goes when batch_rows are waiting and
-    at the end of the window (then with every row: nothing comes after it). For a bounded input this is all: no
-    processing-time timer, so DirectRunner keeps its portable runner (a REAL_TIME timer would move it to the
-    bundle-based one)."""
-
-    BUFFER = BagStateSpec('buffer', TupleCoder((StrUtf8Coder(), BytesCoder())))  # (bundle attempt, row)
-    WAITING = ReadModifyWriteStateSpec('waiting', VarIntCoder())  # rows in the buffer
-    SHARD = ReadModifyWriteStateSpec('shard', VarIntCoder())  # the key, for the timers' output
-    END = TimerSpec('end', TimeDomain.WATERMARK)
-
-    def __init__(self, options: WriterOptions, clock: Callable[[], float] = time.time):
-        self._options, self._clock = options, clock
-        self._attempt = ''
-
-    def start_bundle(self):
-        self._attempt = uuid.uuid4().hex  # new for every attempt of every bundle
-
-    def process(self, element, window=beam.DoFn.WindowParam, buffer=beam.DoFn.StateParam(BUFFER),
-                waiting=beam.DoFn.StateParam(WAITING), shard_state=beam.DoFn.StateParam(SHARD),
-                end=beam.DoFn.TimerParam(END)):
-        shard, row = element
-        shard_state.write(shard)
-        end.set(window.max_timestamp())
-        yield from self._add(shard, row, buffer, waiting)
-
-    @on_timer(END)
-    def on_end(self, buffer=beam.DoFn.StateParam(BUFFER), waiting=beam.DoFn.StateParam(WAITING),
-               shard_state=beam.DoFn.StateParam(SHARD)):
-        yield from self._emit(shard_state.read(), buffer, waiting, final=True)
-
-    def _add(self, shard, row, buffer, waiting):
-        buffer.add((self._attempt, row))
-        count = (waiting.read() or 0) + 1
-        waiting.write(count)
-        if count >= self._options.batch_rows:
-            yield from self._emit(shard, buffer, waiting, final=False)
-
-    def _emit(self, shard, buffer, waiting, final):
-        """Emits (shard, (final, rows)): the rows earlier attempts buffered (all rows when final); this attempt's
-        rows stay. The final batch goes even when empty: it tells the append step to finalize the stream."""
-        entries = list(buffer.read())
-        ready = sorted(row for attempt, row in entries if final or attempt != self._attempt)
-        if not ready and not final:
-            return
-        kept = [] if final else [entry for entry in entries if entry[0] == self._attempt]
-        buffer.clear()
-        for entry in kept:
-            buffer.add(entry)
-        waiting.write(len(kept))
-        yield shard, (final, ready)
-
-
-class _TimedStableBatches(_StableBatches):
-    """_StableBatches for an unbounded input: also a processing-time timer, so a batch goes at most about
-    max_buffering_s after its rows were buffered (rows of the attempt that fires it wait for the next firing)."""
-
-    TIMER_SET = ReadModifyWriteStateSpec('timer_set', VarIntCoder())  # 1 while the flush timer is set
-    FLUSH = TimerSpec('flush', TimeDomain.REAL_TIME)
-
-    def process(self, element, window=beam.DoFn.WindowParam, buffer=beam.DoFn.StateParam(_StableBatches.BUFFER),
-                waiting=beam.DoFn.StateParam(_StableBatches.WAITING),
-                shard_state=beam.DoFn.StateParam(_StableBatches.SHARD), end=beam.DoFn.TimerParam(_StableBatches.END),
-                timer_set=beam.DoFn.StateParam(TIMER_SET), flush=beam.DoFn.TimerParam(FLUSH)):
-        shard, row = element
-        shard_state.write(shard)
-        end.set(window.max_timestamp())
-        yield from self._add(shard, row, buffer, waiting)
-        self._arm(waiting, timer_set, flush)
-
-    @on_timer(FLUSH)
-    def on_flush(self, buffer=beam.DoFn.StateParam(_StableBatches.BUFFER),
-                 waiting=beam.DoFn.StateParam(_StableBatches.WAITING),
-                 shard_state=beam.DoFn.StateParam(_StableBatches.SHARD), timer_set=beam.DoFn.StateParam(TIMER_SET),
-                 flush=beam.DoFn.TimerParam(FLUSH)):
-        timer_set.clear()
-        yield from self._emit(shard_state.read(), buffer, waiting, final=False)
-        self._arm(waiting, timer_set, flush)
-
-    def _arm(self, waiting, timer_set, flush):
-        if (waiting.read() or 0) and not timer_set.read():
-            flush.set(self._clock() + self._options.max_buffering_s)
-            timer_set.write(1)
 
 
 class _CreateStreams(beam.DoFn):
@@ -278,11 +175,11 @@ class WriteToBigQueryStorage(beam.PTransform):
         serialized = rows | 'Serialize' >> serialize.with_outputs(results.DEAD_LETTER, main='rows')
         streams = (rows.pipeline | 'Shards' >> beam.Create(list(range(self._shards)))
                    | 'CreateStreams' >> beam.ParDo(_CreateStreams(self._table, self._schema, self._factory)))
+        batches = (StableBatches if rows.is_bounded else TimedStableBatches)(self._options, self._clock)
         appended = (
             serialized.rows
             | 'GlobalWindow' >> beam.WindowInto(GlobalWindows())
-            | 'Batch' >> beam.ParDo((_StableBatches if rows.is_bounded else _TimedStableBatches)(self._options, self._clock))
-            .with_output_types(Tuple[int, Tuple[bool, List[bytes]]])
+            | 'Batch' >> beam.ParDo(batches).with_output_types(Tuple[int, Tuple[bool, List[bytes]]])
             | 'Append' >> beam.ParDo(_AppendToStreams(self._table, self._schema, self._factory, self._options),
                                      beam.pvalue.AsDict(streams))
             .with_outputs(results.DEAD_LETTER, main=results.WRITTEN))
