@@ -18,7 +18,8 @@ _SERVERS: Dict[str, 'FakeServer'] = {}  # by id: the DoFns a runner unpickles fi
 
 class FakeServer:
     """Streams of one table as lists of rows. Faults are scripted per append call, in order: 'lose' writes the
-    rows and loses the answer, 'unavailable' loses the request; `refuse(row bytes)` -> a reason refuses a row."""
+    rows and loses the answer, 'unavailable' loses the request, 'fail_bundle' writes the rows and fails the bundle;
+    `refuse(row bytes)` -> a reason refuses a row."""
 
     def __init__(self, table_fields, refuse: Optional[Callable[[bytes], Optional[str]]] = None):
         self.id = uuid.uuid4().hex
@@ -58,6 +59,8 @@ class FakeServer:
                 answer = AppendAnswer(Outcome.OK)
             if fault == 'lose':
                 raise TransientError('connection cut after the append (fake)')
+            if fault == 'fail_bundle' and answer.outcome is Outcome.OK:
+                raise RuntimeError('the bundle fails after its append was accepted (fake)')
             return answer
 
 

@@ -114,3 +114,22 @@ def test_a_retried_bundle_appends_only_rows_of_committed_bundles_in_byte_order_w
     shard.bundle(rows[3:5])  # the failed bundle's input, delivered again
     shard.bundle([], end=True)
     assert written_ids(server) == [0, 1, 2, 3, 4, 5, 6] and server.finalized == list(server.streams)
+
+
+def test_a_bundle_the_runner_retries_after_its_append_was_accepted_writes_each_row_once():
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+    server = FakeServer(SCHEMA)
+    server.faults.extend([None, 'fail_bundle'])  # the second append lands, then its bundle fails
+    stream = TestStream()
+    for first in range(0, 40, 10):
+        stream = stream.add_elements([{'id': i} for i in range(first, first + 10)]).advance_processing_time(5)
+    stream = stream.advance_watermark_to_infinity()
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    with TestPipeline(options=options) as p:  # DirectRunner's bundle-based runner retries a failed bundle
+        _ = (p | stream | WriteToBigQueryStorage(TABLE, SCHEMA, shards=1, client_factory=FakeClientFactory(server.id),
+                                                 options=WriterOptions(batch_rows=1000), clock=lambda: 0.0))
+    assert written_ids(server) == list(range(40))
+    offsets = [call[1] for call in server.calls]
+    assert not server.faults and len(offsets) == len(set(offsets)) + 1  # the retry re-sent one append at its offset
