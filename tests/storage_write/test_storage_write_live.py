@@ -2,6 +2,7 @@
 connections after appends reached the emulator, refuses connections or delays answers past the deadline, and
 across a bundle replayed after its appends were accepted; a table whose schema differs is refused at start."""
 
+import dataclasses
 import uuid
 
 import apache_beam as beam
@@ -87,6 +88,53 @@ def test_a_bundle_retried_after_its_appends_were_accepted_appends_the_same_rows_
     finally:
         append.teardown()
     assert landed(local_stack, table) == (300, 300)
+
+
+_FAIL_ONCE = {'armed': False, 'sent': []}  # module state: the runner unpickles the factory, the test reads it
+
+
+@dataclasses.dataclass(frozen=True)
+class FailOnceAfterAppend:
+    """The real client, except that once, after an append past offset 0 was accepted, the bundle fails."""
+    inner: GrpcClientFactory
+
+    def __call__(self):
+        client = self.inner()
+        append = client.append
+
+        def append_then_fail_once(stream, offset, rows, descriptor):
+            answer = append(stream, offset, rows, descriptor)
+            _FAIL_ONCE['sent'].append((stream, offset, answer.outcome.value))
+            if _FAIL_ONCE['armed'] and offset > 0:
+                _FAIL_ONCE['armed'] = False
+                raise RuntimeError('the bundle fails after its append was accepted')
+            return answer
+        client.append = append_then_fail_once
+        return client
+
+
+def test_a_bundle_the_runner_retries_after_its_append_reached_the_emulator_writes_each_row_once(local_stack, table):
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+    stream = TestStream()
+    for first in range(0, 400, 100):
+        stream = stream.add_elements([records.make_record(5, table, i) for i in range(first, first + 100)])
+        stream = stream.advance_processing_time(5)
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(options=options)  # DirectRunner's bundle-based runner: it retries a failed bundle
+    _ = (pipeline | stream.advance_watermark_to_infinity()
+         | WriteToBigQueryStorage(table, records.BIGQUERY_SCHEMA, shards=1, clock=lambda: 0.0,
+                                  client_factory=FailOnceAfterAppend(GrpcClientFactory(local_stack.bq_grpc_host)),
+                                  options=WriterOptions(batch_rows=1000, retry=RETRY)))
+    _FAIL_ONCE.update(armed=True, sent=[])
+    result = pipeline.run()
+    result.wait_until_finish()
+    assert not _FAIL_ONCE['armed']  # the bundle did fail once
+    assert landed(local_stack, table) == (400, 400)
+    sent = _FAIL_ONCE['sent']
+    assert [answer for _, _, answer in sent].count('already_exists') == 1  # the retry re-sent the same append
+    assert len({(name, offset) for name, offset, _ in sent}) == len(sent) - 1
 
 
 def test_a_table_whose_schema_differs_is_refused_before_any_row_is_written(local_stack, table):
