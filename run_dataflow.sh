@@ -43,7 +43,7 @@ for name in PROJECT REGION BUCKET OIC_URL "${required[@]}"; do
 done
 # The password and client secret never go to Dataflow: only their Secret Manager references do. A local stack's CA
 # (OIC_CA_BUNDLE from .local/stack.env) is not OIC's: pass --oic_ca_bundle explicitly for a private CA.
-unset OIC_PASSWORD OIC_CLIENT_SECRET OIC_CA_BUNDLE BIGQUERY_EMULATOR_HOST
+unset OIC_PASSWORD OIC_CLIENT_SECRET OIC_CA_BUNDLE BIGQUERY_EMULATOR_HOST BIGQUERY_EMULATOR_GRPC_HOST
 
 dataset=${DATASET:-warehouse}
 extra=()

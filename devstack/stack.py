@@ -20,7 +20,7 @@ PID_FILE = 'stack.pids'
 ENV_FILE = 'stack.env'
 ENV_KEYS = ('OIC_URL', 'OIC_USERNAME', 'OIC_PASSWORD', 'BIGQUERY_EMULATOR_HOST', 'BQ_PROJECT', 'OIC_TABLE',
             'DIRECT_TABLE', 'OIC_HTTPS_URL', 'OIC_CA_BUNDLE', 'OIC_TOKEN_URL', 'OIC_CLIENT_ID', 'OIC_CLIENT_SECRET',
-            'OIC_SCOPE', 'OIC_INSTANCE', 'OIC_PROJECT_URL')
+            'OIC_SCOPE', 'OIC_INSTANCE', 'OIC_PROJECT_URL', 'BIGQUERY_EMULATOR_GRPC_HOST')
 INSTANCE_NAME = 'oic-local'  # The stand-in's service instance name (OIC 3: the About page's Service instance).
 DEFAULT_TOKEN_TTL_S = 300  # Short enough that a long local run refreshes its token a few times.
 
@@ -103,6 +103,11 @@ class Stack:
         return 'http://%s:%d' % (self.host, self.bq_rest_port)
 
     @property
+    def bq_grpc_host(self):
+        """host:port of the emulator's plaintext gRPC port (the Storage Read and Write APIs)."""
+        return '%s:%d' % (self.host, self.bq_grpc_port)
+
+    @property
     def oic_table(self):
         return '%s:%s.%s' % (self.project, self.dataset, bq.DEFAULT_TABLES[0])
 
@@ -119,6 +124,7 @@ class Stack:
             'OIC_HTTPS_URL': self.oic_https_url, 'OIC_CA_BUNDLE': self.ca_bundle or '',
             'OIC_TOKEN_URL': self.token_url, 'OIC_CLIENT_ID': self.client_id, 'OIC_CLIENT_SECRET': self.client_secret,
             'OIC_SCOPE': self.scope, 'OIC_INSTANCE': self.instance_name, 'OIC_PROJECT_URL': self.oic_project_url,
+            'BIGQUERY_EMULATOR_GRPC_HOST': self.bq_grpc_host,
         }
 
     def log_path(self, name):

@@ -32,6 +32,7 @@ class RunningStack:
     username = property(lambda self: self._stack.username)
     password = property(lambda self: self._stack.password)
     bq_endpoint = property(lambda self: self._stack.bq_endpoint if self._stack.with_bigquery else None)
+    bq_grpc_host = property(lambda self: self._stack.bq_grpc_host if self._stack.with_bigquery else None)
     project = property(lambda self: self._stack.project)
     oic_table = property(lambda self: self._stack.oic_table)
     direct_table = property(lambda self: self._stack.direct_table)

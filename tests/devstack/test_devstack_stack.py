@@ -49,6 +49,7 @@ def test_up_status_down_leaves_nothing_behind(tmp_path):
         assert [line.split('=', 1)[0] for line in open(env_path).read().splitlines()] == list(stack_mod.ENV_KEYS)
         assert variables['OIC_URL'] == 'http://127.0.0.1:%d/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records' % ports[0]
         assert variables['BIGQUERY_EMULATOR_HOST'] == 'http://127.0.0.1:%d' % ports[1]
+        assert variables['BIGQUERY_EMULATOR_GRPC_HOST'] == '127.0.0.1:%d' % ports[2]
         assert variables['OIC_USERNAME'] == 'oic_local' and len(variables['OIC_PASSWORD']) >= 24
         assert variables['OIC_TABLE'] == 'local-project:warehouse.inventory_oic'
         assert variables['DIRECT_TABLE'] == 'local-project:warehouse.inventory_direct'
