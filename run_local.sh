@@ -6,6 +6,7 @@
 #   ./run_local.sh up | down | status start / stop / show the local stack in the background (.local/stack.env)
 #   ./run_local.sh lock [uv pip compile flags] refresh requirements/*.lock, the pins .venv and the Dockerfile install
 #   ./run_local.sh -h | --help        this usage, then python -m pipeline.run --help; starts nothing
+#   ./run_local.sh --help_beam        the same with Beam's standard options too
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -93,7 +94,7 @@ usage: ./run_local.sh [pipeline flags]       start the local stack, run both pat
        ./run_local.sh test [pytest args]     type-check, then run the test suite
        ./run_local.sh sweep [sweep flags]    run the pipeline over a range of settings and compare (see its --help)
        ./run_local.sh lock [--upgrade]       resolve setup.py again into requirements/*.lock (pins with hashes)
-       ./run_local.sh -h | --help            this text; starts nothing
+       ./run_local.sh -h | --help            this text; starts nothing (--help_beam: with Beam's options too)
 
 Any other arguments go to `python -m pipeline.run`, whose flags follow. A stack that is already up
 (./run_local.sh up) is reused and left running; otherwise one is started for the run and stopped after it.
@@ -133,9 +134,18 @@ run_forwarding_signals() {
 wants_help() {
   local arg
   for arg in "$@"; do
-    case "$arg" in -h|--help) return 0 ;; esac
+    case "$arg" in -h|--help|--help_beam) return 0 ;; esac
   done
   return 1
+}
+
+help_flag() {
+  # --help_beam when asked for (every flag, Beam's standard options included), else --help (the project's flags).
+  local arg
+  for arg in "$@"; do
+    if [ "$arg" = --help_beam ]; then echo --help_beam; return; fi
+  done
+  echo --help
 }
 
 wants_oauth() {
@@ -152,10 +162,10 @@ wants_oauth() {
 
 
 case "${1:-}" in
-  -h|--help)
+  -h|--help|--help_beam)
     usage
     ensure_venv
-    exec "$VENV/bin/python" -m pipeline.run --help
+    exec "$VENV/bin/python" -m pipeline.run "$(help_flag "$@")"
     ;;
   test)
     shift
@@ -189,7 +199,7 @@ case "${1:-}" in
     if wants_help "$@"; then  # `./run_local.sh --records 5 --help`: the usage, and no stack for it.
       if [ "${command[1]}" != pipeline.run ]; then exec "$VENV/bin/python" "${command[@]}" --help; fi
       usage
-      exec "$VENV/bin/python" -m pipeline.run --help
+      exec "$VENV/bin/python" -m pipeline.run "$(help_flag "$@")"
     fi
     started_here=0
     if "$VENV/bin/python" -m devstack status --state-dir "$STATE" >/dev/null 2>&1; then

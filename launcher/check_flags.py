@@ -2,15 +2,58 @@
 `python -m pipeline.run` checks them (launcher.run.parse: the same flags, values and rules), before run_local.sh starts
 anything. Exit 2 with the run's one-line error, 0 when the run would start.
 
+Two passes, so that a mistyped flag costs no Beam import (about 3 s): first the flags alone, Beam-free (quick_check:
+an unknown flag, a value of the wrong type or not among a flag's choices), from the project's declarations
+(pipeline/flags.py) and the names of Beam's own options (launcher/beam_flags.json, written beside docs/flags.md by
+launcher/flag_reference.py); then, only when they pass, the full resolution with Beam's options (the rules between
+flags, the budgets, the runner).
+
 The first argument says where the local stack's variables (OIC_URL, BQ_ENDPOINT, ...) come from: `stack.env`, a stack that
 is up (its stack.env already in the environment), or `stand-in`/`stand-in-https`: what devstack would write for a
 stack about to start (no CA yet), with the HTTPS trigger URL for --oic_auth oauth."""
 
+import argparse
+import json
 import os
 import sys
-from typing import List, Optional
+from typing import Dict, List, NoReturn, Optional, Sequence, Union
+
+from pipeline import flags as declared
 
 SOURCES = ('stack.env', 'stand-in', 'stand-in-https')
+BEAM_FLAGS_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'beam_flags.json')
+
+
+class _Refused(Exception):
+    """A flag the quick pass refuses; its message is the one line printed."""
+
+
+class _QuickParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _Refused(message)
+
+
+def beam_flags() -> Dict[str, Union[int, str, None]]:
+    """Beam's own options: option string -> argparse nargs (0 = a switch, None = one value, '?' = an optional one)."""
+    with open(BEAM_FLAGS_JSON, encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def quick_check(argv: Sequence[str]) -> Optional[str]:
+    """The one-line error for an unknown flag, a value of the wrong type or not among a flag's choices, or None when
+    the flags parse; Beam's options are accepted by name (their values are checked by the full pass)."""
+    parser = _QuickParser(add_help=False, allow_abbrev=False)
+    declared.add_flags(parser, environ={})
+    for option, nargs in beam_flags().items():
+        if nargs == 0:
+            parser.add_argument(option, dest='beam' + option, action='store_true', default=argparse.SUPPRESS)
+        else:
+            parser.add_argument(option, dest='beam' + option, nargs=nargs, default=argparse.SUPPRESS)
+    try:
+        _, unknown = parser.parse_known_args(list(argv))
+    except _Refused as err:
+        return str(err)
+    return declared.leftover_error(unknown)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -19,6 +62,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print('usage: python -m launcher.check_flags {%s} PIPELINE_FLAGS...' % '|'.join(SOURCES), file=sys.stderr)
         return 2
     source, flags = args[0], args[1:]
+    refused = quick_check(flags)
+    if refused:
+        print('error: %s' % refused, file=sys.stderr)
+        return 2
     if source.startswith('stand-in'):
         from devstack.stack import Stack  # Local tooling: only where run_local.sh is about to start a stack.
         variables = Stack(os.environ.get('LOCAL_STACK_DIR', '.local'),
@@ -26,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if source == 'stand-in-https':
             variables['OIC_URL'] = variables['OIC_HTTPS_URL']
         os.environ.update(variables)
-    from launcher.run import parse
+    from launcher.run import parse  # The full pass: Beam's options and the config's rules.
     from pipeline.config import UsageError
     try:
         parse(flags)

@@ -16,6 +16,7 @@ from pipeline.config import RunConfig, UsageError, resolve
 from pipeline.config.dataflow import is_dataflow
 from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
+from pipeline.flags import DESCRIPTION, EPILOG, HELP_BEAM, PROG, help_parser, leftover_error, wants_own_help
 from comparison.probe import probe_for
 from launcher.dry_run import describe as describe_dry_run
 from launcher.interrupts import Interrupts, exit_code
@@ -34,11 +35,6 @@ from transforms.source.stop_signal import request_stop
 
 INTERRUPTED = exit_code(signal.SIGINT)  # 130: Ctrl-C (drained or cancelled).
 TERMINATED = exit_code(signal.SIGTERM)  # 143: SIGTERM (docker stop, systemd, timeout, CI runners).
-EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a; source .local/stack.env` makes every '
-          'default point at it. Ctrl-C or SIGTERM drains a local run (the source stops, what is in flight finishes '
-          'within --drain_timeout, then the comparison); a second one cancels at once. Exit codes: 0 the pipeline '
-          'completed (whatever was dead-lettered), 1 it failed, 2 a usage or configuration error, or OIC/the '
-          'BigQuery emulator cannot be reached, 130 stopped by Ctrl-C, 143 stopped by SIGTERM.')
 
 
 class _UsageParser(_BeamArgumentParser):
@@ -49,9 +45,8 @@ class _UsageParser(_BeamArgumentParser):
 
 
 def _all_options_parser():
-    """Our flags first, then every standard Beam option (the same set PipelineOptions understands)."""
-    parser = _UsageParser(prog='python -m pipeline.run', description=__doc__.split(' — ')[-1],
-                          epilog=EPILOG, allow_abbrev=False)
+    """Our flags first, then every standard Beam option (the same set PipelineOptions understands): --help_beam."""
+    parser = _UsageParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, allow_abbrev=False)
     WarehouseOptions._add_argparse_args(parser)  # pylint: disable=protected-access
     seen = {str(WarehouseOptions)}
     for cls in PipelineOptions.__subclasses__():
@@ -65,11 +60,9 @@ def parse(argv: Sequence[str], environ: Optional[Mapping[str, str]] = None) -> T
     """argv -> (PipelineOptions, RunConfig); UsageError for unknown flags or invalid values."""
     parser = _all_options_parser()
     _, unknown = parser.parse_known_args(argv)
-    flags = [a for a in unknown if a.startswith('-')]
-    if flags:
-        raise UsageError('unknown flag %s (see python -m pipeline.run --help)' % flags[0].split('=', 1)[0])
-    if unknown:
-        raise UsageError('unexpected argument %r (see python -m pipeline.run --help)' % unknown[0])
+    leftover = leftover_error(unknown)
+    if leftover:
+        raise UsageError(leftover)
     options = PipelineOptions(argv)
     return options, resolve(options, environ)
 
@@ -240,8 +233,11 @@ class _NoProgress:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if '-h' in argv or '--help' in argv:
+    if HELP_BEAM in argv:  # Every flag, Beam's standard options included.
         _all_options_parser().print_help()
+        return 0
+    if wants_own_help(argv):  # The project's flags by group, and how to see Beam's.
+        help_parser().print_help()
         return 0
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     try:

@@ -19,9 +19,7 @@ from transforms.records import DETAIL_LIMIT
 from transforms.oic.throttle import Gate
 from transforms.oic.urls import redact_url
 from transforms.oic.retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, is_retryable, parse_retry_after
-
-DEFAULT_CONNECT_TIMEOUT_S = 5.0  # --oic_connect_timeout
-DEFAULT_READ_TIMEOUT_S = 30.0  # --oic_read_timeout (OIC itself gives up on a synchronous call at 300 s)
+from transforms.oic.retry import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S  # noqa: F401 (part of this API)
 # An attempt is not started with less than this left of the record's deadline: its read timeout would be cut to
 # that, and OIC might still process a request the record was dead-lettered for (docs/oic-caller.md).
 MIN_ATTEMPT_S = 1.0

@@ -35,11 +35,8 @@ from transforms.oic.throttle import WorkerState
 
 DEAD_LETTER = 'dead_letter'
 LIMITS = 'limits'  # tagged output: the concurrency limit of a worker at each change
-DEFAULT_CONCURRENCY_MODE = 'adaptive'  # --oic_concurrency_mode
-# --oic_concurrency by mode, the job's total in both (transforms/oic/budget.py): adaptive, the ceiling of the requests
-# in flight the workers' limits may grow to together (one OIC message pack's 100 synchronous requests); fixed, the
-# requests in flight for the whole job.
-DEFAULT_CONCURRENCY = {'adaptive': 100, 'fixed': 16}
+DEFAULT_CONCURRENCY_MODE = job_budget.DEFAULT_CONCURRENCY_MODE  # --oic_concurrency_mode (transforms/oic/budget.py)
+DEFAULT_CONCURRENCY = job_budget.DEFAULT_CONCURRENCY  # --oic_concurrency by mode
 METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
 DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',

@@ -16,11 +16,9 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP, Duration, Timestamp
 from transforms import records as rec
 from transforms.records import METRICS_NAMESPACE
 from transforms.source.stop_signal import StopSignal
+from transforms.source.defaults import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE  # noqa: F401 (API)
 
 STREAMING_TICK_S = 0.1
-DEFAULT_RECORDS = 200  # A batch run without --records.
-DEFAULT_STREAMING_RATE = 10.0  # Records per second of a stream without --rate.
-DEFAULT_SHARDS = 16  # Clocks of the streaming source.
 CLOCK_LEAD_S = 1.0  # The stream's first tick is due this long after the job reads its clock (the hop to the clocks).
 CATCH_UP = 2.0  # After a stall, a clock emits the ticks it missed at most this many times its rate until caught up.
 
