@@ -57,3 +57,57 @@ def test_a_bad_flag_is_one_line_and_exit_2_with_no_stack_started(tmp_path, args,
     assert not state.exists()
     assert 'starting' not in done.stderr and 'stopping the local stack' not in done.stderr
     assert stack_processes({oic, bq, grpc, https}) == []
+
+
+def imported_modules(*args):
+    """The modules `python -X importtime ARGS` imported (its import log), and the finished process."""
+    done = subprocess.run([os.path.join(ROOT, '.venv', 'bin', 'python'), '-X', 'importtime'] + list(args), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    names = {line.rsplit('|', 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith('import time:')}
+    return names, done
+
+
+@pytest.mark.parametrize('args, named', [
+    (['--recrods', '10'], 'unknown flag --recrods'),
+    (['--rate', 'abc'], "argument --rate: invalid float value: 'abc'"),
+    (['--oic_auth', 'token'], "argument --oic_auth: invalid choice: 'token'"),
+])
+def test_a_mistyped_flag_is_refused_without_importing_beam(args, named):
+    names, done = imported_modules('-m', 'launcher.check_flags', 'stand-in', *args)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if not line.startswith('import time:')]
+    assert len(lines) == 1 and lines[0].startswith('error: ') and named in lines[0], done.stderr
+    assert 'apache_beam' not in names and 'launcher.run' not in names and 'devstack.stack' not in names
+
+
+@pytest.mark.parametrize('args, named', [
+    (['--recrods', '10'], 'unknown flag --recrods (see python -m pipeline.run --help)'),
+    (['--rec', '10'], 'unknown flag --rec'),  # no abbreviations, as in python -m pipeline.run
+    (['--records=5', '--input'], 'argument --input: expected one argument'),
+    (['--records', 'five'], "argument --records: invalid int value: 'five'"),
+    (['--direct_method', 'BATCH'], "argument --direct_method: invalid choice: 'BATCH'"),
+    (['--records', '5', 'stray'], "unexpected argument 'stray'"),
+    (['--runner', 'DirectRunner', '--no_such_beam_option'], 'unknown flag --no_such_beam_option'),
+])
+def test_the_quick_check_refuses_what_the_run_refuses(args, named):
+    from launcher.check_flags import quick_check
+    refused = quick_check(args)
+    assert refused is not None and named in refused
+    from launcher.run import parse
+    from pipeline.config import UsageError
+    with pytest.raises(UsageError, match=named.split(' (')[0]):
+        parse(args)
+
+
+def test_the_quick_check_accepts_beam_options_and_the_projects_own():
+    from launcher.check_flags import quick_check
+    args = ['--records', '5', '--skip_preflight', '--oic_auth=oauth', '--runner', 'DirectRunner', '--streaming',
+            '--experiments', 'a', '--experiments=b', '--num_workers', '3', '--direct_num_workers=2', '--project', 'p',
+            '--no_use_public_ips']
+    assert quick_check(args) is None
+
+
+def test_rules_between_flags_are_still_checked_after_the_quick_pass():
+    from launcher.check_flags import main
+    assert main(['stack.env', '--paths', 'direct', '--records', '-5']) == 2
+    assert main(['stack.env', '--paths', 'direct', '--records', '5', '--runner', 'NoSuchRunner']) == 2

@@ -1,4 +1,5 @@
-"""docs/flags.md is what `python -m launcher.flag_reference` writes from the options, whatever the environment."""
+"""docs/flags.md and launcher/beam_flags.json are what `python -m launcher.flag_reference` writes from the options,
+whatever the environment."""
 
 import os
 
@@ -11,6 +12,16 @@ def test_docs_flags_md_matches_the_options():
     assert current == flag_reference.render(), (
         'docs/flags.md is out of date with the options: run `.venv/bin/python -m launcher.flag_reference` '
         'and commit docs/flags.md')
+
+
+def test_beam_flags_json_matches_beams_options():
+    """launcher/check_flags.py accepts Beam's options by these names without importing Beam."""
+    from launcher.check_flags import BEAM_FLAGS_JSON, beam_flags
+    with open(BEAM_FLAGS_JSON, encoding='utf-8') as handle:
+        assert handle.read() == flag_reference.render_beam_flags(), (
+            'launcher/beam_flags.json is out of date with Beam: run `.venv/bin/python -m launcher.flag_reference`')
+    names = beam_flags()
+    assert names['--runner'] is None and names['--streaming'] == 0 and '--records' not in names
 
 
 def test_reference_lists_every_own_flag_once_and_no_beam_option():
