@@ -201,6 +201,8 @@ case "${1:-}" in
       usage
       exec "$VENV/bin/python" -m pipeline.run "$(help_flag "$@")"
     fi
+    # A mistyped flag or a value of the wrong type: one line and exit 2 at once, before anything else (no Beam import).
+    if [ "${command[1]}" = pipeline.run ]; then "$VENV/bin/python" -m launcher.check_flags quick "$@" || exit $?; fi
     started_here=0
     if "$VENV/bin/python" -m devstack status --state-dir "$STATE" >/dev/null 2>&1; then
       reuse=1

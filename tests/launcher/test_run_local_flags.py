@@ -111,3 +111,9 @@ def test_rules_between_flags_are_still_checked_after_the_quick_pass():
     from launcher.check_flags import main
     assert main(['stack.env', '--paths', 'direct', '--records', '-5']) == 2
     assert main(['stack.env', '--paths', 'direct', '--records', '5', '--runner', 'NoSuchRunner']) == 2
+
+
+def test_quick_mode_runs_the_first_pass_only():
+    from launcher.check_flags import main
+    assert main(['quick', '--recrods', '10']) == 2
+    assert main(['quick', '--records', '-5']) == 0  # a rule of the configuration: the full pass's
