@@ -280,7 +280,8 @@ GROUPS = (
             'oic_rate_limit_domain', default='oic',
             help='Rate-limit domain the --oic_rate_limiter service is configured with (default oic); the descriptor '
                  'is oic_host=<the host of --oic_url>.'),
-    )),)
+    )),
+)
 
 
 def add_flags(parser: Any, environ: Optional[Mapping[str, str]] = None) -> None:
