@@ -5,30 +5,18 @@ import json
 import os
 import sys
 
-from devstack import record as stack_record
+from devstack import bq_server
+from devstack.oic import faults as faults_mod
+from devstack.oic import instances
+from devstack.oic import server as oic
+from devstack import stack as stack_mod
 from devstack.procs import StackError
 
-# `up` needs the servers' code (aiohttp, the emulator, TLS: most of a second to import); `status` and `down` only the
-# stack's record, so these are imported where `up` needs them.
-# pylint: disable=import-outside-toplevel
 
-
-def build_parser(with_up=True):
+def build_parser():
     parser = argparse.ArgumentParser(prog='python -m devstack',
                                      description='Local stand-ins for OIC and BigQuery (dev tooling).')
     commands = parser.add_subparsers(dest='command', required=True)
-    if with_up:
-        _add_up(commands)
-    for name in ('down', 'status'):
-        sub = commands.add_parser(name, help='stop the stack' if name == 'down' else 'show whether it runs')
-        sub.add_argument('--state-dir', default='.local')
-    return parser
-
-
-def _add_up(commands):
-    from devstack.oic import faults as faults_mod
-    from devstack.oic import server as oic
-    from devstack import stack as stack_mod
     up = commands.add_parser('up', help='start the stack in the background (or reuse a running one)')
     up.add_argument('--state-dir', default='.local', help='logs, pids and stack.env (default .local)')
     up.add_argument('--oic-port', type=int, default=8088)
@@ -48,11 +36,13 @@ def _add_up(commands):
                          'integration, 200 "Submitted" and a COMPLETED instance whatever insertAll returns')
     up.add_argument('--faults', help='OIC fault settings as JSON, e.g. \'{"error_rates": {"503": 0.1}, "seed": 1}\'')
     faults_mod.add_service_arguments(up)
+    for name in ('down', 'status'):
+        sub = commands.add_parser(name, help='stop the stack' if name == 'down' else 'show whether it runs')
+        sub.add_argument('--state-dir', default='.local')
+    return parser
 
 
 def describe(variables, state_dir):
-    from devstack.oic import server as oic
-    from devstack import stack as stack_mod
     base = variables['OIC_URL'].split('/ic/')[0]
     env_path = os.path.join(state_dir, stack_mod.ENV_FILE)
     return '\n'.join([
@@ -78,9 +68,6 @@ def describe(variables, state_dir):
 
 
 def cmd_up(args):
-    from devstack import bq_server
-    from devstack.oic import faults as faults_mod
-    from devstack import stack as stack_mod
     record, alive, healthy = stack_mod.running(args.state_dir)
     if healthy:
         variables = stack_mod.read_env_file(os.path.join(args.state_dir, stack_mod.ENV_FILE))
@@ -113,7 +100,7 @@ def cmd_up(args):
 
 
 def cmd_down(args):
-    stopped = stack_record.down(args.state_dir)
+    stopped = stack_mod.down(args.state_dir)
     if stopped:
         print('Stopped %s' % ', '.join(stopped))
     else:
@@ -122,7 +109,7 @@ def cmd_down(args):
 
 
 def cmd_status(args):
-    record, alive, healthy = stack_record.running(args.state_dir)
+    record, alive, healthy = stack_mod.running(args.state_dir)
     if not record:
         print('down (no stack recorded in %s)' % args.state_dir)
         return 3
@@ -138,8 +125,7 @@ COMMANDS = {'up': cmd_up, 'down': cmd_down, 'status': cmd_status}
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(with_up=argv[:1] not in (['down'], ['status'])).parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except StackError as error:

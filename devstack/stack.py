@@ -14,9 +14,9 @@ from devstack.oic import server as oic
 from devstack import procs
 from devstack import tls
 from devstack.procs import StackError
-from devstack.record import PID_FILE, down, read_pids, running  # noqa: F401 (part of this module's API)
 
 USERNAME = 'oic_local'
+PID_FILE = 'stack.pids'
 ENV_FILE = 'stack.env'
 ENV_KEYS = ('OIC_URL', 'OIC_USERNAME', 'OIC_PASSWORD', 'BIGQUERY_EMULATOR_HOST', 'BQ_PROJECT', 'OIC_TABLE',
             'DIRECT_TABLE', 'OIC_HTTPS_URL', 'OIC_CA_BUNDLE', 'OIC_TOKEN_URL', 'OIC_CLIENT_ID', 'OIC_CLIENT_SECRET',
@@ -263,3 +263,37 @@ def write_private(path, text):
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, 'w') as handle:
         handle.write(text)
+
+
+def read_pids(state_dir):
+    """The pid record of a stack started in state_dir, or None."""
+    try:
+        with open(os.path.join(state_dir, PID_FILE)) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def running(state_dir):
+    """(record, alive, healthy) for the stack in state_dir; record is None when there is none."""
+    record = read_pids(state_dir)
+    if not record:
+        return None, False, False
+    alive = all(_ours_alive(entry) for entry in record['pids'].values())
+    healthy = alive and all(procs.http_ok(url) for url in record['health'].values())
+    return record, alive, healthy
+
+
+def down(state_dir):
+    """Stops exactly the recorded processes; returns the names stopped (empty when nothing was running)."""
+    record = read_pids(state_dir)
+    if not record:
+        return []
+    stopped = [name for name, entry in record['pids'].items() if _ours_alive(entry) and procs.stop_group(entry['pid'])]
+    os.remove(os.path.join(state_dir, PID_FILE))
+    return stopped
+
+
+def _ours_alive(entry):
+    """The recorded process is alive and is still the one we started (not a reused pid)."""
+    return procs.pid_alive(entry['pid']) and procs.create_time(entry['pid']) == entry.get('create_time')

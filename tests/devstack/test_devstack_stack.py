@@ -96,17 +96,6 @@ def test_up_status_down_leaves_nothing_behind(tmp_path):
     assert devstack('status', '--state-dir', state).returncode == 3
 
 
-@pytest.mark.parametrize('command', ['status', 'down'])
-def test_status_and_down_import_no_server_code(tmp_path, command):
-    """run_local.sh asks `devstack status` before every run: it reads the stack's record only."""
-    done = subprocess.run([sys.executable, '-X', 'importtime', '-m', 'devstack', command, '--state-dir',
-                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == (3 if command == 'status' else 0), done.stderr
-    imported = {line.rsplit('|', 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith('import time:')}
-    assert 'devstack.record' in imported
-    assert not imported & {'aiohttp', 'devstack.oic.server', 'devstack.bq_server', 'devstack.stack', 'trustme'}
-
-
 def test_bad_faults_flag_is_one_line_exit_2(tmp_path):
     result = devstack('up', '--state-dir', str(tmp_path), '--faults', '{"drop_rate": 5}')
     assert result.returncode == 2
