@@ -17,8 +17,6 @@ import requests
 
 from comparison.cost import pricing
 from comparison.measures import throughput
-from devstack.oic.admin_client import AdminClient
-from devstack.oic.urls import ADMIN_STATS
 from transforms import records as rec
 from transforms.oic import urls
 
@@ -146,6 +144,10 @@ def read_stand_in_stats(run: Mapping[str, Any], password: Optional[str],
         return {'check': 'skipped: OIC is not a local stand-in (real OIC has no /admin/stats)'}
     if not run.get('oic_username') or not password:
         return {'check': 'skipped: no username or OIC_PASSWORD for the stand-in\'s /admin/stats'}
+    # The admin client is local tooling, imported only for a stand-in on this machine: the Flex template's image
+    # carries launcher/ and comparison/ (the report at the end of a run) but not devstack/ (Dockerfile).
+    from devstack.oic.admin_client import AdminClient
+    from devstack.oic.urls import ADMIN_STATS
     bundle = run.get('oic_ca_bundle')
     stand_in = AdminClient.for_url(url, (run['oic_username'], password), verify=bundle or True,
                                    session=session_factory())

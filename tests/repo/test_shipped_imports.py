@@ -1,11 +1,13 @@
 """Shipped code imports only shipped code: no module of a package that setup.py ships (what Dataflow workers install)
 imports the local tooling (launcher/, comparison/, devstack/, benchmarks/), anywhere in its body (imports inside
 functions count). The only exceptions are the two `python -m` entry shims, and only under `if __name__ ==
-'__main__':`."""
+'__main__':`. Likewise the Flex template's image: what its entry point imports when it loads is in the folders the
+Dockerfile copies (devstack/ is not: comparison imports its admin client only for a stand-in on this machine)."""
 
 import ast
 import os
-from typing import List, Sequence
+import re
+from typing import List, Sequence, Set
 
 import setuptools
 
@@ -82,6 +84,47 @@ def tooling_imports(root: str, packages: Sequence[str], tooling=LOCAL_TOOLING, s
     return found
 
 
+def _module_level_imports(path: str, package: str) -> List[str]:
+    """What a module imports when it loads: every import but those inside a function (run only when called)."""
+    with open(path, encoding='utf-8') as handle:
+        tree = ast.parse(handle.read(), path)
+    found: List[str] = []
+    pending: List[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.ImportFrom):
+                base = _imported(child, package)[0]
+                found.extend([base] + ['%s.%s' % (base, alias.name) for alias in child.names])
+            else:
+                found.extend(_imported(child, package))
+            pending.append(child)
+    return found
+
+
+def loaded_modules(root: str, entry: str) -> List[str]:
+    """The project's modules that loading the module `entry` (dotted) loads, packages' __init__ included."""
+    seen: Set[str] = set()
+    pending = [entry]
+    while pending:
+        name = pending.pop()
+        parts = name.split('.')
+        for depth in range(1, len(parts) + 1):
+            module = '.'.join(parts[:depth])
+            if module in seen:
+                continue
+            base = os.path.join(root, *module.split('.'))
+            path = next((p for p in (base + '.py', os.path.join(base, '__init__.py')) if os.path.isfile(p)), None)
+            if path is None:
+                break
+            seen.add(module)
+            package = module if path.endswith('__init__.py') else module.rpartition('.')[0]
+            pending.extend(_module_level_imports(path, package))
+    return sorted(seen)
+
+
 def _write(root, rel, text=''):
     path = os.path.join(str(root), rel)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -116,3 +159,13 @@ def test_the_check_finds_late_relative_and_dynamic_imports_and_allows_only_guard
     assert found == ['ship/run.py:1 imports launcher', 'ship/run.py:4 imports benchmarks',
                      'ship/sub/__init__.py:1 imports devstack', 'ship/sub/dynamic.py:2 imports launcher.run',
                      'ship/sub/late.py:2 imports comparison.report']
+
+
+def test_the_template_image_holds_what_its_entry_point_loads():
+    with open(os.path.join(ROOT, 'Dockerfile'), encoding='utf-8') as handle:
+        text = handle.read()
+    entry = re.search(r'FLEX_TEMPLATE_PYTHON_PY_FILE="\$\{WORKDIR\}/([^"]+)\.py"', text).group(1).replace('/', '.')
+    copied = {path.strip('./') for path in re.findall(r'^COPY (\S+)', text, re.M)}
+    loaded = loaded_modules(ROOT, entry)
+    assert 'comparison.report' in loaded and 'transforms.records' in loaded  # the walk follows the entry's imports
+    assert [m for m in loaded if m.split('.')[0] not in copied] == []
