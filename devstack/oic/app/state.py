@@ -16,6 +16,8 @@ STATE = web.AppKey('state', object)
 
 
 class State:
+    """The running stand-in's state; `oauth` is an OAuth identity domain (devstack/oic/app/oauth.py) or None."""
+
     def __init__(self, username, password, sink, fault_settings=None, max_instances=100000,
                  max_body=DEFAULT_MAX_BODY, oauth=None, instance_name=None, edition='oic3', integration='strict'):
         self.credentials = (username.encode('utf-8'), password.encode('utf-8'))
