@@ -18,13 +18,13 @@ import subprocess
 import sys
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import urlsplit
 
 import requests
 
 from comparison.cost import pricing
 from comparison.render.sweep_page import limit_text, render_sweep_html
 from comparison.report import read_probe
+from devstack.oic.admin_client import AdminClient
 from transforms import records as rec
 from transforms.run_record import files as run_record
 from transforms.run_record.files import read_records
@@ -121,48 +121,14 @@ def _flag_value(flags: Sequence[str], name: str) -> Optional[str]:
     return None
 
 
-class StandIn:
-    """The OIC stand-in's admin API (devstack/oic/server.py), when the OIC URL is one; None-safe helpers otherwise."""
-
-    def __init__(self, base: str, auth: Tuple[str, str]) -> None:
-        self.base, self._http = base, requests.Session()
-        self._http.auth = auth
-
-    @classmethod
-    def find(cls, flags: Sequence[str], environ: Mapping[str, str]) -> Optional['StandIn']:
-        """The stand-in behind the run's OIC URL, or None (a real OIC has no /admin/faults)."""
-        url = _flag_value(flags, '--oic_url') or environ.get('OIC_URL')
-        user = _flag_value(flags, '--oic_username') or environ.get('OIC_USERNAME')
-        password = environ.get('OIC_PASSWORD')
-        if not url or not user or not password:
-            return None
-        parts = urlsplit(url)
-        stand_in = cls('%s://%s' % (parts.scheme, parts.netloc), (user, password))
-        try:
-            stand_in.faults()
-        except (requests.RequestException, ValueError):
-            return None
-        return stand_in
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = self._http.request(method, self.base + path, timeout=10, **kwargs)
-        answer.raise_for_status()
-        return answer.json()
-
-    def faults(self) -> dict:
-        found = self._call('GET', '/admin/faults')
-        if not isinstance(found, dict):
-            raise ValueError('not the stand-in')
-        return found
-
-    def put_faults(self, settings: dict) -> dict:
-        return self._call('PUT', '/admin/faults', json=settings)
-
-    def stats(self) -> dict:
-        return self._call('GET', '/admin/stats')
-
-    def reset_stats(self) -> dict:
-        return self._call('DELETE', '/admin/stats')
+def find_stand_in(flags: Sequence[str], environ: Mapping[str, str]) -> Optional[AdminClient]:
+    """The admin client of the OIC stand-in behind the run's OIC URL, or None (a real OIC has no /admin/faults)."""
+    url = _flag_value(flags, '--oic_url') or environ.get('OIC_URL')
+    user = _flag_value(flags, '--oic_username') or environ.get('OIC_USERNAME')
+    password = environ.get('OIC_PASSWORD')
+    if not url or not user or not password:
+        return None
+    return AdminClient.find(url, (user, password))
 
 
 def capacity_of(packs: int, byol: bool, prices: Mapping[str, Any]) -> int:
@@ -293,7 +259,7 @@ def stream_began(out: str) -> bool:
 
 
 def run_step(rate: float, args: argparse.Namespace, passed: Sequence[str], out: str,
-             stand_in: Optional[StandIn], environ: Mapping[str, str]) -> Dict[str, Any]:
+             stand_in: Optional[AdminClient], environ: Mapping[str, str]) -> Dict[str, Any]:
     """Runs one step's pipeline (stopping it `grace` seconds after its last record was due) and measures it."""
     os.makedirs(out, exist_ok=True)
     if stand_in is not None:
@@ -431,12 +397,12 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         return 2
     os.makedirs(args.out, exist_ok=True)
     started_at = rec.format_timestamp(rec.utc_now())
-    stand_in = None if args.no_oic_model else StandIn.find(passed, environ)
+    stand_in = None if args.no_oic_model else find_stand_in(passed, environ)
     original, model = None, None
     if stand_in is not None:
         original = stand_in.faults()
         capacity = capacity_of(args.oic_packs, args.oic_byol, pricing.load_prices())
-        stand_in.put_faults(model_settings(args, original, capacity))
+        stand_in.set_faults(model_settings(args, original, capacity))
         model = describe_model(args, capacity)
         print('OIC model: %s' % model['text'], flush=True)
     elif not args.no_oic_model:
@@ -456,7 +422,7 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     finally:
         if stand_in is not None and original is not None:
             try:
-                stand_in.put_faults(original)
+                stand_in.set_faults(original)
             except requests.RequestException:
                 pass
     document = sweep_document(args, passed, steps, model, state, started_at)

@@ -8,9 +8,10 @@ import sys
 from devstack import bq_server
 from devstack.oic import faults as faults_mod
 from devstack.oic import instances
-from devstack.oic import server as oic
+from devstack.oic.mapping import INTEGRATIONS
 from devstack import stack as stack_mod
 from devstack.procs import StackError
+from transforms.oic.urls import MONITORING_PATH
 
 
 def build_parser():
@@ -28,10 +29,10 @@ def build_parser():
     up.add_argument('--bq-dedup-window', type=float, default=None, metavar='SECONDS',
                     help='how long the BigQuery emulator remembers insertIds and drops repeats, as BigQuery does '
                          '(default 60, or env BQ_DEDUP_WINDOW_S; 0 = off: every retried row lands)')
-    up.add_argument('--oic-edition', choices=oic.EDITIONS, default='oic3',
+    up.add_argument('--oic-edition', choices=instances.EDITIONS, default='oic3',
                     help='oic3 (default): the monitoring API takes OAuth only and needs integrationInstance; gen2: '
                          'Basic Auth allowed there, camelCase answers')
-    up.add_argument('--oic-integration', choices=oic.INTEGRATIONS, default='strict',
+    up.add_argument('--oic-integration', choices=INTEGRATIONS, default='strict',
                     help='strict (default): a row BigQuery refuses fails its instance (502); seed: the seed\'s '
                          'integration, 200 "Submitted" and a COMPLETED instance whatever insertAll returns')
     up.add_argument('--faults', help='OIC fault settings as JSON, e.g. \'{"error_rates": {"503": 0.1}, "seed": 1}\'')
@@ -48,7 +49,7 @@ def describe(variables, state_dir):
     return '\n'.join([
         '  OIC trigger     %s' % variables['OIC_URL'],
         '  OIC project URL %s' % variables.get('OIC_PROJECT_URL'),
-        '  OIC monitoring  %s%s (OIC 3: OAuth only, integrationInstance=%s)' % (base, oic.MONITORING_PATH,
+        '  OIC monitoring  %s%s (OIC 3: OAuth only, integrationInstance=%s)' % (base, MONITORING_PATH,
                                                                                  variables.get('OIC_INSTANCE')),
         '  OIC username    %s' % variables['OIC_USERNAME'],
         '  OIC password    %s' % variables['OIC_PASSWORD'],

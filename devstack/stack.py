@@ -10,7 +10,9 @@ import time
 from devstack import bq
 from devstack import bq_server
 from devstack.oic import faults as faults_mod
-from devstack.oic import server as oic
+from devstack.oic import urls as oic_urls
+from devstack.oic.instances import EDITIONS
+from devstack.oic.mapping import INTEGRATIONS
 from devstack import procs
 from devstack import tls
 from devstack.procs import StackError
@@ -53,11 +55,11 @@ class Stack:
         self.client_secret = secrets.token_urlsafe(32)
         self.token_ttl = token_ttl
         self.instance_name = INSTANCE_NAME
-        # What the stand-in models (devstack/oic/server.py): OIC 3's rules or Gen2's; the project's integration or
+        # What the stand-in models (devstack/oic/app/): OIC 3's rules or Gen2's; the project's integration or
         # the seed's.
-        if oic_edition not in oic.EDITIONS or oic_integration not in oic.INTEGRATIONS:
+        if oic_edition not in EDITIONS or oic_integration not in INTEGRATIONS:
             raise ValueError('the OIC edition is one of %s and the integration one of %s'
-                             % (oic.EDITIONS, oic.INTEGRATIONS))
+                             % (EDITIONS, INTEGRATIONS))
         self.oic_edition, self.oic_integration = oic_edition, oic_integration
         self.certificates = None  # Made by start(): a new CA for every stack.
         self.processes = {}
@@ -69,12 +71,12 @@ class Stack:
 
     @property
     def oic_url(self):
-        return self.oic_base + oic.TRIGGER_PATH
+        return self.oic_base + oic_urls.TRIGGER_PATH
 
     @property
     def oic_project_url(self):
         """The same integration at its OIC 3 project URL (v2 form)."""
-        return self.oic_base + oic.PROJECT_TRIGGER_PATH
+        return self.oic_base + oic_urls.PROJECT_TRIGGER_PATH
 
     @property
     def oic_https_base(self):
@@ -82,17 +84,17 @@ class Stack:
 
     @property
     def oic_https_url(self):
-        return self.oic_https_base + oic.TRIGGER_PATH
+        return self.oic_https_base + oic_urls.TRIGGER_PATH
 
     @property
     def token_url(self):
         """Locally the stand-in is its own identity domain; on OIC 3 this is https://DOMAIN_HOST/oauth2/v1/token."""
-        return self.oic_https_base + oic.TOKEN_PATH
+        return self.oic_https_base + oic_urls.TOKEN_PATH
 
     @property
     def scope(self):
         """As on OIC 3: the instance's audience URL (with its port) followed by urn:opc:resource:consumer::all."""
-        return self.oic_https_base + oic.SCOPE_SUFFIX
+        return self.oic_https_base + oic_urls.SCOPE_SUFFIX
 
     @property
     def ca_bundle(self):

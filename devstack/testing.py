@@ -9,16 +9,17 @@ import requests
 from devstack import bq
 from devstack import procs
 from devstack import stack as stack_mod
-from comparison.measures.monitoring import MONITORING_PATH
+from devstack.oic.admin_client import AdminClient
+from transforms.oic.urls import MONITORING_PATH
 
 
-class RunningStack:
-    """Endpoints, credentials and helpers of a stack started by running_stack()."""
+class RunningStack(AdminClient):
+    """Endpoints, credentials and helpers of a stack started by running_stack(); the OIC stand-in's admin API
+    (set_faults, stats, hold_sink, ...) is its AdminClient's."""
 
     def __init__(self, stack):
+        super().__init__(stack.oic_base, (stack.username, stack.password))
         self._stack = stack
-        self._http = requests.Session()
-        self._http.auth = (stack.username, stack.password)
 
     oic_url = property(lambda self: self._stack.oic_url)
     oic_https_url = property(lambda self: self._stack.oic_https_url)
@@ -47,39 +48,7 @@ class RunningStack:
     def pids(self):
         return {name: process.pid for name, process in self._stack.processes.items()}
 
-    # -- OIC admin
-    def _admin(self, method, path, **kwargs):
-        response = self._http.request(method, self.oic_base + path, timeout=10, **kwargs)
-        response.raise_for_status()
-        return response.json()
-
-    def set_faults(self, settings):
-        """Replaces the OIC fault settings (missing keys take their defaults); returns the active settings."""
-        return self._admin('PUT', '/admin/faults', json=settings)
-
-    def update_faults(self, changes):
-        """Changes only the given OIC settings while it runs (e.g. {'max_concurrency': 12}); returns the active ones."""
-        return self._admin('PATCH', '/admin/faults', json=changes)
-
-    def reset_faults(self):
-        return self._admin('DELETE', '/admin/faults')
-
-    def oauth(self):
-        """The token endpoint's settings: ttl, fail_next, fail_status, live_tokens."""
-        return self._admin('GET', '/admin/oauth')
-
-    def issued_tokens(self):
-        """Every access token the stand-in handed out (the last 1,000), to check none leaked into output."""
-        return self._admin('GET', '/admin/oauth', params={'tokens': '1'})['issued_tokens']
-
-    def set_oauth(self, **settings):
-        """Changes the token lifetime (ttl, for tokens issued from now on), makes the next `fail_next` token requests
-        answer `fail_status`, or (revoke=True) refuses every token issued so far."""
-        return self._admin('PUT', '/admin/oauth', json=settings)
-
-    def set_mode(self, **mode):
-        """edition='oic3'|'gen2', integration='strict'|'seed' (each optional); returns the stand-in's mode."""
-        return self._admin('PUT', '/admin/mode', json=mode)
+    _admin = AdminClient.call  # one admin call by method and path (tests/comparison/test_sweep.py)
 
     def token(self):
         """A Bearer token from the stand-in's token endpoint, with the stack's confidential client."""
@@ -102,18 +71,6 @@ class RunningStack:
         return {key: value for key, value in self.env().items()
                 if key in ('OIC_TOKEN_URL', 'OIC_CLIENT_ID', 'OIC_CLIENT_SECRET', 'OIC_SCOPE', 'OIC_INSTANCE',
                            'OIC_CA_BUNDLE', 'OIC_PASSWORD')}
-
-    def stats(self):
-        return self._admin('GET', '/admin/stats')
-
-    def reset_stats(self):
-        """Zeroes the request counters and forgets tracking instances."""
-        return self._admin('DELETE', '/admin/stats')
-
-    def hold_sink(self, held=True):
-        """held: the stand-in's sink starts no insertAll and trigger requests queue for it; False: it writes everything
-        waiting in one call (group commit). Returns the sink's counters."""
-        return self._admin('PUT', '/admin/sink', json={'hold': held})
 
     def post_while_held(self, bodies, ready, timeout=30.0):
         """Posts `bodies` to the trigger at once while the sink holds every write, so each admitted request stays in
@@ -143,10 +100,6 @@ class RunningStack:
                 assert predicate(stats), stats
                 return stats
             time.sleep(0.02)
-
-    def sink_stats(self):
-        """insert_calls, rows_written, rows_refused, max_batch_rows, queued_rows, held."""
-        return self._admin('GET', '/admin/sink')
 
     def restart_oic(self):
         self._stack.restart('oic')

@@ -20,9 +20,8 @@ from comparison.measures import throughput
 from transforms import records as rec
 from transforms.oic import urls
 
-STATS_PATH = '/admin/stats'
-# The stand-in's billing counters in GET /admin/stats (devstack/oic/batch_trigger.bill: both triggers' requests that
-# reached the integration, their bytes and the messages they count).
+# The stand-in's billing counters in GET /admin/stats (devstack/oic/app/stats.py, Stats.bill: both triggers' requests
+# that reached the integration, their bytes and the messages they count).
 STAND_IN_BILLING = 'billing'
 
 
@@ -136,11 +135,6 @@ def is_loopback(url: Optional[str]) -> bool:
     return urls.is_loopback(urllib.parse.urlsplit(url or '').hostname or '')
 
 
-def stats_url(oic_url: str) -> str:
-    parts = urllib.parse.urlsplit(oic_url)
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, STATS_PATH, '', ''))
-
-
 def read_stand_in_stats(run: Mapping[str, Any], password: Optional[str],
                         session_factory: Callable[[], requests.Session] = requests.Session) -> Dict[str, Any]:
     """The local stand-in's counters (GET /admin/stats with the run's Basic Auth) when the run's OIC is on this
@@ -150,17 +144,19 @@ def read_stand_in_stats(run: Mapping[str, Any], password: Optional[str],
         return {'check': 'skipped: OIC is not a local stand-in (real OIC has no /admin/stats)'}
     if not run.get('oic_username') or not password:
         return {'check': 'skipped: no username or OIC_PASSWORD for the stand-in\'s /admin/stats'}
-    session = session_factory()
-    session.auth = (run['oic_username'], password)
+    # The admin client is local tooling, imported only for a stand-in on this machine: the Flex template's image
+    # carries launcher/ and comparison/ (the report at the end of a run) but not devstack/ (Dockerfile).
+    from devstack.oic.admin_client import AdminClient
+    from devstack.oic.urls import ADMIN_STATS
     bundle = run.get('oic_ca_bundle')
+    stand_in = AdminClient.for_url(url, (run['oic_username'], password), verify=bundle or True,
+                                   session=session_factory())
     try:
-        response = session.get(stats_url(url), timeout=10, verify=bundle or True)
-        response.raise_for_status()
-        return {'check': 'done', 'url': stats_url(url), 'stats': response.json()}
+        return {'check': 'done', 'url': stand_in.url(ADMIN_STATS), 'stats': stand_in.stats()}
     except (requests.RequestException, ValueError) as err:
         return {'check': 'failed: %s' % (str(err).splitlines() or [type(err).__name__])[0][:200]}
     finally:
-        session.close()
+        stand_in.close()
 
 
 def cross_check(billing: Mapping[str, Any], stand_in: Mapping[str, Any]) -> Dict[str, Any]:

@@ -18,8 +18,8 @@ from typing import Mapping, Optional, Union
 from transforms.oic.auth import CLIENT_SECRET_ENV, OAuthClient, TokenEndpoint, TokenUnavailable
 from transforms.oic.credentials import CredentialsError, PasswordRef
 from transforms.oic.errors import OICAuthError, OICStopError
+from transforms.oic.urls import MONITORING_PATH
 
-MONITORING_PATH = '/ic/api/integration/v1/monitoring/instances'
 INSTANCE_ENV = 'OIC_INSTANCE'
 MONITORING_AUTH_MODES = ('oauth', 'basic')
 OAUTH_SETTINGS = (('token_url', 'OIC_TOKEN_URL'), ('client_id', 'OIC_CLIENT_ID'), ('scope', 'OIC_SCOPE'))

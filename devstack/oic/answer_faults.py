@@ -1,4 +1,4 @@
-"""Answer faults of the batch trigger (devstack/oic/batch_trigger.py): a share of answers in the shape an OIC
+"""Answer faults of the batch trigger (devstack/oic/app/batch_trigger.py): a share of answers in the shape an OIC
 XML-to-JSON mapper writes (`mapper_shape_rate`), and a share of requests answered 200 with an HTML page and nothing
 inserted (`html_answer_rate`: a gateway's sign-in page). Rates validated in devstack/oic/faults.py, drawn per request
 there; what the pipeline does with such answers: docs/oic-batching.md."""

@@ -35,7 +35,7 @@ DEFAULTS = {
     'reject': [],            # [{"field": "WH_ID", "values": ["WH3"], "status": 400}]: deterministic failures
 }
 
-# The batch trigger's row faults (devstack/oic/batch_trigger.py, row_faults.py): kept apart from the request faults.
+# The batch trigger's row faults (devstack/oic/app/batch_trigger.py, row_faults.py): kept apart from the request faults.
 DEFAULTS['row_error_rates'] = {}  # {"backendError": 0.05, "invalid": 0.01}: share of rows refused, by insertAll reason; both triggers
 # The batch trigger's answer faults (devstack/oic/answer_faults.py), drawn per batch request.
 DEFAULTS['mapper_shape_rate'] = 0.0  # share of answers in an OIC mapper's shape (objects for 1-element arrays, "3")

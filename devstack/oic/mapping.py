@@ -2,6 +2,10 @@
 
 from transforms import records
 
+# Which integration stands behind the per-record trigger: the project's mapping (`strict`: a row BigQuery refuses
+# fails the instance), or the seed's (`seed`: it answers "Submitted" whatever insertAll returns).
+INTEGRATIONS = ('strict', 'seed')
+
 # The seed maps Item_id and Backlog to strings (its BigQuery payload sample has "Item_id":"15", "Backlog":"-50");
 # the emulator, like BigQuery, coerces such strings to INT64.
 STRING_MAPPED = ('Item_id', 'Backlog')

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from devstack.oic import server as oic
+from devstack.oic.urls import SCOPE_SUFFIX
 from devstack.stack import ENV_KEYS, read_env_file
 from transforms import records
 
@@ -44,7 +44,7 @@ def test_basic_auth_still_works_on_both_listeners(clean_stack):
 
 @pytest.mark.parametrize('change, status, error', [
     ({'secret': 'wrong'}, 401, 'invalid_client'),
-    ({'scope': 'https://elsewhere:443' + oic.SCOPE_SUFFIX}, 400, 'invalid_scope'),
+    ({'scope': 'https://elsewhere:443' + SCOPE_SUFFIX}, 400, 'invalid_scope'),
 ])
 def test_token_endpoint_refuses_a_wrong_client_or_scope(clean_stack, change, status, error):
     answer = fetch_token(clean_stack, **change)

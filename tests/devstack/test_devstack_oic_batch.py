@@ -1,4 +1,4 @@
-"""The OIC stand-in's batch trigger (devstack/oic/batch_trigger.py) against the real local services: one insertAll
+"""The OIC stand-in's batch trigger (devstack/oic/app/batch_trigger.py) against the real local services: one insertAll
 for the batch, insertErrors by index, billing messages, one tracking instance per request with its record count, row
 faults, and the answer faults (an OIC mapper's shape, an HTML page with nothing inserted) read by the real caller."""
 
@@ -8,7 +8,8 @@ import uuid
 import pytest
 import requests
 
-from devstack.oic import answer_faults, batch_trigger
+from devstack.oic import answer_faults, urls
+from devstack.oic.app.stats import billing_messages
 from devstack.oic.faults import FaultError, parse
 from devstack.oic.row_faults import parse_rates
 from transforms import records
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.stack
 
 
 def batch_url(stack):
-    return stack.oic_base + batch_trigger.BATCH_PATH
+    return stack.oic_base + urls.BATCH_PATH
 
 
 def make(n, run=None):
@@ -35,7 +36,7 @@ def post_batch(stack, body, **kwargs):
 
 
 def test_billing_messages_are_one_per_started_50_kb():
-    assert [batch_trigger.billing_messages(n) for n in (1, 240, 51200, 51201, 102400, 102401)] == [1, 1, 1, 2, 2, 3]
+    assert [billing_messages(n) for n in (1, 240, 51200, 51201, 102400, 102401)] == [1, 1, 1, 2, 2, 3]
 
 
 def test_row_error_rates_are_validated():

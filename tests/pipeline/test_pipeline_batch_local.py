@@ -121,4 +121,7 @@ def test_a_local_stream_batches_over_the_wait(clean_stack, password, tmp_path):
         batches.setdefault(ack['batch_id'], []).append(_seconds(ack['event_time']))
     assert clean_stack.stats()['batch']['answers_200'] == len(batches) <= 100 // 5
     assert len(batches) >= 3  # sent as the stream ran
-    assert max(max(times) - min(times) for times in batches.values()) <= 1 + 1.0  # the wait, and a bound for the hold
+    # The wait, plus a bound for the hold and for a busy machine's source, which falls behind and catches up at twice
+    # its rate (records due over 2.4 s were measured in one batch with both cores loaded): a batch held to the end of
+    # the 5 s stream would span ~5 s.
+    assert max(max(times) - min(times) for times in batches.values()) <= 1 + 2.0

@@ -1,12 +1,16 @@
-"""The OIC URL rules: what a trigger (or token) URL may be, its parts (flow code, version, project), and how one is
-shown in logs and reports (no credentials). Pure; imported by the caller, auth, the launcher's config and the
-comparison."""
+"""The OIC URL rules: what a trigger (or token) URL may be, its parts (flow code, version, project), how one is shown
+in logs and reports (no credentials), and where the monitoring API answers. Pure; imported by the caller, auth, the
+launcher's config, the comparison and the local stand-in."""
 
 import dataclasses
 import ipaddress
 import re
 import urllib.parse
 from typing import Optional
+
+# Where OIC's monitoring API answers ("Retrieve Integration Instances", REST API for Oracle Integration 3): the
+# comparison's monitoring check reads it, the local stand-in serves it.
+MONITORING_PATH = '/ic/api/integration/v1/monitoring/instances'
 
 # The two forms of a REST trigger's URL. v1: Oracle's REST adapter page ("REST Adapter Capabilities" / "About Requests
 # to Invoke Integrations", Using the REST Adapter with Oracle Integration 3) shows

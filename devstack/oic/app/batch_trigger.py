@@ -5,8 +5,8 @@ record_id) and answers with insertAll's result mapped back by index, `{"insertEr
 validation message; `row_error_rates` in the fault settings refuses a share of rows (devstack/oic/row_faults.py);
 `mapper_shape_rate` and `html_answer_rate` change a share of answers (devstack/oic/answer_faults.py). One tracking
 instance per request, tracking the body's `count` as a tracking value named `records` (the business identifier the
-integration author assigns: docs/oic-batching.md); billing messages counted as OIC counts them, one per started 50 KB
-of request body."""
+integration author assigns: docs/oic-batching.md). Auth, the capacity gate, the body and the faults' fate are the
+request check both triggers share (devstack/oic/app/intake.py), which also counts the billing messages."""
 
 import asyncio
 
@@ -17,26 +17,13 @@ from devstack.oic import mapping
 from devstack.oic import row_faults
 from devstack.oic import sink as sink_mod
 from devstack.oic import instances as instances_mod
+from devstack.oic.app import intake
+from devstack.oic.app.answers import drop, problem
+from devstack.oic.app.auth import authorized, unauthorized
+from devstack.oic.app.state import STATE
+from devstack.oic.urls import BATCH_CODE
 from transforms import records
-from transforms.oic.batch.body import COUNT_FIELD, DEFAULT_BATCH_CODE
-
-BATCH_CODE = DEFAULT_BATCH_CODE  # the flow code --oic_batch_url defaults to
-BATCH_PATH = '/ic/api/integration/v1/flows/rest/%s/1.0/records' % BATCH_CODE
-PROJECT_BATCH_PATH = '/ic/api/integration/v2/flows/rest/project/%s/%s/1.0/records' % (instances_mod.PROJECT,
-                                                                                        BATCH_CODE)
-BILLING_UNIT = 50 * 1024  # OIC bills one message per started 50 KB of a trigger's payload
-
-
-def billing_messages(body_bytes):
-    """Messages OIC bills for a trigger request of `body_bytes` bytes: at least one, plus one per further 50 KB."""
-    return max(1, -(-body_bytes // BILLING_UNIT))
-
-
-def bill(stats, body_bytes):
-    """Counts one trigger request that reached the integration (either trigger) in the stats' billing counters."""
-    stats.billing['requests'] += 1
-    stats.billing['bytes'] += body_bytes
-    stats.billing['messages'] += billing_messages(body_bytes)
+from transforms.oic.batch.body import COUNT_FIELD
 
 
 def insert_all_body(rows):
@@ -50,53 +37,26 @@ def row_error(index, reason, message):
     return {'index': index, 'errors': [{'reason': reason, 'location': '', 'debugInfo': '', 'message': message}]}
 
 
-def register(app, state_key, helpers):
-    """Adds the batch trigger to the stand-in's app. `helpers` is the server module (auth, problem answers, body
-    parsing, dropping a connection), passed in so that this module does not import it back."""
-
-    async def batch_trigger(request):
-        state = request.app[state_key]
-        state.stats.batch['requests'] += 1
-        if not helpers.authorized(request):
-            return helpers.unauthorized(request)
-        cap = state.capacity
-        if not await state.gate.enter(cap, state.faults.settings['over_capacity'] == 'queue'):
-            state.stats.batch['answers_429'] += 1
-            return helpers.problem(429, 'concurrency limit of %d reached' % cap, headers=state.retry_after())
-        try:
-            response = await _process(request, state, helpers)
-        finally:
-            state.gate.leave(state.capacity)
-        state.stats.batch['answers_%d' % response.status] += 1
-        return response
-
-    for path in (BATCH_PATH, PROJECT_BATCH_PATH):  # v1, and the OIC 3 project form (server.py)
-        app.router.add_post(path, batch_trigger)
+async def batch_trigger(request):
+    """The batch trigger: auth, the shared request check, then the batch integration; answers counted by status."""
+    state = request.app[STATE]
+    state.stats.batch['requests'] += 1
+    if not authorized(request):
+        return unauthorized(request)
+    response = await intake.gated(request, state, _process)
+    state.stats.batch['answers_%d' % response.status] += 1
+    return response
 
 
-async def _process(request, state, helpers):
+async def _process(request, state):
     started = instances_mod.now()
-    if request.content_type != 'application/json' and not request.content_type.endswith('+json'):
-        return helpers.problem(415, 'Content-Type must be application/json, got %r' % request.content_type)
-    if request.content_length is not None and request.content_length > state.max_body:
-        return helpers.problem(413, 'body of %d bytes is over the %d byte limit'
-                               % (request.content_length, state.max_body))
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return helpers.problem(413, 'body is over the %d byte limit' % state.max_body)
-    bill(state.stats, len(raw))
-
     tracked = None  # the business identifier the integration author assigned: the body's `count` field
 
     def failed(status, detail, headers=None):
         state.instances.record(started, 'FAILED', error=detail, records=tracked, code=BATCH_CODE)
-        return helpers.problem(status, detail, headers=headers)
+        return problem(status, detail, headers=headers)
 
-    try:
-        body = helpers.parse_body(raw)
-    except ValueError as error:
-        return failed(400, str(error))
+    body = await intake.read_json(request, state, failed)
     batch = body.get('records') if isinstance(body, dict) else None
     count = body.get(COUNT_FIELD) if isinstance(body, dict) else None
     # OIC tracks a business identifier only from a field of the trigger's payload ("Assign Business Identifiers for
@@ -105,17 +65,8 @@ async def _process(request, state, helpers):
     if not isinstance(batch, list) or not batch:
         return failed(400, 'the body must be {"records": [record, ...]} with at least one record')
     fate = state.faults.draw()
-    if fate['drop']:
-        return helpers._drop(request)
-    if fate['delay']:
-        await asyncio.sleep(fate['delay'])
-    if fate['hang']:
-        await asyncio.sleep(fate['hang'])
-    if fate['error'] == 429:  # throttled at the gateway: no instance, as in OIC
-        return helpers.problem(429, 'injected throttling', headers=state.retry_after())
-    if fate['error']:
-        return failed(fate['error'], 'injected HTTP %d' % fate['error'],
-                      headers=state.retry_after() if fate['error'] == 503 else None)
+    # The batch trigger's delays are not counted in the stats' delayed / delay_s (they never were).
+    await intake.apply_fate(request, state, fate, failed, counts_delay=False)
     answer_fate = state.faults.answer_fate()
     if answer_fate['html']:  # a gateway's page: the integration never ran, nothing inserted, no instance
         state.stats.batch['answers_html'] += 1
@@ -133,7 +84,7 @@ async def _process(request, state, helpers):
         state.stats.batch['late_answers'] += 1
         await asyncio.sleep(fate['late'])
     if fate['drop_after']:
-        return helpers._drop(request)
+        return drop(request)
     answer = {'kind': 'bigquery#tableDataInsertAllResponse'}
     if errors:
         answer['insertErrors'] = errors
