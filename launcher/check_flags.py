@@ -1,6 +1,6 @@
-"""`python -m launcher.check_flags (quick|stack.env|stand-in|stand-in-https) PIPELINE_FLAGS...`: the run's flags checked as
-`python -m pipeline.run` checks them (launcher.run.parse: the same flags, values and rules), before run_local.sh starts
-anything. Exit 2 with the run's one-line error, 0 when the run would start.
+"""`python -m launcher.check_flags (quick|stack.env|stand-in|stand-in-https) PIPELINE_FLAGS...`: the run's flags
+checked as `python -m pipeline.run` checks them (launcher.run.parse: the same flags, values and rules), before
+run_local.sh starts anything. Exit 2 with the run's one-line error, 0 when the run would start.
 
 Two passes, so that a mistyped flag costs no Beam import (about 3 s): first the flags alone, Beam-free (quick_check:
 an unknown flag, a value of the wrong type or not among a flag's choices), from the project's declarations
@@ -8,10 +8,10 @@ an unknown flag, a value of the wrong type or not among a flag's choices), from 
 launcher/flag_reference.py); then, only when they pass, the full resolution with Beam's options (the rules between
 flags, the budgets, the runner).
 
-`quick` runs the first pass only (run_local.sh does, before it even asks whether a stack is up).
-Otherwise the first argument says where the local stack's variables (OIC_URL, BQ_ENDPOINT, ...) come from: `stack.env`, a stack that
-is up (its stack.env already in the environment), or `stand-in`/`stand-in-https`: what devstack would write for a
-stack about to start (no CA yet), with the HTTPS trigger URL for --oic_auth oauth."""
+`quick` runs the first pass only (run_local.sh does, before it even asks whether a stack is up). Otherwise the first
+argument says where the local stack's variables (OIC_URL, BQ_ENDPOINT, ...) come from: `stack.env`, a stack that is up
+(its stack.env already in the environment), or `stand-in`/`stand-in-https`: what devstack would write for a stack
+about to start (no CA yet), with the HTTPS trigger URL for --oic_auth oauth."""
 
 import argparse
 import json

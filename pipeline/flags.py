@@ -26,8 +26,9 @@ EPILOG = ('The local stack (./run_local.sh up) writes .local/stack.env; `set -a;
           'completed (whatever was dead-lettered), 1 it failed, 2 a usage or configuration error, or OIC/the '
           'BigQuery emulator cannot be reached, 130 stopped by Ctrl-C, 143 stopped by SIGTERM.')
 HELP_BEAM = '--help_beam'
-BEAM_FLAGS_NOTE = ('Every standard Beam option is accepted beside these (--runner, --project, --region, --temp_location, '
-                   '--streaming, --max_num_workers, --dry_run, ...): `%s %s` lists them all.' % (PROG, HELP_BEAM))
+BEAM_FLAGS_NOTE = ('Every standard Beam option is accepted beside these (--runner, --project, --region, '
+                   '--temp_location, --streaming, --max_num_workers, --dry_run, ...): `%s %s` lists them all.'
+                   % (PROG, HELP_BEAM))
 
 
 @dataclasses.dataclass(frozen=True)
