@@ -48,3 +48,15 @@ def test_check_mode_reports_a_stale_file_with_the_command(tmp_path, monkeypatch,
     assert 'python -m launcher.flag_reference' in capsys.readouterr().err
     assert flag_reference.main([]) == 0 and stale.read_text(encoding='utf-8') == flag_reference.render()
     assert flag_reference.main(['--check']) == 0
+
+
+def test_warehouse_options_adds_exactly_the_declared_flags():
+    """A flag added to WarehouseOptions outside pipeline/flags.py would be refused by the quick check (unknown) and
+    missing from --help and docs/flags.md: every flag is declared there, once."""
+    import argparse
+    from pipeline.flags import names
+    from pipeline.options import WarehouseOptions
+    scratch = argparse.ArgumentParser(add_help=False)
+    WarehouseOptions._add_argparse_args(scratch)  # pylint: disable=protected-access
+    added = [action.dest for action in scratch._actions]  # pylint: disable=protected-access
+    assert sorted(added) == sorted(names()) and len(set(names())) == len(names())
