@@ -13,7 +13,12 @@ per worker VM (at least 4), as the batch grouping always had.
 import dataclasses
 from typing import Optional
 
-MODES = ('adaptive', 'fixed')
+MODES = ('adaptive', 'fixed')  # --oic_concurrency_mode's choices
+DEFAULT_MODE = 'adaptive'  # --oic_concurrency_mode
+# --oic_concurrency by mode, the job's total in both: adaptive, the ceiling of the requests in flight the workers'
+# limits may grow to together (one OIC message pack's 100 synchronous requests); fixed, the requests in flight for the
+# whole job.
+DEFAULT_TOTAL = {'adaptive': 100, 'fixed': 16}
 MAX_POSTING_KEYS = 1024  # keys of the keyed spread at most (beyond this a key per slot buys nothing)
 
 

@@ -20,14 +20,9 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.run_record import live_stats
 from transforms import records as rec
-from transforms.oic.credentials import PasswordRef
-from transforms.oic.auth import OAuthClient
 from transforms.oic.errors import OICAuthError, OICStopError  # noqa: F401 (OICAuthError: part of this module's API)
-from transforms.oic.caller import (
-    DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S, OICCaller, Outcome, internal_error)
-from transforms.oic.urls import check_oic_url
-from transforms.oic.retry import (
-    DEFAULT_DEADLINE_S, DEFAULT_INITIAL_BACKOFF_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF_S, RetryPolicy)
+from transforms.oic.caller import OICCaller, Outcome, internal_error
+from transforms.oic.sender.settings import SenderSettings
 from transforms.oic import budget as job_budget
 from transforms.oic.batch.grouping import shard_of
 from transforms.oic.rate_limit import GlobalRateLimit, TakeGlobalBudget
@@ -35,11 +30,9 @@ from transforms.oic.throttle import WorkerState
 
 DEAD_LETTER = 'dead_letter'
 LIMITS = 'limits'  # tagged output: the concurrency limit of a worker at each change
-DEFAULT_CONCURRENCY_MODE = 'adaptive'  # --oic_concurrency_mode
-# --oic_concurrency by mode, the job's total in both (transforms/oic/budget.py): adaptive, the ceiling of the requests
-# in flight the workers' limits may grow to together (one OIC message pack's 100 synchronous requests); fixed, the
-# requests in flight for the whole job.
-DEFAULT_CONCURRENCY = {'adaptive': 100, 'fixed': 16}
+# --oic_concurrency_mode's and --oic_concurrency's defaults, at home in transforms/oic/budget.py (named here for
+# pipeline/options.py).
+DEFAULT_CONCURRENCY_MODE, DEFAULT_CONCURRENCY = job_budget.DEFAULT_MODE, job_budget.DEFAULT_TOTAL
 METRICS_NAMESPACE = 'oic'
 AUTH_STOP_AFTER = 3  # Consecutive 401/403 answers (no success between) that stop the run.
 DEAD_REASONS = ('http_400', 'http_401', 'http_403', 'http_404', 'http_413', 'attempts_exhausted',
@@ -89,16 +82,10 @@ class _PostFn(beam.DoFn):
     Metrics are updated here, on the bundle's thread: Beam does not see metrics from other threads.
     """
 
-    def __init__(self, url, username, password_ref, payload_shape, budget, timeouts, policy,
-                 caller_factory=None, oauth=None, ca_pem=None, live_dir=None):
-        self._url, self._username, self._password_ref = url, username, password_ref
-        self._budget = budget  # the job's (transforms/oic/budget.py); setup() takes this process's share of it
-        self._oauth, self._ca_pem = oauth, ca_pem
+    def __init__(self, settings: SenderSettings, caller_factory=None):
+        self._settings, self._caller_factory = settings, caller_factory
         self._token_shared = shared.Shared()  # One token cache per worker process (all DoFn instances share it).
-        self._live_dir = live_dir
-        self._shape, self._timeouts = payload_shape, timeouts
-        self._policy, self._caller_factory = policy, caller_factory
-        self._mode = budget.mode
+        budget = settings.budget  # the job's (transforms/oic/budget.py); setup() takes this process's share of it
         self._concurrency, self._max_rps = budget.total, budget.max_rps or None  # until setup() takes the share
         # One set of throttling state per worker process for this transform (Beam's Shared: released with the
         # last DoFn instance that holds it, unlike a module-level registry).
@@ -119,11 +106,12 @@ class _PostFn(beam.DoFn):
         # The job's budget is divided among the processes that can post (transforms/oic/budget.py), counted here,
         # on the worker: on Dataflow a VM runs one SDK process per vCPU (each its own WorkerState), and the launcher
         # may not know the machine type (Dataflow picks it when --machine_type is not given).
-        part = job_budget.share(self._budget, os.cpu_count())
+        part = job_budget.share(self._settings.budget, os.cpu_count())
         self._concurrency, self._max_rps = part.concurrency, part.max_rps
         if part.posting > 1:
             logging.info('OIC budget: up to %d processes post; this one keeps %s %d requests in flight and %s '
-                         'requests/s', part.posting, 'at most' if self._mode == 'adaptive' else 'its share of',
+                         'requests/s', part.posting,
+                         'at most' if self._settings.budget.mode == 'adaptive' else 'its share of',
                          self._concurrency, ('%.3g' % self._max_rps) if self._max_rps else 'no cap on')
         self._stop = threading.Event()
         self._auth = AuthWatch()
@@ -131,24 +119,28 @@ class _PostFn(beam.DoFn):
         self._worker = None
         self._worker_id = '%s:%d' % (socket.gethostname(), os.getpid())
         # What the caller is doing, counted as it happens, for the launcher's progress line (local runs).
-        self._live = live_stats.stats_for(self._live_dir, 'oic') if self._live_dir else None
+        live_dir = self._settings.live_dir
+        self._live = live_stats.stats_for(live_dir, 'oic') if live_dir else None
         if self._live is not None:
             self._live.set_limit(self._concurrency)
         if self._caller_factory is not None:
             self._caller = self._caller_factory()
         else:
-            if self._oauth is not None:
+            settings = self._settings
+            oauth = settings.oauth
+            if oauth is not None:
                 self._tokens = self._token_shared.acquire(
-                    lambda: _SharedTokens(self._oauth.provider(self._ca_pem, self._timeouts)))
+                    lambda: _SharedTokens(oauth.provider(settings.ca_pem, settings.timeouts)))
             # The worker's limit holds for the whole process: a worker runs several DoFn instances (one per harness
             # thread), and they draw on one set of request slots and throttling signals. The thread pool is as big
             # as the ceiling, so the limit (not the pool) decides how many requests are in flight.
-            self._worker = self._shared.acquire(lambda: WorkerState(self._concurrency, self._max_rps, self._mode))
-            self._caller = OICCaller(self._url, self._username,
-                                     None if self._oauth else self._password_ref.read(), self._concurrency,
-                                     self._timeouts, self._policy, self._worker.gate(), self._shape, self._stop,
-                                     auth=self._tokens.provider if self._tokens else None, ca_pem=self._ca_pem,
-                                     observer=self._live)
+            self._worker = self._shared.acquire(
+                lambda: WorkerState(self._concurrency, self._max_rps, settings.budget.mode))
+            self._caller = OICCaller(settings.url, settings.username,
+                                     None if oauth else settings.password_ref.read(), self._concurrency,
+                                     settings.timeouts, settings.policy, self._worker.gate(), settings.payload_shape,
+                                     self._stop, auth=self._tokens.provider if self._tokens else None,
+                                     ca_pem=settings.ca_pem, observer=self._live)
         self._executor = concurrent.futures.ThreadPoolExecutor(self._concurrency, thread_name_prefix='oic-post')
 
     def start_bundle(self):
@@ -228,12 +220,13 @@ class _PostFn(beam.DoFn):
             raise outcome.error
         if self._auth.seen(outcome.kind):
             self._stop.set()
-            if self._oauth is not None:
+            if self._settings.oauth is not None:
                 raise OICAuthError('OIC refused the credentials: HTTP %d to new tokens of client %r on %d requests in '
                                    'a row; check that the confidential app has the ServiceInvoker role'
-                                   % (outcome.status, self._oauth.client_id, AUTH_STOP_AFTER))
+                                   % (outcome.status, self._settings.oauth.client_id, AUTH_STOP_AFTER))
             raise OICAuthError('OIC refused the credentials of user %r (HTTP %d on %d requests in a row); check '
-                               '--oic_username and the password' % (self._username, outcome.status, AUTH_STOP_AFTER))
+                               '--oic_username and the password'
+                               % (self._settings.username, outcome.status, AUTH_STOP_AFTER))
         if outcome.kind == 'ack':
             value = ack(record, outcome.status, outcome.attempts, outcome.latency_s)
             yield WindowedValue(value, timestamp, (window,))
@@ -329,10 +322,10 @@ class PostToOIC(beam.PTransform):
     """Posts records to the OIC REST trigger; returns acknowledgements, `.dead_letter` and `.limits`.
 
     Many requests in flight per worker process over a keep-alive pool, as many as its concurrency limit allows:
-    adaptive (default; found from OIC's answers, up to its share of `concurrency`) or fixed (its share of
-    `concurrency`), the share being the job's total divided among the processes that post (`budget`); retries with backoff
-    for retryable outcomes, overload answers not counted against max_attempts; the record's record_id is the same on
-    every attempt.
+    adaptive (default; found from OIC's answers, up to its share of the budget's total) or fixed (its share of the
+    total), the share being the job's total divided among the processes that post (`settings.budget`); retries with
+    backoff for retryable outcomes (`settings.policy`), overload answers not counted against max_attempts; the
+    record's record_id is the same on every attempt.
 
     Element in:  a valid record dict.
     Main out:    {'path': 'oic', 'record_id': '…', 'status': 200, 'attempts': 1, 'latency_ms': 41.2,
@@ -343,43 +336,19 @@ class PostToOIC(beam.PTransform):
                    'ceiling': 100}  (one per change of a worker's limit)
     """
 
-    def __init__(self, url: str, username: Optional[str], password_ref: PasswordRef = PasswordRef(),
-                 payload_shape: str = 'extended', concurrency: int = DEFAULT_CONCURRENCY['adaptive'],
-                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S, read_timeout: float = DEFAULT_READ_TIMEOUT_S,
-                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, deadline_s: float = DEFAULT_DEADLINE_S,
-                 max_rps: Optional[float] = None, initial_backoff_s: float = DEFAULT_INITIAL_BACKOFF_S,
-                 max_backoff_s: float = DEFAULT_MAX_BACKOFF_S, allow_insecure_http: bool = False,
-                 caller_factory: Optional[Callable[[], Caller]] = None, oauth: Optional[OAuthClient] = None,
-                 ca_pem: Optional[str] = None, live_dir: Optional[str] = None,
-                 concurrency_mode: str = DEFAULT_CONCURRENCY_MODE, budget: Optional[job_budget.Budget] = None,
-                 spread: bool = False, rate_limit: Optional[GlobalRateLimit] = None):
-        """`caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g.
-        with a fake in tests; the URL rule still applies. `oauth`: Bearer tokens of this client instead of Basic
-        Auth (`username` and `password_ref` are then unused). `ca_pem`: the PEM text of the CAs an https URL's
-        certificate (and the token URL's) must chain to; None = the system's trust store. It travels with the job
-        (certificates are public), so workers need no local file. `live_dir`: the run directory whose live stats
-        (transforms/run_record/live_stats.py) the caller keeps current; None = none. `budget`: the job's budget and
-        who shares it (transforms/oic/budget.py), each posting process taking its share on the worker; without it,
-        `concurrency`, `max_rps` and `concurrency_mode` are the budget of a job that posts from one process.
-        `spread`: records are first moved to the processes of the budget's posting keys (SpreadOverKeys), so that
-        no more processes post than it was divided among. `rate_limit`: each request first takes a grant of the
-        job-wide Envoy rate-limit service (TakeGlobalBudget; a request = a record here, a batch in
-        PostBatchesToOIC)."""
+    def __init__(self, settings: SenderSettings, caller_factory: Optional[Callable[[], Caller]] = None,
+                 rate_limit: Optional[GlobalRateLimit] = None, spread: bool = False):
+        """`settings`: where and how to post (SenderSettings; `resolve` builds it from flag-shaped values).
+        `caller_factory` (picklable, called once per DoFn instance in setup()) replaces the HTTP caller, e.g. with a
+        fake in tests; the URL rule still applies. `rate_limit`: each request first takes a grant of the job-wide
+        Envoy rate-limit service (TakeGlobalBudget; a request = a record here, a batch in PostBatchesToOIC).
+        `spread`: records are first moved to the processes of the budget's posting keys (SpreadOverKeys), so that no
+        more processes post than it was divided among."""
         super().__init__()
-        what = 'Basic Auth' if oauth is None else 'a Bearer token'
-        check_oic_url(url, allow_insecure_http, what)
-        if oauth is not None:
-            check_oic_url(oauth.token_url, allow_insecure_http, 'the OAuth client secret')
-        if budget is None:
-            if concurrency < 1:
-                raise ValueError('concurrency must be at least 1')
-            budget = job_budget.Budget(concurrency_mode, concurrency, max_rps or 0.0)
-        if spread and budget.posting_keys is None:
+        if spread and settings.budget.posting_keys is None:
             raise ValueError('spread needs a budget with posting keys')
-        self.budget, self._spread, self._rate_limit = budget, spread, rate_limit
-        policy = RetryPolicy(max_attempts, deadline_s, initial_backoff_s, max_backoff_s)
-        self._fn = _PostFn(url, username, password_ref, payload_shape, budget, (connect_timeout, read_timeout),
-                           policy, caller_factory, oauth, ca_pem, live_dir)
+        self.settings, self.budget, self._spread, self._rate_limit = settings, settings.budget, spread, rate_limit
+        self._fn = _PostFn(settings, caller_factory)
 
     def _requests(self, items: beam.PCollection) -> beam.PCollection:
         """`items` (each one request: a record, or a batch) once the rate-limit service granted each (if any)."""

@@ -5,7 +5,7 @@ dead letter per record, each naming the request that carried it."""
 import itertools
 import time
 import uuid
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -17,6 +17,8 @@ from transforms.oic import post as per_record
 from transforms.oic.batch import grouping, send
 from transforms.oic.caller import internal_error
 from transforms.oic.errors import OICAuthError
+from transforms.oic.rate_limit import GlobalRateLimit
+from transforms.oic.sender.settings import SenderSettings
 
 
 class _BatchPostFn(per_record._PostFn):
@@ -58,8 +60,8 @@ class _BatchPostFn(per_record._PostFn):
         result = send.BatchResult()
         group, rounds = send.new_batch_id(), itertools.count(1)
         try:
-            send.send_batch(self._caller.call_body, batch, self._shape, self._policy, self._stop,
-                            new_id=lambda: rec.batch_round_id(group, next(rounds)), into=result)
+            send.send_batch(self._caller.call_body, batch, self._settings.payload_shape, self._settings.policy,
+                            self._stop, new_id=lambda: rec.batch_round_id(group, next(rounds)), into=result)
         except BaseException as err:  # noqa: B036 (a pool thread: nothing above it would see the error)
             failed = internal_error(err, time.monotonic() - started)
             batch_id = 'internal-error-%s' % uuid.uuid4().hex[:12]
@@ -110,7 +112,7 @@ class _BatchPostFn(per_record._PostFn):
 class PostBatchesToOIC(per_record.PostToOIC):
     """Groups records into request bodies `{"records": [...]}` of at most `max_kb` KB (GroupByBytes; a record never
     waits longer than about `wait_s` in a stream) and posts each to the batch trigger at `url`; returns
-    acknowledgements, `.dead_letter` and `.limits` as PostToOIC does (every argument of PostToOIC is taken; a
+    acknowledgements, `.dead_letter` and `.limits` as PostToOIC does (its settings and seams; a
     `rate_limit` grant is taken per batch, the request, and a `budget`'s posting keys are the grouping's `shards`).
 
     Main out:     the per-record acknowledgement plus {'batch_id': '…', 'batch_records': 212, 'batch_bytes': 51190},
@@ -121,14 +123,14 @@ class PostBatchesToOIC(per_record.PostToOIC):
                   deadline_exceeded for a row refused with a retryable reason until the policy gave up.
     """
 
-    def __init__(self, url: str, username: Optional[str], max_kb: float,
-                 wait_s: float = grouping.DEFAULT_WAIT_S, shards: int = grouping.DEFAULT_SHARDS,
-                 streaming: bool = False, **kwargs):
-        super().__init__(url, username, **kwargs)
+    def __init__(self, settings: SenderSettings, max_kb: float, wait_s: float = grouping.DEFAULT_WAIT_S,
+                 shards: int = grouping.DEFAULT_SHARDS, streaming: bool = False,
+                 caller_factory: Optional[Callable[[], per_record.Caller]] = None,
+                 rate_limit: Optional[GlobalRateLimit] = None):
+        super().__init__(settings, caller_factory, rate_limit)
         self._fn = _BatchPostFn.wrapping(self._fn)
         shards = self.budget.posting_keys or shards
-        self._group = grouping.GroupByBytes(max_kb, wait_s, kwargs.get('payload_shape', 'extended'), shards,
-                                            streaming)
+        self._group = grouping.GroupByBytes(max_kb, wait_s, settings.payload_shape, shards, streaming)
 
     def expand(self, records: beam.PCollection):  # -> DoOutputsTuple
         batches = records | 'Group' >> self._group  # keyed: the budget's posting keys are its shards
