@@ -270,7 +270,7 @@ def test_the_dofn_takes_its_share_on_the_worker(monkeypatch):
         fn = PostToOIC(resolve('https://oic.example.com/x', 'u', budget=budget), caller_factory=Fake)._fn
         fn.setup()
         try:
-            return fn._concurrency, fn._max_rps
+            return fn._sender.concurrency, fn._sender.max_rps
         finally:
             fn.teardown()
     # 10 VMs of 4 vCPU, a total of 16 over 8 posting keys, 200/s: 8 of the 40 processes post, 2 and 25/s each.

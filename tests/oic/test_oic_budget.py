@@ -25,7 +25,7 @@ def test_dofn_instances_of_a_process_share_the_workers_request_slots(clean_stack
     try:
         records = [rec.make_record(1, 'budget', i) for i in range(24)]
         with concurrent.futures.ThreadPoolExecutor(12) as pool:  # 12 callers at once, 6 per instance
-            outcomes = list(pool.map(lambda i: instances[i % 2]._caller.call(records[i]), range(len(records))))
+            outcomes = list(pool.map(lambda i: instances[i % 2]._sender.caller.call(records[i]), range(len(records))))
     finally:
         for fn in instances:
             fn.teardown()
