@@ -8,7 +8,7 @@ from typing import Callable, List, Optional, Tuple, Union
 
 from apache_beam.io.components.util import MovingSum
 
-from transforms.oic.budget import MODES as CONCURRENCY_MODES
+from transforms.oic.budget import ADAPTIVE, DEFAULT_MODE, FIXED, MODES as CONCURRENCY_MODES
 from transforms.oic.concurrency_limit import AdaptiveLimit, FixedLimit
 
 WINDOW_MS = 30_000
@@ -136,12 +136,12 @@ class WorkerState:
     requests when asked, kept throttling after recovery). In fixed mode the throttle stays as it was.
     """
 
-    def __init__(self, concurrency: int, max_rps: Optional[float] = None, mode: str = 'adaptive',
+    def __init__(self, concurrency: int, max_rps: Optional[float] = None, mode: str = DEFAULT_MODE,
                  clock: Callable[[], float] = time.monotonic):
         if mode not in CONCURRENCY_MODES:
             raise ValueError('concurrency mode must be one of %s' % (CONCURRENCY_MODES,))
         self.mode, self.ceiling = mode, concurrency
-        self.throttler = OverloadThrottler() if mode == 'fixed' else None
+        self.throttler = OverloadThrottler() if mode == FIXED else None
         self.bucket = TokenBucket(max_rps) if max_rps else None
         self.history: List[Tuple[float, float]] = []  # (unix time, limit) at every change, for the run record
         self._lock = threading.Lock()
@@ -150,7 +150,7 @@ class WorkerState:
         self._paced_from: Optional[float] = None  # when the limit went below one request (None: it is not)
         self._paced_s = 0.0  # time paced below one request not yet taken (take_paced_ms)
         self.limiter: Union[AdaptiveLimit, FixedLimit]
-        if mode == 'adaptive':
+        if mode == ADAPTIVE:
             self.limiter = AdaptiveLimit(concurrency, on_change=self._changed, clock=clock)
         else:
             self.limiter = FixedLimit(concurrency, clock=clock)

@@ -160,7 +160,7 @@ class InFlight:
         self.concurrency, self.max_rps = part.concurrency, part.max_rps
         if part.posting > 1:
             logging.info('OIC budget: up to %d processes post; this one keeps %s %d requests in flight and %s '
-                         'requests/s', part.posting, 'at most' if mode == 'adaptive' else 'its share of',
+                         'requests/s', part.posting, 'at most' if mode == job_budget.ADAPTIVE else 'its share of',
                          self.concurrency, ('%.3g' % self.max_rps) if self.max_rps else 'no cap on')
         self.stop = threading.Event()
         self._auth = AuthWatch()
