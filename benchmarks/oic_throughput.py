@@ -15,6 +15,7 @@ from benchmarks import machine
 from devstack.testing import running_stack
 from transforms import records as rec
 from transforms.oic.post import PostToOIC
+from transforms.oic.sender.settings import resolve
 from transforms.oic.auth import OAuthClient
 from transforms.run_record.files import read_records
 from transforms.run_record.record_run import RecordRun
@@ -68,8 +69,8 @@ def measure_post_to_oic(stack, count, concurrency, tls=None, mode='adaptive'):
             kwargs['oauth'] = OAuthClient(stack.token_url, stack.client_id, stack.scope)
     clock = time.monotonic()
     with beam.Pipeline(options=PipelineOptions(DIRECT)) as pipeline:
-        posted = pipeline | beam.Create(records) | PostToOIC(url, stack.username, concurrency=concurrency,
-                                                             concurrency_mode=mode, **kwargs)
+        posted = pipeline | beam.Create(records) | PostToOIC(resolve(url, stack.username, concurrency=concurrency,
+                                                                     concurrency_mode=mode, **kwargs))
         _ = posted.acks | beam.CombineGlobally(_SpanFn()) | RecordRun(out, 'span')
     wall = time.monotonic() - clock
     (acked, first, last), = [tuple(s) for s in read_records(out, 'span')]

@@ -13,6 +13,8 @@ from transforms.oic.post import Caller, PostToOIC
 from transforms.oic.batch.post import PostBatchesToOIC
 from transforms.oic.auth import CLIENT_SECRET_ENV, OAuthClient
 from transforms.oic.rate_limit import GlobalRateLimit
+from transforms.oic.retry import RetryPolicy
+from transforms.oic.sender.settings import SenderSettings
 from transforms.run_record.record_run import RecordRun
 from transforms.run_record.tables import RunRecordTables
 
@@ -37,17 +39,18 @@ class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
         if c.batch_kb:  # batches of at most batch_kb KB to the batch trigger (docs/oic-batching.md)
             post = functools.partial(PostBatchesToOIC, max_kb=c.batch_kb, wait_s=c.batch_wait, streaming=c.streaming)
             url = c.batch_url or c.url
-        posted = records | 'Post' >> post(
+        settings = SenderSettings(
             url, c.username,
             password_ref=PasswordRef(secret=c.password_secret) if c.password_secret else PasswordRef(),
             payload_shape=c.payload, budget=c.budget,
-            connect_timeout=c.connect_timeout, read_timeout=c.read_timeout,
-            max_attempts=c.max_attempts, deadline_s=c.deadline,
-            allow_insecure_http=c.allow_insecure_http, caller_factory=self._caller_factory,
-            oauth=_oauth_client(c), ca_pem=c.ca_pem,
-            rate_limit=(GlobalRateLimit.for_url(c.rate_limiter, c.rate_limit_domain, c.url)
-                        if c.rate_limiter else None),
+            connect_timeout_s=c.connect_timeout, read_timeout_s=c.read_timeout,
+            policy=RetryPolicy(max_attempts=c.max_attempts, deadline_s=c.deadline),
+            allow_insecure_http=c.allow_insecure_http, oauth=_oauth_client(c), ca_pem=c.ca_pem,
             live_dir=self._out if run_record.is_local(self._out) else None)
+        posted = records | 'Post' >> post(
+            settings, caller_factory=self._caller_factory,
+            rate_limit=(GlobalRateLimit.for_url(c.rate_limiter, c.rate_limit_domain, c.url)
+                        if c.rate_limiter else None))
         _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind('oic'), self._tables)
         _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(
             self._out, run_record.dead_letters_kind('oic'), self._tables)

@@ -11,7 +11,7 @@ from pipeline.config.errors import UsageError
 from pipeline.config.source import SourceConfig
 from pipeline.options import WarehouseOptions
 from transforms.oic.budget import Budget, posting_keys
-from transforms.oic.post import DEFAULT_CONCURRENCY
+from transforms.oic.budget import DEFAULT_CONCURRENCY
 from transforms.oic.auth import CLIENT_SECRET_ENV
 from transforms.oic.urls import check_oic_url, is_loopback, parse_trigger_url
 from transforms.oic.batch.grouping import DEFAULT_BATCH_CODE, DEFAULT_SHARDS

@@ -255,6 +255,7 @@ def test_the_share_per_vcpu_is_on_for_dataflow_unless_one_sdk_process_per_vm():
 
 def test_the_dofn_takes_its_share_on_the_worker(monkeypatch):
     from transforms.oic.post import PostToOIC
+    from transforms.oic.sender.settings import resolve
     from transforms.oic.caller import Outcome
 
     class Fake:
@@ -266,10 +267,10 @@ def test_the_dofn_takes_its_share_on_the_worker(monkeypatch):
 
     def share_on(cpus, budget):
         monkeypatch.setattr('os.cpu_count', lambda: cpus)
-        fn = PostToOIC('https://oic.example.com/x', 'u', caller_factory=Fake, budget=budget)._fn
+        fn = PostToOIC(resolve('https://oic.example.com/x', 'u', budget=budget), caller_factory=Fake)._fn
         fn.setup()
         try:
-            return fn._concurrency, fn._max_rps
+            return fn._sender.concurrency, fn._sender.max_rps
         finally:
             fn.teardown()
     # 10 VMs of 4 vCPU, a total of 16 over 8 posting keys, 200/s: 8 of the 40 processes post, 2 and 25/s each.
@@ -278,5 +279,5 @@ def test_the_dofn_takes_its_share_on_the_worker(monkeypatch):
     assert share_on(2, Budget('fixed', 16, 200.0, 1, True, 8)) == (8, 100.0)
     assert share_on(4, Budget('adaptive', 64, 0.0, 4)) == (16, None)  # four local processes: a ceiling of 16 each
     # Without a budget, concurrency and max_rps are the budget of a job that posts from one process.
-    fn = PostToOIC('https://oic.example.com/x', 'u', caller_factory=Fake, concurrency=5, max_rps=20.0)._fn
-    assert fn._budget == Budget('adaptive', 5, 20.0)
+    fn = PostToOIC(resolve('https://oic.example.com/x', 'u', concurrency=5, max_rps=20.0), caller_factory=Fake)._fn
+    assert fn._settings.budget == Budget('adaptive', 5, 20.0)

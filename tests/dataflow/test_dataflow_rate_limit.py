@@ -15,6 +15,7 @@ from transforms.oic.batch.post import PostBatchesToOIC
 from transforms.oic.budget import Budget
 from transforms.oic.caller import Outcome
 from transforms.oic.post import PostToOIC
+from transforms.oic.sender.settings import resolve
 from transforms.oic.rate_limit import GlobalRateLimit, TakeGlobalBudget
 
 BATCH_URL = 'http://127.0.0.1:9/ic/api/integration/v1/flows/rest/WAREHOUSE_BATCH/1.0/records'
@@ -107,7 +108,7 @@ def test_the_batched_path_takes_one_grant_per_request_not_per_record():
         budget = GlobalRateLimit.for_url('127.0.0.1:%d' % service.port, 'oic', BATCH_URL)
         with beam.Pipeline('DirectRunner') as pipeline:
             posted = pipeline | beam.Create(records) | PostBatchesToOIC(
-                BATCH_URL, 'user', max_kb=2, caller_factory=AcceptingBatchCaller, rate_limit=budget)
+                resolve(BATCH_URL, 'user'), max_kb=2, caller_factory=AcceptingBatchCaller, rate_limit=budget)
             assert_that(posted.acks | beam.Map(lambda a: a['record_id']),
                         equal_to([r['record_id'] for r in records]))
     requests = len(AcceptingBatchCaller.bodies)
@@ -122,8 +123,8 @@ def test_the_per_record_path_takes_one_grant_per_record_after_its_keyed_spread()
         limit = GlobalRateLimit.for_url('127.0.0.1:%d' % service.port, 'oic', BATCH_URL)
         with beam.Pipeline('DirectRunner') as pipeline:
             posted = pipeline | beam.Create(records) | PostToOIC(
-                BATCH_URL, 'user', caller_factory=AcceptingCaller, rate_limit=limit, spread=True,
-                budget=Budget('fixed', 4, posting_keys=2))
+                resolve(BATCH_URL, 'user', budget=Budget('fixed', 4, posting_keys=2)), caller_factory=AcceptingCaller,
+                rate_limit=limit, spread=True)
             assert_that(posted.acks | beam.Map(lambda a: a['record_id']),
                         equal_to([r['record_id'] for r in records]))
     assert len(service.requests) - service.over_limit == len(records)

@@ -23,9 +23,8 @@ class Clock:
         self.now += seconds
 
 
-def limiter(clock, **kwargs):
-    kwargs.setdefault('ceiling', 1000)
-    return cl.AdaptiveLimit(clock=clock, **kwargs)
+def limiter(clock, ceiling=1000, on_change=None, **knobs):
+    return cl.AdaptiveLimit(ceiling, cl.LimiterSettings(**knobs), clock=clock, on_change=on_change)
 
 
 def fill(lim):
@@ -227,9 +226,10 @@ def test_probing_grows_slowly_near_the_last_cut_then_faster():
     start = lim.limit_value
     limits = probe_until_cut(lim, clock)
     steps = [round(b - a, 9) for a, b in zip([start] + limits, limits)]
-    assert steps[:lim.plateau_rounds] == [lim.probe_step] * lim.plateau_rounds  # slow, near where OIC said no
-    after = steps[lim.plateau_rounds:]
-    assert after == sorted(after) and after[0] > lim.probe_step and after[-1] > 1  # then accelerating
+    knobs = lim.settings
+    assert steps[:knobs.plateau_rounds] == [knobs.probe_step] * knobs.plateau_rounds  # slow, near where OIC said no
+    after = steps[knobs.plateau_rounds:]
+    assert after == sorted(after) and after[0] > knobs.probe_step and after[-1] > 1  # then accelerating
     assert lim.in_flight == 0
 
 
@@ -272,7 +272,8 @@ def test_below_one_in_flight_requests_are_paced():
         clock.advance(0.002)
         lim.release(ticket, cl.BACKPRESSURE)
         paces.append(lim.limit_value)
-    assert paces == pytest.approx([lim.paced_entry, lim.paced_entry / 2, lim.paced_entry / 4])
+    entry = lim.settings.paced_entry
+    assert paces == pytest.approx([entry, entry / 2, entry / 4])
     assert lim.try_acquire() is None and lim.ready_at() > clock()
     clock.now = lim.ready_at()
     assert lim.try_acquire() is not None
@@ -299,7 +300,7 @@ def test_an_outage_is_probed_at_least_every_max_pause():
             clock.now = lim.ready_at()
             ticket = lim.try_acquire()
         lim.release(ticket, cl.BACKPRESSURE)
-    assert lim.limit_value == lim.floor and lim.ready_at() - clock() <= 1.0
+    assert lim.limit_value == lim.settings.floor and lim.ready_at() - clock() <= 1.0
 
 
 def test_changes_are_counted_and_reported():
@@ -319,10 +320,11 @@ def test_fixed_limit_never_moves():
 
 
 def test_bad_settings_are_refused():
-    for kwargs in ({'ceiling': 0}, {'ceiling': 4, 'floor': 0}, {'ceiling': 4, 'backoff': 1.0},
-                   {'ceiling': 4, 'baseline_rise': 0.5, 'baseline_fall': 0.1}, {'ceiling': 4, 'spread_alpha': 0}):
+    with pytest.raises(ValueError):
+        cl.AdaptiveLimit(0)
+    for knobs in ({'floor': 0}, {'backoff': 1.0}, {'baseline_rise': 0.5, 'baseline_fall': 0.1}, {'spread_alpha': 0}):
         with pytest.raises(ValueError):
-            cl.AdaptiveLimit(**kwargs)
+            cl.AdaptiveLimit(4, cl.LimiterSettings(**knobs))
     with pytest.raises(ValueError):
         cl.FixedLimit(0)
     with pytest.raises(ValueError):
@@ -348,7 +350,7 @@ def test_blocking_acquire_holds_threads_to_the_limit_and_gives_up_at_the_deadlin
 
 
 def test_many_threads_never_exceed_the_limit():
-    lim = cl.AdaptiveLimit(ceiling=8, initial=4)
+    lim = cl.AdaptiveLimit(8, cl.LimiterSettings(initial=4))
     peak, lock = [0], threading.Lock()
 
     def work():
@@ -445,7 +447,7 @@ def test_a_paced_worker_grows_by_the_paced_gain_per_round_trip_of_time():
     clock.advance(0.1)
     lim.release(ticket, cl.OK)
     elapsed_rtts = (clock() - since) / 0.1
-    assert lim.limit_value == pytest.approx(min(1.0, start + lim.paced_gain * elapsed_rtts), rel=0.05)
+    assert lim.limit_value == pytest.approx(min(1.0, start + lim.settings.paced_gain * elapsed_rtts), rel=0.05)
 
 
 def test_a_refusal_that_leaves_less_than_one_request_starts_pacing_at_half_a_request():
@@ -457,7 +459,7 @@ def test_a_refusal_that_leaves_less_than_one_request_starts_pacing_at_half_a_req
     for ticket in tickets[1:]:
         lim.release(ticket, cl.OK)
     lim.release(tickets[0], cl.BACKPRESSURE)  # refused with nothing else in flight
-    assert lim.limit_value == lim.paced_entry
+    assert lim.limit_value == lim.settings.paced_entry
 
 
 def test_the_limiter_keeps_only_recent_history_however_long_the_job_runs():

@@ -12,6 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from launcher.run import main
 from transforms import records as rec
 from transforms.oic.post import PostToOIC
+from transforms.oic.sender.settings import resolve
 from transforms.run_record.files import read_records
 from transforms.run_record.record_run import RecordRun
 
@@ -28,7 +29,7 @@ def password(clean_stack, monkeypatch):
 def post(stack, out, records, **kwargs):
     """Runs PostToOIC over `records` on DirectRunner; returns (acks, dead letters) read from the run record."""
     with beam.Pipeline(options=PipelineOptions(['--runner=DirectRunner'])) as pipeline:
-        posted = pipeline | beam.Create(records) | PostToOIC(stack.oic_url, stack.username, **kwargs)
+        posted = pipeline | beam.Create(records) | PostToOIC(resolve(stack.oic_url, stack.username, **kwargs))
         _ = posted.acks | 'Acks' >> RecordRun(str(out), 'acks')
         _ = posted.dead_letter | 'Dead' >> RecordRun(str(out), 'dead')
     return read_records(str(out), 'acks'), read_records(str(out), 'dead')
@@ -121,7 +122,7 @@ def test_wrong_password_stops_the_run_fast(clean_stack, monkeypatch, tmp_path, c
 
 def test_plain_http_to_a_remote_host_is_refused(clean_stack, password, tmp_path, capsys):
     with pytest.raises(ValueError, match='plain http'):
-        PostToOIC('http://oic.example.com/ic/api/integration/v1/flows/rest/X/1.0/records', 'user')
+        PostToOIC(resolve('http://oic.example.com/ic/api/integration/v1/flows/rest/X/1.0/records', 'user'))
     code = main(['--out', str(tmp_path), '--oic_url', 'http://oic.example.com/x', '--oic_username', 'u',
                  '--paths', 'oic', '--records', '1'])
     assert code == 2 and 'plain http' in capsys.readouterr().err

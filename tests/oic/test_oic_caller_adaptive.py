@@ -12,6 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms import records as rec
 from transforms.run_record import files as run_record
 from transforms.oic.post import PostToOIC
+from transforms.oic.sender.settings import resolve
 from transforms.oic.caller import OICCaller
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.concurrency_limit import FixedLimit
@@ -32,7 +33,7 @@ def password(clean_stack, monkeypatch):
 def post(stack, out, records, **kwargs):
     """Runs PostToOIC on DirectRunner; returns (acks, dead letters, limit samples) read from the run record."""
     with beam.Pipeline(options=PipelineOptions(['--runner=DirectRunner'])) as pipeline:
-        posted = pipeline | beam.Create(records) | PostToOIC(stack.oic_url, stack.username, **kwargs)
+        posted = pipeline | beam.Create(records) | PostToOIC(resolve(stack.oic_url, stack.username, **kwargs))
         _ = posted.acks | 'Acks' >> RecordRun(str(out), 'acks')
         _ = posted.dead_letter | 'Dead' >> RecordRun(str(out), 'dead')
         _ = posted.limits | 'Limits' >> RecordRun(str(out), run_record.limits_kind('oic'))

@@ -15,6 +15,7 @@ from transforms import records as rec
 from transforms.oic import concurrency_limit as cl
 from transforms.oic.caller import Attempt, OICCaller
 from transforms.oic.post import PostToOIC
+from transforms.oic.sender.settings import resolve
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.throttle import Gate, WorkerState
 
@@ -199,8 +200,8 @@ RECORDS = [rec.make_record(seed=7, run_id='raise-run', index=i) for i in range(6
 @pytest.mark.timeout(60)
 def test_a_caller_that_raises_dead_letters_the_record_and_the_bundle_finishes():
     with TestPipeline() as pipeline:
-        posted = pipeline | beam.Create(RECORDS) | PostToOIC(URL, 'user', caller_factory=RaisingCaller,
-                                                                concurrency=2)
+        posted = pipeline | beam.Create(RECORDS) | PostToOIC(resolve(URL, 'user', concurrency=2),
+                                                                caller_factory=RaisingCaller)
         odd = sorted(r['record_id'] for r in RECORDS if r['Item_id'] % 2)
         even = sorted(r['record_id'] for r in RECORDS if not r['Item_id'] % 2)
         assert_that(posted.acks | 'AckIds' >> beam.Map(lambda a: a['record_id']), equal_to(even), label='acks')
@@ -215,6 +216,7 @@ def test_a_record_the_payload_cannot_be_built_from_is_dead_lettered_not_lost():
     broken = dict(RECORDS[0])
     del broken['Backlog']
     with TestPipeline() as pipeline:
-        posted = pipeline | beam.Create([broken]) | PostToOIC(URL, 'user', caller_factory=real_caller_to_nowhere)
+        posted = pipeline | beam.Create([broken]) | PostToOIC(resolve(URL, 'user'),
+                                                              caller_factory=real_caller_to_nowhere)
         assert_that(posted.dead_letter | beam.Map(lambda d: (d['record_id'], d['reason'], d['detail'])),
                     equal_to([(broken['record_id'], 'internal_error', 'internal_error: KeyError')]))

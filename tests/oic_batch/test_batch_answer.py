@@ -14,6 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from transforms import records as rec
 from transforms.oic.batch import send
 from transforms.oic.batch.post import PostBatchesToOIC
+from transforms.oic.sender.settings import resolve
 from transforms.oic.batch.answer import EXCERPT_CHARS, RowRefusal, read_answer
 from transforms.oic.caller import Outcome
 from transforms.oic.retry import RetryPolicy
@@ -262,7 +263,7 @@ class RaisesInRoundTwo:
 def test_rows_acked_before_a_round_raised_are_acked_and_only_the_rest_is_internal_error():
     with TestPipeline() as pipeline:
         posted = pipeline | beam.Create(RECORDS) | PostBatchesToOIC(
-            URL, 'user', max_kb=50, shards=1, caller_factory=RaisesInRoundTwo, concurrency=1)
+            resolve(URL, 'user', concurrency=1), max_kb=50, shards=1, caller_factory=RaisesInRoundTwo)
         assert_that(posted.acks | 'Acked' >> beam.Map(lambda a: 1), equal_to([1] * (len(RECORDS) - 1)), label='acks')
         assert_that(posted.dead_letter | beam.Map(lambda d: (d['reason'], d['detail'], d['batch_records'])),
                     equal_to([('internal_error', 'internal_error: RuntimeError', 1)]), label='dead')

@@ -10,6 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from transforms import records as rec
 from transforms.oic.batch import send
 from transforms.oic.batch.post import PostBatchesToOIC
+from transforms.oic.sender.settings import resolve
 from transforms.oic.caller import Outcome
 from transforms.oic.retry import RetryPolicy
 
@@ -95,8 +96,8 @@ def test_send_batch_dead_letters_every_record_of_a_request_that_failed_for_good(
 
 
 def _post(records, caller=FakeBatchCaller, max_kb=2, shards=4):
-    return records | PostBatchesToOIC(URL, 'user', max_kb=max_kb, shards=shards, caller_factory=caller,
-                                      concurrency=2)
+    return records | PostBatchesToOIC(resolve(URL, 'user', concurrency=2), max_kb=max_kb, shards=shards,
+                                      caller_factory=caller)
 
 
 def test_post_batches_acks_landed_rows_and_dead_letters_refused_ones_with_their_reason():
@@ -162,7 +163,7 @@ def test_the_live_counts_count_each_record_of_a_batch_once(tmp_path):
     live_dir = str(tmp_path)
     with TestPipeline() as pipeline:
         _ = pipeline | beam.Create(RECORDS[:50]) | PostBatchesToOIC(
-            URL, 'user', max_kb=2, shards=2, caller_factory=FakeBatchCaller, concurrency=2, live_dir=live_dir)
+            resolve(URL, 'user', concurrency=2, live_dir=live_dir), max_kb=2, shards=2, caller_factory=FakeBatchCaller)
     counts = live_stats.read(live_dir, 'oic')
     live_stats.forget(live_dir)
     assert (counts['sent'], counts['acked'] + counts['dead']) == (50, 50), counts

@@ -14,6 +14,7 @@ from transforms import records as rec
 from transforms.run_record import files as run_record
 from transforms.oic.budget import Budget
 from transforms.oic.post import OICAuthError, PostToOIC, SpreadOverKeys
+from transforms.oic.sender.settings import resolve
 from transforms.oic.caller import Outcome
 
 URL = 'http://127.0.0.1:9/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records'
@@ -46,7 +47,7 @@ def _ids(records, accepted):
 def test_post_to_oic_splits_acks_and_dead_letters():
     with TestPipeline() as pipeline:
         posted = (pipeline | beam.Create(RECORDS)
-                  | PostToOIC(URL, 'user', caller_factory=FakeCaller, concurrency=2))
+                  | PostToOIC(resolve(URL, 'user', concurrency=2), caller_factory=FakeCaller))
         assert_that(posted.acks | 'AckIds' >> beam.Map(lambda a: a['record_id']),
                     equal_to(_ids(RECORDS, True)), label='acks')
         assert_that(posted.dead_letter | 'DeadIds' >> beam.Map(lambda d: (d['record_id'], d['reason'], d['path'])),
@@ -56,12 +57,12 @@ def test_post_to_oic_splits_acks_and_dead_letters():
 def test_post_to_oic_stops_the_run_when_oic_refuses_the_credentials():
     with pytest.raises(OICAuthError, match='refused the credentials'):
         with TestPipeline() as pipeline:
-            _ = pipeline | beam.Create(RECORDS) | PostToOIC(URL, 'user', caller_factory=RefusingCaller)
+            _ = pipeline | beam.Create(RECORDS) | PostToOIC(resolve(URL, 'user'), caller_factory=RefusingCaller)
 
 
 def test_post_to_oic_keeps_the_url_rule_with_a_fake_caller():
     with pytest.raises(ValueError, match='plain http'):
-        PostToOIC('http://oic.example.com/x', 'user', caller_factory=FakeCaller)
+        PostToOIC(resolve('http://oic.example.com/x', 'user'), caller_factory=FakeCaller)
 
 
 def _oic_config(budget=Budget('adaptive', 4), spread='none'):

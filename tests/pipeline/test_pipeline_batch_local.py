@@ -119,7 +119,9 @@ def test_a_local_stream_batches_over_the_wait(clean_stack, password, tmp_path):
     batches = {}
     for ack in acks:
         batches.setdefault(ack['batch_id'], []).append(_seconds(ack['event_time']))
-    assert clean_stack.stats()['batch']['answers_200'] == len(batches) <= 100 // 5
+    # Each batch id is one request; the stand-in may count one more 200 for a request the caller sent again after its
+    # connection failed (the rows land once: insertId). Far fewer requests than the 100 records either way.
+    assert len(batches) <= clean_stack.stats()['batch']['answers_200'] <= 100 // 5
     assert len(batches) >= 3  # sent as the stream ran
     # The wait, plus a bound for the hold and for a busy machine's source, which falls behind and catches up at twice
     # its rate (records due over 2.4 s were measured in one batch with both cores loaded): a batch held to the end of

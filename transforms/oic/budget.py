@@ -13,12 +13,14 @@ per worker VM (at least 4), as the batch grouping always had.
 import dataclasses
 from typing import Optional
 
-MODES = ('adaptive', 'fixed')
-DEFAULT_CONCURRENCY_MODE = 'adaptive'  # --oic_concurrency_mode
+ADAPTIVE, FIXED = 'adaptive', 'fixed'  # the concurrency modes (transforms/oic/concurrency_limit.py: each one's limit)
+MODES = (ADAPTIVE, FIXED)  # --oic_concurrency_mode's choices
+DEFAULT_MODE = ADAPTIVE  # --oic_concurrency_mode
 # --oic_concurrency by mode, the job's total in both: adaptive, the ceiling of the requests in flight the workers'
-# limits may grow to together (one OIC message pack's 100 synchronous requests); fixed, the requests in flight for
-# the whole job.
-DEFAULT_CONCURRENCY = {'adaptive': 100, 'fixed': 16}
+# limits may grow to together (one OIC message pack's 100 synchronous requests); fixed, the requests in flight for the
+# whole job.
+DEFAULT_TOTAL = {ADAPTIVE: 100, FIXED: 16}
+DEFAULT_CONCURRENCY_MODE, DEFAULT_CONCURRENCY = DEFAULT_MODE, DEFAULT_TOTAL  # the flags' names (pipeline/flags.py)
 MAX_POSTING_KEYS = 1024  # keys of the keyed spread at most (beyond this a key per slot buys nothing)
 
 

@@ -208,42 +208,24 @@ class OICCaller:
         limiter = self.gate.limiter
 
         def attempt():
-            went, held, held_s = self.gate.wait_turn(deadline, self.stop_event)
-            counts['held'] += held
-            counts['held_s'] += held_s
-            ticket = None
-            if went and limiter is not None:
-                waited = time.monotonic()
-                ticket = limiter.acquire(deadline, self.stop_event)
-                waited = time.monotonic() - waited
-                went = ticket is not None
-                # Waited for a slot of an adaptive limit that OIC's answers keep below its ceiling: throttled time
-                # (a wait at the ceiling or under a fixed limit is the job's own choice, not OIC's).
-                if waited > 0.001 and limiter.limit < getattr(limiter, 'ceiling', 0):
-                    counts['held'] += 1
-                    counts['held_s'] += waited
-            if not went:
+            turn = self.gate.take_turn(deadline, self.stop_event)  # the throttle, the rate cap, a slot of the limit
+            counts['held'] += turn.held
+            counts['held_s'] += turn.held_s
+            if not turn.went:
                 return Attempt(error='stopped' if self.stop_event.is_set() else 'deadline', sent=False)
             result = None
             counts.pop('sent_at', None)
             try:
                 result = self._send(body, deadline, counts)
             finally:  # the slot goes back whatever happened, with what the answer said about OIC's capacity
-                if ticket is not None and limiter is not None:
-                    # The RTT sample is the request that answered, from when it was sent: not the token fetch
-                    # (nor the refused request and the new token before a re-post) between the slot and it.
-                    sent_at = counts.pop('sent_at', None)
-                    if sent_at is not None and sent_at > ticket.sent_at:
-                        ticket = ticket._replace(sent_at=sent_at)
-                    limiter.release(ticket, cl.signal_of(*_answer(result)))
+                self.gate.give_back(turn, counts.pop('sent_at', None), *_answer(result))
             if result.error == 'deadline':  # the record's own deadline, not an answer of OIC's: no signal
                 return result
             if not is_overload(result):
                 counts['charged'] += 1
             overloaded = result.status in OVERLOAD_STATUSES or result.error is not None
             counts['overloads'] += overloaded
-            if self.gate.throttler is not None:
-                self.gate.throttler.record(accepted=not overloaded)
+            self.gate.answered(overloaded)
             return result
 
         charged = lambda: int(counts['charged'])  # noqa: E731

@@ -67,6 +67,7 @@ threads) until a slot is free. Thread-safe: one lock around the state.
 """
 
 import collections
+import dataclasses
 import itertools
 import math
 import statistics
@@ -227,50 +228,66 @@ class FixedLimit(_Slots):
         pass
 
 
-class AdaptiveLimit(_Slots):
-    """The adaptive limit (module docstring): slow start, then cuts on back-pressure or queueing and probing growth."""
+@dataclasses.dataclass(frozen=True)
+class LimiterSettings:
+    """The adaptive limit's knobs (the module docstring says what each rule does with them); the defaults are the
+    tuned ones (docs/adaptive-concurrency.md, benchmarks/limiter_sim.py). The ceiling is not a knob: it is the
+    worker's share of the job's budget (transforms/oic/budget.py), handed to AdaptiveLimit beside these."""
+    initial: int = 1  # the limit at start (slow start grows it)
+    floor: float = 1 / 32  # the lowest pace below one request in flight
+    backoff: float = 0.9  # a cut after a timeout or queueing: this x the served estimate
+    refusal_backoff: float = 0.95  # a cut after a refusal: this x the requests still in flight
+    tolerance: float = 0.2  # the smallest RTT rise (ratio) read as queueing
+    min_samples: int = 3  # answers behind a round trip's median RTT, at least
+    plateau_rounds: int = 6  # calm rounds after a cut at `probe_step` before the step doubles
+    default_rtt_s: float = 0.5  # the smoothed RTT before any answer
+    max_pause_s: float = 1.0  # the longest pause between paced requests (an outage probed every second)
+    paced_gain: float = 0.1  # pace gained per round trip of time at the pace, below one request
+    probe_step: float = 0.25  # growth per calm round after a cut
+    paced_entry: float = 0.5  # the pace a cut below one request starts at
+    min_queue_delay_s: float = 0.02  # the smallest RTT rise (seconds) read as queueing
+    stall_min_in_flight: int = 4  # stalls are only told apart with this many requests waiting
+    stall_gaps: float = 16.0  # a silence of this many usual gaps between answers may be a stall
+    stall_rounds: int = 20  # at most one stall forgiven per this many round trips
+    served_samples: int = 8  # answers behind the served estimate, at least
+    rtt_deviation_scale: float = 5.0  # standard errors of the difference a queueing RTT must stand out by
+    baseline_rise: float = 0.05  # share of the gap a higher round median pulls the no-load RTT up, per round trip
+    baseline_fall: float = 1.0  # share of the gap a lower round median pulls it down
+    spread_alpha: float = 0.02  # the weight of a new answer in the spread's EWMA
+    spread_floor: float = 0.15  # the spread a shared queue alone produces (not counted)
 
-    def __init__(self, ceiling: int, initial: int = 1, floor: float = 1 / 32, backoff: float = 0.9,
-                 refusal_backoff: float = 0.95, tolerance: float = 0.2, min_samples: int = 3, plateau_rounds: int = 6,
-                 default_rtt_s: float = 0.5, max_pause_s: float = 1.0,
-                 paced_gain: float = 0.1, probe_step: float = 0.25, paced_entry: float = 0.5,
-                 min_queue_delay_s: float = 0.02, stall_min_in_flight: int = 4, stall_gaps: float = 16.0,
-                 stall_rounds: int = 20, served_samples: int = 8, rtt_deviation_scale: float = 5.0,
-                 baseline_rise: float = 0.05, baseline_fall: float = 1.0, spread_alpha: float = 0.02,
-                 spread_floor: float = 0.15,
-                 clock: Clock = time.monotonic,
-                 on_change: Optional[OnChange] = None):
-        if ceiling < 1 or not 0 < floor <= 1:
-            raise ValueError('need ceiling >= 1 and 0 < floor <= 1')
-        if not 0 < backoff < 1 or not 0 < refusal_backoff < 1 or tolerance <= 0 or min_samples < 1:
+    def __post_init__(self):
+        if not 0 < self.floor <= 1:
+            raise ValueError('need 0 < floor <= 1')
+        if (not 0 < self.backoff < 1 or not 0 < self.refusal_backoff < 1 or self.tolerance <= 0
+                or self.min_samples < 1):
             raise ValueError('backoff must be in (0, 1), tolerance positive, min_samples at least 1')
-        if not 0 < baseline_rise <= baseline_fall <= 1 or not 0 < spread_alpha <= 1 or rtt_deviation_scale < 0:
+        if (not 0 < self.baseline_rise <= self.baseline_fall <= 1 or not 0 < self.spread_alpha <= 1
+                or self.rtt_deviation_scale < 0):
             raise ValueError('need 0 < baseline_rise <= baseline_fall <= 1, 0 < spread_alpha <= 1, '
                              'rtt_deviation_scale >= 0')
+
+
+class AdaptiveLimit(_Slots):
+    """The adaptive limit (module docstring): slow start, then cuts on back-pressure or queueing and probing growth.
+    `ceiling`: the most requests in flight; `settings`: the rules' knobs."""
+
+    def __init__(self, ceiling: int, settings: LimiterSettings = LimiterSettings(), clock: Clock = time.monotonic,
+                 on_change: Optional[OnChange] = None):
+        if ceiling < 1:
+            raise ValueError('need ceiling >= 1')
         super().__init__(clock, on_change)
-        self.ceiling, self.floor = int(ceiling), float(floor)
-        self.backoff, self.tolerance, self.min_samples = backoff, tolerance, min_samples
-        self.refusal_backoff = refusal_backoff
-        self.plateau_rounds = plateau_rounds
-        self._srtt = default_rtt_s  # smoothed RTT of successes (EWMA), for pacing and the served estimate
-        self.max_pause_s = max_pause_s
-        self.paced_gain = paced_gain
-        self.probe_step, self.paced_entry = probe_step, paced_entry
-        self.min_queue_delay_s = min_queue_delay_s
-        self.served_samples = served_samples
-        self.rtt_deviation_scale = rtt_deviation_scale
-        self.baseline_rise, self.baseline_fall, self.spread_alpha = baseline_rise, baseline_fall, spread_alpha
-        self.spread_floor = spread_floor
+        self.ceiling, self.settings = int(ceiling), settings
+        self._srtt = settings.default_rtt_s  # smoothed RTT of successes (EWMA), for pacing and the served estimate
         # The endpoint's own spread: an EWMA (bias-corrected) of |log RTT - the previous answer's log RTT|.
         self._last_log: Optional[float] = None
         self._spread_sum = 0.0
         self._spread_weight = 0.0
         self._baseline_at = -math.inf  # when the no-load RTT last learnt a round median
         self._baseline_n = 0.0  # the no-load RTT's error, in answers' worth (a median of n answers: n)
-        self.stall_min_in_flight, self.stall_rounds, self.stall_gaps = stall_min_in_flight, stall_rounds, stall_gaps
         self._last_answer = clock()  # a long silence in answers, then late ones, is a stall of the client
         self._stall_end = -math.inf  # the answers to requests sent before this moment were held up by a stall
-        self._limit = float(min(max(initial, 1), ceiling))
+        self._limit = float(min(max(settings.initial, 1), ceiling))
         self.slow_start = True
         self._step = 1.0
         self._calm_rounds = 0
@@ -327,11 +344,11 @@ class AdaptiveLimit(_Slots):
                 # What OIC was serving for this worker when it said no: the requests still in flight after a
                 # refusal; after a timeout those include hung ones, so the successes of the last no-load round trip.
                 if signal == BACKPRESSURE:  # a measurement of OIC's share for us: a smaller margin below it
-                    self._cut(self.refusal_backoff * min(self._limit, self._in_flight), now)
+                    self._cut(self.settings.refusal_backoff * min(self._limit, self._in_flight), now)
                 else:
-                    self._cut(self.backoff * min(self._limit, self._served(now)), now)
+                    self._cut(self.settings.backoff * min(self._limit, self._served(now)), now)
         if self._limit < 1:  # below one request in flight: space them, at most max_pause_s apart (a probe a second)
-            self._hold_until = now + min(self.max_pause_s, self._srtt * (1 / self._limit - 1))
+            self._hold_until = now + min(self.settings.max_pause_s, self._srtt * (1 / self._limit - 1))
 
     def _note_stall(self, ticket: Ticket, now: float) -> None:
         """Notes a stall: no answer for `stall_gaps` times the usual gap between answers (srtt / requests in flight,
@@ -345,10 +362,10 @@ class AdaptiveLimit(_Slots):
         round trip later."""
         silence, waiting = now - self._last_answer, self._in_flight + 1
         self._last_answer = now
-        if (waiting >= self.stall_min_in_flight and self._baseline is not None
-                and silence > self.stall_gaps * self._srtt / waiting
+        if (waiting >= self.settings.stall_min_in_flight and self._baseline is not None
+                and silence > self.settings.stall_gaps * self._srtt / waiting
                 and self._queued(silence + self._no_load() / 2) and self._queued(now - ticket.sent_at)
-                and now - self._stall_end > self.stall_rounds * self._srtt):
+                and now - self._stall_end > self.settings.stall_rounds * self._srtt):
             self._stall_end = now
             self._samples.clear()
 
@@ -357,7 +374,7 @@ class AdaptiveLimit(_Slots):
         `min_queue_delay_s` (CPU contention on a busy machine is not OIC queueing when the RTT itself is small) and
         by a ratio that stands out from the endpoint's own spread (`_threshold`)."""
         no_load = self._no_load()
-        if rtt - no_load <= self.min_queue_delay_s:
+        if rtt - no_load <= self.settings.min_queue_delay_s:
             return False
         return math.log(rtt / no_load) > self._threshold(samples)
 
@@ -370,10 +387,10 @@ class AdaptiveLimit(_Slots):
         counted is what exceeds `spread_floor` (0.15, in quadrature): below it the tolerance alone judges, as it
         always did; at constant service time a shared queue alone makes answers spread by 0.1-0.18 (the
         simulator's 4 workers on C = 8), and counting that made the rule miss the queues it exists for."""
-        spread = math.sqrt(max(0.0, self._spread() ** 2 - self.spread_floor ** 2))
+        spread = math.sqrt(max(0.0, self._spread() ** 2 - self.settings.spread_floor ** 2))
         weight = 1 / max(1, samples) + (1 / self._baseline_n if self._baseline_n else 1.0)
         error = spread * 1.25 * math.sqrt(min(1.0, weight))
-        return max(math.log1p(self.tolerance), self.rtt_deviation_scale * error)
+        return max(math.log1p(self.settings.tolerance), self.settings.rtt_deviation_scale * error)
 
     def _spread(self) -> float:
         """The endpoint's spread: the standard deviation of log RTT, from the mean absolute difference of successive
@@ -387,7 +404,7 @@ class AdaptiveLimit(_Slots):
         threshold that should catch it."""
         x = math.log(max(rtt, 1e-9))
         if self._last_log is not None:
-            a = self.spread_alpha
+            a = self.settings.spread_alpha
             self._spread_sum = (1 - a) * self._spread_sum + a * min(1.5, abs(x - self._last_log))
             self._spread_weight = (1 - a) * self._spread_weight + a
         self._last_log = x
@@ -406,10 +423,10 @@ class AdaptiveLimit(_Slots):
         if self._baseline is None:
             share = 1.0
         elif x < self._baseline:
-            share = self.baseline_fall
+            share = self.settings.baseline_fall
         else:  # per round trip of time since the last round learnt (a paced worker's rounds are long)
             trips = min(10.0, max(1.0, (now - self._baseline_at) / max(self._srtt, 1e-6)))
-            share = 1 - (1 - self.baseline_rise) ** trips
+            share = 1 - (1 - self.settings.baseline_rise) ** trips
         base = self._baseline if self._baseline is not None else x
         self._baseline = base + share * (x - base)
         # How many answers' worth the baseline's error is (a blend of two independent estimates).
@@ -431,12 +448,12 @@ class AdaptiveLimit(_Slots):
         while self._successes and self._successes[0] < now - self._srtt:
             self._successes.popleft()
         recent = sum(1 for _ in itertools.takewhile(lambda done: done >= now - no_load, reversed(self._successes)))
-        if recent >= self.served_samples:
+        if recent >= self.settings.served_samples:
             return float(recent)
-        if len(self._successes) > self.served_samples:
-            span = now - self._successes[-self.served_samples - 1]
+        if len(self._successes) > self.settings.served_samples:
+            span = now - self._successes[-self.settings.served_samples - 1]
             if span > 0:
-                return self.served_samples / span * no_load
+                return self.settings.served_samples / span * no_load
         return len(self._successes) / self._srtt * no_load
 
     def _success(self, ticket: Ticket, now: float) -> None:
@@ -452,7 +469,7 @@ class AdaptiveLimit(_Slots):
         unqueued = self._baseline is None or not self._queued(rtt)  # this answer shows no queueing: growth allowed
         if self._limit < 1 and unqueued:  # paced: the pace grows by `paced_gain` per round trip at this pace
             since = now - self._paced_since  # time at this pace (since the last cut or step)
-            self._limit = min(1.0, self._limit + self.paced_gain * since / max(self._srtt, 1e-6))
+            self._limit = min(1.0, self._limit + self.settings.paced_gain * since / max(self._srtt, 1e-6))
             self._paced_since = now
         if ticket.sent_at >= self._last_cut:
             self._samples.append((now, rtt))
@@ -461,7 +478,7 @@ class AdaptiveLimit(_Slots):
             # Queueing: the median of the last round trip's answers (all sent after the last cut) is too slow.
             gradient = max(0.5, self._no_load() / median)  # the share of the RTT that is not queueing (Vegas)
             self._learn_baseline(median, count)  # a lasting rise is adopted even while it is being cut
-            self._cut(self.backoff * min(self._limit * gradient, self._served(now)), now, explicit=False)
+            self._cut(self.settings.backoff * min(self._limit * gradient, self._served(now)), now, explicit=False)
             return
         if self.slow_start and unqueued and self._saturated():  # slow start stops growing at a queued answer
             self._grow(1.0)
@@ -471,10 +488,10 @@ class AdaptiveLimit(_Slots):
     def _window_median(self, now: float) -> Tuple[Optional[float], int]:
         """The median RTT of the answers of the last round trip (sent after the last cut); None while there are
         fewer than `min_samples` of them or fewer than half the limit (a small sample of a large window is noise)."""
-        while len(self._samples) > self.min_samples and self._samples[0][0] < now - self._srtt:
+        while len(self._samples) > self.settings.min_samples and self._samples[0][0] < now - self._srtt:
             self._samples.popleft()
         count = len(self._samples)
-        if count < (max(self.min_samples, self._limit / 2) if self._limit >= 1 else 1):
+        if count < (max(self.settings.min_samples, self._limit / 2) if self._limit >= 1 else 1):
             return None, count
         return statistics.median(rtt for _, rtt in self._samples), count
 
@@ -488,7 +505,7 @@ class AdaptiveLimit(_Slots):
         if not self.slow_start and calm and self._saturated():
             self._grow(self._step if self._limit >= 1 else 0.0)  # below one the pace grows per success
             self._calm_rounds += 1
-            if self._calm_rounds >= self.plateau_rounds:
+            if self._calm_rounds >= self.settings.plateau_rounds:
                 self._step = min(2 * self._step, max(1.0, self._limit / 4))
         self._new_round(now)
 
@@ -505,11 +522,11 @@ class AdaptiveLimit(_Slots):
             # target is measured, not guessed; a clamp at half cost the simulator 6 of 135 runs). Below one request:
             # the paced entry, a real gap for the others (at 0.95 a worker keeps owning its slot).
             cut = min(self._limit, target)
-            self._limit = cut if cut >= 1 else max(self.floor, self.paced_entry)
+            self._limit = cut if cut >= 1 else max(self.settings.floor, self.settings.paced_entry)
         else:  # at one in flight or less already: halve the pace (exponential backoff, shared by the worker)
-            self._limit = max(self.floor, self._limit / 2)
+            self._limit = max(self.settings.floor, self._limit / 2)
         self.slow_start = False
-        self._step = self.probe_step
+        self._step = self.settings.probe_step
         self._calm_rounds = 0
         self._last_cut = now
         self._paced_since = now

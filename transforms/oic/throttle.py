@@ -4,12 +4,12 @@ throttle (fixed mode), and an optional hard rate cap."""
 import random
 import threading
 import time
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, List, NamedTuple, Optional, Tuple, Union
 
 from apache_beam.io.components.util import MovingSum
 
-from transforms.oic.budget import MODES as CONCURRENCY_MODES
-from transforms.oic.concurrency_limit import AdaptiveLimit, FixedLimit
+from transforms.oic.budget import ADAPTIVE, DEFAULT_MODE, FIXED, MODES as CONCURRENCY_MODES
+from transforms.oic.concurrency_limit import AdaptiveLimit, FixedLimit, Ticket, signal_of
 
 WINDOW_MS = 30_000
 BUCKET_MS = 1_000
@@ -87,9 +87,19 @@ class OverloadThrottler:
                 self._accepted.add(now, 1)
 
 
+class Turn(NamedTuple):
+    """One attempt's turn at the gate: whether it may go, how often and how long it was held back, and its slot of
+    the concurrency limit (None without a limiter), given back with Gate.give_back."""
+    went: bool
+    held: int
+    held_s: float
+    ticket: Optional[Ticket] = None
+
+
 class Gate:
-    """Where each request waits for its turn: the overload throttler (if any), then the rate cap, then a slot of
-    the concurrency limit (the caller takes it: `limiter`).
+    """The caller's flow control, per attempt: its turn (`take_turn`: the overload throttler, if any, then the rate
+    cap, then a slot of the concurrency limit `limiter`) and what its answer said (`give_back`: the slot back with
+    the answer's signal, the answer counted by the throttler).
 
     The throttler is asked once per request: asking again while held would count as more requests and keep the
     throttling probability near 1 long after the endpoint recovered. A request waiting for a rate token holds no
@@ -102,6 +112,39 @@ class Gate:
         # Request slots shared by every caller of the process, or (None) no limit beyond each caller's pool.
         self.limiter = limiter
         self.clock = clock  # the limiter's clock: when a request is sent, for its RTT sample
+
+    def take_turn(self, deadline: float, stop_event: Optional[threading.Event] = None) -> Turn:
+        """Blocks until the attempt may go and holds a slot of the limit for it (wait_turn, then the limiter); not
+        `went` when the monotonic `deadline` passed (or `stop_event` was set) first. A wait for a slot of an adaptive
+        limit that OIC's answers keep below its ceiling counts as held back (a wait at the ceiling or under a fixed
+        limit is the job's own choice, not OIC's)."""
+        went, held, held_s = self.wait_turn(deadline, stop_event)
+        limiter, ticket = self.limiter, None
+        if went and limiter is not None:
+            waited = time.monotonic()
+            ticket = limiter.acquire(deadline, stop_event)
+            waited = time.monotonic() - waited
+            went = ticket is not None
+            if waited > 0.001 and limiter.limit < getattr(limiter, 'ceiling', 0):
+                held, held_s = held + 1, held_s + waited
+        return Turn(went, held, held_s, ticket)
+
+    def give_back(self, turn: Turn, sent_at: Optional[float], status: Optional[int], error: Optional[str]) -> None:
+        """The turn's slot back with what the answer said about OIC's capacity (concurrency_limit.signal_of of its
+        status or error kind). The RTT sample runs from `sent_at` (the gate's clock), when the request that answered
+        was sent, if later than the slot: not the token fetch (nor a refused request and a new token) between."""
+        if turn.ticket is None or self.limiter is None:
+            return
+        ticket = turn.ticket
+        if sent_at is not None and sent_at > ticket.sent_at:
+            ticket = ticket._replace(sent_at=sent_at)
+        self.limiter.release(ticket, signal_of(status, error))
+
+    def answered(self, overloaded: bool) -> None:
+        """Counts one answer for the overload throttler (fixed mode): `overloaded` for 429, 503, a timeout or no
+        connection."""
+        if self.throttler is not None:
+            self.throttler.record(accepted=not overloaded)
 
     def wait_turn(self, deadline: float, stop_event: Optional[threading.Event] = None) -> Tuple[bool, int, float]:
         """Blocks until the request may go; returns (went, times held back, seconds held). `went` is False when the
@@ -136,12 +179,12 @@ class WorkerState:
     requests when asked, kept throttling after recovery). In fixed mode the throttle stays as it was.
     """
 
-    def __init__(self, concurrency: int, max_rps: Optional[float] = None, mode: str = 'adaptive',
+    def __init__(self, concurrency: int, max_rps: Optional[float] = None, mode: str = DEFAULT_MODE,
                  clock: Callable[[], float] = time.monotonic):
         if mode not in CONCURRENCY_MODES:
             raise ValueError('concurrency mode must be one of %s' % (CONCURRENCY_MODES,))
         self.mode, self.ceiling = mode, concurrency
-        self.throttler = OverloadThrottler() if mode == 'fixed' else None
+        self.throttler = OverloadThrottler() if mode == FIXED else None
         self.bucket = TokenBucket(max_rps) if max_rps else None
         self.history: List[Tuple[float, float]] = []  # (unix time, limit) at every change, for the run record
         self._lock = threading.Lock()
@@ -150,7 +193,7 @@ class WorkerState:
         self._paced_from: Optional[float] = None  # when the limit went below one request (None: it is not)
         self._paced_s = 0.0  # time paced below one request not yet taken (take_paced_ms)
         self.limiter: Union[AdaptiveLimit, FixedLimit]
-        if mode == 'adaptive':
+        if mode == ADAPTIVE:
             self.limiter = AdaptiveLimit(concurrency, on_change=self._changed, clock=clock)
         else:
             self.limiter = FixedLimit(concurrency, clock=clock)

@@ -3,9 +3,10 @@ caller, concurrency limit, throttling and retry policy as PostToOIC (transforms/
 dead letter per record, each naming the request that carried it."""
 
 import itertools
+import threading
 import time
 import uuid
-from typing import Any, Optional
+from typing import Any, Callable, Iterable, List, Optional
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -15,91 +16,90 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms import records as rec
 from transforms.oic import post as per_record
 from transforms.oic.batch import grouping, send
-from transforms.oic.caller import internal_error
-from transforms.oic.errors import OICAuthError
+from transforms.oic.caller import Outcome, internal_error
+from transforms.oic.rate_limit import GlobalRateLimit
+from transforms.oic.sender.in_flight import AUTH_STOP_AFTER, METRICS_NAMESPACE, Finished, SenderFn
+from transforms.oic.sender.settings import SenderSettings
 
 
-class _BatchPostFn(per_record._PostFn):
-    """A batch (a list of records) -> an acknowledgement or a dead letter for each of its records.
+class _BatchWork:
+    """One unit of the batch path: a batch (a list of records), sent as send.send_batch does (the request, its
+    retries, the rows sent again) into a send.BatchResult."""
 
-    _PostFn's worker state, caller (pointed at the batch trigger), pool and bundle discipline; a pool thread runs one
-    whole batch (send.send_batch: the request, its retries, the rows sent again). Every record handed to the DoFn is
-    settled before its bundle finishes; repeated authentication refusals stop the run as on the per-record path."""
+    def __init__(self, settings: SenderSettings):
+        self._settings = settings
 
-    batches: Any
-    batch_records: Any
-    batch_bytes: Any
-    unreadable_answers: Any
-
-    @classmethod
-    def wrapping(cls, fn: per_record._PostFn) -> '_BatchPostFn':
-        """The batch form of a configured _PostFn (same settings and metrics)."""
-        batch_fn = cls.__new__(cls)
-        batch_fn.__dict__.update(fn.__dict__)
-        batch_fn.batches = Metrics.counter(per_record.METRICS_NAMESPACE, 'oic_batches')
-        batch_fn.batch_records = Metrics.distribution(per_record.METRICS_NAMESPACE, 'oic_batch_records')
-        batch_fn.batch_bytes = Metrics.distribution(per_record.METRICS_NAMESPACE, 'oic_batch_bytes')
-        batch_fn.unreadable_answers = Metrics.counter(per_record.METRICS_NAMESPACE, 'oic_unreadable_answers')
-        return batch_fn
-
-    def process(self, batch, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        yield from super().process(list(batch), timestamp, window)
-
-    @staticmethod
-    def _records_in(element) -> int:
-        """A batch's records, each counted once as handed to the caller (the live progress line's "sent")."""
-        return len(element)
-
-    def _run(self, batch, timestamp, window):
-        """On a pool thread: one batch's requests; hands the results back to the bundle's thread, whatever raises
-        (as _PostFn._run: each record of a batch whose sending raised, and that was not settled before it raised,
-        is dead-lettered as 'internal_error'; acknowledgements of earlier rounds stand)."""
+    def run(self, batch: List[dict], caller: Any, stop: threading.Event) -> send.BatchResult:
+        """The batch's requests; each record of a batch whose sending raised, and that was not settled before it
+        raised, is dead-lettered as 'internal_error' (acknowledgements of earlier rounds stand)."""
         started = time.monotonic()
         result = send.BatchResult()
         group, rounds = send.new_batch_id(), itertools.count(1)
         try:
-            send.send_batch(self._caller.call_body, batch, self._shape, self._policy, self._stop,
+            send.send_batch(caller.call_body, batch, self._settings.payload_shape, self._settings.policy, stop,
                             new_id=lambda: rec.batch_round_id(group, next(rounds)), into=result)
         except BaseException as err:  # noqa: B036 (a pool thread: nothing above it would see the error)
-            failed = internal_error(err, time.monotonic() - started)
-            batch_id = 'internal-error-%s' % uuid.uuid4().hex[:12]
-            unsettled = result.unsettled(batch)
-            result.settled.extend(send.Settled(
-                record=record, kind='dead', status=None, attempts=0, latency_s=failed.latency_s, batch_id=batch_id,
-                batch_records=len(unsettled), batch_bytes=0, reason=failed.reason, detail=failed.detail)
-                for record in unsettled)
-        try:
-            if self._live is not None:
-                for item in result.settled:
-                    self._live.settled(item.kind == 'ack')
-        finally:
-            self._done.put((batch, timestamp, window, result))
+            return self._unsettled_failed(batch, result, err, time.monotonic() - started)
+        return result
 
-    def _emit(self, finished):
-        batch, timestamp, window, result = finished
-        self._in_flight -= 1
+    def failed(self, batch: List[dict], err: BaseException, latency_s: float) -> send.BatchResult:
+        return self._unsettled_failed(batch, send.BatchResult(), err, latency_s)
+
+    @staticmethod
+    def _unsettled_failed(batch: List[dict], result: send.BatchResult, err: BaseException,
+                          latency_s: float) -> send.BatchResult:
+        failed = internal_error(err, latency_s)
+        batch_id = 'internal-error-%s' % uuid.uuid4().hex[:12]
+        unsettled = result.unsettled(batch)
+        result.settled.extend(send.Settled(
+            record=record, kind='dead', status=None, attempts=0, latency_s=failed.latency_s, batch_id=batch_id,
+            batch_records=len(unsettled), batch_bytes=0, reason=failed.reason, detail=failed.detail)
+            for record in unsettled)
+        return result
+
+    def records_in(self, batch: List[dict]) -> int:
+        """A batch's records, each counted once as handed to the caller (the live progress line's "sent")."""
+        return len(batch)
+
+    def settled(self, result: send.BatchResult) -> Iterable[bool]:
+        return [item.kind == 'ack' for item in result.settled]
+
+
+class _BatchPostFn(SenderFn):
+    """A batch (a list of records) -> an acknowledgement or a dead letter for each of its records.
+
+    The per-record path's in-flight part (transforms/oic/sender/in_flight.py: worker state, caller pointed at the
+    batch trigger, pool and bundle discipline); a pool thread runs one whole batch. Every record handed to the DoFn
+    is settled before its bundle finishes; repeated authentication refusals stop the run as on the per-record path."""
+
+    def __init__(self, settings: SenderSettings, caller_factory: Optional[Callable[[], per_record.Caller]] = None):
+        super().__init__(settings, _BatchWork(settings), caller_factory)
+        self.batches = Metrics.counter(METRICS_NAMESPACE, 'oic_batches')
+        self.batch_records = Metrics.distribution(METRICS_NAMESPACE, 'oic_batch_records')
+        self.batch_bytes = Metrics.distribution(METRICS_NAMESPACE, 'oic_batch_bytes')
+        self.unreadable_answers = Metrics.counter(METRICS_NAMESPACE, 'oic_unreadable_answers')
+
+    def _unit(self, batch):
+        return list(batch)
+
+    def _emit(self, finished: Finished):
+        _, timestamp, window, result = finished
+        sender, metrics = self._sender, self._sender.metrics
         self.batches.inc(len(result.requests))
         if result.unreadable:
             self.unreadable_answers.inc(result.unreadable)
-        yield from self._limit_samples(timestamp, window)
-        self._count_tokens()
+        yield from sender.limit_samples(timestamp, window)
+        sender.count_tokens()
         for outcome in result.requests:
-            self._count_request(outcome)
-            if outcome.kind == 'stop':
-                self._stop.set()
-                raise outcome.error
-            if self._auth.seen(outcome.kind):
-                self._stop.set()
-                raise OICAuthError('OIC refused the credentials on the batch trigger (HTTP %d on %d requests in a '
-                                   'row); check the credentials' % (outcome.status, per_record.AUTH_STOP_AFTER))
+            sender.settle_request(outcome, _refused)
         sizes = {}
         for item in result.settled:
             sizes[item.batch_id] = (item.batch_records, item.batch_bytes)
             if item.kind == 'ack':
-                self._count_ack(item.latency_s)
+                metrics.ack(item.latency_s)
                 yield WindowedValue(send.ack_of(item), timestamp, (window,))
             else:
-                self._count_dead(item.reason)
+                metrics.dead_letter(item.reason)
                 yield pvalue.TaggedOutput(per_record.DEAD_LETTER,
                                           WindowedValue(send.dead_letter_of(item), timestamp, (window,)))
         for records, size in sizes.values():
@@ -107,10 +107,16 @@ class _BatchPostFn(per_record._PostFn):
             self.batch_bytes.update(size)
 
 
+def _refused(outcome: Outcome) -> str:
+    """Why the run stops after repeated authentication refusals on the batch trigger."""
+    return ('OIC refused the credentials on the batch trigger (HTTP %d on %d requests in a row); check the '
+            'credentials' % (outcome.status or 0, AUTH_STOP_AFTER))
+
+
 class PostBatchesToOIC(per_record.PostToOIC):
     """Groups records into request bodies `{"records": [...]}` of at most `max_kb` KB (GroupByBytes; a record never
     waits longer than about `wait_s` in a stream) and posts each to the batch trigger at `url`; returns
-    acknowledgements, `.dead_letter` and `.limits` as PostToOIC does (every argument of PostToOIC is taken; a
+    acknowledgements, `.dead_letter` and `.limits` as PostToOIC does (its settings and seams; a
     `rate_limit` grant is taken per batch, the request, and a `budget`'s posting keys are the grouping's `shards`).
 
     Main out:     the per-record acknowledgement plus {'batch_id': '…', 'batch_records': 212, 'batch_bytes': 51190},
@@ -121,14 +127,14 @@ class PostBatchesToOIC(per_record.PostToOIC):
                   deadline_exceeded for a row refused with a retryable reason until the policy gave up.
     """
 
-    def __init__(self, url: str, username: Optional[str], max_kb: float,
-                 wait_s: float = grouping.DEFAULT_WAIT_S, shards: int = grouping.DEFAULT_SHARDS,
-                 streaming: bool = False, **kwargs):
-        super().__init__(url, username, **kwargs)
-        self._fn = _BatchPostFn.wrapping(self._fn)
+    def __init__(self, settings: SenderSettings, max_kb: float, wait_s: float = grouping.DEFAULT_WAIT_S,
+                 shards: int = grouping.DEFAULT_SHARDS, streaming: bool = False,
+                 caller_factory: Optional[Callable[[], per_record.Caller]] = None,
+                 rate_limit: Optional[GlobalRateLimit] = None):
+        super().__init__(settings, caller_factory, rate_limit)
+        self._fn = _BatchPostFn(settings, caller_factory)
         shards = self.budget.posting_keys or shards
-        self._group = grouping.GroupByBytes(max_kb, wait_s, kwargs.get('payload_shape', 'extended'), shards,
-                                            streaming)
+        self._group = grouping.GroupByBytes(max_kb, wait_s, settings.payload_shape, shards, streaming)
 
     def expand(self, records: beam.PCollection):  # -> DoOutputsTuple
         batches = records | 'Group' >> self._group  # keyed: the budget's posting keys are its shards
