@@ -9,7 +9,7 @@ import requests
 from devstack import bq
 from devstack import procs
 from devstack import stack as stack_mod
-from comparison.measures.monitoring import MONITORING_PATH
+from transforms.oic.urls import MONITORING_PATH
 
 
 class RunningStack:

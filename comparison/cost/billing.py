@@ -19,6 +19,7 @@ from comparison.cost import pricing
 from comparison.measures import throughput
 from transforms import records as rec
 from transforms.oic import urls
+from transforms.run_record.run_info import OICRunInfo, RunInfo
 
 STATS_PATH = '/admin/stats'
 # The stand-in's billing counters in GET /admin/stats (devstack/oic/batch_trigger.bill: both triggers' requests that
@@ -141,18 +142,19 @@ def stats_url(oic_url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, STATS_PATH, '', ''))
 
 
-def read_stand_in_stats(run: Mapping[str, Any], password: Optional[str],
+def read_stand_in_stats(run: RunInfo, password: Optional[str],
                         session_factory: Callable[[], requests.Session] = requests.Session) -> Dict[str, Any]:
     """The local stand-in's counters (GET /admin/stats with the run's Basic Auth) when the run's OIC is on this
     machine: {'check': 'done', 'stats': {...}} or {'check': 'skipped: …' | 'failed: …'}. Real OIC has no such API."""
-    url = run.get('oic_url')
+    oic = run.oic or OICRunInfo()
+    url = oic.url
     if not url or not is_loopback(url):
         return {'check': 'skipped: OIC is not a local stand-in (real OIC has no /admin/stats)'}
-    if not run.get('oic_username') or not password:
+    if not oic.username or not password:
         return {'check': 'skipped: no username or OIC_PASSWORD for the stand-in\'s /admin/stats'}
     session = session_factory()
-    session.auth = (run['oic_username'], password)
-    bundle = run.get('oic_ca_bundle')
+    session.auth = (oic.username, password)
+    bundle = oic.ca_bundle
     try:
         response = session.get(stats_url(url), timeout=10, verify=bundle or True)
         response.raise_for_status()

@@ -35,7 +35,7 @@ from devstack.oic import instances as instances_mod
 from devstack.oic import mapping
 from devstack.oic import row_faults
 from devstack.oic import sink as sink_mod
-from comparison.measures.monitoring import MONITORING_PATH  # The path OIC's monitoring API answers on (one home).
+from transforms.oic.urls import MONITORING_PATH  # The path OIC's monitoring API answers on (one home).
 from transforms import records
 
 INTEGRATION_CODE = instances_mod.INTEGRATION_CODE

@@ -8,6 +8,9 @@ import re
 import urllib.parse
 from typing import Optional
 
+# The path OIC's monitoring API answers on (one home: the comparison's check, the stand-in and the stack's status).
+MONITORING_PATH = '/ic/api/integration/v1/monitoring/instances'
+
 # The two forms of a REST trigger's URL. v1: Oracle's REST adapter page ("REST Adapter Capabilities" / "About Requests
 # to Invoke Integrations", Using the REST Adapter with Oracle Integration 3) shows
 # /ic/api/integration/v1/flows/rest/<CODE>/<VERSION>/<resource>. Integrations inside an OIC 3 project are invoked at

@@ -12,6 +12,8 @@ from typing import List, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.run_record.run_info import RunInfo
+
 FLUSH_EVERY_S = 1.0
 
 # Kinds of JSON-lines files (OUT/<kind>-<writer>.jsonl).
@@ -114,8 +116,9 @@ def clear_previous(out_dir: str) -> None:
             os.remove(path)
 
 
-def write_run(out_dir: str, run: dict) -> None:
+def write_run(out_dir: str, info: RunInfo) -> None:
     """Writes run.json (atomically on a local directory; one whole object on gs://)."""
+    run = info.to_json()
     if not is_local(out_dir):
         with FileSystems.create(join(out_dir, RUN_FILE), mime_type='application/json') as handle:
             handle.write(json.dumps(run, indent=2, sort_keys=True, default=str).encode('utf-8'))
@@ -127,11 +130,11 @@ def write_run(out_dir: str, run: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_run(out_dir: str) -> dict:
+def load_run(out_dir: str) -> RunInfo:
     """run.json of a run directory, local or on any Beam filesystem (gs:// for Dataflow runs)."""
     path = join(out_dir, RUN_FILE)
     if not FileSystems.exists(path):
         raise FileNotFoundError('no run recorded in %s (expected %s); run python -m pipeline.run first' %
                                 (out_dir, path))
     with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode('utf-8'))
+        return RunInfo.from_json(json.loads(handle.read().decode('utf-8')))
