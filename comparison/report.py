@@ -5,18 +5,17 @@ import logging
 import os
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from comparison import paths
+from comparison.paths import CostInputs, PathRun
+from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
-from comparison.measures import concurrency
 from comparison.measures import latency
-from comparison.measures import monitoring
-from comparison.cost import billing
 from comparison.cost import pricing
 from comparison.cost import sender_requirements
 from comparison.measures import throughput
 from comparison.measures.reconcile import reconcile_path
 from transforms.run_record import files as run_record
 from transforms.run_record.files import load_run
-from transforms import records as rec
 from transforms.run_record.files import read_records
 from transforms.run_record.run_info import RunInfo
 from transforms.tables import parse_table_spec
@@ -31,7 +30,7 @@ def landed_rows_for(run: RunInfo, path: str, sent: Sequence[dict],
         return None, 'skipped: --no_landed_check'
     if not table_text:
         return None, 'skipped: no BigQuery table configured for this path'
-    if path == 'oic' and run.oic_payload == 'seed':
+    if not paths.of(path).finds_rows(run):
         return None, 'skipped: the seed payload carries no record_id to find rows by'
     table = parse_table_spec(table_text)
     try:
@@ -81,23 +80,24 @@ def _latency(path, acks, sightings, sent_ids, probe_summary):
         }
     else:
         result['probe'] = {'note': 'no probe ran for this run (remote --out or --no_landed_check)'}
-    if path == 'oic':
+    spec = paths.of(path)
+    if not spec.acks_derived:
         ack = latency.ack_latencies(acks, sent_ids)
         result['ack'] = latency.summarise(ack)
         result['ack_cdf'] = latency.cdf_points(ack, 100)
     else:
         result['ack'] = None
-        result['ack_note'] = ('WriteToBigQuery acknowledges no single row; time-to-queryable is the honest '
-                              'equivalent for the direct path')
+        result['ack_note'] = spec.ack_note
     return result
 
 
-def _sizes(sent, path, payload_shape):
+def _sizes(sent: Sequence[dict], path: str, run: RunInfo) -> Tuple[int, int]:
+    """(mean row bytes, mean payload bytes) of what `path` sent, as the path sizes them."""
     if not sent:
         return 0, 0
-    rows = [pricing.bigquery_row_bytes(r if path == 'direct' or payload_shape != 'seed'
-                                       else {k: r.get(k) for k in rec.SEED_FIELDS}) for r in sent]
-    payloads = [pricing.payload_bytes(r, payload_shape) for r in sent] if path == 'oic' else [0]
+    spec = paths.of(path)
+    rows = [spec.row_bytes(r, run) for r in sent]
+    payloads = [spec.payload_bytes(r, run) for r in sent]
     return round(sum(rows) / len(rows)), round(sum(payloads) / len(payloads))
 
 
@@ -137,8 +137,8 @@ def cost_basis(run: RunInfo, sizes: Mapping[str, Tuple[int, int]], acks: Sequenc
     rate, source = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
     response_s, response_source = oic_response_time(acks, oic_response_s)
     sample_row, sample_payload = pricing.sample_sizes()
-    row = (sizes.get('direct') or sizes.get('oic') or (0, 0))[0]
-    payload = (sizes.get('oic') or (0, 0))[1]
+    row = max((size[0] for size in sizes.values()), default=0)  # a seed payload's row is the smaller one
+    payload = max((size[1] for size in sizes.values()), default=0)
     batch_kb = run.oic_batch_kb or prices_kb
     return {
         'rate': rate, 'source': source, 'oic_response_s': response_s, 'oic_response_source': response_source,
@@ -162,11 +162,11 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
     run = load_run(out_dir)
     prices = prices or pricing.load_prices()
     pricing.check_at_rate(at_rate)
-    paths = run.paths
-    sent_by_path = {path: read_records(out_dir, run_record.sent_kind(path)) for path in paths}
-    acks_by_path = {path: read_records(out_dir, run_record.acks_kind(path)) for path in paths}
-    sizes = {path: _sizes(sent, path, run.oic_payload) for path, sent in sent_by_path.items() if sent}
-    at = cost_basis(run, sizes, acks_by_path.get('oic', []), at_rate, oic_response_s, prices['oic_message_kb'])
+    run_paths = run.paths
+    sent_by_path = {path: read_records(out_dir, run_record.sent_kind(path)) for path in run_paths}
+    acks_by_path = {path: read_records(out_dir, run_record.acks_kind(path)) for path in run_paths}
+    sizes = {path: _sizes(sent, path, run) for path, sent in sent_by_path.items() if sent}
+    at = cost_basis(run, sizes, acks_by_path.get(OIC, []), at_rate, oic_response_s, prices['oic_message_kb'])
     wall = run.wall_s
     sightings, probe_summary = read_probe(out_dir)
     invalid = read_records(out_dir, run_record.INVALID)
@@ -184,20 +184,21 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
                                          prices, at['oic_response_s'], at['oic_batch_kb']),
         'cost_curve_points': pricing.key_points(at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
                                                 at['oic_batch_kb']),
-        'sender_requirements': sender_requirements.for_report(paths),
+        'sender_requirements': sender_requirements.for_report(run_paths),
         'paths': {},
     }
-    for path in paths:
+    for path in run_paths:
+        spec = paths.of(path)
         sent, acks = sent_by_path[path], acks_by_path[path]
         dead = read_records(out_dir, run_record.dead_letters_kind(path))
         sent_ids = {r.get('record_id') for r in sent if r.get('record_id')}
         rows, check = landed_rows_for(run, path, sent, client_factory)
-        result = reconcile_path(sent, acks, dead, rows, acks_derived=(path == 'direct'))
+        result = reconcile_path(sent, acks, dead, rows, acks_derived=spec.acks_derived)
         result['landed_check'] = check
         result['wall_s'] = wall
         path_sightings = [s for s in sightings if s.get('path') == path]
         result['latency'] = _latency(path, acks, path_sightings, sent_ids, probe_summary)
-        if path == 'oic':
+        if not spec.acks_derived:
             completions, basis = [a.get('ack_time') for a in acks if a.get('record_id') in sent_ids], 'acknowledgements'
         elif path_sightings:
             completions, basis = [s['seen_at'] for s in path_sightings if s.get('record_id') in sent_ids], \
@@ -206,32 +207,17 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
             completions, basis = [], 'unknown without the probe'
         result['throughput'] = throughput.path_throughput(completions, [r.get('event_time') for r in sent], basis)
         result['throughput_rps'] = result['throughput']['rows_per_s']
-        requests_made, counted = throughput.http_requests(path, acks, dead, run.metrics)
+        requests_made, counted = spec.requests(acks, dead, run.metrics)
         result['http_requests'] = requests_made
         result['http_requests_counted'] = counted
         result['http_requests_per_row'] = throughput.requests_per_row(requests_made, result['sent'])
         row_bytes, payload = sizes.get(path) or (at['row_bytes'], at['payload_bytes'])
-        shape: Dict[str, Any] = {}
-        if path == 'oic':
-            result['oic_billing'] = billing.oic_billing(sent, acks, dead, run.oic_payload, prices)
-            if (result['oic_billing']['records_per_request'] or 1) > 1:  # A batched run: priced in its own shape.
-                shape = {'records_per_request': result['oic_billing']['records_per_request'],
-                         'request_bytes': result['oic_billing']['request_bytes_mean']}
-        result['cost'] = pricing.path_cost(path, at['rate'], row_bytes, payload, prices, at['oic_response_s'],
-                                           at['source'], batch_kb=at['oic_batch_kb'], **shape)
-        if path == 'oic':
-            result['concurrency'] = concurrency.concurrency_view(
-                read_records(out_dir, run_record.limits_kind('oic')), run.metrics,
-                concurrency.earliest([r.get('event_time') for r in sent]), result['throughput']['span_s'])
-        if path == 'oic' and oic_monitoring:
-            view = monitoring.oic_view(run, sent_ids, **(monitoring_options or {}))
-            if view.get('check') == 'done':
-                view['three_way'] = monitoring.three_way(result['acked'], result['dead_lettered'],
-                                                         result['landed'], view)
-            result['oic_monitoring'] = view
-            password = (monitoring_options or {}).get('password')
-            result['oic_billing']['stand_in'] = billing.cross_check(result['oic_billing'], billing.read_stand_in_stats(
-                run, password if password is not None else os.environ.get('OIC_PASSWORD')))
+        shape = spec.extras(PathRun(
+            name=path, out_dir=out_dir, run=run, sent=sent, acks=acks, dead_letters=dead, sent_ids=frozenset(sent_ids),
+            prices=prices, monitoring=oic_monitoring, monitoring_options=monitoring_options or {}), result)
+        result['cost'] = spec.cost(CostInputs(
+            at_rate=at['rate'], at_rate_source=at['source'], row_bytes=row_bytes, payload_bytes=payload, prices=prices,
+            oic_response_s=at['oic_response_s'], batch_kb=at['oic_batch_kb'], **shape))
         report['paths'][path] = result
     return report
 
