@@ -219,6 +219,8 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
             at_rate=at['rate'], at_rate_source=at['source'], row_bytes=row_bytes, payload_bytes=payload, prices=prices,
             oic_response_s=at['oic_response_s'], batch_kb=at['oic_batch_kb'], **shape))
         report['paths'][path] = result
+    for path in run_paths:  # a path's own columns in every row of the cost curve
+        paths.of(path).curve(report['cost_curve'], report['paths'][path], prices)
     return report
 
 

@@ -31,6 +31,7 @@ from transforms.run_record import files as run_record
 from transforms.run_record.files import clear_previous, load_run, write_run
 from transforms import records as rec
 from transforms.oic.errors import OICStopError
+from transforms.storage_write import GrpcClientFactory
 from transforms.source.stop_signal import request_stop
 
 INTERRUPTED = exit_code(signal.SIGINT)  # 130: Ctrl-C (drained or cancelled).
@@ -204,6 +205,11 @@ def run_preflight(options: PipelineOptions, config: RunConfig) -> int:
         oic.url if oic else None, bigquery.emulator_host if uses_emulator else None,
         oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None)
     problems = preflight.check_all(endpoints)[:1]  # One line: the first endpoint that cannot be reached.
+    if not problems and 'storage_write' in config.paths and bigquery.storage_write_table is not None:
+        schema_problem = preflight.storage_write_schema_problem(
+            str(bigquery.storage_write_table), rec.BIGQUERY_SCHEMA, GrpcClientFactory(bigquery.emulator_grpc_host,
+                                                                                    timeout_s=10.0))
+        problems = [schema_problem] if schema_problem else []
     if not problems:
         return 0
     if is_dataflow(config.runner):

@@ -11,7 +11,8 @@ from transforms.oic.retry import DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS
 from transforms.oic.batch.grouping import DEFAULT_BATCH_CODE, DEFAULT_WAIT_S as DEFAULT_BATCH_WAIT_S
 from transforms.source.synthetic import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
 
-PATHS = ('oic', 'direct')
+PATHS = ('oic', 'direct', 'storage_write')  # pipeline/paths.py: what each one runs
+DEFAULT_PATHS = ('oic', 'direct')  # docs/storage-write.md: why storage_write is not in the default run
 DEFAULT_DRAIN_TIMEOUT_S = 30.0  # --drain_timeout: seconds the records in flight get after the first Ctrl-C.
 
 
@@ -45,8 +46,9 @@ class WarehouseOptions(PipelineOptions):
 
         paths = parser.add_argument_group('paths')
         paths.add_argument(
-            '--paths', default=','.join(PATHS),
-            help='Comma-separated branches to run: oic, direct, or both (default oic,direct).')
+            '--paths', default=','.join(DEFAULT_PATHS),
+            help='Comma-separated branches to run, any of %s (default %s).' % (', '.join(PATHS),
+                                                                                ','.join(DEFAULT_PATHS)))
         paths.add_argument(
             '--out', default='out',
             help='Directory for the run record (sent records, acknowledgements, dead letters) and reports '
@@ -194,12 +196,21 @@ class WarehouseOptions(PipelineOptions):
             '--direct_table', default=_env('DIRECT_TABLE', 'warehouse.inventory_direct'),
             help='Table the direct branch writes to, PROJECT:DATASET.TABLE (env DIRECT_TABLE).')
         bigquery.add_argument(
+            '--storage_write_table', default=_env('STORAGE_WRITE_TABLE', 'warehouse.inventory_storage_write'),
+            help='Table the storage_write branch writes to through the Storage Write API, PROJECT:DATASET.TABLE '
+                 '(env STORAGE_WRITE_TABLE); it must exist with the records\' schema.')
+        bigquery.add_argument(
             '--bq_project', default=_env('BQ_PROJECT'),
             help='Project for BigQuery when a table spec has none (env BQ_PROJECT; else --project).')
         bigquery.add_argument(
             '--bigquery_emulator_host', default=_env('BIGQUERY_EMULATOR_HOST'),
             help='A BigQuery emulator\'s REST address with scheme, e.g. http://127.0.0.1:9050 (env '
                  'BIGQUERY_EMULATOR_HOST). Unset = real BigQuery.')
+        bigquery.add_argument(
+            '--bigquery_emulator_grpc_host', default=_env('BIGQUERY_EMULATOR_GRPC_HOST'),
+            help='The emulator\'s gRPC address HOST:PORT for the storage_write branch (env '
+                 'BIGQUERY_EMULATOR_GRPC_HOST, set by the local stack). Unset = the real Storage Write API with '
+                 'application default credentials.')
         bigquery.add_argument(
             '--run_record_dataset', default=_env('RUN_RECORD_DATASET'),
             help='BigQuery dataset PROJECT:DATASET (or DATASET with --bq_project) into which the pipeline also '

@@ -23,6 +23,7 @@ class CostInputs:
     batch_kb: Optional[float] = None
     records_per_request: float = 1
     request_bytes: Optional[float] = None
+    serialized_row_bytes: Optional[float] = None  # measured bytes a row took on the wire (Storage Write API)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,10 @@ def no_extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
     return {}
 
 
+def no_curve(curve: List[Dict[str, Any]], result: Mapping[str, Any], prices: Mapping[str, Any]) -> None:
+    """A path whose cost the shared cost curve already prices."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ComparisonPath:
     """A path as the comparison sees it.
@@ -58,6 +63,7 @@ class ComparisonPath:
     cost: its itemised monthly cost at the stated rate (report.json's paths.<name>.cost), or None.
     extras: adds the path's own views to its result; returns the cost shape it measured ({} = the default).
     finds_rows: False when this run's rows cannot be looked up by record_id (e.g. OIC's seed payload).
+    curve: adds the path's own columns to every cost_curve row (from what its result measured).
     color: its colour in report.html.
     """
     name: str
@@ -70,6 +76,7 @@ class ComparisonPath:
     ack_note: str = ''
     extras: Callable[[PathRun, dict], Dict[str, Any]] = no_extras
     finds_rows: Callable[[RunInfo], bool] = lambda run: True
+    curve: Callable[[List[Dict[str, Any]], Mapping[str, Any], Mapping[str, Any]], None] = no_curve
     color: str = '#5f6368'
 
 

@@ -51,7 +51,6 @@ class RunConfig:
     def describe(self) -> RunInfo:
         """The run record's header (run.json; transforms/run_record/run_info.py); no credentials."""
         bq, source = self.bigquery, self.source
-        tables = {'oic': bq.oic_table, 'direct': bq.direct_table}
         oic_info = None
         if self.oic is not None:
             oic = dataclasses.asdict(self.oic)
@@ -70,7 +69,7 @@ class RunConfig:
             run_id=self.run_id, runner=self.runner, paths=self.paths, out=self.out, workers=self.workers,
             streaming=source.streaming, records=source.records, rate=source.rate, seed=source.seed,
             input=source.input, source_shards=source.shards,
-            tables={path: str(table) if table else None for path, table in tables.items()},
+            tables={path: str(table) if table else None for path, table in bq.tables.items()},
             dead_letter_table=str(bq.dead_letter_table) if bq.dead_letter_table else None,
             emulator_host=bq.emulator_host, direct_method=bq.direct_method, landed_check=bq.landed_check,
             probe_interval=bq.probe_interval, at_rate=self.at_rate,
@@ -90,7 +89,7 @@ def parse_paths(text: Optional[str]) -> Tuple[str, ...]:
     paths = tuple(p.strip() for p in (text or '').split(',') if p.strip())
     unknown = [p for p in paths if p not in PATHS]
     if not paths or unknown:
-        raise UsageError('--paths takes a comma-separated list of %s (got %r)' % (' and '.join(PATHS), text))
+        raise UsageError('--paths takes a comma-separated list of %s (got %r)' % (', '.join(PATHS), text))
     return tuple(p for p in PATHS if p in paths)
 
 

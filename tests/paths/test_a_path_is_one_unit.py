@@ -29,7 +29,7 @@ COURIER = paths.ComparisonPath(
     name='courier', label='courier', acks_derived=False,
     row_bytes=lambda record, run: pricing.bigquery_row_bytes(record), payload_bytes=lambda record, run: 0,
     requests=lambda acks, dead, metrics: (len(acks) + len(dead), 'one request per record'), cost=courier_cost,
-    color='#188038')
+    color='#f9ab00')
 
 
 @pytest.fixture

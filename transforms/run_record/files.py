@@ -40,6 +40,12 @@ def limits_kind(path: str) -> str:
     return '%s/limits' % path
 
 
+def appends_kind(path: str) -> str:
+    """The kind of a path's appends ('storage_write/appends'): one per append the Storage Write API accepted, with
+    its rows and serialized bytes."""
+    return '%s/appends' % path
+
+
 RUN_FILE = 'run.json'
 PROBE_SIGHTINGS = 'probe.jsonl'
 PROBE_SUMMARY = 'probe.json'
@@ -51,8 +57,8 @@ LIVE_DIR = 'live'
 # Created by the launcher on the first Ctrl-C or SIGTERM of a local run: the sources stop (transforms/source/stop_signal.py).
 STOP_FILE = 'stop'
 # What a run writes under --out; only these are removed when a new run starts there.
-RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML, LIVE_DIR,
-                  STOP_FILE)
+RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', 'storage_write', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML,
+                  LIVE_DIR, STOP_FILE)
 RECORD_GLOBS = (INVALID + '-*.jsonl',)
 
 
