@@ -14,8 +14,8 @@ from transforms.run_record.run_info import RunInfo
 @dataclasses.dataclass(frozen=True)
 class CostInputs:
     """What a path's cost at the stated rate is computed from (comparison/report.py's cost basis)."""
-    at_rate: float
-    at_rate_source: str
+    at_rate: Optional[float]  # None: no stated rate, no cost
+    at_rate_source: Optional[str]
     row_bytes: int
     payload_bytes: int
     prices: Mapping[str, Any]

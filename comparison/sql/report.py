@@ -6,6 +6,9 @@ import logging
 import re
 from typing import Any, Callable, List, Optional
 
+from comparison import paths
+from comparison.paths.direct import NAME as DIRECT
+from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
 from comparison.cost import pricing
 from comparison.cost import sender_requirements
@@ -71,7 +74,7 @@ def _scope(run: RunInfo, path: str, dataset) -> sql.PathScope:
         check = 'skipped: --no_landed_check'
     elif not table_text:
         check = 'skipped: no BigQuery table configured for this path'
-    elif path == 'oic' and run.oic_payload == 'seed':
+    elif not paths.of(path).finds_rows(run):
         check = 'skipped: the seed payload carries no record_id to find rows by'
     else:
         landed = parse_table_spec(table_text)
@@ -96,9 +99,9 @@ def requests_from_metrics(path: str, run: RunInfo, result: dict) -> dict:
     """The HTTP request figures the run-record tables cannot give, from the runner's metrics: the direct path's
     insertAll calls (as in memory), and a batched OIC run's POSTs (the tables hold no batch_id: their attempts
     would count a batch once per record). {} when the tables' own count stands (OIC one record per request)."""
-    if path == 'direct':
+    if path == DIRECT:
         made, counted = throughput.http_requests(path, [], [], run.metrics)
-    elif path == 'oic' and run.oic_batch_kb:
+    elif path == OIC and run.oic_batch_kb:
         made, counted = throughput.oic_requests_from_metrics(run.metrics)
     else:
         return {}
@@ -141,7 +144,7 @@ def build_report_sql(run: RunInfo, window: sql.Window, client_factory: Callable 
         result['wall_s'] = run.wall_s
         if 'sent' in result:
             result.update(requests_from_metrics(path, run, result))
-        if path == 'oic':
+        if path == OIC:
             result['oic_monitoring'] = {'check': 'skipped: the SQL reconciliation does not page through OIC\'s '
                                                  'monitoring API (use --in_memory for the three-way check)'}
         report['paths'][path] = result
