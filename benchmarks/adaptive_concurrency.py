@@ -37,6 +37,7 @@ from benchmarks import machine
 from devstack.testing import running_stack
 from transforms import records as rec
 from transforms.run_record import files as run_record
+from transforms.run_record.files import load_run
 
 SETTLE_S = 5.0  # each phase is judged after its first seconds
 
@@ -156,13 +157,13 @@ def summarise(out: str, phases: Phases, caps: List[int], service_s: float, ideal
 def process_share(out: str) -> str:
     """'N processes post, C in flight (or a ceiling of C) and R/s each' from the run's run.json."""
     try:
-        with open(os.path.join(out, 'run.json'), encoding='utf-8') as handle:
-            run = json.load(handle)
-    except (OSError, ValueError):
+        oic = load_run(out).oic
+    except (OSError, ValueError, TypeError):
         return 'run.json unreadable'
+    if oic is None:
+        return 'no OIC path in this run'
     return '%s of %s: %s process(es) post, %s each' % (
-        run.get('oic_concurrency_mode'), run.get('oic_concurrency'), run.get('oic_posting_processes'),
-        run.get('oic_process_concurrency'))
+        oic.concurrency_mode, oic.concurrency, oic.posting_processes, oic.process_concurrency)
 
 
 def run_scenario(args, faults: Dict, records: int, flags: List[str], service_s: float, workers: int):

@@ -30,6 +30,7 @@ from google.cloud import bigquery
 from devstack import bq, procs
 from transforms import records as rec
 from transforms.run_record import files as run_record
+from transforms.run_record.run_info import RunInfo
 from transforms.run_record import tables as rrt
 
 MB = 2 ** 20
@@ -160,7 +161,7 @@ def generate(client, n, out, endpoint, project):
            'wall_s': span_s + 5, 'oic_table': tables['oic'], 'direct_table': tables['direct'],
            'emulator_host': endpoint, 'landed_check': True, 'oic_payload': 'extended',
            'run_record_dataset': '%s:%s' % (project, RUN_RECORD)}
-    run_record.write_run(out, run)
+    run_record.write_run(out, RunInfo.from_json(run))
     return run, loader.rows
 
 

@@ -12,6 +12,7 @@ from comparison.report import build_report, write_report
 from comparison.render.terminal import format_table
 from transforms import records as rec
 from transforms.run_record.files import load_run
+from transforms.run_record.run_info import RunInfo
 
 
 class UsageError(ValueError):
@@ -66,11 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def sql_window(args: argparse.Namespace, run: dict,
+def sql_window(args: argparse.Namespace, run: RunInfo,
                now: Optional[datetime.datetime] = None) -> Optional[sql_report.sql.Window]:
     """The window the flags ask for, or None for the in-memory comparison; ValueError on a usage mistake."""
     wanted = args.since or args.start or args.end
-    if args.in_memory or not run.get('run_record_dataset'):
+    if args.in_memory or not run.run_record_dataset:
         if wanted:
             raise ValueError('--since/--from/--to need a run with a run-record dataset (run with '
                              '--run_record_dataset); this run has none' if not args.in_memory else

@@ -12,6 +12,7 @@ from google.cloud import bigquery
 from comparison.sql import bq_read
 from transforms import records as rec
 from transforms.run_record import files as run_record
+from transforms.run_record.run_info import RunInfo
 from transforms.tables import TableSpec, parse_table_spec
 
 POLL_DEADLINE_S = 10.0  # A stuck poll gives up; the next one widens the window.
@@ -30,12 +31,12 @@ class _Watermark:
         self.below = 0
 
 
-def probe_tables(run: dict) -> Dict[str, TableSpec]:
+def probe_tables(run: RunInfo) -> Dict[str, TableSpec]:
     """{path: TableSpec} of the tables the probe can watch for this run (rows need record_id and event_time)."""
     tables = {}
-    for path in run.get('paths', []):
-        text = run.get('%s_table' % path)
-        if not text or (path == 'oic' and run.get('oic_payload') == 'seed'):
+    for path in run.paths:
+        text = run.table(path)
+        if not text or (path == 'oic' and run.oic_payload == 'seed'):
             continue
         tables[path] = parse_table_spec(text)
     return tables
@@ -54,12 +55,12 @@ class Probe:
     below the watermark and the poll reads every row as before: each row is still first seen by the same poll.
     """
 
-    def __init__(self, out_dir: str, run: dict, interval: float = DEFAULT_INTERVAL_S,
+    def __init__(self, out_dir: str, run: RunInfo, interval: float = DEFAULT_INTERVAL_S,
                  client_factory: Callable[..., Any] = bq_read.make_client):
         self._out_dir, self._run, self._interval = out_dir, run, interval
         self._client_factory = client_factory
         self._tables = probe_tables(run)
-        self._since = rec.parse_timestamp(run['started_at'])
+        self._since = rec.parse_timestamp(run.started_at or '')
         self._seen: dict = {path: set() for path in self._tables}
         self._marks = {path: _Watermark() for path in self._tables}
         self._lag_s = WATERMARK_LAG_MIN_S
@@ -95,7 +96,7 @@ class Probe:
     def _loop(self):
         try:
             self._client = self._client_factory(next(iter(self._tables.values())).project,
-                                                self._run.get('emulator_host'))
+                                                self._run.emulator_host)
         except Exception as err:  # No BigQuery client: the report says the probe saw nothing and why.
             self._client = None
             self._note_error(err)
@@ -197,9 +198,9 @@ class NoProbe:
         return False
 
 
-def probe_for(out_dir: str, run: dict, local: bool) -> Union[Probe, NoProbe]:
+def probe_for(out_dir: str, run: RunInfo, local: bool) -> Union[Probe, NoProbe]:
     """The probe for a run writing to a local `out_dir` with the landed check on; a no-op otherwise."""
-    interval = run.get('probe_interval', DEFAULT_INTERVAL_S)
-    if not local or not run.get('landed_check', True) or not interval:
+    interval = DEFAULT_INTERVAL_S if run.probe_interval is None else run.probe_interval
+    if not local or not run.landed_check or not interval:
         return NoProbe()
     return Probe(out_dir, run, interval=interval)

@@ -5,41 +5,41 @@ import logging
 import os
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from comparison import paths
+from comparison.paths import CostInputs, PathRun
+from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
-from comparison.measures import concurrency
 from comparison.measures import latency
-from comparison.measures import monitoring
-from comparison.cost import billing
 from comparison.cost import pricing
 from comparison.cost import sender_requirements
 from comparison.measures import throughput
 from comparison.measures.reconcile import reconcile_path
 from transforms.run_record import files as run_record
 from transforms.run_record.files import load_run
-from transforms import records as rec
 from transforms.run_record.files import read_records
+from transforms.run_record.run_info import RunInfo
 from transforms.tables import parse_table_spec
 
 
 
-def landed_rows_for(run: dict, path: str, sent: Sequence[dict],
+def landed_rows_for(run: RunInfo, path: str, sent: Sequence[dict],
                     client_factory: Callable[..., Any] = bq_read.make_client) -> Tuple[Optional[List[dict]], str]:
     """Rows of this run found in the path's table, or (None, why) when they cannot be looked up."""
-    table_text = run.get('%s_table' % path)
-    if not run.get('landed_check', True):
+    table_text = run.table(path)
+    if not run.landed_check:
         return None, 'skipped: --no_landed_check'
     if not table_text:
         return None, 'skipped: no BigQuery table configured for this path'
-    if path == 'oic' and run.get('oic_payload') == 'seed':
+    if not paths.of(path).finds_rows(run):
         return None, 'skipped: the seed payload carries no record_id to find rows by'
     table = parse_table_spec(table_text)
     try:
-        client = client_factory(table.project, run.get('emulator_host'))
+        client = client_factory(table.project, run.emulator_host)
         warning = bq_read.layout_warning(client, table)
         if warning:
             logging.getLogger(__name__).warning(warning)
         return bq_read.fetch_rows(client, table, [r.get('record_id') for r in sent],
-                                  deadline=bq_read.deadline_for(run.get('emulator_host')),
+                                  deadline=bq_read.deadline_for(run.emulator_host),
                                   window=bq_read.event_window(r.get('event_time') for r in sent)), 'done'
     except Exception as err:  # Report it; the rest of the comparison still stands.
         return None, 'failed: %s: %s' % (type(err).__name__, str(err).splitlines()[0][:200] if str(err) else '')
@@ -80,23 +80,24 @@ def _latency(path, acks, sightings, sent_ids, probe_summary):
         }
     else:
         result['probe'] = {'note': 'no probe ran for this run (remote --out or --no_landed_check)'}
-    if path == 'oic':
+    spec = paths.of(path)
+    if not spec.acks_derived:
         ack = latency.ack_latencies(acks, sent_ids)
         result['ack'] = latency.summarise(ack)
         result['ack_cdf'] = latency.cdf_points(ack, 100)
     else:
         result['ack'] = None
-        result['ack_note'] = ('WriteToBigQuery acknowledges no single row; time-to-queryable is the honest '
-                              'equivalent for the direct path')
+        result['ack_note'] = spec.ack_note
     return result
 
 
-def _sizes(sent, path, payload_shape):
+def _sizes(sent: Sequence[dict], path: str, run: RunInfo) -> Tuple[int, int]:
+    """(mean row bytes, mean payload bytes) of what `path` sent, as the path sizes them."""
     if not sent:
         return 0, 0
-    rows = [pricing.bigquery_row_bytes(r if path == 'direct' or payload_shape != 'seed'
-                                       else {k: r.get(k) for k in rec.SEED_FIELDS}) for r in sent]
-    payloads = [pricing.payload_bytes(r, payload_shape) for r in sent] if path == 'oic' else [0]
+    spec = paths.of(path)
+    rows = [spec.row_bytes(r, run) for r in sent]
+    payloads = [spec.payload_bytes(r, run) for r in sent]
     return round(sum(rows) / len(rows)), round(sum(payloads) / len(payloads))
 
 
@@ -128,7 +129,7 @@ def oic_response_time(acks: Sequence[dict], stated: Optional[float] = None) -> T
         'to choose)' % pricing.DEFAULT_OIC_RESPONSE_S
 
 
-def cost_basis(run: dict, sizes: Mapping[str, Tuple[int, int]], acks: Sequence[dict], at_rate: Optional[float] = None,
+def cost_basis(run: RunInfo, sizes: Mapping[str, Tuple[int, int]], acks: Sequence[dict], at_rate: Optional[float] = None,
                oic_response_s: Optional[float] = None, prices_kb: float = 50) -> dict:
     """The rate, OIC response time, sizes and batch size the costs and curves use, each saying where it came from.
     `sizes` is {path: (row bytes, payload bytes)} of what the run sent; a missing size is a typical synthetic
@@ -136,14 +137,14 @@ def cost_basis(run: dict, sizes: Mapping[str, Tuple[int, int]], acks: Sequence[d
     rate, source = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
     response_s, response_source = oic_response_time(acks, oic_response_s)
     sample_row, sample_payload = pricing.sample_sizes()
-    row = (sizes.get('direct') or sizes.get('oic') or (0, 0))[0]
-    payload = (sizes.get('oic') or (0, 0))[1]
-    batch_kb = run.get('oic_batch_kb') or prices_kb
+    row = max((size[0] for size in sizes.values()), default=0)  # a seed payload's row is the smaller one
+    payload = max((size[1] for size in sizes.values()), default=0)
+    batch_kb = run.oic_batch_kb or prices_kb
     return {
         'rate': rate, 'source': source, 'oic_response_s': response_s, 'oic_response_source': response_source,
         'row_bytes': row or sample_row, 'payload_bytes': payload or sample_payload,
         'oic_batch_kb': float(batch_kb),
-        'oic_batch_kb_source': 'the run\'s --oic_batch_kb %g' % run['oic_batch_kb'] if run.get('oic_batch_kb') else
+        'oic_batch_kb_source': 'the run\'s --oic_batch_kb %g' % run.oic_batch_kb if run.oic_batch_kb else
         'one billing message; a batched run\'s --oic_batch_kb when it has one',
         'sizes_source': 'measured: the mean of the rows sent' if row and payload else
         'typical synthetic records where the run sent none',
@@ -161,20 +162,20 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
     run = load_run(out_dir)
     prices = prices or pricing.load_prices()
     pricing.check_at_rate(at_rate)
-    paths = run.get('paths', [])
-    sent_by_path = {path: read_records(out_dir, run_record.sent_kind(path)) for path in paths}
-    acks_by_path = {path: read_records(out_dir, run_record.acks_kind(path)) for path in paths}
-    sizes = {path: _sizes(sent, path, run.get('oic_payload', 'extended')) for path, sent in sent_by_path.items() if sent}
-    at = cost_basis(run, sizes, acks_by_path.get('oic', []), at_rate, oic_response_s, prices['oic_message_kb'])
-    wall = run.get('wall_s')
+    run_paths = run.paths
+    sent_by_path = {path: read_records(out_dir, run_record.sent_kind(path)) for path in run_paths}
+    acks_by_path = {path: read_records(out_dir, run_record.acks_kind(path)) for path in run_paths}
+    sizes = {path: _sizes(sent, path, run) for path, sent in sent_by_path.items() if sent}
+    at = cost_basis(run, sizes, acks_by_path.get(OIC, []), at_rate, oic_response_s, prices['oic_message_kb'])
+    wall = run.wall_s
     sightings, probe_summary = read_probe(out_dir)
     invalid = read_records(out_dir, run_record.INVALID)
     report: Dict[str, Any] = {
-        'run_id': run.get('run_id'),
-        'started_at': run.get('started_at'),
-        'finished_at': run.get('finished_at'),
-        'state': run.get('state'),
-        'runner': run.get('runner'),
+        'run_id': run.run_id,
+        'started_at': run.started_at,
+        'finished_at': run.finished_at,
+        'state': run.state,
+        'runner': run.runner,
         'invalid': len(invalid),
         'invalid_first': invalid_examples(invalid),
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
@@ -183,20 +184,21 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
                                          prices, at['oic_response_s'], at['oic_batch_kb']),
         'cost_curve_points': pricing.key_points(at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
                                                 at['oic_batch_kb']),
-        'sender_requirements': sender_requirements.for_report(paths),
+        'sender_requirements': sender_requirements.for_report(run_paths),
         'paths': {},
     }
-    for path in paths:
+    for path in run_paths:
+        spec = paths.of(path)
         sent, acks = sent_by_path[path], acks_by_path[path]
         dead = read_records(out_dir, run_record.dead_letters_kind(path))
         sent_ids = {r.get('record_id') for r in sent if r.get('record_id')}
         rows, check = landed_rows_for(run, path, sent, client_factory)
-        result = reconcile_path(sent, acks, dead, rows, acks_derived=(path == 'direct'))
+        result = reconcile_path(sent, acks, dead, rows, acks_derived=spec.acks_derived)
         result['landed_check'] = check
         result['wall_s'] = wall
         path_sightings = [s for s in sightings if s.get('path') == path]
         result['latency'] = _latency(path, acks, path_sightings, sent_ids, probe_summary)
-        if path == 'oic':
+        if not spec.acks_derived:
             completions, basis = [a.get('ack_time') for a in acks if a.get('record_id') in sent_ids], 'acknowledgements'
         elif path_sightings:
             completions, basis = [s['seen_at'] for s in path_sightings if s.get('record_id') in sent_ids], \
@@ -205,33 +207,20 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
             completions, basis = [], 'unknown without the probe'
         result['throughput'] = throughput.path_throughput(completions, [r.get('event_time') for r in sent], basis)
         result['throughput_rps'] = result['throughput']['rows_per_s']
-        requests_made, counted = throughput.http_requests(path, acks, dead, run.get('metrics'))
+        requests_made, counted = spec.requests(acks, dead, run.metrics)
         result['http_requests'] = requests_made
         result['http_requests_counted'] = counted
         result['http_requests_per_row'] = throughput.requests_per_row(requests_made, result['sent'])
         row_bytes, payload = sizes.get(path) or (at['row_bytes'], at['payload_bytes'])
-        shape: Dict[str, Any] = {}
-        if path == 'oic':
-            result['oic_billing'] = billing.oic_billing(sent, acks, dead, run.get('oic_payload', 'extended'), prices)
-            if (result['oic_billing']['records_per_request'] or 1) > 1:  # A batched run: priced in its own shape.
-                shape = {'records_per_request': result['oic_billing']['records_per_request'],
-                         'request_bytes': result['oic_billing']['request_bytes_mean']}
-        result['cost'] = pricing.path_cost(path, at['rate'], row_bytes, payload, prices, at['oic_response_s'],
-                                           at['source'], batch_kb=at['oic_batch_kb'], **shape)
-        if path == 'oic':
-            result['concurrency'] = concurrency.concurrency_view(
-                read_records(out_dir, run_record.limits_kind('oic')), run.get('metrics'),
-                concurrency.earliest([r.get('event_time') for r in sent]), result['throughput']['span_s'])
-        if path == 'oic' and oic_monitoring:
-            view = monitoring.oic_view(run, sent_ids, **(monitoring_options or {}))
-            if view.get('check') == 'done':
-                view['three_way'] = monitoring.three_way(result['acked'], result['dead_lettered'],
-                                                         result['landed'], view)
-            result['oic_monitoring'] = view
-            password = (monitoring_options or {}).get('password')
-            result['oic_billing']['stand_in'] = billing.cross_check(result['oic_billing'], billing.read_stand_in_stats(
-                run, password if password is not None else os.environ.get('OIC_PASSWORD')))
+        shape = spec.extras(PathRun(
+            name=path, out_dir=out_dir, run=run, sent=sent, acks=acks, dead_letters=dead, sent_ids=frozenset(sent_ids),
+            prices=prices, monitoring=oic_monitoring, monitoring_options=monitoring_options or {}), result)
+        result['cost'] = spec.cost(CostInputs(
+            at_rate=at['rate'], at_rate_source=at['source'], row_bytes=row_bytes, payload_bytes=payload, prices=prices,
+            oic_response_s=at['oic_response_s'], batch_kb=at['oic_batch_kb'], **shape))
         report['paths'][path] = result
+    for path in run_paths:  # a path's own columns in every row of the cost curve
+        paths.of(path).curve(report['cost_curve'], report['paths'][path], prices)
     return report
 
 

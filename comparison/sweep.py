@@ -20,14 +20,16 @@ import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import requests
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from comparison.cost import pricing
 from comparison.render.sweep_page import limit_text, render_sweep_html
 from comparison.report import read_probe
 from devstack.oic.admin_client import AdminClient
+from pipeline.options import WarehouseOptions
 from transforms import records as rec
 from transforms.run_record import files as run_record
-from transforms.run_record.files import read_records
+from transforms.run_record.files import load_run, read_records
 
 DEFAULT_RATES = (10.0, 50.0, 100.0, 200.0, 400.0)
 DEFAULT_SECONDS = 20.0
@@ -112,19 +114,16 @@ def parse(argv: Sequence[str]) -> Tuple[argparse.Namespace, List[str]]:
 # -- the local stand-in's model
 
 
-def _flag_value(flags: Sequence[str], name: str) -> Optional[str]:
-    for i, flag in enumerate(flags):
-        if flag == name and i + 1 < len(flags):
-            return flags[i + 1]
-        if flag.startswith(name + '='):
-            return flag.split('=', 1)[1]
-    return None
+def pipeline_flags(passed: Sequence[str]) -> WarehouseOptions:
+    """The flags passed on to every step, read by the pipeline's own parser (pipeline/options.py): typed
+    attributes, no argv scanning."""
+    return PipelineOptions(list(passed)).view_as(WarehouseOptions)
 
 
-def find_stand_in(flags: Sequence[str], environ: Mapping[str, str]) -> Optional[AdminClient]:
+def find_stand_in(flags: WarehouseOptions, environ: Mapping[str, str]) -> Optional[AdminClient]:
     """The admin client of the OIC stand-in behind the run's OIC URL, or None (a real OIC has no /admin/faults)."""
-    url = _flag_value(flags, '--oic_url') or environ.get('OIC_URL')
-    user = _flag_value(flags, '--oic_username') or environ.get('OIC_USERNAME')
+    url = flags.oic_url or environ.get('OIC_URL')
+    user = flags.oic_username or environ.get('OIC_USERNAME')
     password = environ.get('OIC_PASSWORD')
     if not url or not user or not password:
         return None
@@ -227,15 +226,10 @@ def measure_path(out: str, path: str, result: Mapping[str, Any], offered: float,
     return figures
 
 
-def batch_kb_of(passed: Sequence[str]) -> Optional[float]:
+def batch_kb_of(flags: WarehouseOptions) -> Optional[float]:
     """--oic_batch_kb among the flags passed to every step (the batch size its steps sent and its cost curve prices
     the batched shape at), or None: one record per request, priced batched at one billing message's 50 KB."""
-    value = _flag_value(passed, '--oic_batch_kb')
-    try:
-        size = float(value) if value is not None else 0.0
-    except ValueError:  # pipeline.run refuses it in the first step
-        return None
-    return size or None
+    return float(flags.oic_batch_kb or 0) or None
 
 
 def step_argv(rate: float, seconds: float, out: str, passed: Sequence[str]) -> List[str]:
@@ -305,10 +299,10 @@ def run_step(rate: float, args: argparse.Namespace, passed: Sequence[str], out: 
         return step
     with open(report_path, encoding='utf-8') as handle:
         report = json.load(handle)
-    run = json.load(open(os.path.join(out, run_record.RUN_FILE), encoding='utf-8'))
+    run = load_run(out)
     sightings, _ = read_probe(out)
     for path, result in report['paths'].items():
-        step['paths'][path] = measure_path(out, path, result, rate, args.p99_bound, run.get('metrics') or {},
+        step['paths'][path] = measure_path(out, path, result, rate, args.p99_bound, run.metrics or {},
                                            sightings)
     step['cost_at_rate'] = report.get('cost_at_rate')
     return step
@@ -359,7 +353,7 @@ def sweep_document(args: argparse.Namespace, passed: Sequence[str], steps: List[
     basis = next((s['cost_at_rate'] for s in reversed(steps) if s.get('cost_at_rate')), None)
     row_bytes, payload = (basis['row_bytes'], basis['payload_bytes']) if basis else pricing.sample_sizes()
     response_s = basis['oic_response_s'] if basis else pricing.DEFAULT_OIC_RESPONSE_S
-    batch_kb = batch_kb_of(passed)
+    batch_kb = batch_kb_of(pipeline_flags(passed))
     rates = pricing.curve_rates(None, tuple(pricing.CURVE_RATES) + tuple(args.rate_list))
     return {
         'started_at': started_at, 'finished_at': rec.format_timestamp(rec.utc_now()), 'state': state,
@@ -397,7 +391,7 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         return 2
     os.makedirs(args.out, exist_ok=True)
     started_at = rec.format_timestamp(rec.utc_now())
-    stand_in = None if args.no_oic_model else find_stand_in(passed, environ)
+    stand_in = None if args.no_oic_model else find_stand_in(pipeline_flags(passed), environ)
     original, model = None, None
     if stand_in is not None:
         original = stand_in.faults()

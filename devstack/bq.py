@@ -11,7 +11,7 @@ from transforms.tables import DATA_LAYOUT
 
 DEFAULT_PROJECT = 'local-project'
 DEFAULT_DATASET = 'warehouse'
-DEFAULT_TABLES = ('inventory_oic', 'inventory_direct')
+DEFAULT_TABLES = ('inventory_oic', 'inventory_direct', 'inventory_storage_write')
 
 
 def ensure_spatial_extension():

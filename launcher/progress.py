@@ -14,11 +14,21 @@ import shutil
 import sys
 import threading
 import time
-from typing import Dict, Mapping, Optional, Sequence, TextIO
+from typing import Dict, Mapping, Optional, Sequence, TextIO, Tuple
 
+from comparison import paths as path_registry
+from transforms.run_record import files as run_record
 from transforms.run_record import live_stats
 
-COUNTED = ('invalid', 'oic/sent', 'oic/acks', 'oic/dead_letters', 'direct/sent', 'direct/dead_letters')
+
+
+def counted(paths: Sequence[str]) -> Tuple[str, ...]:
+    """The kinds of JSON-lines files the progress line counts for a run over `paths`."""
+    return (run_record.INVALID,) + tuple(kind(path) for path in paths for kind in (
+        run_record.sent_kind, run_record.acks_kind, run_record.dead_letters_kind))
+
+
+COUNTED = counted(('oic', 'direct'))
 TTY_INTERVAL_S = 2.0
 LOG_INTERVAL_S = 10.0  # When the stream is not a terminal: a line every so often, not a flood.
 
@@ -26,13 +36,13 @@ LOG_INTERVAL_S = 10.0  # When the stream is not a terminal: a line every so ofte
 class LineCounter:
     """Counts lines of `OUT/<kind>-*.jsonl` incrementally: each call reads only what was appended since the last."""
 
-    def __init__(self, out_dir: str):
-        self._out_dir = out_dir
+    def __init__(self, out_dir: str, kinds: Sequence[str] = COUNTED):
+        self._out_dir, self._kinds = out_dir, tuple(kinds)
         self._offsets: Dict[str, int] = {}
-        self._counts = dict.fromkeys(COUNTED, 0)
+        self._counts = dict.fromkeys(self._kinds, 0)
 
     def counts(self) -> Dict[str, int]:
-        for kind in COUNTED:
+        for kind in self._kinds:
             for path in glob.glob(os.path.join(self._out_dir, kind + '-*.jsonl')):
                 offset = self._offsets.get(path, 0)
                 try:
@@ -63,19 +73,23 @@ def format_progress(counts: Mapping[str, int], paths: Sequence[str], elapsed: fl
                     live: Optional[Dict[str, Optional[dict]]] = None) -> str:
     """The progress line from the run record's counts and, where a caller reports them, its live stats."""
     live = live or {}
-    oic = live.get('oic')
-    sent, acked, dead = counts['oic/sent'], counts['oic/acks'], counts['oic/dead_letters']
-    if oic:  # The caller counts as it happens; the files catch up within a second or at the bundle's end.
-        sent, acked, dead = max(sent, oic['sent']), max(acked, oic['acked']), max(dead, oic['dead'])
-    first_sent = sent if paths and paths[0] == 'oic' else counts['%s/sent' % paths[0]] if paths else 0
-    generated = first_sent + counts['invalid']
-    parts = ['[%5.0fs] generated %d (invalid %d)' % (elapsed, generated, counts['invalid'])]
-    if 'oic' in paths:
-        parts.append('oic: sent %d, acked %d, dead-lettered %d%s' % (sent, acked, dead,
-                                                                   format_caller(oic) if oic else ''))
-    if 'direct' in paths:
-        parts.append('direct: sent %d, failed %d' % (counts['direct/sent'], counts['direct/dead_letters']))
-    return ' | '.join(parts)
+    parts = []
+    first_sent = None
+    for path in paths:
+        sent, acked, dead = (counts.get(kind(path), 0) for kind in (
+            run_record.sent_kind, run_record.acks_kind, run_record.dead_letters_kind))
+        caller = live.get(path)
+        if caller:  # The caller counts as it happens; the files catch up within a second or at the bundle's end.
+            sent, acked, dead = max(sent, caller['sent']), max(acked, caller['acked']), max(dead, caller['dead'])
+        first_sent = sent if first_sent is None else first_sent
+        if path_registry.of(path).acks_derived:
+            parts.append('%s: sent %d, failed %d' % (path, sent, dead))
+        else:
+            parts.append('%s: sent %d, acked %d, dead-lettered %d%s' % (path, sent, acked, dead,
+                                                                       format_caller(caller) if caller else ''))
+    invalid = counts.get(run_record.INVALID, 0)
+    head = '[%5.0fs] generated %d (invalid %d)' % (elapsed, (first_sent or 0) + invalid, invalid)
+    return ' | '.join([head] + parts)
 
 
 class Progress:
@@ -84,7 +98,7 @@ class Progress:
 
     def __init__(self, out_dir: str, paths: Sequence[str], interval: Optional[float] = None,
                  stream: Optional[TextIO] = None):
-        self._counter = LineCounter(out_dir)
+        self._counter = LineCounter(out_dir, counted(paths))
         self._out_dir, self._paths = out_dir, paths
         self._stream = stream or sys.stderr
         self._tty = getattr(self._stream, 'isatty', lambda: False)()
@@ -103,7 +117,7 @@ class Progress:
         self._print(final=True)
 
     def line(self) -> str:
-        live = {path: live_stats.read(self._out_dir, path) for path in self._paths if path == 'oic'}
+        live = {path: live_stats.read(self._out_dir, path) for path in self._paths}
         return format_progress(self._counter.counts(), self._paths, time.monotonic() - self._started, live)
 
     def _width(self) -> int:

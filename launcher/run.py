@@ -1,6 +1,7 @@
 """Entry point: python -m pipeline.run — validate flags, run both branches, print the comparison."""
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ from transforms.run_record import files as run_record
 from transforms.run_record.files import clear_previous, load_run, write_run
 from transforms import records as rec
 from transforms.oic.errors import OICStopError
+from transforms.storage_write import GrpcClientFactory
 from transforms.source.stop_signal import request_stop
 
 INTERRUPTED = exit_code(signal.SIGINT)  # 130: Ctrl-C (drained or cancelled).
@@ -127,7 +129,7 @@ def execute(options: PipelineOptions, config: RunConfig) -> Executed:
         clear_previous(config.out)
         live_stats.forget(config.out)  # An earlier run in this process that wrote to the same directory.
     started = rec.utc_now()
-    run = dict(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
+    run = dataclasses.replace(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
     # A --dry_run (Dataflow job built offline, nothing submitted) leaves no run record behind.
     dry_run = bool(options.view_as(TestOptions).dry_run)
     record = (lambda *_: None) if dry_run else write_run
@@ -166,18 +168,19 @@ def execute(options: PipelineOptions, config: RunConfig) -> Executed:
             if result is not None and dry_run:
                 built = describe_dry_run(result, options)
             elif result is not None:
-                run['metrics'] = pipeline_metrics(result)
+                run = dataclasses.replace(run, metrics=pipeline_metrics(result))
     except KeyboardInterrupt:  # Cancelled outside the runner's own call (between steps of the launcher).
         state = PipelineState.CANCELLED
     finally:
         wall = time.monotonic() - clock
-        run.update(state=str(state), finished_at=rec.format_timestamp(rec.utc_now()), wall_s=round(wall, 3))
+        run = dataclasses.replace(run, state=str(state), finished_at=rec.format_timestamp(rec.utc_now()),
+                                  wall_s=round(wall, 3))
         if local:
             live_stats.forget(config.out)  # The caller's counts are in the run record now.
         if interrupts.signum is not None:
-            run['stopped_by'] = signal.Signals(interrupts.signum).name
-            run['drain'] = {'timeout_s': config.launch.drain_timeout, 'timed_out': interrupts.drain_timed_out,
-                            'cancelled': interrupts.cancelled}
+            run = dataclasses.replace(run, stopped_by=signal.Signals(interrupts.signum).name, drain={
+                'timeout_s': config.launch.drain_timeout, 'timed_out': interrupts.drain_timed_out,
+                'cancelled': interrupts.cancelled})
         record(config.out, run)
     return Executed(state, wall, interrupts.exit_code, built)
 
@@ -195,6 +198,11 @@ def run_preflight(options: PipelineOptions, config: RunConfig) -> int:
         oic.url if oic else None, bigquery.emulator_host if uses_emulator else None,
         oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None)
     problems = preflight.check_all(endpoints)[:1]  # One line: the first endpoint that cannot be reached.
+    if not problems and 'storage_write' in config.paths and bigquery.storage_write_table is not None:
+        schema_problem = preflight.storage_write_schema_problem(
+            str(bigquery.storage_write_table), rec.BIGQUERY_SCHEMA, GrpcClientFactory(bigquery.emulator_grpc_host,
+                                                                                    timeout_s=10.0))
+        problems = [schema_problem] if schema_problem else []
     if not problems:
         return 0
     if is_dataflow(config.runner):
@@ -278,7 +286,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(format_table(report))
     if state == PipelineState.CANCELLED:
         print(format_in_flight(report))
-    oic_line = format_oic_metrics(load_run(config.out).get('metrics') or {}) if 'oic' in config.paths else ''
+    oic_line = format_oic_metrics(load_run(config.out).metrics or {}) if 'oic' in config.paths else ''
     if oic_line:
         print(oic_line)
     print('run record and report.json in %s/' % config.out.rstrip('/'))

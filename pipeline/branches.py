@@ -1,4 +1,5 @@
-"""The two paths a record can take to BigQuery, each recording what it sent, what was acknowledged and what failed."""
+"""The paths a record can take to BigQuery, each recording what it sent, what was acknowledged and what failed
+(pipeline/paths.py registers each one)."""
 
 import functools
 from typing import Callable, Optional
@@ -17,6 +18,8 @@ from transforms.oic.retry import RetryPolicy
 from transforms.oic.sender.settings import SenderSettings
 from transforms.run_record.record_run import RecordRun
 from transforms.run_record.tables import RunRecordTables
+from transforms import records as rec
+from transforms.storage_write import DEAD_LETTER, WRITTEN, GrpcClientFactory, WriteToBigQueryStorage
 
 
 class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
@@ -90,3 +93,42 @@ class DirectPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]
         failed = records | 'Write' >> write
         _ = failed | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('direct'), self._tables)
         return failed
+
+
+class StorageWritePath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
+    """Writes records to the storage_write table through the Storage Write API (transforms/storage_write, exactly
+    once) and records sent records, each append's acknowledgement and refused rows under `out/storage_write/` (sent
+    and dead letters also in the run-record dataset when `tables` is given).
+
+    Element in: a valid record dict. Out: the rows the writer or BigQuery refused, as dead letters (already recorded).
+    """
+
+    def __init__(self, bigquery: BigQueryConfig, out: str, write: Optional[beam.PTransform] = None,
+                 tables: Optional[RunRecordTables] = None):
+        """`write` replaces the writer (element in: a row; out: {'written', 'dead_letter'}), e.g. with a fake."""
+        super().__init__()
+        self._bigquery, self._out, self._write, self._tables = bigquery, out, write, tables
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        c, name = self._bigquery, STORAGE_WRITE
+        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind(name), self._tables)
+        write = self._write
+        if write is None:
+            assert c.storage_write_table is not None, 'the storage_write path needs its table (config.resolve)'
+            write = WriteToBigQueryStorage(str(c.storage_write_table), rec.BIGQUERY_SCHEMA,
+                                           client_factory=GrpcClientFactory(c.emulator_grpc_host))
+        result = records | 'Write' >> write
+        _ = result[WRITTEN] | 'RecordAppends' >> RecordRun(self._out, run_record.appends_kind(name))
+        failed = result[DEAD_LETTER] | 'AsDeadLetters' >> beam.Map(storage_write_dead_letter)
+        _ = failed | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind(name), self._tables)
+        return failed
+
+
+STORAGE_WRITE = 'storage_write'
+
+
+def storage_write_dead_letter(letter: dict) -> dict:
+    """The writer's {'table', 'row', 'reason', 'detail'} -> the run's dead-letter shape (transforms.records)."""
+    row = letter.get('row') if isinstance(letter.get('row'), dict) else {}
+    return rec.make_dead_letter(STORAGE_WRITE, row, 'storage_write_' + str(letter.get('reason')),
+                                detail=str(letter.get('detail') or ''), table=letter.get('table'))

@@ -5,7 +5,7 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.branches import DirectPath, OICPath
+from pipeline import paths
 from pipeline.config import RunConfig, SourceConfig
 from transforms.run_record import files as run_record
 from transforms.dead_letters import WriteDeadLetters
@@ -41,16 +41,8 @@ def build_pipeline(options: PipelineOptions, config: RunConfig) -> beam.Pipeline
     checked = records | 'Validate' >> ValidateRecords()
     _ = checked.invalid | 'RecordInvalid' >> RecordRun(config.out, run_record.INVALID, tables)
     dead_letters = [checked.invalid]
-    if config.oic is not None:
-        to_oic = checked.valid
-        # A bounded, unpaced source's records stay in the process that read or made them: spread, every process
-        # posts (and its concurrency limit learns). On Dataflow the OIC path spreads them over its posting keys
-        # instead (config.oic.budget_of says which, and why).
-        if config.oic.spread == 'random':
-            to_oic = to_oic | 'SpreadForOIC' >> beam.Reshuffle()
-        dead_letters.append(to_oic | 'OIC' >> OICPath(config.oic, config.out, tables=tables))
-    if 'direct' in config.paths:
-        dead_letters.append(checked.valid | 'Direct' >> DirectPath(config.bigquery, config.out, tables=tables))
+    for name in config.paths:  # each path's branch, declared once in pipeline/paths.py
+        dead_letters.append(paths.of(name).attach(checked.valid, config, tables))
     bigquery = config.bigquery
     if bigquery.dead_letter_table:
         _ = (dead_letters | 'AllDeadLetters' >> beam.Flatten()

@@ -16,7 +16,8 @@ from transforms.oic.retry import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT_S)
 from transforms.source.defaults import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
 
-PATHS = ('oic', 'direct')
+PATHS = ('oic', 'direct', 'storage_write')  # pipeline/paths.py: what each one runs
+DEFAULT_PATHS = ('oic', 'direct')  # docs/storage-write.md: why storage_write is not in the default run
 DEFAULT_DRAIN_TIMEOUT_S = 30.0  # --drain_timeout: seconds the records in flight get after the first Ctrl-C.
 PROG = 'python -m pipeline.run'
 DESCRIPTION = 'validate flags, run both branches, print the comparison.'
@@ -89,8 +90,9 @@ GROUPS = (
     )),
     Group('paths', (
         Flag(
-            'paths', default=','.join(PATHS),
-            help='Comma-separated branches to run: oic, direct, or both (default oic,direct).'),
+            'paths', default=','.join(DEFAULT_PATHS),
+            help='Comma-separated branches to run, any of %s (default %s).'
+                 % (', '.join(PATHS), ','.join(DEFAULT_PATHS))),
         Flag(
             'out', default='out',
             help='Directory for the run record (sent records, acknowledgements, dead letters) and reports '
@@ -240,12 +242,21 @@ GROUPS = (
             'direct_table', env='DIRECT_TABLE', default='warehouse.inventory_direct',
             help='Table the direct branch writes to, PROJECT:DATASET.TABLE (env DIRECT_TABLE).'),
         Flag(
+            'storage_write_table', env='STORAGE_WRITE_TABLE', default='warehouse.inventory_storage_write',
+            help='Table the storage_write branch writes to through the Storage Write API, PROJECT:DATASET.TABLE '
+                 '(env STORAGE_WRITE_TABLE); it must exist with the records\' schema.'),
+        Flag(
             'bq_project', env='BQ_PROJECT',
             help='Project for BigQuery when a table spec has none (env BQ_PROJECT; else --project).'),
         Flag(
             'bigquery_emulator_host', env='BIGQUERY_EMULATOR_HOST',
             help='A BigQuery emulator\'s REST address with scheme, e.g. http://127.0.0.1:9050 (env '
                  'BIGQUERY_EMULATOR_HOST). Unset = real BigQuery.'),
+        Flag(
+            'bigquery_emulator_grpc_host', env='BIGQUERY_EMULATOR_GRPC_HOST',
+            help='The emulator\'s gRPC address HOST:PORT for the storage_write branch (env '
+                 'BIGQUERY_EMULATOR_GRPC_HOST, set by the local stack). Unset = the real Storage Write API with '
+                 'application default credentials.'),
         Flag(
             'run_record_dataset', env='RUN_RECORD_DATASET',
             help='BigQuery dataset PROJECT:DATASET (or DATASET with --bq_project) into which the pipeline also '

@@ -2,9 +2,9 @@
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.flags import DEFAULT_DRAIN_TIMEOUT_S, PATHS, add_flags
+from pipeline.flags import DEFAULT_DRAIN_TIMEOUT_S, DEFAULT_PATHS, PATHS, add_flags
 
-__all__ = ['DEFAULT_DRAIN_TIMEOUT_S', 'PATHS', 'WarehouseOptions']
+__all__ = ['DEFAULT_DRAIN_TIMEOUT_S', 'DEFAULT_PATHS', 'PATHS', 'WarehouseOptions']
 
 
 class WarehouseOptions(PipelineOptions):

@@ -19,6 +19,7 @@ from comparison.cost import pricing
 from comparison.measures import throughput
 from transforms import records as rec
 from transforms.oic import urls
+from transforms.run_record.run_info import OICRunInfo, RunInfo
 
 # The stand-in's billing counters in GET /admin/stats (devstack/oic/app/stats.py, Stats.bill: both triggers' requests
 # that reached the integration, their bytes and the messages they count).
@@ -135,21 +136,22 @@ def is_loopback(url: Optional[str]) -> bool:
     return urls.is_loopback(urllib.parse.urlsplit(url or '').hostname or '')
 
 
-def read_stand_in_stats(run: Mapping[str, Any], password: Optional[str],
+def read_stand_in_stats(run: RunInfo, password: Optional[str],
                         session_factory: Callable[[], requests.Session] = requests.Session) -> Dict[str, Any]:
     """The local stand-in's counters (GET /admin/stats with the run's Basic Auth) when the run's OIC is on this
     machine: {'check': 'done', 'stats': {...}} or {'check': 'skipped: …' | 'failed: …'}. Real OIC has no such API."""
-    url = run.get('oic_url')
+    oic = run.oic or OICRunInfo()
+    url = oic.url
     if not url or not is_loopback(url):
         return {'check': 'skipped: OIC is not a local stand-in (real OIC has no /admin/stats)'}
-    if not run.get('oic_username') or not password:
+    if not oic.username or not password:
         return {'check': 'skipped: no username or OIC_PASSWORD for the stand-in\'s /admin/stats'}
     # The admin client is local tooling, imported only for a stand-in on this machine: the Flex template's image
     # carries launcher/ and comparison/ (the report at the end of a run) but not devstack/ (Dockerfile).
     from devstack.oic.admin_client import AdminClient
     from devstack.oic.urls import ADMIN_STATS
-    bundle = run.get('oic_ca_bundle')
-    stand_in = AdminClient.for_url(url, (run['oic_username'], password), verify=bundle or True,
+    bundle = oic.ca_bundle
+    stand_in = AdminClient.for_url(url, (oic.username, password), verify=bundle or True,
                                    session=session_factory())
     try:
         return {'check': 'done', 'url': stand_in.url(ADMIN_STATS), 'stats': stand_in.stats()}

@@ -18,6 +18,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from transforms import records as rec
 from transforms.oic.batch import body as batch_body_rule
+from transforms.run_record import run_info
+from transforms.run_record.run_info import RunInfo
 
 PRICES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'prices.json')
 MIB = 2 ** 20
@@ -359,25 +361,26 @@ def path_cost(path: str, at_rate: Optional[float], row_bytes: int, payload_size:
     return cost
 
 
-def at_rate_for(run: Mapping[str, Any], flag: Optional[float] = None) -> Tuple[float, str]:
+def at_rate_for(run: RunInfo, flag: Optional[float] = None) -> Tuple[float, str]:
     """(records/s, where it came from) the cost is computed at: --at_rate when given (to compare, or recorded by the
     run), else the offered rate of a paced or streaming run, else the lab's 1 record/s — never an unpaced burst."""
     if flag is not None:
         return float(flag), '--at_rate %g' % flag
-    if run.get('at_rate'):
-        return float(run['at_rate']), '--at_rate %g (given to the run)' % run['at_rate']
-    if run.get('rate'):
-        return float(run['rate']), 'the offered rate of this %s run (--rate %g)' % (
-            'streaming' if run.get('streaming') else 'paced', run['rate'])
+    if run.at_rate:
+        return float(run.at_rate), '--at_rate %g (given to the run)' % run.at_rate
+    if run.rate:
+        return float(run.rate), 'the offered rate of this %s run (--rate %g)' % (
+            'streaming' if run.streaming else 'paced', run.rate)
     return LAB_RATE, ("the lab's %g record/s: this run sent as fast as it could, and a burst is no sustained rate "
                       "(--at_rate R to choose)" % LAB_RATE)
 
 
 def check_at_rate(value: Optional[float]) -> Optional[float]:
-    """RateError unless `value` is None or a positive, finite records/s."""
-    if value is not None and (not math.isfinite(value) or value <= 0):
-        raise RateError('--at_rate must be a positive number of records per second (got %g)' % value)
-    return value
+    """RateError unless `value` is None or a positive, finite records/s (run_info.check_at_rate: one rule)."""
+    try:
+        return run_info.check_at_rate(value)
+    except ValueError as err:
+        raise RateError(str(err)) from None
 
 
 def curve_rates(stated: Optional[float] = None, rates: Sequence[float] = CURVE_RATES) -> List[float]:

@@ -5,6 +5,7 @@ import json
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+ALWAYS_STATED = ('oic', 'direct')  # the seed's comparison: stated in every report, run or not
 REQUIREMENTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'sender_requirements.json')
 
 
@@ -35,11 +36,12 @@ def load(path: str = REQUIREMENTS_FILE) -> Dict[str, Any]:
 
 
 def for_report(paths: Sequence[str], table: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """report.json's `sender_requirements`: the aspects, each path's entries (the paths of the run first, then the
-    other path, so every report states both sides), the note and the sources they cite."""
+    """report.json's `sender_requirements`: the aspects, each path's entries (the paths of the run first, then OIC
+    and the direct path when the run left one out, so every report states both sides of the seed's premise), the
+    note and the sources they cite."""
     table = table or load()
     known = list(table['paths'])
-    order = [p for p in paths if p in known] + [p for p in known if p not in paths]
+    order = [p for p in paths if p in known] + [p for p in ALWAYS_STATED if p in known and p not in paths]
     cited = sorted({s for p in order for a in table['aspects'] for s in table['paths'][p][a]['sources']})
     return {'as_of': table.get('as_of'), 'note': table.get('note'), 'aspects': list(table['aspects']),
             'paths': {p: table['paths'][p] for p in order}, 'sources': {s: table['sources'][s] for s in cited},

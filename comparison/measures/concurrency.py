@@ -1,7 +1,7 @@
 """The OIC caller's concurrency limit over a run, per worker, and the share of overload answers (for the report)."""
 
 import datetime
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from transforms import records as rec
 
@@ -58,7 +58,7 @@ def paced_advice(view: dict) -> Optional[str]:
             '(docs/adaptive-concurrency.md, Known limits)' % (100 * share))
 
 
-def overload_share(metrics: Optional[dict]) -> Optional[float]:
+def overload_share(metrics: Optional[Mapping[str, Any]]) -> Optional[float]:
     """Overload answers (429, 503, timeouts, no connection) per HTTP request, from the run's Beam metrics."""
     metrics = metrics or {}
     requests, overloads = metrics.get('oic_requests'), metrics.get('oic_overload_answers', 0)
@@ -73,7 +73,7 @@ def earliest(texts: Sequence[Optional[str]]) -> Optional[datetime.datetime]:
     return found[0] if found else None
 
 
-def concurrency_view(samples: Sequence[dict], metrics: Optional[dict],
+def concurrency_view(samples: Sequence[dict], metrics: Optional[Mapping[str, Any]],
                      start: Optional[datetime.datetime], end_s: Optional[float] = None) -> dict:
     """The report's `concurrency` entry of the oic path: mode, ceiling, each worker's limit over time (seconds
     since `start`, the throughput chart's origin, up to `end_s` on that axis) and at the end, how often the limits

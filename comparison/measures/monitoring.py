@@ -20,6 +20,7 @@ from comparison.measures.oic_access import (MONITORING_PATH, MonitoringAccess, R
                                             refusal, resolve_access)
 from transforms import records as rec
 from transforms.oic.urls import parse_trigger_url
+from transforms.run_record.run_info import RunInfo
 
 PAGE = 100
 MAX_PAGES = 1000
@@ -50,9 +51,9 @@ def field(item: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-def trigger_url(run: dict) -> Optional[str]:
+def trigger_url(run: RunInfo) -> Optional[str]:
     """The trigger the run posted to: the batch integration's with --oic_batch_kb, else --oic_url's."""
-    return run.get('oic_batch_url') if run.get('oic_batch_kb') else run.get('oic_url')
+    return run.oic.trigger_url if run.oic else None
 
 
 def integration_code(oic_url: Optional[str]) -> Optional[str]:
@@ -208,21 +209,21 @@ def three_way(acked: int, dead_lettered: int, landed: Optional[int], oic: dict) 
     return checks
 
 
-def oic_view(run: dict, sent_ids: Set[Optional[str]], password: Optional[str] = None, url: Optional[str] = None,
+def oic_view(run: RunInfo, sent_ids: Set[Optional[str]], password: Optional[str] = None, url: Optional[str] = None,
              username: Optional[str] = None, auth: Optional[str] = None, instance: Optional[str] = None,
              session_factory: Callable[[], requests.Session] = requests.Session,
              environ: Optional[Mapping[str, str]] = None) -> dict:
     """OIC's view of the run: {'check': 'done', ...summary}, or {'check': 'skipped: …' | 'refused: <the fix>' |
     'failed: …'} in one line. `url`, `username`, `auth` (oauth|basic) and `instance` override the run's."""
     environ = os.environ if environ is None else environ
-    if not run.get('started_at') or not run.get('finished_at'):
+    if not run.started_at or not run.finished_at:
         return {'check': 'skipped: the run has not finished'}
     try:
         access = resolve_access(run, url, username, auth, instance, environ)
     except Refused as err:
         return {'check': 'skipped: %s' % err}
     password = password if password is not None else environ.get('OIC_PASSWORD')
-    q = build_q(rec.parse_timestamp(run['started_at']), rec.parse_timestamp(run['finished_at']),
+    q = build_q(rec.parse_timestamp(run.started_at), rec.parse_timestamp(run.finished_at),
                 integration_code(trigger_url(run)))
     session = session_factory()
     try:

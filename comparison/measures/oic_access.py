@@ -19,6 +19,7 @@ from transforms.oic.auth import CLIENT_SECRET_ENV, OAuthClient, TokenEndpoint, T
 from transforms.oic.credentials import CredentialsError, PasswordRef
 from transforms.oic.errors import OICAuthError, OICStopError
 from transforms.oic.urls import MONITORING_PATH
+from transforms.run_record.run_info import OICRunInfo, RunInfo
 
 INSTANCE_ENV = 'OIC_INSTANCE'
 MONITORING_AUTH_MODES = ('oauth', 'basic')
@@ -95,33 +96,35 @@ def monitoring_url(oic_url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, MONITORING_PATH, '', ''))
 
 
-def _oauth_client(run: dict, environ: Mapping[str, str]) -> Optional[OAuthClient]:
+def _oauth_client(oic: OICRunInfo, environ: Mapping[str, str]) -> Optional[OAuthClient]:
     """The run's OAuth client (recorded by --oic_auth oauth or --oic_monitoring_auth oauth), else the environment's;
     None when a setting is missing."""
-    values = {key: str(run.get('oic_' + key) or environ.get(env) or '') for key, env in OAUTH_SETTINGS}
+    recorded = {'token_url': oic.token_url, 'client_id': oic.client_id, 'scope': oic.scope}
+    values = {key: str(recorded[key] or environ.get(env) or '') for key, env in OAUTH_SETTINGS}
     if not all(values.values()):
         return None
-    secret = run.get('oic_client_secret_secret')
+    secret = oic.client_secret_secret
     where = (PasswordRef(env=None, secret=secret, what='the OAuth client secret') if secret else
              PasswordRef(env=CLIENT_SECRET_ENV, what='the OAuth client secret'))
     return OAuthClient(values['token_url'], values['client_id'], values['scope'], where)
 
 
-def resolve_access(run: dict, url: Optional[str] = None, username: Optional[str] = None, auth: Optional[str] = None,
+def resolve_access(run: RunInfo, url: Optional[str] = None, username: Optional[str] = None, auth: Optional[str] = None,
                    instance: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> MonitoringAccess:
     """The check's access from the run record, the comparison's flags (`url`, `username`, `auth`, `instance`) and
     the environment; Refused when it has no URL."""
     environ = os.environ if environ is None else environ
-    url = url or (monitoring_url(run['oic_url']) if run.get('oic_url') else None)
+    oic = run.oic or OICRunInfo()
+    url = url or (monitoring_url(oic.url) if oic.url else None)
     if not url:
         raise Refused('the run record has no OIC URL; pass --oic_monitoring_url')
-    auth = auth or run.get('oic_monitoring_auth') or 'oauth'
+    auth = auth or oic.monitoring_auth or 'oauth'
     if auth not in MONITORING_AUTH_MODES:
         raise Refused('--oic_monitoring_auth takes oauth or basic (got %r)' % auth)
     return MonitoringAccess(
-        url=url, auth=auth, instance=instance or run.get('oic_instance') or environ.get(INSTANCE_ENV) or None,
-        username=username or run.get('oic_username'), oauth=_oauth_client(run, environ) if auth == 'oauth' else None,
-        ca_bundle=run.get('oic_ca_bundle') or environ.get('OIC_CA_BUNDLE') or None, environ=environ)
+        url=url, auth=auth, instance=instance or oic.instance or environ.get(INSTANCE_ENV) or None,
+        username=username or oic.username, oauth=_oauth_client(oic, environ) if auth == 'oauth' else None,
+        ca_bundle=oic.ca_bundle or environ.get('OIC_CA_BUNDLE') or None, environ=environ)
 
 
 def refusal(status: int, detail: str, access: MonitoringAccess) -> str:

@@ -85,7 +85,7 @@ def oic_requests(settled: Iterable[Mapping[str, Any]]) -> int:
     return alone + sum(batch_request_attempts(settled).values())
 
 
-def oic_requests_from_metrics(metrics: Optional[dict]) -> Tuple[Optional[int], str]:
+def oic_requests_from_metrics(metrics: Optional[Mapping[str, Any]]) -> Tuple[Optional[int], str]:
     """(requests, how they were counted) from the OIC caller's counter in the run's metrics, when the runner gave it."""
     value = (metrics or {}).get(OIC_REQUESTS_METRIC)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -94,7 +94,7 @@ def oic_requests_from_metrics(metrics: Optional[dict]) -> Tuple[Optional[int], s
                  'not hold it) or the OIC caller\'s %s metric (the runner reported none)' % OIC_REQUESTS_METRIC
 
 
-def http_requests(path: str, acks: Sequence[dict], dead_letters: Sequence[dict], metrics: Optional[dict]) -> Tuple[Optional[int], str]:
+def http_requests(path: str, acks: Sequence[dict], dead_letters: Sequence[dict], metrics: Optional[Mapping[str, Any]]) -> Tuple[Optional[int], str]:
     """(requests, how they were counted) — OIC: one POST per attempt, a batch's once; direct: one insertAll per
     batch."""
     if path == 'oic':

@@ -4,11 +4,19 @@ import html
 import io
 from typing import Any, Mapping
 
+from comparison import paths as path_registry
 from comparison.measures import concurrency
 from comparison.cost import pricing
 from comparison.render import terminal as report_table
 
-COLORS = {'oic': '#c74634', 'direct': '#1a73e8'}
+COLORS = {name: path_registry.of(name).color for name in ('oic', 'direct')}  # the cost curves' columns
+
+
+def _color(path: str) -> str:
+    """A path's colour in the charts (comparison/paths: its declaration)."""
+    return path_registry.of(path).color if path in path_registry.known() else '#5f6368'
+
+
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 12px;border-bottom:1px solid #ddd}
@@ -56,7 +64,7 @@ def _step_chart(series, empty_text, legend_loc, **axes_props):
 
 def latency_cdf_svg(report: Mapping[str, Any]) -> str:
     """Latency CDF per path: event -> queryable (solid), event -> acknowledged (dashed, OIC only)."""
-    series = [((result.get('latency') or {}).get(key) or [], style, COLORS.get(path), '%s: %s' % (path, label))
+    series = [((result.get('latency') or {}).get(key) or [], style, _color(path), '%s: %s' % (path, label))
               for path, result in report['paths'].items()
               for key, style, label in (('time_to_queryable_cdf', '-', 'event → queryable'),
                                         ('ack_cdf', '--', 'event → acknowledged'))]
@@ -66,7 +74,7 @@ def latency_cdf_svg(report: Mapping[str, Any]) -> str:
 
 def throughput_svg(report: Mapping[str, Any]) -> str:
     """Rows completed per second of the run, per path."""
-    series = [((result.get('throughput') or {}).get('series') or [], '-', COLORS.get(path),
+    series = [((result.get('throughput') or {}).get('series') or [], '-', _color(path),
                '%s (%s)' % (path, (result.get('throughput') or {}).get('basis')))
               for path, result in report['paths'].items()]
     return _step_chart(series, 'no throughput samples', 'upper right', xlabel='seconds since the first event',

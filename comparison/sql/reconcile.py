@@ -18,7 +18,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from google.cloud import bigquery
 
+from comparison import paths
 from comparison.measures import latency
+from comparison.paths.oic import NAME as OIC
 from comparison.cost import billing
 from comparison.cost import pricing
 from comparison.measures import throughput
@@ -57,6 +59,11 @@ class PathScope:
     landed: Optional[TableSpec]  # None: the landed check is skipped (see `landed_check`).
     landed_check: str = 'done'
     payload: str = 'extended'
+
+    @property
+    def acks_derived(self) -> bool:
+        """True when the path acknowledges no single record (comparison/paths: its declaration)."""
+        return paths.of(self.path).acks_derived
 
     def record_table(self, name: str) -> str:
         return '%s.%s.%s' % (self.dataset.project, self.dataset.dataset, name)
@@ -295,9 +302,9 @@ def _shown(field: str, value: Any) -> Any:
 
 
 def _latency(queries: Queries, scope: PathScope, params: List[Any]) -> dict:
-    if scope.path != 'oic':
-        return {'ack': None, 'ack_note': 'WriteToBigQuery acknowledges no single row; the run record holds no '
-                                         'per-row completion time for the direct path'}
+    if scope.acks_derived:
+        return {'ack': None, 'ack_note': paths.of(scope.path).ack_note + ' (the run record holds no per-row '
+                                                                        'completion time for it)'}
     found = queries.one(ack_latency_sql(scope), params)
     quantiles = [float(v) for v in (found.get('qs') or [])]
     summary: dict = {'count': int(found.get('n') or 0)}
@@ -312,10 +319,10 @@ def _throughput(queries: Queries, scope: PathScope, window: Window, params: List
     bucket_s = 60 if (window.end - window.start).total_seconds() / 60 <= PER_MINUTE_MAX else 3600
     per_bucket = {kind: [[rec.format_timestamp(r['minute']), int(r['n'])] for r in queries.rows(
         per_minute_sql(scope, kind), params + [bigquery.ScalarQueryParameter('bucket_s', 'INT64', bucket_s)])]
-        for kind in ((rrt.SENT, rrt.ACKS) if scope.path == 'oic' else (rrt.SENT,))}
+        for kind in ((rrt.SENT,) if scope.acks_derived else (rrt.SENT, rrt.ACKS))}
     extra = {'bucket_s': bucket_s, 'sent_per_bucket': per_bucket[rrt.SENT],
              'acked_per_bucket': per_bucket.get(rrt.ACKS)}
-    if scope.path != 'oic':
+    if scope.acks_derived:
         return dict({'rows_per_s': None, 'span_s': None, 'basis': 'unknown without the probe', 'series': []}, **extra)
     done = queries.one(completions_sql(scope), params)
     if not done.get('n') or first_event is None:
@@ -339,7 +346,7 @@ def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, price
                        response_s: float = pricing.DEFAULT_OIC_RESPONSE_S) -> dict:
     """One path's reconciliation, the keys of comparison.measures.reconcile.reconcile_path (ids as bounded samples, sorted),
     plus in_flight, latency, throughput and cost."""
-    acks_derived = scope.path == 'direct'
+    acks_derived = scope.acks_derived
     params = _params(scope.run_id, window, scope.path)
     counts = queries.one(summary_sql(scope, acks_derived), params)
     sent, dead = int(counts.get('sent') or 0), int(counts.get('dead_lettered') or 0)
@@ -382,20 +389,21 @@ def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, price
     result['latency'] = _latency(queries, scope, params)
     result['throughput'] = _throughput(queries, scope, window, params, counts.get('first_event'))
     result['throughput_rps'] = result['throughput']['rows_per_s']
-    result['http_requests'] = int(counts.get('attempts') or 0) if scope.path == 'oic' else None
-    result['http_requests_counted'] = ('one POST per record and attempt (from acks and dead letters)'
-                                       if scope.path == 'oic' else 'unknown: not in the run record (see the '
-                                                                   'runner\'s metrics)')
+    result['http_requests'] = int(counts.get('attempts') or 0) if not acks_derived else None
+    result['http_requests_counted'] = ('one request per record and attempt (from acks and dead letters)'
+                                       if not acks_derived else 'unknown: not in the run record (see the '
+                                                                'runner\'s metrics)')
     result['http_requests_per_row'] = throughput.requests_per_row(result['http_requests'], sent)
     sizes = queries.one(sizes_sql(scope), params)
     row_bytes = round(sizes['row_bytes']) if sizes.get('row_bytes') is not None else 0
-    payload = round(sizes['payload_bytes']) if scope.path == 'oic' and sizes.get('payload_bytes') is not None else 0
-    if scope.path == 'oic':  # The run-record tables hold no request ids yet: one request per record, mean size.
+    payload = round(sizes['payload_bytes']) if scope.path == OIC and sizes.get('payload_bytes') is not None else 0
+    if scope.path == OIC:  # The run-record tables hold no request ids yet: one request per record, mean size.
         result['oic_billing'] = billing.per_record_billing(result['acked'] + dead, result['http_requests'] or 0,
                                                            payload, prices)
     # Priced at the stated rate (never the run's burst): see comparison.cost.pricing.at_rate_for.
-    result['cost'] = pricing.path_cost(scope.path, at_rate[0], row_bytes, payload, prices, response_s,
-                                       at_rate_source=at_rate[1])
+    result['cost'] = paths.of(scope.path).cost(paths.CostInputs(
+        at_rate=at_rate[0], at_rate_source=at_rate[1], row_bytes=row_bytes, payload_bytes=payload, prices=prices,
+        oic_response_s=response_s))
     return result
 
 

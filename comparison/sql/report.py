@@ -6,6 +6,9 @@ import logging
 import re
 from typing import Any, Callable, List, Optional
 
+from comparison import paths
+from comparison.paths.direct import NAME as DIRECT
+from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
 from comparison.cost import pricing
 from comparison.cost import sender_requirements
@@ -13,6 +16,7 @@ from comparison.measures import throughput
 from comparison.sql import reconcile as sql
 from transforms import records as rec
 from transforms.run_record import tables as rrt
+from transforms.run_record.run_info import RunInfo
 from transforms.tables import DatasetSpec, parse_dataset_spec, parse_table_spec
 
 CLOCK_SKEW_S = 300.0  # Workers stamp event_time with their own clocks; the run's window is widened by this much.
@@ -37,7 +41,7 @@ def parse_moment(text: str) -> datetime.datetime:
         raise ValueError('a time is ISO 8601, e.g. 2026-01-31T08:00:00Z; got %r' % text) from None
 
 
-def run_window(run: dict, now: datetime.datetime, since_s: Optional[float] = None,
+def run_window(run: RunInfo, now: datetime.datetime, since_s: Optional[float] = None,
                start: Optional[datetime.datetime] = None, end: Optional[datetime.datetime] = None,
                in_flight_s: float = DEFAULT_IN_FLIGHT_S) -> sql.Window:
     """The event_time window to compare. Default: the whole run (its start to its finish, or to now while it runs,
@@ -46,8 +50,8 @@ def run_window(run: dict, now: datetime.datetime, since_s: Optional[float] = Non
     While the run goes on (no finished_at), records sent in the last `in_flight_s` seconds whose outcome is not
     known yet are in flight, not missing. ValueError when the window is empty."""
     skew = datetime.timedelta(seconds=CLOCK_SKEW_S)
-    run_start = rec.parse_timestamp(run['started_at']) - skew if run.get('started_at') else None
-    finished = rec.parse_timestamp(run['finished_at']) if run.get('finished_at') else None
+    run_start = rec.parse_timestamp(run.started_at) - skew if run.started_at else None
+    finished = rec.parse_timestamp(run.finished_at) if run.finished_at else None
     run_end = finished + skew if finished else now
     if since_s is not None:
         start = now - datetime.timedelta(seconds=since_s)
@@ -57,90 +61,92 @@ def run_window(run: dict, now: datetime.datetime, since_s: Optional[float] = Non
         raise ValueError('the run record has no started_at; give --from')
     if end <= start:
         raise ValueError('the window %s .. %s is empty (the run: %s .. %s)' % (
-            rec.format_timestamp(start), rec.format_timestamp(end), run.get('started_at'),
-            run.get('finished_at') or 'running'))
+            rec.format_timestamp(start), rec.format_timestamp(end), run.started_at,
+            run.finished_at or 'running'))
     in_flight_after = None if finished else now - datetime.timedelta(seconds=in_flight_s)
     return sql.Window(start, end, in_flight_after)
 
 
-def _scope(run: dict, path: str, dataset) -> sql.PathScope:
-    table_text = run.get('%s_table' % path)
+def _scope(run: RunInfo, path: str, dataset) -> sql.PathScope:
+    table_text = run.table(path)
     landed, check = None, 'done'
-    if not run.get('landed_check', True):
+    if not run.landed_check:
         check = 'skipped: --no_landed_check'
     elif not table_text:
         check = 'skipped: no BigQuery table configured for this path'
-    elif path == 'oic' and run.get('oic_payload') == 'seed':
+    elif not paths.of(path).finds_rows(run):
         check = 'skipped: the seed payload carries no record_id to find rows by'
     else:
         landed = parse_table_spec(table_text)
-    return sql.PathScope(run_id=run['run_id'], path=path, dataset=dataset, landed=landed, landed_check=check,
-                         payload=run.get('oic_payload') or 'extended')
+    return sql.PathScope(run_id=run.run_id, path=path, dataset=dataset, landed=landed, landed_check=check,
+                         payload=run.oic_payload)
 
 
-def layout_warnings(client: Any, run: dict, dataset: DatasetSpec) -> List[str]:
+def layout_warnings(client: Any, run: RunInfo, dataset: DatasetSpec) -> List[str]:
     """One line for each table the comparison reads that is not partitioned and clustered as it should be."""
     found = []
-    for path in run.get('paths', []):
-        if run.get('%s_table' % path):
-            found.append(bq_read.layout_warning(client, parse_table_spec(run['%s_table' % path])))
+    for path in run.paths:
+        table = run.table(path)
+        if table:
+            found.append(bq_read.layout_warning(client, parse_table_spec(table)))
     for name in rrt.TABLES:
         found.append(bq_read.layout_warning(client, parse_table_spec('%s:%s.%s' % (
             dataset.project, dataset.dataset, name)), rrt.LAYOUT))
     return [w for w in found if w]
 
 
-def requests_from_metrics(path: str, run: dict, result: dict) -> dict:
+def requests_from_metrics(path: str, run: RunInfo, result: dict) -> dict:
     """The HTTP request figures the run-record tables cannot give, from the runner's metrics: the direct path's
     insertAll calls (as in memory), and a batched OIC run's POSTs (the tables hold no batch_id: their attempts
     would count a batch once per record). {} when the tables' own count stands (OIC one record per request)."""
-    if path == 'direct':
-        made, counted = throughput.http_requests(path, [], [], run.get('metrics'))
-    elif path == 'oic' and run.get('oic_batch_kb'):
-        made, counted = throughput.oic_requests_from_metrics(run.get('metrics'))
+    if path == DIRECT:
+        made, counted = throughput.http_requests(path, [], [], run.metrics)
+    elif path == OIC and run.oic_batch_kb:
+        made, counted = throughput.oic_requests_from_metrics(run.metrics)
     else:
         return {}
     return {'http_requests': made, 'http_requests_counted': counted,
             'http_requests_per_row': throughput.requests_per_row(made, result.get('sent'))}
 
 
-def build_report_sql(run: dict, window: sql.Window, client_factory: Callable = bq_read.make_client,
+def build_report_sql(run: RunInfo, window: sql.Window, client_factory: Callable = bq_read.make_client,
                      prices: Optional[dict] = None, sample: int = sql.SAMPLE_IDS,
                      at_rate: Optional[float] = None) -> dict:
     """The report of `run` (its run.json) over `window`, every figure computed by queries in BigQuery."""
     prices = prices or pricing.load_prices()
     rate = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
-    dataset = parse_dataset_spec(run['run_record_dataset'])
-    client = client_factory(dataset.project, run.get('emulator_host'))
-    queries = sql.Queries(client, bq_read.deadline_for(run.get('emulator_host')) * 4)
+    assert run.run_record_dataset, 'the SQL reconciliation needs a run-record dataset (compare.sql_window)'
+    dataset = parse_dataset_spec(run.run_record_dataset)
+    client = client_factory(dataset.project, run.emulator_host)
+    queries = sql.Queries(client, bq_read.deadline_for(run.emulator_host) * 4)
     warnings = layout_warnings(client, run, dataset)
     for warning in warnings:
         logging.getLogger(__name__).warning(warning)
-    invalid, invalid_first = sql.invalid_records(queries, dataset, run['run_id'], window)
-    response_s, response_source = sql.oic_response_time(queries, dataset, run['run_id'], window)
+    invalid, invalid_first = sql.invalid_records(queries, dataset, run.run_id, window)
+    response_s, response_source = sql.oic_response_time(queries, dataset, run.run_id, window)
     report = {
-        'run_id': run.get('run_id'), 'started_at': run.get('started_at'), 'finished_at': run.get('finished_at'),
-        'state': run.get('state'), 'runner': run.get('runner'),
+        'run_id': run.run_id, 'started_at': run.started_at, 'finished_at': run.finished_at,
+        'state': run.state, 'runner': run.runner,
         'reconciliation': 'sql', 'run_record_dataset': str(dataset), 'window': window.describe(),
         'invalid': invalid, 'invalid_first': invalid_first,
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
-        'warnings': warnings, 'paths': {}, 'sender_requirements': sender_requirements.for_report(run.get('paths', [])),
+        'warnings': warnings, 'paths': {}, 'sender_requirements': sender_requirements.for_report(run.paths),
         'cost_at_rate': {'rate': rate[0], 'source': rate[1], 'oic_response_s': response_s,
                          'oic_response_source': response_source},
     }
-    for path in run.get('paths', []):
+    for path in run.paths:
         try:
             result = sql.reconcile_path_sql(queries, _scope(run, path, dataset), window, prices, sample, rate,
                                             response_s)
         except Exception as err:  # One path's failure (a missing table, a refused query) leaves the other standing.
             result = {'sent': 0, 'acked': 0, 'dead_lettered': 0, 'landed_check': 'failed: %s: %s' % (
                 type(err).__name__, (str(err).splitlines() or [''])[0][:200])}
-        result['wall_s'] = run.get('wall_s')
+        result['wall_s'] = run.wall_s
         if 'sent' in result:
             result.update(requests_from_metrics(path, run, result))
-        if path == 'oic':
+        if path == OIC:
             result['oic_monitoring'] = {'check': 'skipped: the SQL reconciliation does not page through OIC\'s '
                                                  'monitoring API (use --in_memory for the three-way check)'}
         report['paths'][path] = result
-    report['queries'] = sql.query_cost(queries, prices, bool(run.get('emulator_host')))
+    report['queries'] = sql.query_cost(queries, prices, bool(run.emulator_host))
     return report

@@ -21,6 +21,8 @@ from pipeline.config.source import SourceConfig, resolve_source
 from pipeline.options import PATHS, WarehouseOptions
 from transforms.oic import budget as job_budget
 from transforms.oic.urls import redact_url
+from transforms.run_record import run_info
+from transforms.run_record.run_info import OICRunInfo, RunInfo
 from transforms.run_record.tables import RunRecordTables
 
 __all__ = ['BigQueryConfig', 'LaunchConfig', 'OICConfig', 'RunConfig', 'SourceConfig', 'UsageError', 'resolve']
@@ -46,21 +48,10 @@ class RunConfig:
         spec = self.bigquery.run_record_dataset
         return RunRecordTables(spec.project, spec.dataset, self.run_id, self.bigquery.emulator_host) if spec else None
 
-    def describe(self) -> dict:
-        """A flat, JSON-able summary for run.json (the comparison reads these keys); no credentials."""
+    def describe(self) -> RunInfo:
+        """The run record's header (run.json; transforms/run_record/run_info.py); no credentials."""
         bq, source = self.bigquery, self.source
-        data = {
-            'run_id': self.run_id, 'runner': self.runner, 'paths': list(self.paths), 'out': self.out,
-            'workers': self.workers, 'streaming': source.streaming, 'records': source.records, 'rate': source.rate,
-            'seed': source.seed, 'input': source.input, 'source_shards': source.shards,
-            'oic_table': str(bq.oic_table) if bq.oic_table else None,
-            'direct_table': str(bq.direct_table) if bq.direct_table else None,
-            'dead_letter_table': str(bq.dead_letter_table) if bq.dead_letter_table else None,
-            'emulator_host': bq.emulator_host, 'direct_method': bq.direct_method, 'landed_check': bq.landed_check,
-            'probe_interval': bq.probe_interval, 'at_rate': self.at_rate,
-            'run_record_dataset': str(bq.run_record_dataset) if bq.run_record_dataset else None,
-            'drain_timeout': self.launch.drain_timeout,
-        }
+        oic_info = None
         if self.oic is not None:
             oic = dataclasses.asdict(self.oic)
             oic['url'] = redact_url(self.oic.url)
@@ -73,8 +64,17 @@ class RunConfig:
                 share = job_budget.share(self.oic.budget, None)
                 oic.update(posting_processes=share.posting, process_concurrency=share.concurrency,
                            process_max_rps=share.max_rps)
-            data.update({'oic_' + key: value for key, value in oic.items()})
-        return data
+            oic_info = OICRunInfo(**oic)
+        return RunInfo(
+            run_id=self.run_id, runner=self.runner, paths=self.paths, out=self.out, workers=self.workers,
+            streaming=source.streaming, records=source.records, rate=source.rate, seed=source.seed,
+            input=source.input, source_shards=source.shards,
+            tables={path: str(table) if table else None for path, table in bq.tables.items()},
+            dead_letter_table=str(bq.dead_letter_table) if bq.dead_letter_table else None,
+            emulator_host=bq.emulator_host, direct_method=bq.direct_method, landed_check=bq.landed_check,
+            probe_interval=bq.probe_interval, at_rate=self.at_rate,
+            run_record_dataset=str(bq.run_record_dataset) if bq.run_record_dataset else None,
+            drain_timeout=self.launch.drain_timeout, oic=oic_info)
 
 
 def _check_runner(name: str) -> None:
@@ -89,15 +89,16 @@ def parse_paths(text: Optional[str]) -> Tuple[str, ...]:
     paths = tuple(p.strip() for p in (text or '').split(',') if p.strip())
     unknown = [p for p in paths if p not in PATHS]
     if not paths or unknown:
-        raise UsageError('--paths takes a comma-separated list of %s (got %r)' % (' and '.join(PATHS), text))
+        raise UsageError('--paths takes a comma-separated list of %s (got %r)' % (', '.join(PATHS), text))
     return tuple(p for p in PATHS if p in paths)
 
 
 def check_at_rate(value: Optional[float]) -> Optional[float]:
-    """--at_rate: None or a positive, finite records per second; UsageError otherwise."""
-    if value is not None and not (0 < value < float('inf')):
-        raise UsageError('--at_rate must be a positive number of records per second (got %g)' % value)
-    return value
+    """--at_rate: None or a positive, finite records per second (run_info.check_at_rate); UsageError otherwise."""
+    try:
+        return run_info.check_at_rate(value)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = None) -> RunConfig:

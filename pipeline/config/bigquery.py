@@ -2,7 +2,7 @@
 
 import dataclasses
 import re
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from pipeline.config.errors import UsageError
 from pipeline.options import WarehouseOptions
@@ -10,6 +10,7 @@ from transforms.direct.bigquery import check_method
 from transforms.tables import DatasetSpec, TableSpec, parse_dataset_spec, parse_table_spec
 
 EMULATOR_PATTERN = re.compile(r'^https?://[^/\s]+$')
+GRPC_HOST_PATTERN = re.compile(r'^[^/\s:]+:\d{1,5}$')
 GCS_PATTERN = re.compile(r'^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$')
 
 
@@ -24,6 +25,13 @@ class BigQueryConfig:
     landed_check: bool
     probe_interval: float
     run_record_dataset: Optional[DatasetSpec] = None  # Where the run record is also streamed (None: files only).
+    storage_write_table: Optional[TableSpec] = None
+    emulator_grpc_host: Optional[str] = None  # HOST:PORT of the emulator's Storage Write API (None: real BigQuery)
+
+    @property
+    def tables(self) -> Dict[str, Optional[TableSpec]]:
+        """Each path's table by path name (None: not written or not read back)."""
+        return {'oic': self.oic_table, 'direct': self.direct_table, 'storage_write': self.storage_write_table}
 
 
 def table(flag: str, text: str, project: Optional[str]) -> TableSpec:
@@ -72,10 +80,20 @@ def resolve_bigquery(flags: WarehouseOptions, paths: Sequence[str], streaming: b
     oic_project = project or (direct_table.project if direct_table else None)
     oic_table = table('--oic_table', flags.oic_table, oic_project) if flags.oic_table and (
         oic_project or ':' in flags.oic_table or flags.oic_table.count('.') == 2) else None
+    storage_write_table = table('--storage_write_table', flags.storage_write_table, project) \
+        if 'storage_write' in paths else None
+    grpc_host = flags.bigquery_emulator_grpc_host
+    if 'storage_write' in paths and grpc_host and not GRPC_HOST_PATTERN.match(grpc_host):
+        raise UsageError('BIGQUERY_EMULATOR_GRPC_HOST/--bigquery_emulator_grpc_host must be HOST:PORT, e.g. '
+                         '127.0.0.1:9060 (no scheme); got %r' % grpc_host)
+    if 'storage_write' in paths and emulator and not grpc_host:
+        raise UsageError('the storage_write path on the emulator needs its gRPC address: '
+                         '--bigquery_emulator_grpc_host HOST:PORT (the local stack sets BIGQUERY_EMULATOR_GRPC_HOST)')
     if 'direct' in paths:
         check_direct_method(flags.direct_method, streaming, emulator, temp_location)
     if not emulator:
-        for flag, spec in (('--direct_table', direct_table), ('--oic_table', oic_table)):
+        for flag, spec in (('--direct_table', direct_table), ('--oic_table', oic_table),
+                           ('--storage_write_table', storage_write_table)):
             check_real_table(flag, spec)
     dead_letter_table = table('--dead_letter_table', flags.dead_letter_table, oic_project) \
         if flags.dead_letter_table else None
@@ -88,4 +106,5 @@ def resolve_bigquery(flags: WarehouseOptions, paths: Sequence[str], streaming: b
     return BigQueryConfig(oic_table=oic_table, direct_table=direct_table, dead_letter_table=dead_letter_table,
                           emulator_host=emulator, direct_method=flags.direct_method,
                           landed_check=not flags.no_landed_check, probe_interval=flags.probe_interval,
-                          run_record_dataset=run_record_dataset)
+                          run_record_dataset=run_record_dataset, storage_write_table=storage_write_table,
+                          emulator_grpc_host=grpc_host if 'storage_write' in paths else None)

@@ -5,6 +5,7 @@ whole-table read it replaced."""
 import datetime
 import json
 
+from transforms.run_record.run_info import RunInfo
 from comparison import probe as probe_mod
 
 T0 = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
@@ -33,7 +34,7 @@ class FakeTable:
 
 
 def make_probe(tmp_path, table):
-    run = {'paths': ['oic'], 'oic_table': 'p:d.t', 'started_at': '2026-12-01T12:00:00Z'}
+    run = RunInfo(paths=('oic',), tables={'oic': 'p:d.t'}, started_at='2026-12-01T12:00:00Z')
     probe = probe_mod.Probe(str(tmp_path), run, client_factory=lambda *a: table)
     probe._file = open(tmp_path / 'probe.jsonl', 'a', encoding='utf-8')
     return probe

@@ -16,6 +16,7 @@ from comparison.report import build_report
 from transforms import records as rec
 
 from round_prices import PRICES  # tests/comparison/round_prices.py
+from transforms.run_record.run_info import RunInfo
 
 KB50 = 50 * 1024
 
@@ -70,7 +71,7 @@ def test_the_oic_billing_of_a_run_sizes_each_record_as_the_caller_posts_it():
 def test_the_stand_ins_count_is_a_cross_check_only_for_a_local_oic():
     assert billing.is_loopback('http://127.0.0.1:8088/x') and billing.is_loopback('https://localhost/x')
     assert not billing.is_loopback('https://abc.integration.ocp.oraclecloud.com/ic/api')
-    assert billing.read_stand_in_stats({'oic_url': 'https://oic.example.com/x'}, 'pw')['check'].startswith('skipped')
+    assert billing.read_stand_in_stats(RunInfo.from_json({'oic_url': 'https://oic.example.com/x'}), 'pw')['check'].startswith('skipped')
     ours = {'request_attempts': 7, 'messages_with_retries': 7}
     today = billing.cross_check(ours, {'check': 'done', 'stats': {'requests': 7}})
     assert today['requests_agree'] and today['stand_in_messages'] is None and today['messages_agree'] is None

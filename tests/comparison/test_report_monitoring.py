@@ -40,8 +40,8 @@ def test_without_record_ids_the_time_window_counts():
 
 def test_basic_without_a_password_is_refused_before_any_call(monkeypatch):
     monkeypatch.delenv('OIC_PASSWORD', raising=False)
-    found = monitoring.oic_view({'oic_url': 'http://127.0.0.1:1/x', 'oic_username': 'u', 'started_at': START,
-                                 'finished_at': END}, set(), auth='basic')
+    found = monitoring.oic_view(RunInfo.from_json({'oic_url': 'http://127.0.0.1:1/x', 'oic_username': 'u', 'started_at': START,
+                                                   'finished_at': END}), set(), auth='basic')
     assert found['check'].startswith('refused: Basic Auth needs') and 'OAuth' in found['check']
 
 
@@ -49,15 +49,16 @@ def test_a_batched_run_is_looked_up_under_the_batch_integrations_code():
     from comparison.measures import monitoring
     stream = 'https://h/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records'
     batch = 'https://h/ic/api/integration/v1/flows/rest/WAREHOUSE_BATCH/1.0/records'
-    assert monitoring.integration_code(monitoring.trigger_url({'oic_url': stream})) == 'WAREHOUSE_STREAM'
+    assert monitoring.integration_code(monitoring.trigger_url(RunInfo.from_json({'oic_url': stream}))) == 'WAREHOUSE_STREAM'
     assert monitoring.integration_code(monitoring.trigger_url(
-        {'oic_url': stream, 'oic_batch_kb': 50.0, 'oic_batch_url': batch})) == 'WAREHOUSE_BATCH'
-    assert monitoring.trigger_url({'oic_url': stream, 'oic_batch_kb': 0, 'oic_batch_url': batch}) == stream
+        RunInfo.from_json({'oic_url': stream, 'oic_batch_kb': 50.0, 'oic_batch_url': batch}))) == 'WAREHOUSE_BATCH'
+    assert monitoring.trigger_url(RunInfo.from_json({'oic_url': stream, 'oic_batch_kb': 0, 'oic_batch_url': batch})) == stream
 
 
 # -- OIC 3's monitoring API: OAuth, the instance name, both spellings, paging by offset (a fake HTTP answerer)
 
 from comparison.measures import oic_access  # noqa: E402
+from transforms.run_record.run_info import RunInfo
 
 START, END = '2026-12-06T08:00:00+00:00', '2026-12-06T08:01:00+00:00'
 TRIGGER = 'https://oic.example.com/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records'
@@ -104,7 +105,7 @@ class FakeOIC:
 
 
 def view(fake, auth='basic', **environ):
-    run = {'oic_url': TRIGGER, 'oic_username': 'u', 'started_at': START, 'finished_at': END}
+    run = RunInfo.from_json({'oic_url': TRIGGER, 'oic_username': 'u', 'started_at': START, 'finished_at': END})
     return monitoring.oic_view(run, {'r%d' % i for i in range(fake.count)}, password='p', auth=auth,
                                session_factory=fake, environ=environ)
 
@@ -157,11 +158,11 @@ def test_oauth_without_a_client_is_refused_before_any_call():
 
 def test_the_oauth_client_comes_from_the_run_or_the_environment_and_never_holds_the_secret():
     env = {'OIC_TOKEN_URL': 'https://idcs.example.com/oauth2/v1/token', 'OIC_CLIENT_ID': 'c', 'OIC_SCOPE': 's'}
-    access = oic_access.resolve_access({'oic_url': TRIGGER}, environ=env)
+    access = oic_access.resolve_access(RunInfo.from_json({'oic_url': TRIGGER}), environ=env)
     assert access.auth == 'oauth' and access.oauth.client_id == 'c' and access.oauth.secret_ref.env == 'OIC_CLIENT_SECRET'
-    recorded = oic_access.resolve_access({'oic_url': TRIGGER, 'oic_token_url': 'https://t/oauth2/v1/token',
-                                          'oic_client_id': 'run', 'oic_scope': 's2',
-                                          'oic_client_secret_secret': 'projects/p/secrets/s/versions/1'}, environ=env)
+    recorded = oic_access.resolve_access(RunInfo.from_json({
+        'oic_url': TRIGGER, 'oic_token_url': 'https://t/oauth2/v1/token', 'oic_client_id': 'run', 'oic_scope': 's2',
+        'oic_client_secret_secret': 'projects/p/secrets/s/versions/1'}), environ=env)
     assert recorded.oauth.client_id == 'run' and recorded.oauth.secret_ref.secret.startswith('projects/')
 
 

@@ -7,6 +7,7 @@ import pytest
 from comparison.cost import pricing
 
 from round_prices import PRICES  # tests/comparison/round_prices.py
+from transforms.run_record.run_info import RunInfo
 
 
 def test_oic_packs_round_up_per_hour_and_count_50kb_increments():
@@ -92,13 +93,13 @@ def test_every_shipped_price_has_its_page_and_date_and_says_if_first_hand():
 
 
 def test_the_rate_comes_from_the_flag_then_the_offered_rate_then_the_lab_never_the_burst():
-    assert pricing.at_rate_for({'rate': 0.0}, 25.0) == (25.0, '--at_rate 25')
-    assert pricing.at_rate_for({'rate': 10.0, 'streaming': True})[0] == 10.0
-    assert 'streaming run (--rate 10)' in pricing.at_rate_for({'rate': 10.0, 'streaming': True})[1]
-    assert 'paced run (--rate 5)' in pricing.at_rate_for({'rate': 5.0, 'streaming': False})[1]
-    rate, source = pricing.at_rate_for({'rate': 0.0, 'streaming': False})
+    assert pricing.at_rate_for(RunInfo.from_json({'rate': 0.0}), 25.0) == (25.0, '--at_rate 25')
+    assert pricing.at_rate_for(RunInfo.from_json({'rate': 10.0, 'streaming': True}))[0] == 10.0
+    assert 'streaming run (--rate 10)' in pricing.at_rate_for(RunInfo.from_json({'rate': 10.0, 'streaming': True}))[1]
+    assert 'paced run (--rate 5)' in pricing.at_rate_for(RunInfo.from_json({'rate': 5.0, 'streaming': False}))[1]
+    rate, source = pricing.at_rate_for(RunInfo.from_json({'rate': 0.0, 'streaming': False}))
     assert rate == pricing.LAB_RATE == 1.0 and "lab's 1 record/s" in source and 'burst' in source
-    assert pricing.at_rate_for({'rate': 0.0, 'at_rate': 3.0})[0] == 3.0
+    assert pricing.at_rate_for(RunInfo.from_json({'rate': 0.0, 'at_rate': 3.0}))[0] == 3.0
     for bad in (0.0, -1.0, float('inf'), float('nan')):
         with pytest.raises(ValueError):
             pricing.check_at_rate(bad)

@@ -2,6 +2,7 @@
 comparison on a real local run (missing rows, duplicates, mismatches, dead letters, invalid records), and a window on a
 running stream that tells records in flight from missing ones."""
 
+import dataclasses
 import datetime
 import json
 import os
@@ -21,6 +22,7 @@ from transforms.run_record import files as run_record
 from transforms.run_record import tables as rrt
 from transforms.run_record.files import load_run, read_records, write_run
 from transforms.tables import DatasetSpec, parse_table_spec
+from transforms.run_record.run_info import RunInfo
 
 UTC = datetime.timezone.utc
 TABLE_REF = re.compile(r'FROM `([^`]+)`( WHERE [^)\n]*)?')
@@ -65,11 +67,11 @@ def test_every_query_filters_every_table_on_the_window_and_the_run(scope):
 def test_a_batched_runs_requests_come_from_the_callers_metric_not_the_tables_attempts():
     # The run-record tables hold no batch_id: their attempts count a batch once per record. The caller's counter
     # counts each POST once.
-    batched = {'oic_batch_kb': 50, 'metrics': {'oic_requests': 12, 'batch_size': {'count': 40}}}
+    batched = RunInfo.from_json({'oic_batch_kb': 50, 'metrics': {'oic_requests': 12, 'batch_size': {'count': 40}}})
     assert sql_report.requests_from_metrics('oic', batched, {'sent': 2000})['http_requests'] == 12
     assert sql_report.requests_from_metrics('oic', batched, {'sent': 2000})['http_requests_per_row'] == 0.006
-    assert sql_report.requests_from_metrics('oic', dict(batched, metrics={}), {'sent': 2000})['http_requests'] is None
-    assert sql_report.requests_from_metrics('oic', {'metrics': {'oic_requests': 12}}, {'sent': 20}) == {}
+    assert sql_report.requests_from_metrics('oic', dataclasses.replace(batched, metrics={}), {'sent': 2000})['http_requests'] is None
+    assert sql_report.requests_from_metrics('oic', RunInfo(metrics={'oic_requests': 12}), {'sent': 20}) == {}
     assert sql_report.requests_from_metrics('direct', batched, {'sent': 2000})['http_requests'] == 40
 
 
@@ -86,8 +88,8 @@ def test_latency_quantiles_are_indexed_outside_the_aggregate():
 
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-RUNNING = {'started_at': '2026-03-01T10:00:00.000000Z', 'finished_at': None}
-FINISHED = {'started_at': '2026-03-01T10:00:00.000000Z', 'finished_at': '2026-03-01T11:00:00.000000Z'}
+RUNNING = RunInfo(started_at='2026-03-01T10:00:00.000000Z', finished_at=None)
+FINISHED = RunInfo(started_at='2026-03-01T10:00:00.000000Z', finished_at='2026-03-01T11:00:00.000000Z')
 SKEW = datetime.timedelta(seconds=sql_report.CLOCK_SKEW_S)
 FINISHED_END = datetime.datetime(2026, 3, 1, 11, tzinfo=UTC) + SKEW
 
@@ -136,9 +138,9 @@ def test_bad_durations(text):
     (['--in_memory', '--since', '1h'], 'not with --in_memory'),
 ])
 def test_window_mistakes_are_one_line_and_exit_2(argv, message, tmp_path, capsys):
-    run = dict(FINISHED, run_id='r', paths=['direct'])
+    run = dataclasses.replace(FINISHED, run_id='r', paths=('direct',))
     if 'a duration' in message or 'not both' in message or 'ISO' in message or 'in_memory' in message:
-        run['run_record_dataset'] = 'p:rr'
+        run = dataclasses.replace(run, run_record_dataset='p:rr')
     write_run(str(tmp_path), run)
     assert compare.main(['--out', str(tmp_path)] + argv) == 2
     err = capsys.readouterr().err
@@ -225,7 +227,7 @@ def tampered_run(local_stack, tmp_path_factory):
 def test_the_run_record_tables_hold_what_the_files_hold(tampered_run, local_stack):
     client = local_stack.bq_client()
     dataset = '%s.run_record_test' % local_stack.project
-    run_id = tampered_run['run']['run_id']
+    run_id = tampered_run['run'].run_id
     for kind, table, path in ((run_record.sent_kind('oic'), rrt.SENT, 'oic'),
                               (run_record.sent_kind('direct'), rrt.SENT, 'direct'),
                               (run_record.acks_kind('oic'), rrt.ACKS, 'oic'),
@@ -304,10 +306,11 @@ def test_records_at_the_edge_of_a_running_stream_are_in_flight_not_missing(local
     assert not client.insert_rows_json(target.table(rrt.SENT).dotted,
                                        [rrt.sent_row('running-run', 'direct', r) for r in records])
     assert not client.insert_rows_json(local_stack.direct_table.replace(':', '.'), [records[0]])
-    write_run(str(tmp_path), {'run_id': 'running-run', 'paths': ['direct'], 'state': 'RUNNING',
-                              'started_at': rec.format_timestamp(now - datetime.timedelta(hours=1)),
-                              'direct_table': local_stack.direct_table, 'emulator_host': local_stack.bq_endpoint,
-                              'run_record_dataset': str(target.project) + ':' + target.dataset})
+    write_run(str(tmp_path), RunInfo(run_id='running-run', paths=('direct',), state='RUNNING',
+                                     started_at=rec.format_timestamp(now - datetime.timedelta(hours=1)),
+                                     tables={'direct': local_stack.direct_table},
+                                     emulator_host=local_stack.bq_endpoint,
+                                     run_record_dataset=str(target.project) + ':' + target.dataset))
     assert compare.main(['--out', str(tmp_path), '--in_flight', '2m']) == 0
     report = json.load(open(tmp_path / 'report.json'))
     direct = report['paths']['direct']

@@ -81,7 +81,7 @@ def test_a_batched_sweep_passes_the_batch_size_to_its_steps_and_prices_the_batch
     assert batched['cost_at_rate']['oic_batch_kb'] == 20.0 and unbatched['cost_at_rate']['oic_batch_kb'] is None
     assert {row['oic_batch_kb'] for row in batched['cost_curve']} == {20.0}
     assert {row['oic_batch_kb'] for row in unbatched['cost_curve']} == {50.0}  # one billing message, the default
-    assert sweep.batch_kb_of(['--oic_batch_kb=0']) is None and sweep.batch_kb_of(['--oic_batch_kb', 'x']) is None
+    assert sweep.batch_kb_of(sweep.pipeline_flags(['--oic_batch_kb=0'])) is None
 
 
 def test_a_two_rate_sweep_measures_both_paths_and_its_page_renders(clean_stack, tmp_path, capsys):

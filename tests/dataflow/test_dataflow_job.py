@@ -233,7 +233,7 @@ def test_rate_limit_service_puts_the_job_wide_budget_before_the_oic_caller():
 def test_run_record_dataset_streams_every_kind_of_the_run_record_into_bigquery():
     config, job = dry_run('--streaming', '--rate', '500', '--run_record_dataset', 'run_record')
     assert str(config.bigquery.run_record_dataset) == 'my-proj:run_record'
-    assert config.describe()['run_record_dataset'] == 'my-proj:run_record'
+    assert config.describe().run_record_dataset == 'my-proj:run_record'
     names = transform_names(job)
     for step in ('RecordInvalid', 'OIC/RecordSent', 'OIC/RecordAcks', 'OIC/RecordDeadLetters',
                  'Direct/RecordSent', 'Direct/RecordDeadLetters'):

@@ -9,6 +9,7 @@ import uuid
 import pytest
 import requests
 
+from transforms.run_record.run_info import RunInfo
 from transforms import records
 
 pytestmark = pytest.mark.stack
@@ -251,8 +252,8 @@ def test_1100_instances_are_all_counted_by_the_monitoring_check(clean_stack):
         answers = list(pool.map(lambda body: session.post(clean_stack.oic_url, json=body, timeout=30).status_code,
                                 sent))
     assert answers == [200] * 1100
-    run = {'oic_url': clean_stack.oic_url, 'started_at': started.isoformat(),
-           'finished_at': datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    run = RunInfo.from_json({'oic_url': clean_stack.oic_url, 'started_at': started.isoformat(),
+                             'finished_at': datetime.datetime.now(datetime.timezone.utc).isoformat()})
     view = check.oic_view(run, {r['record_id'] for r in sent}, environ=clean_stack.monitoring_env())
     assert view['check'] == 'done' and (view['instances'], view['records_completed']) == (1100, 1100), view
 

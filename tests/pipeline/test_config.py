@@ -17,7 +17,7 @@ def test_defaults():
     assert config.paths == ('oic', 'direct')
     assert config.source.records == 200 and config.source.rate == 0 and not config.source.streaming
     assert str(config.bigquery.direct_table) == 'p:warehouse.inventory_direct'
-    assert 'hunter2' not in repr(config) and 'hunter2' not in str(config.describe())
+    assert 'hunter2' not in repr(config) and 'hunter2' not in str(config.describe().to_json())
 
 
 def test_streaming_defaults_to_a_rate_and_no_bound():
@@ -100,8 +100,8 @@ def test_help_lists_our_flags_and_beams(capsys):
 
 def test_at_rate_is_recorded_and_checked():
     _, config = parse(STACK + ['--at_rate', '2.5'], ENV)
-    assert config.at_rate == 2.5 and config.describe()['at_rate'] == 2.5
-    assert parse(STACK, ENV)[1].describe()['at_rate'] is None
+    assert config.at_rate == 2.5 and config.describe().to_json()['at_rate'] == 2.5
+    assert parse(STACK, ENV)[1].describe().to_json()['at_rate'] is None
     for bad in ('0', '-1', 'inf'):
         with pytest.raises(UsageError, match='--at_rate must be a positive number'):
             parse(STACK + ['--at_rate', bad], ENV)
@@ -149,12 +149,12 @@ def test_the_run_records_what_the_monitoring_check_needs_and_no_secret():
                          '--oic_scope', 'https://oic.example.comurn:opc:resource:consumer::all',
                          '--oic_instance', 'my-oic']
     _, config = parse(STACK + monitoring_client, dict(ENV, OIC_CLIENT_SECRET='s3cret'))
-    run = config.describe()
+    run = config.describe().to_json()
     assert (run['oic_auth'], run['oic_monitoring_auth'], run['oic_instance']) == ('basic', 'oauth', 'my-oic')
     assert (run['oic_client_id'], run['oic_token_url']) == ('app', 'https://idcs.example.com/oauth2/v1/token')
     assert 's3cret' not in str(run) and 'hunter2' not in str(run)
     _, gen2 = parse(STACK + monitoring_client + ['--oic_monitoring_auth', 'basic'], ENV)
-    assert gen2.describe()['oic_client_id'] is None  # Basic everywhere: no OAuth client recorded
+    assert gen2.describe().to_json()['oic_client_id'] is None  # Basic everywhere: no OAuth client recorded
 
 
 @pytest.mark.parametrize('argv, posting, share, spread', [
@@ -167,5 +167,5 @@ def test_the_run_records_what_the_monitoring_check_needs_and_no_secret():
 ])
 def test_a_local_run_records_each_posting_process_share(argv, posting, share, spread):
     _, config = parse(STACK + argv, ENV)
-    run = config.describe()
+    run = config.describe().to_json()
     assert (run['oic_posting_processes'], run['oic_process_concurrency'], config.oic.spread) == (posting, share, spread)

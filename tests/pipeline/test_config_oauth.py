@@ -30,7 +30,7 @@ def test_oauth_needs_no_username_or_password_and_keeps_no_secret(ca_file):
     oic = config.oic
     assert (oic.auth, oic.token_url, oic.client_id, oic.scope) == ('oauth', TOKEN_URL, 'client-1', SCOPE)
     assert 'BEGIN CERTIFICATE' in oic.ca_pem and oic.ca_bundle == ca_file
-    described = config.describe()
+    described = config.describe().to_json()
     assert described['oic_auth'] == 'oauth' and described['oic_ca_bundle'] == ca_file
     assert 'oic_ca_pem' not in described
     assert 's3cret-value' not in repr(config) and 's3cret-value' not in str(described)

@@ -10,6 +10,7 @@ import pytest
 from comparison.measures import monitoring
 from devstack.oic import row_faults
 from launcher.run import main
+from transforms.run_record.run_info import RunInfo
 
 pytestmark = pytest.mark.stack
 
@@ -52,8 +53,8 @@ def test_basic_on_the_trigger_oauth_on_monitoring_and_the_three_way_check_agrees
 def test_the_stand_in_refuses_basic_and_a_nameless_call_and_the_check_says_what_to_set(stack_env, tmp_path):
     stack_env.post({'WH_ID': 'WH1', 'Item_Name': 'x', 'Item_id': 100, 'Quantity_Available': 1,
                     'Quantity_Requested': 0, 'Backlog': 0})
-    run = {'oic_url': stack_env.oic_url, 'oic_username': stack_env.username,
-           'started_at': '2026-01-01T00:00:00+00:00', 'finished_at': '2099-01-01T00:00:00+00:00'}
+    run = RunInfo.from_json({'oic_url': stack_env.oic_url, 'oic_username': stack_env.username,
+                             'started_at': '2026-01-01T00:00:00+00:00', 'finished_at': '2099-01-01T00:00:00+00:00'})
     env = stack_env.monitoring_env()
     basic = monitoring.oic_view(run, set(), auth='basic', environ=env)
     assert basic['check'].startswith('refused: OIC refused Basic Auth on its monitoring API (HTTP 401)')

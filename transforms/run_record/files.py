@@ -12,6 +12,8 @@ from typing import List, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.run_record.run_info import RunInfo
+
 FLUSH_EVERY_S = 1.0
 
 # Kinds of JSON-lines files (OUT/<kind>-<writer>.jsonl).
@@ -38,6 +40,12 @@ def limits_kind(path: str) -> str:
     return '%s/limits' % path
 
 
+def appends_kind(path: str) -> str:
+    """The kind of a path's appends ('storage_write/appends'): one per append the Storage Write API accepted, with
+    its rows and serialized bytes."""
+    return '%s/appends' % path
+
+
 RUN_FILE = 'run.json'
 PROBE_SIGHTINGS = 'probe.jsonl'
 PROBE_SUMMARY = 'probe.json'
@@ -49,8 +57,8 @@ LIVE_DIR = 'live'
 # Created by the launcher on the first Ctrl-C or SIGTERM of a local run: the sources stop (transforms/source/stop_signal.py).
 STOP_FILE = 'stop'
 # What a run writes under --out; only these are removed when a new run starts there.
-RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML, LIVE_DIR,
-                  STOP_FILE)
+RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', 'storage_write', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML,
+                  LIVE_DIR, STOP_FILE)
 RECORD_GLOBS = (INVALID + '-*.jsonl',)
 
 
@@ -114,8 +122,9 @@ def clear_previous(out_dir: str) -> None:
             os.remove(path)
 
 
-def write_run(out_dir: str, run: dict) -> None:
+def write_run(out_dir: str, info: RunInfo) -> None:
     """Writes run.json (atomically on a local directory; one whole object on gs://)."""
+    run = info.to_json()
     if not is_local(out_dir):
         with FileSystems.create(join(out_dir, RUN_FILE), mime_type='application/json') as handle:
             handle.write(json.dumps(run, indent=2, sort_keys=True, default=str).encode('utf-8'))
@@ -127,11 +136,11 @@ def write_run(out_dir: str, run: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_run(out_dir: str) -> dict:
+def load_run(out_dir: str) -> RunInfo:
     """run.json of a run directory, local or on any Beam filesystem (gs:// for Dataflow runs)."""
     path = join(out_dir, RUN_FILE)
     if not FileSystems.exists(path):
         raise FileNotFoundError('no run recorded in %s (expected %s); run python -m pipeline.run first' %
                                 (out_dir, path))
     with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode('utf-8'))
+        return RunInfo.from_json(json.loads(handle.read().decode('utf-8')))
