@@ -86,6 +86,9 @@ def resolve_bigquery(flags: WarehouseOptions, paths: Sequence[str], streaming: b
     if 'storage_write' in paths and grpc_host and not GRPC_HOST_PATTERN.match(grpc_host):
         raise UsageError('BIGQUERY_EMULATOR_GRPC_HOST/--bigquery_emulator_grpc_host must be HOST:PORT, e.g. '
                          '127.0.0.1:9060 (no scheme); got %r' % grpc_host)
+    if 'storage_write' in paths and grpc_host and not emulator:  # half on the emulator, half on BigQuery (or Dataflow)
+        raise UsageError('--bigquery_emulator_grpc_host (BIGQUERY_EMULATOR_GRPC_HOST) is set but the emulator\'s REST '
+                         'address is not: unset it to write to real BigQuery, or set --bigquery_emulator_host too')
     if 'storage_write' in paths and emulator and not grpc_host:
         raise UsageError('the storage_write path on the emulator needs its gRPC address: '
                          '--bigquery_emulator_grpc_host HOST:PORT (the local stack sets BIGQUERY_EMULATOR_GRPC_HOST)')

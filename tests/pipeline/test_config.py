@@ -169,3 +169,15 @@ def test_a_local_run_records_each_posting_process_share(argv, posting, share, sp
     _, config = parse(STACK + argv, ENV)
     run = config.describe().to_json()
     assert (run['oic_posting_processes'], run['oic_process_concurrency'], config.oic.spread) == (posting, share, spread)
+
+
+def test_the_storage_write_path_is_all_on_the_emulator_or_all_on_bigquery(monkeypatch):
+    monkeypatch.delenv('BIGQUERY_EMULATOR_GRPC_HOST', raising=False)  # a flag default (a shell with stack.env sourced)
+    real = [a for a in STACK if a not in ('--bigquery_emulator_host', 'http://127.0.0.1:2')]
+    paths = ['--paths', 'direct,storage_write', '--storage_write_table', 'p:warehouse.inventory_storage_write']
+    with pytest.raises(UsageError, match='REST address is not'):
+        parse(real + paths + ['--bigquery_emulator_grpc_host', '127.0.0.1:9060'], ENV)
+    with pytest.raises(UsageError, match='needs its gRPC address'):
+        parse(STACK + paths, ENV)
+    _, config = parse(STACK + paths + ['--bigquery_emulator_grpc_host', '127.0.0.1:9060'], ENV)
+    assert config.bigquery.emulator_grpc_host == '127.0.0.1:9060'
