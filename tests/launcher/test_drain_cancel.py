@@ -121,7 +121,9 @@ def test_sigterm_drains_with_exit_143(clean_stack, env, tmp_path):
 
 
 def test_a_second_signal_cancels_and_names_what_was_in_flight(clean_stack, env, tmp_path):
-    clean_stack.set_faults({'latency_ms': 4000})  # Every answer takes 4 s: the drain cannot be over in time.
+    # Every answer takes 10 s: the drain cannot be over before the second signal is handled, even on a loaded machine
+    # (at 4 s, a fresh clone's busy suite once handled it after the drain had finished: DRAINED, not CANCELLED).
+    clean_stack.set_faults({'latency_ms': 10000})
     out = tmp_path / 'out'
     process = subprocess.Popen([sys.executable, '-m', 'pipeline.run'] + stream_argv(
         clean_stack, out, '--oic_concurrency', '4', '--no_landed_check'), cwd=ROOT, env=env,
