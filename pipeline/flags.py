@@ -11,7 +11,7 @@ import os
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 from transforms.oic.batch.body import DEFAULT_BATCH_CODE, DEFAULT_WAIT_S as DEFAULT_BATCH_WAIT_S
-from transforms.oic.budget import DEFAULT_CONCURRENCY, DEFAULT_CONCURRENCY_MODE, MODES as CONCURRENCY_MODES
+from transforms.oic.budget import DEFAULT_MODE, DEFAULT_TOTAL, MODES as CONCURRENCY_MODES
 from transforms.oic.retry import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT_S)
 from transforms.source.defaults import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
@@ -173,7 +173,7 @@ GROUPS = (
             'oic_payload', default='extended', choices=('extended', 'seed'),
             help='Request body: extended = all eight fields (default); seed = exactly the seed\'s six fields.'),
         Flag(
-            'oic_concurrency_mode', default=DEFAULT_CONCURRENCY_MODE, choices=CONCURRENCY_MODES,
+            'oic_concurrency_mode', default=DEFAULT_MODE, choices=CONCURRENCY_MODES,
             help='adaptive (default): each posting process finds how many requests in flight OIC takes from its '
                  'answers (429/503/504, timeouts, latency), up to its share of --oic_concurrency; fixed: exactly '
                  'its share of --oic_concurrency (docs/adaptive-concurrency.md).'),
@@ -185,7 +185,7 @@ GROUPS = (
                  'processes), the posting processes being the batch grouping\'s keys, on Dataflow the posting keys '
                  '(about one per VM, never more than the total), locally the worker processes (docs/oic-caller.md). '
                  'Before issue 29 an adaptive value was each worker\'s own ceiling.'
-                 % (DEFAULT_CONCURRENCY['adaptive'], DEFAULT_CONCURRENCY['fixed'])),
+                 % (DEFAULT_TOTAL['adaptive'], DEFAULT_TOTAL['fixed'])),
         Flag(
             'oic_connect_timeout', type=float, default=DEFAULT_CONNECT_TIMEOUT_S,
             help='Seconds to wait for a connection to OIC (default %g).' % DEFAULT_CONNECT_TIMEOUT_S),

@@ -11,7 +11,7 @@ from pipeline.config.errors import UsageError
 from pipeline.config.source import SourceConfig
 from pipeline.options import WarehouseOptions
 from transforms.oic.budget import Budget, posting_keys
-from transforms.oic.budget import DEFAULT_CONCURRENCY
+from transforms.oic.budget import DEFAULT_TOTAL
 from transforms.oic.auth import CLIENT_SECRET_ENV
 from transforms.oic.urls import check_oic_url, is_loopback, parse_trigger_url
 from transforms.oic.batch.grouping import DEFAULT_BATCH_CODE, DEFAULT_SHARDS
@@ -74,7 +74,7 @@ def check_secret_ref(flag: str, value: str) -> None:
 def concurrency_of(flags: WarehouseOptions) -> int:
     """--oic_concurrency, or its default for --oic_concurrency_mode."""
     if flags.oic_concurrency is None:
-        return DEFAULT_CONCURRENCY[flags.oic_concurrency_mode]
+        return DEFAULT_TOTAL[flags.oic_concurrency_mode]
     return flags.oic_concurrency
 
 

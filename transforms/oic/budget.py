@@ -20,7 +20,6 @@ DEFAULT_MODE = ADAPTIVE  # --oic_concurrency_mode
 # limits may grow to together (one OIC message pack's 100 synchronous requests); fixed, the requests in flight for the
 # whole job.
 DEFAULT_TOTAL = {ADAPTIVE: 100, FIXED: 16}
-DEFAULT_CONCURRENCY_MODE, DEFAULT_CONCURRENCY = DEFAULT_MODE, DEFAULT_TOTAL  # the flags' names (pipeline/flags.py)
 MAX_POSTING_KEYS = 1024  # keys of the keyed spread at most (beyond this a key per slot buys nothing)
 
 

@@ -14,14 +14,10 @@ from transforms.oic.caller import Outcome, internal_error
 from transforms.oic.sender.in_flight import (  # noqa: F401 (AuthWatch, LIMITS, METRICS_NAMESPACE: this module's API)
     AUTH_STOP_AFTER, LIMITS, METRICS_NAMESPACE, AuthWatch, Caller, Finished, SenderFn)
 from transforms.oic.sender.settings import SenderSettings
-from transforms.oic import budget as job_budget
 from transforms.oic.batch.grouping import shard_of
 from transforms.oic.rate_limit import GlobalRateLimit, TakeGlobalBudget
 
 DEAD_LETTER = 'dead_letter'
-# --oic_concurrency_mode's and --oic_concurrency's defaults, at home in transforms/oic/budget.py (named here for
-# pipeline/options.py).
-DEFAULT_CONCURRENCY_MODE, DEFAULT_CONCURRENCY = job_budget.DEFAULT_MODE, job_budget.DEFAULT_TOTAL
 
 
 def ack(record: dict, status: int, attempts: int, latency_s: float, path: str = 'oic') -> dict:
