@@ -117,3 +117,35 @@ def test_finalize_seals_the_stream_and_reports_its_rows():
     shard = writer(server)
     state = shard.write(ShardState(), rows(0, 3)).state
     assert shard.finalize(state.stream) == 3 and server.finalized == [state.stream]
+
+
+class _Answers:
+    """A BigQueryWriteClient stand-in whose AppendRows call yields the given answers."""
+
+    def __init__(self, *answers):
+        self.answers = answers
+
+    def append_rows(self, requests, **kwargs):
+        list(requests)
+        return iter(self.answers)
+
+
+def _grpc_client(*answers):
+    from google.cloud import bigquery_storage_v1
+    from transforms.storage_write.client import GrpcAppendClient
+    client = GrpcAppendClient.__new__(GrpcAppendClient)
+    client._client, client._types, client._timeout_s = _Answers(*answers), bigquery_storage_v1.types, 1.0
+    return client
+
+
+def test_an_append_answer_the_writer_cannot_read_is_never_a_success():
+    from google.protobuf import descriptor_pb2
+    from google.cloud.bigquery_storage_v1 import types
+    from transforms.storage_write.client import Outcome, TransientError
+    descriptor = descriptor_pb2.DescriptorProto(name='Row')
+    result = types.AppendRowsResponse(append_result=types.AppendRowsResponse.AppendResult(offset=7))
+    assert _grpc_client(result).append('s', 7, [b'x'], descriptor).outcome is Outcome.OK
+    with pytest.raises(TransientError, match='neither a result nor an error'):  # sent again at the same offset
+        _grpc_client(types.AppendRowsResponse()).append('s', 7, [b'x'], descriptor)
+    with pytest.raises(TransientError, match='without an answer'):
+        _grpc_client().append('s', 7, [b'x'], descriptor)

@@ -138,6 +138,10 @@ class GrpcAppendClient:
         row_errors = {int(e.index): e.message or str(e.code) for e in answer.row_errors}
         if 'error' in answer:
             return answer_from_status(answer.error.code, answer.error.message, row_errors)
+        if 'append_result' not in answer and not row_errors:
+            # Neither a result nor an error: not an answer the writer can read, so never a success. Sent again at
+            # the same offset (ALREADY_EXISTS if it did land).
+            raise TransientError('an AppendRows answer with neither a result nor an error')
         return answer_from_status(0, '', row_errors)
 
     def finalize(self, stream: str) -> int:
