@@ -21,6 +21,9 @@ from transforms.source.defaults import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_
 STREAMING_TICK_S = 0.1
 CLOCK_LEAD_S = 1.0  # The stream's first tick is due this long after the job reads its clock (the hop to the clocks).
 CATCH_UP = 2.0  # After a stall, a clock emits the ticks it missed at most this many times its rate until caught up.
+CALL_TICKS_S = 0.5  # One call of a clock emits every tick due, up to this many seconds of its ticks: a runner that
+#                    resumes a clock late (DirectRunner under load: tens of ms) costs no rate; a longer stall is a
+#                    catch-up, rationed to CATCH_UP.
 
 
 class _PacedRecordFn(beam.DoFn):
@@ -151,8 +154,10 @@ class _StoppableClockFn(beam.DoFn, ImpulseSeqGenRestrictionProvider):
     """A clock of Beam's PeriodicSequence kind (a splittable DoFn over the tick numbers, the same restriction and
     watermarks) that stops at the run's stop signal, so that a local stream can drain (once every clock has stopped,
     the pipeline finishes with the records it holds), and that catches up gently after a stall: where Beam's clock
-    emits every tick it missed at once (a worker restarted, a process paused), this one emits them at most CATCH_UP
-    (twice) its rate until it is back on schedule, so a stall of a minute is not a minute of records in one burst.
+    emits every tick it missed at once (a worker restarted, a process paused), this one emits at most CALL_TICKS_S
+    of ticks a call and, while still behind, resumes after 1 / CATCH_UP of their time, so it catches up at about
+    CATCH_UP (twice) its rate and a stall of a minute is not a minute of records in one burst. A runner that resumes
+    it a little late (tens of ms under load) costs no rate: the ticks due meanwhile go out in the next call.
     Every tick is still emitted once, with its scheduled time. It is its own restriction provider
     (RestrictionParam() without one) to hand the tracker the signal.
 
@@ -180,20 +185,30 @@ class _StoppableClockFn(beam.DoFn, ImpulseSeqGenRestrictionProvider):
         start, (first, _, interval) = element
         first_s = first.micros / 1e6 if isinstance(first, Timestamp) else float(first)
         index = restriction_tracker.current_restriction().start
-        due, now = first_s + interval * index, (self._clock or time.time)()
-        if due <= now:  # due (or overdue): emit it
+        now = (self._clock or time.time)()
+        emitted = 0
+        for index in range(index, index + call_ticks(interval)):
+            due = first_s + interval * index
+            if due > now:
+                break
             if not restriction_tracker.try_claim(index):
                 return  # the clock's last tick, or the stop signal
             _advance(watermark_estimator, Timestamp.of(due))
             yield TimestampedValue((start, due), due)
-            due, earliest = due + interval, now + interval / CATCH_UP
+            emitted += 1
         else:
-            earliest = now
-        if due > now:  # nothing before the next tick: the watermark may move up to it
+            index += 1
+        due = first_s + interval * index
+        if due > now:  # on schedule: nothing before the next tick, so the watermark may move up to it
             _advance(watermark_estimator, Timestamp.of(due))
-        # One tick a call: the next when it is due, and, when it is overdue (a stall), 1 / CATCH_UP of an interval
-        # after this one (a runner resumes no earlier), so missed ticks go out at most CATCH_UP times the rate.
-        restriction_tracker.defer_remainder(Duration.of(max(due, earliest) - now))
+            restriction_tracker.defer_remainder(Duration.of(due - now))
+        else:  # still behind (a stall): resume once this call's ticks have taken 1 / CATCH_UP of their time
+            restriction_tracker.defer_remainder(Duration.of(emitted * interval / CATCH_UP))
+
+
+def call_ticks(interval: float) -> int:
+    """The most ticks one call of a clock emits: CALL_TICKS_S of them, at least one."""
+    return max(1, math.ceil(CALL_TICKS_S / interval - 1e-9))
 
 
 def _advance(watermark_estimator, moment: Timestamp) -> None:
