@@ -16,7 +16,7 @@ def test_defaults():
     _, config = parse(STACK, ENV)
     assert config.paths == ('oic', 'direct')
     assert config.source.records == 200 and config.source.rate == 0 and not config.source.streaming
-    assert str(config.bigquery.direct_table) == 'p:warehouse.inventory_direct'
+    assert str(config.bigquery.table('direct')) == 'p:warehouse.inventory_direct'
     assert 'hunter2' not in repr(config) and 'hunter2' not in str(config.describe().to_json())
 
 
@@ -82,7 +82,7 @@ def test_redact_url_drops_credentials():
 def test_oic_only_without_bigquery_is_allowed():
     argv = ['--paths', 'oic', '--oic_url', 'https://oic.example.com/x', '--oic_username', 'u']
     _, config = parse(argv, ENV)
-    assert config.bigquery.direct_table is None and config.bigquery.oic_table is None
+    assert config.bigquery.table('direct') is None and config.bigquery.table('oic') is None
 
 
 def test_main_exits_2_with_one_line(capsys):
@@ -131,7 +131,7 @@ def test_one_parser_reads_both_trigger_url_forms():
 
 
 def test_the_batch_url_keeps_the_form_and_the_project_of_the_trigger():
-    from pipeline.config.oic import batch_url_for
+    from pipeline.rules.oic import batch_url_for
     assert batch_url_for(V1) == V1.replace('WAREHOUSE_STREAM', 'WAREHOUSE_BATCH')
     assert batch_url_for(V2) == V2.replace('WAREHOUSE_STREAM', 'WAREHOUSE_BATCH')
     assert batch_url_for(V2 + '?x=1').endswith('/WH_PROJ/WAREHOUSE_BATCH/1.0/records?x=1')
