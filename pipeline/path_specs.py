@@ -7,7 +7,7 @@ Adding a path: one PathSpec in SPECS here, its branch registered in pipeline/pat
 """
 
 import dataclasses
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 OIC = 'oic'
 DIRECT = 'direct'

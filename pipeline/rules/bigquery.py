@@ -3,7 +3,7 @@ the run-record dataset, the emulator's addresses and the table probe (check_bigq
 
 import dataclasses
 import re
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from pipeline.flags import FlagValues
 from pipeline.path_specs import SPECS, STORAGE_WRITE
@@ -33,32 +33,25 @@ def table(flag: str, text: str, project: Optional[str]) -> TableSpec:
         raise UsageError('%s: %s' % (flag, err)) from None
 
 
-def path_tables(flags: FlagValues, paths: Sequence[str], project: Optional[str]) -> Dict[str, Optional[TableSpec]]:
-    """Each declared path's table by name, in the declarations' order: a table the pipeline writes, for a path that
-    runs, with `project` when its spec has none; a table another system writes (OIC's), whenever it can be read back:
-    its spec names a project, or `project`, or else the project of a table the pipeline writes, is known."""
+def path_tables(flags: FlagValues, paths: Sequence[str],
+                project: Optional[str]) -> Tuple[Dict[str, Optional[TableSpec]], Optional[str]]:
+    """Each declared path's table by name, in the declarations' order, and the project of the tables and datasets
+    the run only reads or adds (`lender`: `project`, else that of the first table the pipeline writes).
+
+    A table the pipeline writes: for a path that runs, with `project` when its spec has none. A table another
+    system writes (OIC's): whenever it can be read back, i.e. its spec names a project or `lender` is known."""
+    written = {spec.name: table('--' + spec.table_flag, getattr(flags, spec.table_flag), project)
+               for spec in SPECS if spec.written_by_pipeline and spec.name in paths}
+    lender = project or next((t.project for t in written.values()), None)
     tables: Dict[str, Optional[TableSpec]] = {}
     for spec in SPECS:
         if spec.written_by_pipeline:
-            tables[spec.name] = table('--' + spec.table_flag, getattr(flags, spec.table_flag), project) \
-                if spec.name in paths else None
-    lender = read_project(project, tables)
-    for spec in SPECS:
-        if not spec.written_by_pipeline:
-            text = getattr(flags, spec.table_flag)
-            readable = text and (lender or ':' in text or text.count('.') == 2)
-            tables[spec.name] = table('--' + spec.table_flag, text, lender) if readable else None
-    return {spec.name: tables[spec.name] for spec in SPECS}
-
-
-def read_project(project: Optional[str], tables: Mapping[str, Optional[TableSpec]]) -> Optional[str]:
-    """The project of the tables and datasets the run only reads or adds (dead letters, the run record): `project`,
-    else that of a table the pipeline writes."""
-    return project or next((t.project for name, t in tables.items() if t is not None and _written(name)), None)
-
-
-def _written(name: str) -> bool:
-    return any(spec.name == name and spec.written_by_pipeline for spec in SPECS)
+            tables[spec.name] = written.get(spec.name)
+            continue
+        text = getattr(flags, spec.table_flag)
+        readable = text and (lender or ':' in text or text.count('.') == 2)
+        tables[spec.name] = table('--' + spec.table_flag, text, lender) if readable else None
+    return tables, lender
 
 
 def check_emulator(flags: FlagValues, paths: Sequence[str]) -> None:
@@ -88,8 +81,7 @@ def check_bigquery(flags: FlagValues, paths: Sequence[str], project: Optional[st
         raise UsageError('--probe_interval must be >= 0 (0 = no probe)')
     check_emulator(flags, paths)
     project = flags.bq_project or project
-    tables = path_tables(flags, paths, project)
-    lender = read_project(project, tables)
+    tables, lender = path_tables(flags, paths, project)
     dead_letter_table = table('--dead_letter_table', flags.dead_letter_table, lender) \
         if flags.dead_letter_table else None
     run_record_dataset = None

@@ -192,3 +192,25 @@ def test_a_local_stream_with_the_storage_write_path_is_refused_in_one_line(monke
     with pytest.raises(UsageError, match='does not run in a stream on DirectRunner'):
         parse(argv + ['--streaming'], ENV)
     assert parse(argv, ENV)[1].paths == ('direct', 'storage_write')
+
+
+def test_each_paths_table_flag_comes_from_its_declaration():
+    from pipeline.flags import GROUPS
+    from pipeline.path_specs import SPECS
+    flags = {flag.name: flag for group in GROUPS for flag in group.flags}
+    for spec in SPECS:
+        flag = flags[spec.table_flag]
+        assert (flag.env, flag.default, flag.help) == (spec.table.env, spec.table.default, spec.table.help)
+    argv = STACK + ['--paths', 'oic,direct,storage_write', '--bigquery_emulator_grpc_host', '127.0.0.1:3',
+                    '--storage_write_table', 'q:ds.sw']
+    _, config = parse(argv, ENV)
+    assert {name: str(table) for name, table in config.bigquery.tables.items()} == {
+        'oic': 'p:warehouse.inventory_oic', 'direct': 'p:warehouse.inventory_direct', 'storage_write': 'q:ds.sw'}
+
+
+def test_the_table_oic_writes_is_read_in_the_project_of_a_table_the_pipeline_writes():
+    argv = ['--paths', 'oic,storage_write', '--oic_url', 'https://oic.example.com/x', '--oic_username', 'u',
+            '--bigquery_emulator_host', 'http://127.0.0.1:2', '--bigquery_emulator_grpc_host', '127.0.0.1:3',
+            '--storage_write_table', 'q:ds.sw', '--oic_table', 'warehouse.inventory_oic', '--bq_project', '']
+    _, config = parse(argv, ENV)
+    assert str(config.bigquery.table('oic')) == 'q:warehouse.inventory_oic' and config.bigquery.table('direct') is None
