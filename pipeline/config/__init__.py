@@ -1,7 +1,8 @@
 """Checks the flags before anything runs and turns them into one validated, secret-free RunConfig of small pieces.
 
-Each piece is resolved by its own module (source, oic, bigquery; Dataflow's pre-flight in dataflow) and each branch of
-the pipeline takes only its piece.
+The rules on the values that need no Beam come first (pipeline/rules/, as launcher/check_flags runs them before Beam
+is imported); then each piece is resolved by its own module (source, oic, bigquery; Dataflow's pre-flight in dataflow)
+with what needs Beam, and each branch of the pipeline takes only its piece.
 """
 
 import dataclasses
