@@ -14,7 +14,8 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline.build import build_pipeline
 from pipeline.config import RunConfig, UsageError, resolve
-from pipeline.config.dataflow import is_dataflow
+from pipeline.path_specs import STORAGE_WRITE
+from pipeline.rules.run import is_dataflow
 from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
 from pipeline.flags import DESCRIPTION, EPILOG, HELP_BEAM, PROG, help_parser, leftover_error, wants_own_help
@@ -198,9 +199,10 @@ def run_preflight(options: PipelineOptions, config: RunConfig) -> int:
         oic.url if oic else None, bigquery.emulator_host if uses_emulator else None,
         oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None)
     problems = preflight.check_all(endpoints)[:1]  # One line: the first endpoint that cannot be reached.
-    if not problems and 'storage_write' in config.paths and bigquery.storage_write_table is not None:
+    storage_write_table = bigquery.table(STORAGE_WRITE)
+    if not problems and STORAGE_WRITE in config.paths and storage_write_table is not None:
         schema_problem = preflight.storage_write_schema_problem(
-            str(bigquery.storage_write_table), rec.BIGQUERY_SCHEMA, GrpcClientFactory(bigquery.emulator_grpc_host,
+            str(storage_write_table), rec.BIGQUERY_SCHEMA, GrpcClientFactory(bigquery.emulator_grpc_host,
                                                                                     timeout_s=10.0))
         problems = [schema_problem] if schema_problem else []
     if not problems:

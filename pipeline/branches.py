@@ -7,6 +7,7 @@ from typing import Callable, Optional
 import apache_beam as beam
 
 from pipeline.config import BigQueryConfig, OICConfig
+from pipeline.path_specs import DIRECT, OIC, STORAGE_WRITE
 from transforms.run_record import files as run_record
 from transforms.direct.bigquery import WriteDirect
 from transforms.oic.credentials import PasswordRef
@@ -36,7 +37,7 @@ class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
         c = self._oic
-        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('oic'), self._tables)
+        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind(OIC), self._tables)
         post: Callable[..., beam.PTransform] = functools.partial(PostToOIC, spread=c.spread == 'keys')
         url = c.url
         if c.batch_kb:  # batches of at most batch_kb KB to the batch trigger (docs/oic-batching.md)
@@ -54,10 +55,10 @@ class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
             settings, caller_factory=self._caller_factory,
             rate_limit=(GlobalRateLimit.for_url(c.rate_limiter, c.rate_limit_domain, c.url)
                         if c.rate_limiter else None))
-        _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind('oic'), self._tables)
+        _ = posted.acks | 'RecordAcks' >> RecordRun(self._out, run_record.acks_kind(OIC), self._tables)
         _ = posted.dead_letter | 'RecordDeadLetters' >> RecordRun(
-            self._out, run_record.dead_letters_kind('oic'), self._tables)
-        _ = posted.limits | 'RecordLimits' >> RecordRun(self._out, run_record.limits_kind('oic'))
+            self._out, run_record.dead_letters_kind(OIC), self._tables)
+        _ = posted.limits | 'RecordLimits' >> RecordRun(self._out, run_record.limits_kind(OIC))
         return posted.dead_letter
 
 
@@ -85,13 +86,14 @@ class DirectPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
         c = self._bigquery
-        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind('direct'), self._tables)
+        _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind(DIRECT), self._tables)
         write = self._write
         if write is None:
-            assert c.direct_table is not None, 'the direct path needs its table (config.resolve gives it one)'
-            write = WriteDirect(c.direct_table, emulator_host=c.emulator_host, method=c.direct_method)
+            table = c.table(DIRECT)
+            assert table is not None, 'the direct path needs its table (config.resolve gives it one)'
+            write = WriteDirect(table, emulator_host=c.emulator_host, method=c.direct_method)
         failed = records | 'Write' >> write
-        _ = failed | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind('direct'), self._tables)
+        _ = failed | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind(DIRECT), self._tables)
         return failed
 
 
@@ -114,17 +116,15 @@ class StorageWritePath(beam.PTransform[beam.PCollection[dict], beam.PCollection[
         _ = records | 'RecordSent' >> RecordRun(self._out, run_record.sent_kind(name), self._tables)
         write = self._write
         if write is None:
-            assert c.storage_write_table is not None, 'the storage_write path needs its table (config.resolve)'
-            write = WriteToBigQueryStorage(str(c.storage_write_table), rec.BIGQUERY_SCHEMA,
+            table = c.table(name)
+            assert table is not None, 'the storage_write path needs its table (config.resolve)'
+            write = WriteToBigQueryStorage(str(table), rec.BIGQUERY_SCHEMA,
                                            client_factory=GrpcClientFactory(c.emulator_grpc_host))
         result = records | 'Write' >> write
         _ = result[WRITTEN] | 'RecordAppends' >> RecordRun(self._out, run_record.appends_kind(name))
         failed = result[DEAD_LETTER] | 'AsDeadLetters' >> beam.Map(storage_write_dead_letter)
         _ = failed | 'RecordDeadLetters' >> RecordRun(self._out, run_record.dead_letters_kind(name), self._tables)
         return failed
-
-
-STORAGE_WRITE = 'storage_write'
 
 
 def storage_write_dead_letter(letter: dict) -> dict:

@@ -14,10 +14,9 @@ from transforms.oic.batch.body import DEFAULT_BATCH_CODE, DEFAULT_WAIT_S as DEFA
 from transforms.oic.budget import DEFAULT_MODE, DEFAULT_TOTAL, MODES as CONCURRENCY_MODES
 from transforms.oic.retry import (
     DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_DEADLINE_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_READ_TIMEOUT_S)
+from pipeline.path_specs import DEFAULT_PATHS, PATHS, SPECS as PATH_SPECS  # each path's declaration
 from transforms.source.defaults import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
 
-PATHS = ('oic', 'direct', 'storage_write')  # pipeline/paths.py: what each one runs
-DEFAULT_PATHS = ('oic', 'direct')  # docs/storage-write.md: why storage_write is not in the default run
 DEFAULT_DRAIN_TIMEOUT_S = 30.0  # --drain_timeout: seconds the records in flight get after the first Ctrl-C.
 PROG = 'python -m pipeline.run'
 DESCRIPTION = 'validate flags, run both branches, print the comparison.'
@@ -30,6 +29,9 @@ HELP_BEAM = '--help_beam'
 BEAM_FLAGS_NOTE = ('Every standard Beam option is accepted beside these (--runner, --project, --region, '
                    '--temp_location, --streaming, --max_num_workers, --dry_run, ...): `%s %s` lists them all.'
                    % (PROG, HELP_BEAM))
+# The flags' values as attributes named as the flags: WarehouseOptions (Beam's view), or the argparse Namespace that
+# add_flags' parser returns (launcher/check_flags.py, before Beam is imported). The rules (pipeline/rules/) read both.
+FlagValues = Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,16 +237,9 @@ GROUPS = (
                  'stand-in\'s batch trigger.' % (DEFAULT_BATCH_CODE, DEFAULT_BATCH_CODE)),
     )),
     Group('BigQuery', (
-        Flag(
-            'oic_table', env='OIC_TABLE', default='warehouse.inventory_oic',
-            help='Table that OIC writes to, PROJECT:DATASET.TABLE (env OIC_TABLE); read by the comparison.'),
-        Flag(
-            'direct_table', env='DIRECT_TABLE', default='warehouse.inventory_direct',
-            help='Table the direct branch writes to, PROJECT:DATASET.TABLE (env DIRECT_TABLE).'),
-        Flag(
-            'storage_write_table', env='STORAGE_WRITE_TABLE', default='warehouse.inventory_storage_write',
-            help='Table the storage_write branch writes to through the Storage Write API, PROJECT:DATASET.TABLE '
-                 '(env STORAGE_WRITE_TABLE); it must exist with the records\' schema.'),
+        # Each path's table flag, from its declaration (pipeline/path_specs.py).
+        *(Flag(spec.table_flag, env=spec.table.env, default=spec.table.default, help=spec.table.help)
+          for spec in PATH_SPECS),
         Flag(
             'bq_project', env='BQ_PROJECT',
             help='Project for BigQuery when a table spec has none (env BQ_PROJECT; else --project).'),

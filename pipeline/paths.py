@@ -1,9 +1,9 @@
-"""The pipeline side of each path, in one declaration: its name, the branch that sends a record down it (and records
-what it sent, what was acknowledged and what failed), and what "acknowledged" means for it. Ships with the job; the
-comparison's side of a path (measures, cost, columns) is comparison/paths.
+"""The pipeline side of each path: its declaration (pipeline/path_specs.py: name, table flag, what "acknowledged"
+means for it) with the branch that sends a record down it (and records what it sent, what was acknowledged and what
+failed). Ships with the job; the comparison's side of a path (measures, cost, columns) is comparison/paths.
 
-Adding a path: its transform in a package of transforms/, a branch in pipeline/branches.py, one `register` here
-(and its name in pipeline.options.PATHS, its table flag in pipeline/config/bigquery.py).
+Adding a path: its transform in a package of transforms/, a branch in pipeline/branches.py, its PathSpec in
+pipeline/path_specs.py (its name in --paths, its table flag) and one `register` here.
 """
 
 import dataclasses
@@ -11,8 +11,9 @@ from typing import Callable, Dict, List, Optional
 
 import apache_beam as beam
 
-from pipeline.branches import STORAGE_WRITE, DirectPath, OICPath, StorageWritePath
+from pipeline.branches import DirectPath, OICPath, StorageWritePath
 from pipeline.config import RunConfig
+from pipeline.path_specs import DIRECT, OIC, STORAGE_WRITE, PathSpec, spec_of
 from transforms.run_record.tables import RunRecordTables
 
 Attach = Callable[[beam.PCollection, RunConfig, Optional[RunRecordTables]], beam.PCollection]
@@ -20,15 +21,19 @@ Attach = Callable[[beam.PCollection, RunConfig, Optional[RunRecordTables]], beam
 
 @dataclasses.dataclass(frozen=True)
 class PipelinePath:
-    """A path as the pipeline runs it.
-
-    attach: sends the valid records down the path (adding its steps to the pipeline) and returns its dead letters.
-    acknowledged: what the path's acknowledgement is: 'answer' (each record answered, recorded as acks) or
-    'landed' (no per-record answer: acknowledged = found in its table).
-    """
-    name: str
+    """A path as the pipeline runs it: its declaration `spec` and `attach`, which sends the valid records down the
+    path (adding its steps to the pipeline) and returns its dead letters."""
+    spec: PathSpec
     attach: Attach
-    acknowledged: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def acknowledged(self) -> str:
+        """'answer' (each record answered, recorded as acks) or 'landed' (acknowledged = found in its table)."""
+        return self.spec.acknowledged
 
 
 def _attach_oic(valid: beam.PCollection, config: RunConfig, tables: Optional[RunRecordTables]) -> beam.PCollection:
@@ -72,6 +77,6 @@ def known() -> List[str]:
     return list(_REGISTRY)
 
 
-register(PipelinePath('oic', _attach_oic, acknowledged='answer'))
-register(PipelinePath('direct', _attach_direct, acknowledged='landed'))
-register(PipelinePath(STORAGE_WRITE, _attach_storage_write, acknowledged='landed'))
+register(PipelinePath(spec_of(OIC), _attach_oic))
+register(PipelinePath(spec_of(DIRECT), _attach_direct))
+register(PipelinePath(spec_of(STORAGE_WRITE), _attach_storage_write))

@@ -1,7 +1,8 @@
 """Checks the flags before anything runs and turns them into one validated, secret-free RunConfig of small pieces.
 
-Each piece is resolved by its own module (source, oic, bigquery; Dataflow's pre-flight in dataflow) and each branch of
-the pipeline takes only its piece.
+The rules on the values that need no Beam come first (pipeline/rules/, as launcher/check_flags runs them before Beam
+is imported); then each piece is resolved by its own module (source, oic, bigquery; Dataflow's pre-flight in dataflow)
+with what needs Beam, and each branch of the pipeline takes only its piece.
 """
 
 import dataclasses
@@ -13,15 +14,16 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from apache_beam.runners.runner import create_runner
 
 from pipeline.config.bigquery import BigQueryConfig, resolve_bigquery
-from pipeline.config.dataflow import check_dataflow, is_dataflow, sdk_process_per_vcpu, worker_count
-from pipeline.config.errors import UsageError
+from pipeline.config.dataflow import check_dataflow, sdk_process_per_vcpu, worker_count
 from pipeline.config.launch import LaunchConfig, resolve_launch
 from pipeline.config.oic import OICConfig, resolve_oic
 from pipeline.config.source import SourceConfig, resolve_source
-from pipeline.options import PATHS, WarehouseOptions
+from pipeline.options import WarehouseOptions
+from pipeline.rules.errors import UsageError
+from pipeline.rules.run import DEFAULT_RUNNER, BeamChoices
+from pipeline.rules.values import check_values
 from transforms.oic import budget as job_budget
 from transforms.oic.urls import redact_url
-from transforms.run_record import run_info
 from transforms.run_record.run_info import OICRunInfo, RunInfo
 from transforms.run_record.tables import RunRecordTables
 
@@ -84,46 +86,28 @@ def _check_runner(name: str) -> None:
         raise UsageError('--runner: %s' % str(err).splitlines()[0]) from None
 
 
-def parse_paths(text: Optional[str]) -> Tuple[str, ...]:
-    """'oic,direct' -> ('oic', 'direct') in the canonical order; UsageError for anything else."""
-    paths = tuple(p.strip() for p in (text or '').split(',') if p.strip())
-    unknown = [p for p in paths if p not in PATHS]
-    if not paths or unknown:
-        raise UsageError('--paths takes a comma-separated list of %s (got %r)' % (', '.join(PATHS), text))
-    return tuple(p for p in PATHS if p in paths)
-
-
-def check_at_rate(value: Optional[float]) -> Optional[float]:
-    """--at_rate: None or a positive, finite records per second (run_info.check_at_rate); UsageError otherwise."""
-    try:
-        return run_info.check_at_rate(value)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-
-
 def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = None) -> RunConfig:
-    """Validates `options` and returns a RunConfig; raises UsageError on any mistake."""
+    """Validates `options` and returns a RunConfig; raises UsageError on any mistake: first the rules that need no
+    Beam (pipeline/rules/values.py, as launcher/check_flags runs them before Beam is imported), then Beam's: the
+    runner, an --input file, the budget among Beam's workers, BigQuery's tables and write method, Dataflow's
+    pre-flight."""
     environ = os.environ if environ is None else environ
     flags = options.view_as(WarehouseOptions)
     standard = options.view_as(StandardOptions)
     gcp = options.view_as(GoogleCloudOptions)
-    runner = standard.runner or 'DirectRunner'
-    _check_runner(runner)
+    runner = standard.runner or DEFAULT_RUNNER
     streaming = bool(standard.streaming)
-    paths = parse_paths(flags.paths)
+    beam = BeamChoices(streaming, runner, gcp.project)
+    checked = check_values(flags, beam, environ)
+    _check_runner(runner)
+    paths = checked.paths
     workers = worker_count(options, runner)
-    source = resolve_source(flags, streaming)
-    oic = (resolve_oic(flags, is_dataflow(runner), workers, environ, source, sdk_process_per_vcpu(options, runner))
-           if 'oic' in paths else None)
-    bigquery = resolve_bigquery(flags, paths, streaming, gcp.project, gcp.temp_location)
-    if 'storage_write' in paths and streaming and not is_dataflow(runner):
-        # Its batches in a stream go on a processing-time timer, which moves DirectRunner to its bundle-based runner,
-        # and that runner cannot run the streaming source (docs/storage-write.md, "Streams").
-        raise UsageError('the storage_write path does not run in a stream on %s yet: run it without --streaming '
-                         'locally (docs/storage-write.md)' % runner)
-    launch = resolve_launch(flags)
-    if is_dataflow(runner):
+    source = resolve_source(flags, streaming, checked.source)
+    oic = (resolve_oic(flags, checked.oic, beam.on_dataflow, workers, source, sdk_process_per_vcpu(options, runner))
+           if checked.oic is not None else None)
+    bigquery = resolve_bigquery(flags, checked.bigquery, paths, streaming, gcp.temp_location)
+    launch = resolve_launch(flags, checked.drain_timeout)
+    if beam.on_dataflow:
         check_dataflow(options, paths, flags.oic_url, flags.input, flags.out, bigquery.emulator_host)
-    at_rate = check_at_rate(flags.at_rate)
     return RunConfig(run_id=str(uuid.uuid4()), runner=runner, paths=paths, out=flags.out, workers=workers,
-                     source=source, bigquery=bigquery, oic=oic, at_rate=at_rate, launch=launch)
+                     source=source, bigquery=bigquery, oic=oic, at_rate=checked.at_rate, launch=launch)

@@ -1,45 +1,37 @@
-"""The BigQuery piece: the tables of both paths and of dead letters, the emulator, the direct write method."""
+"""The BigQuery piece: each path's table and that of dead letters, the emulator, the direct write method. The rules
+that need no Beam are pipeline/rules/bigquery.py's; what asks Beam (a table real BigQuery would take, the direct
+path's write method) is here."""
 
 import dataclasses
 import re
-from typing import Dict, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
-from pipeline.config.errors import UsageError
 from pipeline.options import WarehouseOptions
+from pipeline.path_specs import DIRECT, spec_of
+from pipeline.rules.bigquery import BigQueryChecks
+from pipeline.rules.errors import UsageError
 from transforms.direct.bigquery import check_method
-from transforms.tables import DatasetSpec, TableSpec, parse_dataset_spec, parse_table_spec
+from transforms.tables import DatasetSpec, TableSpec
 
-EMULATOR_PATTERN = re.compile(r'^https?://[^/\s]+$')
-GRPC_HOST_PATTERN = re.compile(r'^[^/\s:]+:\d{1,5}$')
 GCS_PATTERN = re.compile(r'^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$')
 
 
 @dataclasses.dataclass(frozen=True)
 class BigQueryConfig:
-    """Validated BigQuery settings. A table is None when its path does not run (or cannot be read back)."""
-    oic_table: Optional[TableSpec]
-    direct_table: Optional[TableSpec]
+    """Validated BigQuery settings. tables: every declared path's table by name (pipeline/path_specs.py), None when
+    the path does not run (or its table cannot be read back)."""
+    tables: Mapping[str, Optional[TableSpec]]
     dead_letter_table: Optional[TableSpec]
     emulator_host: Optional[str]
     direct_method: str
     landed_check: bool
     probe_interval: float
     run_record_dataset: Optional[DatasetSpec] = None  # Where the run record is also streamed (None: files only).
-    storage_write_table: Optional[TableSpec] = None
     emulator_grpc_host: Optional[str] = None  # HOST:PORT of the emulator's Storage Write API (None: real BigQuery)
 
-    @property
-    def tables(self) -> Dict[str, Optional[TableSpec]]:
-        """Each path's table by path name (None: not written or not read back)."""
-        return {'oic': self.oic_table, 'direct': self.direct_table, 'storage_write': self.storage_write_table}
-
-
-def table(flag: str, text: str, project: Optional[str]) -> TableSpec:
-    """A table spec, or UsageError naming the flag."""
-    try:
-        return parse_table_spec(text, project)
-    except ValueError as err:
-        raise UsageError('%s: %s' % (flag, err)) from None
+    def table(self, path: str) -> Optional[TableSpec]:
+        """The table of path `path` (None: not written or not read back)."""
+        return self.tables.get(path)
 
 
 def check_direct_method(method: str, streaming: bool, emulator: Optional[str], temp_location: Optional[str]) -> None:
@@ -65,49 +57,18 @@ def check_real_table(flag: str, spec: Optional[TableSpec]) -> None:
                          'lowercase letters, digits and hyphens)' % (flag, spec)) from None
 
 
-def resolve_bigquery(flags: WarehouseOptions, paths: Sequence[str], streaming: bool, project: Optional[str],
+def resolve_bigquery(flags: WarehouseOptions, checked: BigQueryChecks, paths: Sequence[str], streaming: bool,
                      temp_location: Optional[str]) -> BigQueryConfig:
-    """The BigQuery piece from WarehouseOptions `flags`; UsageError on any mistake."""
-    if flags.probe_interval < 0:
-        raise UsageError('--probe_interval must be >= 0 (0 = no probe)')
-    emulator = flags.bigquery_emulator_host
-    if emulator and not EMULATOR_PATTERN.match(emulator):
-        raise UsageError('BIGQUERY_EMULATOR_HOST/--bigquery_emulator_host must be like http://127.0.0.1:9050 '
-                         '(scheme included, no path); got %r' % emulator)
-    project = flags.bq_project or project
-    direct_table = table('--direct_table', flags.direct_table, project) if 'direct' in paths else None
-    # OIC writes the OIC table itself; the pipeline only reads it to compare, so without a project it is skipped.
-    oic_project = project or (direct_table.project if direct_table else None)
-    oic_table = table('--oic_table', flags.oic_table, oic_project) if flags.oic_table and (
-        oic_project or ':' in flags.oic_table or flags.oic_table.count('.') == 2) else None
-    storage_write_table = table('--storage_write_table', flags.storage_write_table, project) \
-        if 'storage_write' in paths else None
-    grpc_host = flags.bigquery_emulator_grpc_host
-    if 'storage_write' in paths and grpc_host and not GRPC_HOST_PATTERN.match(grpc_host):
-        raise UsageError('BIGQUERY_EMULATOR_GRPC_HOST/--bigquery_emulator_grpc_host must be HOST:PORT, e.g. '
-                         '127.0.0.1:9060 (no scheme); got %r' % grpc_host)
-    if 'storage_write' in paths and grpc_host and not emulator:  # half on the emulator, half on BigQuery (or Dataflow)
-        raise UsageError('--bigquery_emulator_grpc_host (BIGQUERY_EMULATOR_GRPC_HOST) is set but the emulator\'s REST '
-                         'address is not: unset it to write to real BigQuery, or set --bigquery_emulator_host too')
-    if 'storage_write' in paths and emulator and not grpc_host:
-        raise UsageError('the storage_write path on the emulator needs its gRPC address: '
-                         '--bigquery_emulator_grpc_host HOST:PORT (the local stack sets BIGQUERY_EMULATOR_GRPC_HOST)')
-    if 'direct' in paths:
-        check_direct_method(flags.direct_method, streaming, emulator, temp_location)
-    if not emulator:
-        for flag, spec in (('--direct_table', direct_table), ('--oic_table', oic_table),
-                           ('--storage_write_table', storage_write_table)):
-            check_real_table(flag, spec)
-    dead_letter_table = table('--dead_letter_table', flags.dead_letter_table, oic_project) \
-        if flags.dead_letter_table else None
-    run_record_dataset = None
-    if flags.run_record_dataset:
-        try:
-            run_record_dataset = parse_dataset_spec(flags.run_record_dataset, oic_project)
-        except ValueError as err:
-            raise UsageError('--run_record_dataset: %s' % err) from None
-    return BigQueryConfig(oic_table=oic_table, direct_table=direct_table, dead_letter_table=dead_letter_table,
-                          emulator_host=emulator, direct_method=flags.direct_method,
+    """The BigQuery piece from WarehouseOptions `flags`, which the rules checked (`checked`:
+    pipeline/rules/bigquery.py); UsageError when real BigQuery would refuse a table or the direct path's method
+    cannot work."""
+    if DIRECT in paths:
+        check_direct_method(flags.direct_method, streaming, checked.emulator_host, temp_location)
+    if not checked.emulator_host:
+        for name, spec in checked.tables.items():
+            check_real_table('--' + spec_of(name).table_flag, spec)
+    return BigQueryConfig(tables=checked.tables, dead_letter_table=checked.dead_letter_table,
+                          emulator_host=checked.emulator_host, direct_method=flags.direct_method,
                           landed_check=not flags.no_landed_check, probe_interval=flags.probe_interval,
-                          run_record_dataset=run_record_dataset, storage_write_table=storage_write_table,
-                          emulator_grpc_host=grpc_host if 'storage_write' in paths else None)
+                          run_record_dataset=checked.run_record_dataset,
+                          emulator_grpc_host=checked.emulator_grpc_host)

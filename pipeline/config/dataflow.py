@@ -9,16 +9,12 @@ from apache_beam.options.pipeline_options import (
     DebugOptions, DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions, WorkerOptions)
 
 from pipeline.config.bigquery import GCS_PATTERN
-from pipeline.config.errors import UsageError
+from pipeline.rules.errors import UsageError
+from pipeline.rules.run import is_dataflow
 from transforms.oic.urls import is_loopback
 
 PROJECT_PATTERN = re.compile(r'^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$')
 REGION_PATTERN = re.compile(r'^[a-z]+-[a-z]+[0-9]+$')
-
-
-def is_dataflow(runner: str) -> bool:
-    """True for the Dataflow runner (however it was spelled)."""
-    return 'DataflowRunner' in runner
 
 
 def worker_count(options: PipelineOptions, runner: str) -> int:

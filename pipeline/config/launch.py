@@ -2,7 +2,6 @@
 
 import dataclasses
 
-from pipeline.config.errors import UsageError
 from pipeline.options import DEFAULT_DRAIN_TIMEOUT_S, WarehouseOptions
 
 
@@ -13,8 +12,6 @@ class LaunchConfig:
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT_S
 
 
-def resolve_launch(flags: WarehouseOptions) -> LaunchConfig:
-    """The launch piece from WarehouseOptions `flags`; UsageError on any mistake."""
-    if flags.drain_timeout < 0:
-        raise UsageError('--drain_timeout must be >= 0 seconds (got %g)' % flags.drain_timeout)
-    return LaunchConfig(preflight=not flags.skip_preflight, drain_timeout=float(flags.drain_timeout))
+def resolve_launch(flags: WarehouseOptions, drain_timeout: float) -> LaunchConfig:
+    """The launch piece from WarehouseOptions `flags` and the checked --drain_timeout (pipeline/rules/run.py)."""
+    return LaunchConfig(preflight=not flags.skip_preflight, drain_timeout=drain_timeout)

@@ -1,14 +1,16 @@
-"""The source piece: where records come from (a file, a paced or unpaced batch, or a stream) and how many."""
+"""The source piece: where records come from (a file, a paced or unpaced batch, or a stream) and how many. The rules
+between the flags are pipeline/rules/source.py's; whether an --input file can be replayed is checked here."""
 
 import dataclasses
 import os
 from typing import Optional
 
-from pipeline.config.errors import UsageError
 from pipeline.options import WarehouseOptions
+from pipeline.rules.errors import UsageError
+from pipeline.rules.source import SourceCounts
 from transforms.source.replay import check_local_file
 from transforms.run_record.files import is_local
-from transforms.source.synthetic import DEFAULT_RECORDS, DEFAULT_SHARDS, DEFAULT_STREAMING_RATE
+from transforms.source.synthetic import DEFAULT_SHARDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,10 +24,8 @@ class SourceConfig:
     shards: int = DEFAULT_SHARDS
 
 
-def check_input(path: str, streaming: bool) -> None:
+def check_input(path: str) -> None:
     """Raises UsageError unless `path` is a replayable file (a remote path is checked by the workers)."""
-    if streaming:
-        raise UsageError('--input replays a file in batch mode; drop --streaming')
     if not is_local(path):
         return
     if not os.path.isfile(path):
@@ -38,24 +38,11 @@ def check_input(path: str, streaming: bool) -> None:
         raise UsageError('--input %s: %s' % (path, err)) from None
 
 
-def resolve_source(flags: WarehouseOptions, streaming: bool) -> SourceConfig:
-    """The source piece from WarehouseOptions `flags`; UsageError on any mistake."""
-    if flags.records is not None and flags.records < 1:
-        raise UsageError('--records must be at least 1 (got %d)' % flags.records)
+def resolve_source(flags: WarehouseOptions, streaming: bool, counts: SourceCounts) -> SourceConfig:
+    """The source piece from WarehouseOptions `flags` whose numbers the rules checked (`counts`:
+    pipeline/rules/source.py); UsageError when --input cannot be replayed."""
     if flags.input:
-        if flags.records is not None:
-            raise UsageError('--input and --records are exclusive: a replay sends every line of the file')
-        check_input(flags.input, streaming)
-    rate = flags.rate
-    if rate is None:
-        rate = DEFAULT_STREAMING_RATE if streaming else 0.0
-    if rate < 0 or (streaming and rate == 0):
-        raise UsageError('--rate must be > 0 with --streaming and >= 0 otherwise (got %g)' % rate)
-    records = flags.records
-    if records is None and not streaming and not flags.input:
-        records = DEFAULT_RECORDS
-    if flags.source_shards < 1:
-        raise UsageError('--source_shards must be at least 1 (got %d)' % flags.source_shards)
+        check_input(flags.input)
     seed = flags.seed if flags.seed is not None else int.from_bytes(os.urandom(4), 'big')
-    return SourceConfig(streaming=streaming, records=records, rate=float(rate), seed=seed, input=flags.input,
+    return SourceConfig(streaming=streaming, records=counts.records, rate=counts.rate, seed=seed, input=flags.input,
                         shards=flags.source_shards)

@@ -16,6 +16,7 @@ from transforms import records
 from transforms.oic.batch import send
 from transforms.oic.batch.body import batch_body
 from transforms.oic.caller import OICCaller
+from transforms.oic.flow_control import FlowControl
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.throttle import Gate
 
@@ -128,7 +129,8 @@ def test_the_mapper_shape_turns_one_element_arrays_into_objects_and_indexes_into
 
 def real_caller(stack, attempts=3):
     policy = RetryPolicy(max_attempts=attempts, deadline_s=30, initial_backoff_s=0, max_backoff_s=0)
-    return OICCaller(batch_url(stack), stack.username, stack.password, 4, (5.0, 10.0), policy, Gate()), policy
+    return OICCaller(batch_url(stack), stack.username, stack.password, 4, (5.0, 10.0),
+                     FlowControl(Gate(), policy)), policy
 
 
 def test_an_html_page_inserts_nothing_and_the_real_caller_acks_nothing(clean_stack):

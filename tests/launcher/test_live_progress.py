@@ -22,6 +22,7 @@ from transforms.run_record import live_stats
 from transforms.run_record import files as run_record
 from transforms.run_record.live_stats import LiveStats, combine
 from transforms.oic.caller import OICCaller
+from transforms.oic.flow_control import FlowControl
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.throttle import WorkerState
 
@@ -74,7 +75,7 @@ def test_a_refused_connection_is_counted_per_attempt():
         port = s.getsockname()[1]
     stats = LiveStats()
     caller = OICCaller('http://127.0.0.1:%d/x' % port, 'u', 'p', 2, (1.0, 1.0),
-                       RetryPolicy(3, 10.0, 0.001, 0.001), WorkerState(2).gate(), observer=stats)
+                       FlowControl(WorkerState(2).gate(), RetryPolicy(3, 10.0, 0.001, 0.001)), observer=stats)
     try:
         outcome = caller.call(RECORD)
     finally:

@@ -73,11 +73,18 @@ def imported_modules(*args):
     (['--oic_auth', 'token'], "argument --oic_auth: invalid choice: 'token'"),
 ])
 def test_a_mistyped_flag_is_refused_without_importing_beam(args, named):
+    names = refused_by_check_flags(args, named)
+    assert 'apache_beam' not in names and 'launcher.run' not in names and 'devstack.stack' not in names
+
+
+def refused_by_check_flags(args, named):
+    """The modules `python -m launcher.check_flags stand-in ARGS` imported, once it refused ARGS in one line naming
+    `named`, exit 2."""
     names, done = imported_modules('-m', 'launcher.check_flags', 'stand-in', *args)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if not line.startswith('import time:')]
     assert len(lines) == 1 and lines[0].startswith('error: ') and named in lines[0], done.stderr
-    assert 'apache_beam' not in names and 'launcher.run' not in names and 'devstack.stack' not in names
+    return names
 
 
 @pytest.mark.parametrize('args, named', [
@@ -117,3 +124,45 @@ def test_quick_mode_runs_the_first_pass_only():
     from launcher.check_flags import main
     assert main(['quick', '--recrods', '10']) == 2
     assert main(['quick', '--records', '-5']) == 0  # a rule of the configuration: the full pass's
+
+
+BAD_VALUES = [
+    (['--records', '-5'], '--records must be at least 1 (got -5)'),
+    (['--oic_payload', 'seed', '--oic_batch_kb', '50'], '--oic_batch_kb needs --oic_payload extended'),
+    (['--oic_batch_wait', '0'], '--oic_batch_wait must be > 0'),
+    (['--paths', 'bogus'], "--paths takes a comma-separated list of oic, direct, storage_write (got 'bogus')"),
+    (['--paths', 'storage_write', '--bigquery_emulator_grpc_host', '127.0.0.1:9060', '--bigquery_emulator_host='],
+     "--bigquery_emulator_grpc_host (BIGQUERY_EMULATOR_GRPC_HOST) is set but the emulator's REST address is not"),
+    (['--streaming', '--rate', '0'], '--rate must be > 0 with --streaming'),
+    (['--paths', 'storage_write', '--streaming'], 'the storage_write path does not run in a stream on DirectRunner'),
+    (['--oic_auth', 'oauth', '--oic_client_id', ''], '--oic_auth oauth needs --oic_client_id'),
+]
+
+
+@pytest.mark.parametrize('args, named', BAD_VALUES)
+def test_a_bad_value_is_refused_without_importing_beam(args, named):
+    names = refused_by_check_flags(args, named)
+    assert 'apache_beam' not in names and 'launcher.run' not in names and 'pipeline.config' not in names
+
+
+@pytest.mark.parametrize('args, named', BAD_VALUES)
+def test_the_values_check_refuses_what_the_run_refuses(monkeypatch, args, named):
+    """The Beam-free pass and the run's own resolution apply the same rules (pipeline/rules/), to the same effect."""
+    from pipeline.flags import GROUPS
+    for flag in (f for group in GROUPS for f in group.flags if f.env):
+        monkeypatch.delenv(flag.env, raising=False)
+    environ = {'OIC_URL': 'http://127.0.0.1:1/ic/api/integration/v1/flows/rest/WAREHOUSE_STREAM/1.0/records',
+               'OIC_USERNAME': 'u', 'OIC_PASSWORD': 'pw', 'OIC_TOKEN_URL': 'http://127.0.0.1:1/oauth2/v1/token',
+               'OIC_CLIENT_ID': 'c', 'OIC_SCOPE': 's', 'OIC_CLIENT_SECRET': 'cs', 'BQ_PROJECT': 'p',
+               'BIGQUERY_EMULATOR_HOST': 'http://127.0.0.1:2', 'BIGQUERY_EMULATOR_GRPC_HOST': '127.0.0.1:3'}
+    from launcher.check_flags import values_check
+    refused = values_check(args, environ)
+    assert refused is not None and named in refused
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert values_check([], environ) is None  # only the bad value is refused
+    from launcher.run import parse
+    from pipeline.config import UsageError
+    with pytest.raises(UsageError) as refusal:
+        parse(args, environ)
+    assert str(refusal.value) == refused

@@ -9,6 +9,7 @@ from transforms import records as rec
 from transforms.oic.auth import (
     BasicAuth, Token, TokenEndpoint, TokenProvider, TokenUnavailable, parse_token, tls_pool_kwargs)
 from transforms.oic.caller import OICCaller
+from transforms.oic.flow_control import FlowControl
 from transforms.oic.errors import OICAuthError, OICTLSError
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.throttle import WorkerState
@@ -199,9 +200,10 @@ def test_token_endpoint_with_an_untrusted_certificate_stops(clean_stack):
 
 def https_caller(stack, auth, concurrency=4, ca=True, max_attempts=3):
     return OICCaller(stack.oic_https_url, None, None, concurrency, (5.0, 30.0),
-                     RetryPolicy(max_attempts=max_attempts, deadline_s=30, initial_backoff_s=0.01,
-                                 max_backoff_s=0.05),
-                     WorkerState(concurrency, None).gate(), auth=auth, ca_pem=ca_pem(stack) if ca else None)
+                     FlowControl(WorkerState(concurrency, None).gate(),
+                                 RetryPolicy(max_attempts=max_attempts, deadline_s=30, initial_backoff_s=0.01,
+                                             max_backoff_s=0.05)),
+                     auth=auth, ca_pem=ca_pem(stack) if ca else None)
 
 
 def post_all(caller, count, threads):

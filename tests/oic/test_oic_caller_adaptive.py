@@ -14,6 +14,7 @@ from transforms.run_record import files as run_record
 from transforms.oic.post import PostToOIC
 from transforms.oic.sender.settings import resolve
 from transforms.oic.caller import OICCaller
+from transforms.oic.flow_control import FlowControl
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.concurrency_limit import FixedLimit
 from transforms.oic.throttle import Gate, WorkerState
@@ -125,7 +126,7 @@ def steps_of_one_record(stack, gate, name):
             return 0.0
 
     caller = OICCaller(stack.oic_url, stack.username, stack.password, 4, (5.0, 30.0),
-                       Recording(max_attempts=3, deadline_s=60), gate)
+                       FlowControl(gate, Recording(max_attempts=3, deadline_s=60)))
     try:
         outcome = caller.call(rec.make_record(1, 'steps-%s' % name, 0))
     finally:

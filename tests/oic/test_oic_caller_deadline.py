@@ -14,6 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from transforms import records as rec
 from transforms.oic import concurrency_limit as cl
 from transforms.oic.caller import Attempt, OICCaller
+from transforms.oic.flow_control import FlowControl
 from transforms.oic.post import PostToOIC
 from transforms.oic.sender.settings import resolve
 from transforms.oic.retry import RetryPolicy
@@ -49,8 +50,8 @@ class SlowPool:
 
 def caller_with(pool, gate, deadline_s, read_timeout=30.0, **kwargs):
     caller = OICCaller(URL, 'u', 'p', 4, (5.0, read_timeout),
-                       RetryPolicy(max_attempts=5, deadline_s=deadline_s, initial_backoff_s=0.001,
-                                   max_backoff_s=0.002), gate, **kwargs)
+                       FlowControl(gate, RetryPolicy(max_attempts=5, deadline_s=deadline_s, initial_backoff_s=0.001,
+                                                     max_backoff_s=0.002)), **kwargs)
     caller.pool = pool
     return caller
 
@@ -147,8 +148,8 @@ def test_the_limiters_rtt_sample_is_the_requests_own_time():
     clock = FakeClock()
     limit = RecordingLimit(clock)
     tokens = SlowTokens(clock)
-    caller = OICCaller(URL, None, None, 4, (5.0, 30.0), RetryPolicy(deadline_s=600.0), Gate(limiter=limit, clock=clock),
-                       auth=tokens)
+    caller = OICCaller(URL, None, None, 4, (5.0, 30.0),
+                       FlowControl(Gate(limiter=limit, clock=clock), RetryPolicy(deadline_s=600.0)), auth=tokens)
 
     def post(body, deadline, authorization):
         clock.now += 0.1
@@ -166,7 +167,8 @@ def test_the_adaptive_limits_no_load_rtt_leaves_out_token_fetches():
     state = WorkerState(8, clock=clock)
     tokens = SlowTokens(clock)
     tokens.invalidate = lambda header: False
-    caller = OICCaller(URL, None, None, 8, (5.0, 30.0), RetryPolicy(deadline_s=600.0), state.gate(), auth=tokens)
+    caller = OICCaller(URL, None, None, 8, (5.0, 30.0), FlowControl(state.gate(), RetryPolicy(deadline_s=600.0)),
+                       auth=tokens)
 
     def post(body, deadline, authorization):
         clock.now += 0.1
@@ -191,7 +193,8 @@ class RaisingCaller:
 
 
 def real_caller_to_nowhere():
-    return OICCaller(URL, 'u', 'p', 2, (0.5, 0.5), RetryPolicy(max_attempts=1, deadline_s=5.0), WorkerState(2).gate())
+    return OICCaller(URL, 'u', 'p', 2, (0.5, 0.5),
+                     FlowControl(WorkerState(2).gate(), RetryPolicy(max_attempts=1, deadline_s=5.0)))
 
 
 RECORDS = [rec.make_record(seed=7, run_id='raise-run', index=i) for i in range(6)]

@@ -37,7 +37,7 @@ class _FakeWriter(beam.PTransform):
 
 def test_the_branch_records_sent_appends_and_refused_rows_as_the_runs_dead_letters(tmp_path):
     out = str(tmp_path)
-    config = BigQueryConfig(oic_table=None, direct_table=None, dead_letter_table=None, emulator_host=None,
+    config = BigQueryConfig(tables={}, dead_letter_table=None, emulator_host=None,
                             direct_method='STREAMING_INSERTS', landed_check=False, probe_interval=0.0)
     with TestPipeline() as pipeline:
         dead = pipeline | beam.Create(RECORDS) | StorageWritePath(config, out, write=_FakeWriter())

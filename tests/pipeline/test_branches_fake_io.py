@@ -114,7 +114,7 @@ class _FakeWrite(beam.PTransform):
 
 def test_direct_path_records_what_it_sent_and_what_bigquery_refused(tmp_path):
     out = str(tmp_path)
-    bigquery = BigQueryConfig(oic_table=None, direct_table=None, dead_letter_table=None, emulator_host=None,
+    bigquery = BigQueryConfig(tables={}, dead_letter_table=None, emulator_host=None,
                               direct_method='STREAMING_INSERTS', landed_check=False, probe_interval=0.0)
     with TestPipeline() as pipeline:
         dead = pipeline | beam.Create(RECORDS) | DirectPath(bigquery, out, write=_FakeWrite())

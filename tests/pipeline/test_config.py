@@ -16,7 +16,7 @@ def test_defaults():
     _, config = parse(STACK, ENV)
     assert config.paths == ('oic', 'direct')
     assert config.source.records == 200 and config.source.rate == 0 and not config.source.streaming
-    assert str(config.bigquery.direct_table) == 'p:warehouse.inventory_direct'
+    assert str(config.bigquery.table('direct')) == 'p:warehouse.inventory_direct'
     assert 'hunter2' not in repr(config) and 'hunter2' not in str(config.describe().to_json())
 
 
@@ -82,7 +82,7 @@ def test_redact_url_drops_credentials():
 def test_oic_only_without_bigquery_is_allowed():
     argv = ['--paths', 'oic', '--oic_url', 'https://oic.example.com/x', '--oic_username', 'u']
     _, config = parse(argv, ENV)
-    assert config.bigquery.direct_table is None and config.bigquery.oic_table is None
+    assert config.bigquery.table('direct') is None and config.bigquery.table('oic') is None
 
 
 def test_main_exits_2_with_one_line(capsys):
@@ -131,7 +131,7 @@ def test_one_parser_reads_both_trigger_url_forms():
 
 
 def test_the_batch_url_keeps_the_form_and_the_project_of_the_trigger():
-    from pipeline.config.oic import batch_url_for
+    from pipeline.rules.oic import batch_url_for
     assert batch_url_for(V1) == V1.replace('WAREHOUSE_STREAM', 'WAREHOUSE_BATCH')
     assert batch_url_for(V2) == V2.replace('WAREHOUSE_STREAM', 'WAREHOUSE_BATCH')
     assert batch_url_for(V2 + '?x=1').endswith('/WH_PROJ/WAREHOUSE_BATCH/1.0/records?x=1')
@@ -192,3 +192,25 @@ def test_a_local_stream_with_the_storage_write_path_is_refused_in_one_line(monke
     with pytest.raises(UsageError, match='does not run in a stream on DirectRunner'):
         parse(argv + ['--streaming'], ENV)
     assert parse(argv, ENV)[1].paths == ('direct', 'storage_write')
+
+
+def test_each_paths_table_flag_comes_from_its_declaration():
+    from pipeline.flags import GROUPS
+    from pipeline.path_specs import SPECS
+    flags = {flag.name: flag for group in GROUPS for flag in group.flags}
+    for spec in SPECS:
+        flag = flags[spec.table_flag]
+        assert (flag.env, flag.default, flag.help) == (spec.table.env, spec.table.default, spec.table.help)
+    argv = STACK + ['--paths', 'oic,direct,storage_write', '--bigquery_emulator_grpc_host', '127.0.0.1:3',
+                    '--storage_write_table', 'q:ds.sw']
+    _, config = parse(argv, ENV)
+    assert {name: str(table) for name, table in config.bigquery.tables.items()} == {
+        'oic': 'p:warehouse.inventory_oic', 'direct': 'p:warehouse.inventory_direct', 'storage_write': 'q:ds.sw'}
+
+
+def test_the_table_oic_writes_is_read_in_the_project_of_a_table_the_pipeline_writes():
+    argv = ['--paths', 'oic,storage_write', '--oic_url', 'https://oic.example.com/x', '--oic_username', 'u',
+            '--bigquery_emulator_host', 'http://127.0.0.1:2', '--bigquery_emulator_grpc_host', '127.0.0.1:3',
+            '--storage_write_table', 'q:ds.sw', '--oic_table', 'warehouse.inventory_oic', '--bq_project', '']
+    _, config = parse(argv, ENV)
+    assert str(config.bigquery.table('oic')) == 'q:warehouse.inventory_oic' and config.bigquery.table('direct') is None

@@ -1,4 +1,5 @@
-"""Posts one record to OIC with timeouts, retries and client-side throttling; returns an Outcome, never raises."""
+"""Posts one record to OIC with timeouts, under its flow control (retries and client-side throttling:
+transforms/oic/flow_control.py); returns an Outcome, never raises."""
 
 import dataclasses
 import json
@@ -11,14 +12,13 @@ from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Union
 
 import urllib3
 
-from transforms.oic import concurrency_limit as cl
 from transforms import records as rec
 from transforms.oic.auth import BasicAuth, TokenProvider, TokenUnavailable, tls_pool_kwargs
 from transforms.oic.errors import OICStopError, OICTLSError, tls_refusal
+from transforms.oic.flow_control import FlowControl
 from transforms.records import DETAIL_LIMIT
-from transforms.oic.throttle import Gate
 from transforms.oic.urls import redact_url
-from transforms.oic.retry import AUTH_STATUSES, OVERLOAD_STATUSES, RetryPolicy, is_retryable, parse_retry_after
+from transforms.oic.retry import AUTH_STATUSES, RetryPolicy, is_retryable, parse_retry_after
 from transforms.oic.retry import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S  # noqa: F401 (part of this API)
 # An attempt is not started with less than this left of the record's deadline: its read timeout would be cut to
 # that, and OIC might still process a request the record was dead-lettered for (docs/oic-caller.md).
@@ -121,20 +121,6 @@ def give_up_reason(last: Attempt, attempts: int, policy: RetryPolicy) -> str:
     return 'attempts_exhausted' if attempts >= policy.max_attempts else 'deadline_exceeded'
 
 
-def is_overload(result: 'Attempt') -> bool:
-    """An answer in which OIC (or its gateway) says it is busy: 429, 503, 504. It cuts the concurrency limit (as do
-    timeouts and connection errors) and, while the record's deadline allows, does not count against its
-    max_attempts: the record waits for capacity. A timeout or a refused connection may be an OIC that is down or
-    misaddressed, so those still count (the attempt cap bounds them)."""
-    return result.sent and result.error is None and result.status in cl.BACKPRESSURE_STATUSES
-
-
-def _answer(result: Optional['Attempt']):
-    """(status, error) of an attempt for the limiter; a post that raised (a bug) says nothing about OIC, nor does
-    the record's own deadline ('deadline': signal_of gives IGNORE)."""
-    return (result.status, result.error) if result is not None else (None, 'internal_error')
-
-
 def internal_error(err: BaseException, latency_s: float, attempts: int = 0, **counts: Any) -> Outcome:
     """The dead letter of a record whose call raised (a bug, a record the body cannot be built from): reason
     'internal_error' and the exception's type only (its message may hold a record's values or a credential)."""
@@ -143,16 +129,16 @@ def internal_error(err: BaseException, latency_s: float, attempts: int = 0, **co
 
 
 class OICCaller:
-    """A keep-alive connection pool sized to `concurrency` (the most requests the gate's limiter allows in flight),
-    and the retry loop for one record (thread-safe). Each attempt takes a slot of the gate's limiter and gives it
-    back with what the answer said, so the limit learns from every attempt, retries included.
+    """A keep-alive connection pool sized to `concurrency` (the most requests the flow control's limiter allows in
+    flight), and one record's requests under its flow control `flow` (thread-safe): each attempt takes a slot of the
+    limit and gives it back with what the answer said, so the limit learns from every attempt, retries included.
 
     urllib3 (what requests is built on) directly: at hundreds of requests per second from one process, requests'
     per-call work (settings merge, environment lookups) holds the GIL long enough to cost a tenth of the throughput.
     """
 
     def __init__(self, url: str, username: Optional[str], password: Optional[str], concurrency: int,
-                 timeouts: Tuple[float, float], policy: RetryPolicy, gate: Gate, payload_shape: str = 'extended',
+                 timeouts: Tuple[float, float], flow: FlowControl, payload_shape: str = 'extended',
                  stop_event: Optional[threading.Event] = None, auth: Optional[Union[BasicAuth, TokenProvider]] = None,
                  ca_pem: Optional[str] = None, observer: Optional[Observer] = None,
                  min_attempt_s: float = MIN_ATTEMPT_S):
@@ -161,8 +147,8 @@ class OICCaller:
         The pool keeps its connections alive: a TLS handshake per connection, not per request. `observer` is told
         of each request as it starts and ends (the live progress line). No request is sent with less than
         `min_attempt_s` (at most the read timeout and half the deadline) left of the record's deadline."""
-        self.url, self.policy, self.gate, self.shape = url, policy, gate, payload_shape
-        self.min_attempt_s = min(min_attempt_s, timeouts[1], policy.deadline_s / 2)
+        self.url, self.flow, self.shape = url, flow, payload_shape
+        self.min_attempt_s = min(min_attempt_s, timeouts[1], flow.retry.deadline_s / 2)
         self.observer = observer or _NoObserver()
         self.connect_timeout, self.read_timeout = timeouts
         self.stop_event = stop_event or threading.Event()
@@ -186,55 +172,25 @@ class OICCaller:
         """Posts the JSON value `body` (one record's payload, or a batch: transforms/oic/batch) as `call` does; a
         success's Outcome carries the answer's bytes. `deadline_s`, when given, replaces the policy's deadline for
         this call (what is left of a batch's deadline after its earlier requests: docs/oic-batching.md)."""
-        policy = self.policy
-        if deadline_s is not None:
-            policy = dataclasses.replace(policy, deadline_s=max(min(deadline_s, policy.deadline_s), 1e-3))
-        return self._guarded(lambda: body, policy)
+        return self._guarded(lambda: body, self.flow.within(deadline_s))
 
-    def _guarded(self, make_body: Callable[[], Any], policy: Optional[RetryPolicy] = None) -> Outcome:
+    def _guarded(self, make_body: Callable[[], Any], flow: Optional[FlowControl] = None) -> Outcome:
         started = time.monotonic()
         counts = {'attempts': 0, 'charged': 0, 'overloads': 0, 'held': 0, 'held_s': 0.0}
         try:
-            return self._call(make_body, started, counts, policy or self.policy)
+            return self._call(make_body, started, counts, flow or self.flow)
         except Exception as err:
             return internal_error(err, time.monotonic() - started, int(counts['attempts']),
                                   overloads=int(counts['overloads']), held=int(counts['held']),
                                   held_s=counts['held_s'])
 
     def _call(self, make_body: Callable[[], Any], started: float, counts: Dict[str, Any],
-              policy: RetryPolicy) -> Outcome:
-        deadline = started + policy.deadline_s
+              flow: FlowControl) -> Outcome:
+        deadline = started + flow.retry.deadline_s
         body = make_body()
-        limiter = self.gate.limiter
-
-        def attempt():
-            turn = self.gate.take_turn(deadline, self.stop_event)  # the throttle, the rate cap, a slot of the limit
-            counts['held'] += turn.held
-            counts['held_s'] += turn.held_s
-            if not turn.went:
-                return Attempt(error='stopped' if self.stop_event.is_set() else 'deadline', sent=False)
-            result = None
-            counts.pop('sent_at', None)
-            try:
-                result = self._send(body, deadline, counts)
-            finally:  # the slot goes back whatever happened, with what the answer said about OIC's capacity
-                self.gate.give_back(turn, counts.pop('sent_at', None), *_answer(result))
-            if result.error == 'deadline':  # the record's own deadline, not an answer of OIC's: no signal
-                return result
-            if not is_overload(result):
-                counts['charged'] += 1
-            overloaded = result.status in OVERLOAD_STATUSES or result.error is not None
-            counts['overloads'] += overloaded
-            self.gate.answered(overloaded)
-            return result
-
-        charged = lambda: int(counts['charged'])  # noqa: E731
-        # Under an adaptive limit the limit backs off from overload (a cut, pacing); a record's own backoff grows
-        # only with the attempts that count. A fixed limit does not back off, so there every attempt grows it.
-        retrying = policy.retrying(self.stop_event, spent=charged,
-                                   backoff_step=charged if isinstance(limiter, cl.AdaptiveLimit) else None)
         try:
-            last = retrying(attempt)
+            last = flow.run(lambda: self._send(body, deadline, counts),
+                                     lambda kind: Attempt(error=kind, sent=False), deadline, self.stop_event, counts)
         except Exception as err:  # A bug in this loop must not lose the record: dead-letter it with the error kind.
             last = Attempt(error='internal_error', detail='internal_error: %s' % type(err).__name__, sent=False)
         elapsed = time.monotonic() - started
@@ -246,7 +202,7 @@ class OICCaller:
             return Outcome('ack', last.status, answer=last.answer, **common)
         if last.status in AUTH_STATUSES:
             return Outcome('auth', last.status, reason='http_%d' % last.status, detail=last.detail, **common)
-        return Outcome('dead', last.status, reason=give_up_reason(last, int(counts['charged']), policy),
+        return Outcome('dead', last.status, reason=give_up_reason(last, int(counts['charged']), flow.retry),
                        detail=last.detail, **common)
 
     def _authorization(self, deadline):
@@ -283,7 +239,7 @@ class OICCaller:
                            detail='deadline: less than %g s of the record\'s deadline left, not sent'
                            % self.min_attempt_s)
         counts['attempts'] += 1
-        counts['sent_at'] = self.gate.clock()
+        counts['sent_at'] = self.flow.clock()
         self.observer.request_started(int(counts['attempts']))
         try:
             result = self._post(body, deadline, authorization)

@@ -28,6 +28,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms import records as rec
 from transforms.oic import budget as job_budget
 from transforms.oic.caller import OICCaller, Outcome
+from transforms.oic.flow_control import FlowControl
 from transforms.oic.errors import OICAuthError
 from transforms.oic.sender.settings import SenderSettings
 from transforms.oic.throttle import WorkerState
@@ -185,8 +186,8 @@ class InFlight:
             self.worker = self._shared.acquire(lambda: WorkerState(self.concurrency, self.max_rps, mode))
             self.caller = OICCaller(settings.url, settings.username,
                                     None if oauth else settings.password_ref.read(), self.concurrency,
-                                    settings.timeouts, settings.policy, self.worker.gate(), settings.payload_shape,
-                                    self.stop, auth=self._tokens.provider if self._tokens else None,
+                                    settings.timeouts, FlowControl(self.worker.gate(), settings.policy),
+                                    settings.payload_shape, self.stop, auth=self._tokens.provider if self._tokens else None,
                                     ca_pem=settings.ca_pem, observer=self.live)
         self._executor = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix='oic-post')
 
