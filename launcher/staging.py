@@ -10,16 +10,27 @@ it fail. Beam's own code is back when the run ends; a pyproject.toml project goe
 """
 
 import contextlib
+import fcntl
 import glob
 import os
 import subprocess
 from typing import Iterator, List, Optional
 
 
+LOCK_FILE = '.sdist.lock'  # beside setup.py: one build at a time in a source tree
+
+
 def build_sdist(setup_file: str, temp_dir: str, python: str) -> str:
-    """`python setup.py -q sdist` into temp_dir; the sdist's path. RuntimeError with the build's output if it fails."""
-    done = subprocess.run([python, 'setup.py', '-q', 'sdist', '--dist-dir', temp_dir],
-                          cwd=os.path.dirname(os.path.abspath(setup_file)), capture_output=True, text=True)
+    """`python setup.py -q sdist` into temp_dir; the sdist's path. RuntimeError with the build's output if it fails.
+
+    setup.py assembles its release tree (NAME-VERSION/) and its .egg-info in the source tree itself, whatever the
+    dist dir, so two builds of one tree at once (two jobs launched together, two tests) delete each other's files;
+    a lock file beside setup.py makes the second wait for the first."""
+    tree = os.path.dirname(os.path.abspath(setup_file))
+    with open(os.path.join(tree, LOCK_FILE), 'a', encoding='utf-8') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run([python, 'setup.py', '-q', 'sdist', '--dist-dir', temp_dir],
+                              cwd=tree, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError('building the package from %s failed (exit %d): %s' % (
             setup_file, done.returncode, (done.stderr or done.stdout).strip()[-2000:]))

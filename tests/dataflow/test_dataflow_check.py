@@ -53,3 +53,19 @@ def test_a_failing_build_raises_with_its_output(tmp_path):
         assert 'broken setup: no name' in str(err) and 'exit 1' in str(err)
     else:
         raise AssertionError('no error')
+
+
+def test_two_builds_of_one_tree_at_once_both_succeed(tmp_path):
+    # setup.py sdist assembles NAME-VERSION/ in the source tree whatever the dist dir: two at once (two tests, two
+    # jobs launched together) deleted each other's files ("No such file … transforms/oic/retry.py"); they now take
+    # turns on a lock beside setup.py.
+    import concurrent.futures
+    import sys
+    dirs = [tmp_path / 'a', tmp_path / 'b', tmp_path / 'c']
+    for each in dirs:
+        each.mkdir()
+    with concurrent.futures.ThreadPoolExecutor(len(dirs)) as pool:
+        built = list(pool.map(lambda d: build_sdist(os.path.join(ROOT, 'setup.py'), str(d), sys.executable), dirs))
+    for path in built:
+        with tarfile.open(path) as sdist:
+            assert any(name.endswith('transforms/oic/post.py') for name in sdist.getnames())
