@@ -10,7 +10,11 @@ from comparison.paths import CostInputs, PathRun
 from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
 from comparison.measures import latency
-from comparison.cost import pricing
+from comparison.cost import stated_rate
+from comparison.cost import break_even
+from comparison.cost import curves
+from comparison.cost import price_table
+from comparison.cost import sizing
 from comparison.cost import sender_requirements
 from comparison.measures import throughput
 from comparison.measures.reconcile import reconcile_path
@@ -125,8 +129,8 @@ def oic_response_time(acks: Sequence[dict], stated: Optional[float] = None) -> T
     if first:
         return round(sum(first) / len(first) / 1000.0, 4), 'measured: mean of %d first-attempt answers in this run' \
             % len(first)
-    return pricing.DEFAULT_OIC_RESPONSE_S, 'stated: %gs (this run measured no OIC answer; --oic_response_time ' \
-        'to choose)' % pricing.DEFAULT_OIC_RESPONSE_S
+    return sizing.DEFAULT_OIC_RESPONSE_S, 'stated: %gs (this run measured no OIC answer; --oic_response_time ' \
+        'to choose)' % sizing.DEFAULT_OIC_RESPONSE_S
 
 
 def cost_basis(run: RunInfo, sizes: Mapping[str, Tuple[int, int]], acks: Sequence[dict], at_rate: Optional[float] = None,
@@ -134,9 +138,9 @@ def cost_basis(run: RunInfo, sizes: Mapping[str, Tuple[int, int]], acks: Sequenc
     """The rate, OIC response time, sizes and batch size the costs and curves use, each saying where it came from.
     `sizes` is {path: (row bytes, payload bytes)} of what the run sent; a missing size is a typical synthetic
     record's. The batched columns assume the run's --oic_batch_kb when it batched, else one billing message."""
-    rate, source = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
+    rate, source = stated_rate.at_rate_for(run, stated_rate.check_at_rate(at_rate))
     response_s, response_source = oic_response_time(acks, oic_response_s)
-    sample_row, sample_payload = pricing.sample_sizes()
+    sample_row, sample_payload = sizing.sample_sizes()
     row = max((size[0] for size in sizes.values()), default=0)  # a seed payload's row is the smaller one
     payload = max((size[1] for size in sizes.values()), default=0)
     batch_kb = run.oic_batch_kb or prices_kb
@@ -160,8 +164,8 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
     landed, missing, duplicates), value mismatches, OIC's view, latency, throughput, requests and cost at a stated
     rate (`at_rate`, else the run's); at the top the cost curves across rates."""
     run = load_run(out_dir)
-    prices = prices or pricing.load_prices()
-    pricing.check_at_rate(at_rate)
+    prices = prices or price_table.load_prices()
+    stated_rate.check_at_rate(at_rate)
     run_paths = run.paths
     sent_by_path = {path: read_records(out_dir, run_record.sent_kind(path)) for path in run_paths}
     acks_by_path = {path: read_records(out_dir, run_record.acks_kind(path)) for path in run_paths}
@@ -180,9 +184,9 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
         'invalid_first': invalid_examples(invalid),
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
         'cost_at_rate': at,
-        'cost_curve': pricing.cost_curve(pricing.curve_rates(at['rate']), at['row_bytes'], at['payload_bytes'],
+        'cost_curve': curves.cost_curve(curves.curve_rates(at['rate']), at['row_bytes'], at['payload_bytes'],
                                          prices, at['oic_response_s'], at['oic_batch_kb']),
-        'cost_curve_points': pricing.key_points(at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
+        'cost_curve_points': break_even.key_points(at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
                                                 at['oic_batch_kb']),
         'sender_requirements': sender_requirements.for_report(run_paths),
         'paths': {},

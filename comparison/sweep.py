@@ -22,7 +22,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import requests
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from comparison.cost import pricing
+from comparison.cost import break_even
+from comparison.cost import curves
+from comparison.cost import price_table
+from comparison.cost import sizing
 from comparison.render.sweep_page import limit_text, render_sweep_html
 from comparison.report import read_probe
 from devstack.oic.admin_client import AdminClient
@@ -349,12 +352,12 @@ def sweep_document(args: argparse.Namespace, passed: Sequence[str], steps: List[
                    state: str, started_at: str) -> Dict[str, Any]:
     """sweep.json: settings, the model, every finished step, where each path stops keeping up, and the cost
     curves at the sweep's rates (and the usual ones), priced from the sizes the last step measured."""
-    prices = pricing.load_prices()
+    prices = price_table.load_prices()
     basis = next((s['cost_at_rate'] for s in reversed(steps) if s.get('cost_at_rate')), None)
-    row_bytes, payload = (basis['row_bytes'], basis['payload_bytes']) if basis else pricing.sample_sizes()
-    response_s = basis['oic_response_s'] if basis else pricing.DEFAULT_OIC_RESPONSE_S
+    row_bytes, payload = (basis['row_bytes'], basis['payload_bytes']) if basis else sizing.sample_sizes()
+    response_s = basis['oic_response_s'] if basis else sizing.DEFAULT_OIC_RESPONSE_S
     batch_kb = batch_kb_of(pipeline_flags(passed))
-    rates = pricing.curve_rates(None, tuple(pricing.CURVE_RATES) + tuple(args.rate_list))
+    rates = curves.curve_rates(None, tuple(curves.CURVE_RATES) + tuple(args.rate_list))
     return {
         'started_at': started_at, 'finished_at': rec.format_timestamp(rec.utc_now()), 'state': state,
         'settings': {'rates': args.rate_list, 'seconds': args.seconds, 'p99_bound_s': args.p99_bound,
@@ -367,8 +370,8 @@ def sweep_document(args: argparse.Namespace, passed: Sequence[str], steps: List[
                          'oic_response_s': response_s,
                          'oic_response_source': basis['oic_response_source'] if basis else 'stated',
                          'row_bytes': row_bytes, 'payload_bytes': payload, 'oic_batch_kb': batch_kb},
-        'cost_curve': pricing.cost_curve(rates, row_bytes, payload, prices, response_s, batch_kb),
-        'cost_curve_points': pricing.key_points(row_bytes, payload, prices, response_s, batch_kb),
+        'cost_curve': curves.cost_curve(rates, row_bytes, payload, prices, response_s, batch_kb),
+        'cost_curve_points': break_even.key_points(row_bytes, payload, prices, response_s, batch_kb),
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
     }
 
@@ -395,7 +398,7 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     original, model = None, None
     if stand_in is not None:
         original = stand_in.faults()
-        capacity = capacity_of(args.oic_packs, args.oic_byol, pricing.load_prices())
+        capacity = capacity_of(args.oic_packs, args.oic_byol, price_table.load_prices())
         stand_in.set_faults(model_settings(args, original, capacity))
         model = describe_model(args, capacity)
         print('OIC model: %s' % model['text'], flush=True)

@@ -3,7 +3,8 @@ no single row (acknowledged = landed), priced per 200 MiB with every row billed 
 
 from typing import Optional
 
-from comparison.cost import pricing
+from comparison.cost import line_items
+from comparison.cost import sizing
 from comparison.measures import throughput
 from comparison.paths.registry import ComparisonPath, CostInputs
 from transforms.run_record.run_info import RunInfo
@@ -12,11 +13,11 @@ NAME = 'direct'
 
 
 def row_bytes(record: dict, run: RunInfo) -> int:
-    return pricing.bigquery_row_bytes(record)
+    return sizing.bigquery_row_bytes(record)
 
 
 def cost(inputs: CostInputs) -> Optional[dict]:
-    return pricing.path_cost(NAME, inputs.at_rate, inputs.row_bytes, inputs.payload_bytes, inputs.prices,
+    return line_items.path_cost(NAME, inputs.at_rate, inputs.row_bytes, inputs.payload_bytes, inputs.prices,
                              inputs.oic_response_s, inputs.at_rate_source, batch_kb=inputs.batch_kb)
 
 

@@ -4,7 +4,9 @@ packs plus the streaming inserts of OIC's own insertAll calls, with OIC's billin
 import os
 from typing import Any, Dict, Optional
 
-from comparison.cost import billing, pricing
+from comparison.cost import billing
+from comparison.cost import line_items
+from comparison.cost import sizing
 from comparison.measures import concurrency, monitoring, throughput
 from comparison.paths.registry import ComparisonPath, CostInputs, PathRun
 from transforms import records as rec
@@ -16,16 +18,16 @@ NAME = 'oic'
 
 def row_bytes(record: dict, run: RunInfo) -> int:
     """The row OIC's mapping writes: the whole record, or its seed fields with --oic_payload seed."""
-    return pricing.bigquery_row_bytes(record if run.oic_payload != 'seed'
+    return sizing.bigquery_row_bytes(record if run.oic_payload != 'seed'
                                       else {k: record.get(k) for k in rec.SEED_FIELDS})
 
 
 def payload_bytes(record: dict, run: RunInfo) -> int:
-    return pricing.payload_bytes(record, run.oic_payload)
+    return sizing.payload_bytes(record, run.oic_payload)
 
 
 def cost(inputs: CostInputs) -> Optional[dict]:
-    return pricing.path_cost(NAME, inputs.at_rate, inputs.row_bytes, inputs.payload_bytes, inputs.prices,
+    return line_items.path_cost(NAME, inputs.at_rate, inputs.row_bytes, inputs.payload_bytes, inputs.prices,
                              inputs.oic_response_s, inputs.at_rate_source, batch_kb=inputs.batch_kb,
                              records_per_request=inputs.records_per_request, request_bytes=inputs.request_bytes)
 

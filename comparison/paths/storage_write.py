@@ -4,7 +4,8 @@ is priced per GiB of the serialized rows it measured (after the monthly free tie
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from comparison.cost import pricing
+from comparison.cost import line_items
+from comparison.cost import sizing
 from comparison.paths.registry import ComparisonPath, CostInputs, PathRun
 from transforms.run_record import files as run_record
 from transforms.run_record.run_info import RunInfo
@@ -14,7 +15,7 @@ CURVE_COLUMN = 'storage_write_usd_per_month'
 
 
 def row_bytes(record: dict, run: RunInfo) -> int:
-    return pricing.bigquery_row_bytes(record)
+    return sizing.bigquery_row_bytes(record)
 
 
 def appends_view(appends: List[dict]) -> Dict[str, Any]:
@@ -47,7 +48,7 @@ def cost(inputs: CostInputs) -> Optional[dict]:
         return None
     per_month = inputs.at_rate * 3600 * inputs.prices['hours_per_month']
     size = _bytes(inputs.serialized_row_bytes, inputs.row_bytes)
-    usd, formula = pricing.storage_write_cost(per_month, size, inputs.prices)
+    usd, formula = line_items.storage_write_cost(per_month, size, inputs.prices)
     measured = 'measured serialized bytes per row' if inputs.serialized_row_bytes else \
         'the row\'s JSON size (no append measured)'
     return {'at_rate': inputs.at_rate, 'at_rate_source': inputs.at_rate_source, 'rows_per_month': round(per_month),
@@ -63,7 +64,7 @@ def curve(rows: List[Dict[str, Any]], result: Mapping[str, Any], prices: Mapping
         return
     for row in rows:
         per_month = row['rate'] * 3600 * prices['hours_per_month']
-        row[CURVE_COLUMN] = pricing.storage_write_cost(per_month, size, prices)[0]
+        row[CURVE_COLUMN] = line_items.storage_write_cost(per_month, size, prices)[0]
         row['storage_write_row_bytes'] = size
 
 

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from comparison import paths as path_registry
 from comparison.measures import concurrency
-from comparison.cost import pricing
+from comparison.cost import curves
 from comparison.render import terminal as report_table
 
 COLORS = {name: path_registry.of(name).color for name in ('oic', 'direct')}  # the cost curves' columns
@@ -131,7 +131,7 @@ def cost_curve_svg(report: Mapping[str, Any]) -> str:
         low = min(p['rate'] for p in curve)
         high = max(p['rate'] for p in curve)
         rates = [low * (high / low) ** (i / CURVE_DENSITY) for i in range(CURVE_DENSITY + 1)]
-        dense = pricing.cost_curve(rates, at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
+        dense = curves.cost_curve(rates, at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
                                    at.get('oic_batch_kb'))
         for key, (label, color, style) in CURVE_STYLES.items():
             if key not in curve[0]:

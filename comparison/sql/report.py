@@ -10,7 +10,8 @@ from comparison import paths
 from comparison.paths.direct import NAME as DIRECT
 from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
-from comparison.cost import pricing
+from comparison.cost import stated_rate
+from comparison.cost import price_table
 from comparison.cost import sender_requirements
 from comparison.measures import throughput
 from comparison.sql import reconcile as sql
@@ -113,8 +114,8 @@ def build_report_sql(run: RunInfo, window: sql.Window, client_factory: Callable 
                      prices: Optional[dict] = None, sample: int = sql.SAMPLE_IDS,
                      at_rate: Optional[float] = None) -> dict:
     """The report of `run` (its run.json) over `window`, every figure computed by queries in BigQuery."""
-    prices = prices or pricing.load_prices()
-    rate = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
+    prices = prices or price_table.load_prices()
+    rate = stated_rate.at_rate_for(run, stated_rate.check_at_rate(at_rate))
     assert run.run_record_dataset, 'the SQL reconciliation needs a run-record dataset (compare.sql_window)'
     dataset = parse_dataset_spec(run.run_record_dataset)
     client = client_factory(dataset.project, run.emulator_host)

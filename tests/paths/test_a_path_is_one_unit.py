@@ -7,7 +7,8 @@ import json
 import pytest
 
 from comparison import paths
-from comparison.cost import pricing
+from comparison.cost import price_table
+from comparison.cost import sizing
 from comparison.render import html_page, terminal
 from comparison.report import build_report
 from transforms import records as rec
@@ -27,7 +28,7 @@ def courier_cost(inputs: paths.CostInputs):
 
 COURIER = paths.ComparisonPath(
     name='courier', label='courier', acks_derived=False,
-    row_bytes=lambda record, run: pricing.bigquery_row_bytes(record), payload_bytes=lambda record, run: 0,
+    row_bytes=lambda record, run: sizing.bigquery_row_bytes(record), payload_bytes=lambda record, run: 0,
     requests=lambda acks, dead, metrics: (len(acks) + len(dead), 'one request per record'), cost=courier_cost,
     color='#f9ab00')
 
@@ -59,7 +60,7 @@ def test_a_path_registered_in_a_test_goes_through_the_whole_comparison(courier, 
          'event_time': r['event_time'], 'ack_time': r['event_time']} for r in sent[:5]])
     write_lines(out, run_record.dead_letters_kind('courier'), [dict(sent[5], reason='refused')])
 
-    report = build_report(str(out), prices=pricing.load_prices(), oic_monitoring=False)
+    report = build_report(str(out), prices=price_table.load_prices(), oic_monitoring=False)
 
     mine = report['paths']['courier']
     assert (mine['sent'], mine['acked'], mine['dead_lettered'], mine['acked_is_derived']) == (6, 5, 1, False)
