@@ -7,12 +7,12 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from comparison import paths
 from comparison.paths import CostInputs, PathRun
-from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
 from comparison.measures import latency
 from comparison.cost import stated_rate
 from comparison.cost import break_even
 from comparison.cost import curves
+from comparison.cost.curves import CurveBasis
 from comparison.cost import price_table
 from comparison.cost import sizing
 from comparison.cost import sender_requirements
@@ -170,7 +170,8 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
     sent_by_path = {path: read_records(out_dir, run_record.sent_kind(path)) for path in run_paths}
     acks_by_path = {path: read_records(out_dir, run_record.acks_kind(path)) for path in run_paths}
     sizes = {path: _sizes(sent, path, run) for path, sent in sent_by_path.items() if sent}
-    at = cost_basis(run, sizes, acks_by_path.get(OIC, []), at_rate, oic_response_s, prices['oic_message_kb'])
+    timed = [a for path in run_paths if paths.of(path).times_answers for a in acks_by_path[path]]
+    at = cost_basis(run, sizes, timed, at_rate, oic_response_s, prices['oic_message_kb'])
     wall = run.wall_s
     sightings, probe_summary = read_probe(out_dir)
     invalid = read_records(out_dir, run_record.INVALID)
@@ -184,11 +185,7 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
         'invalid_first': invalid_examples(invalid),
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
         'cost_at_rate': at,
-        'cost_curve': curves.cost_curve(curves.curve_rates(at['rate']), at['row_bytes'], at['payload_bytes'],
-                                         prices, at['oic_response_s'], at['oic_batch_kb']),
-        'cost_curve_points': break_even.key_points(at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
-                                                at['oic_batch_kb']),
-        'sender_requirements': sender_requirements.for_report(run_paths),
+        'sender_requirements': sender_requirements.for_report(paths.stated(run_paths)),
         'paths': {},
     }
     for path in run_paths:
@@ -223,8 +220,9 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
             at_rate=at['rate'], at_rate_source=at['source'], row_bytes=row_bytes, payload_bytes=payload, prices=prices,
             oic_response_s=at['oic_response_s'], batch_kb=at['oic_batch_kb'], **shape))
         report['paths'][path] = result
-    for path in run_paths:  # a path's own columns in every row of the cost curve
-        paths.of(path).curve(report['cost_curve'], report['paths'][path], prices)
+    priced = paths.priced(run_paths, CurveBasis.of(at, prices), report['paths'])  # each path's columns
+    report['cost_curve'] = curves.cost_curve(curves.curve_rates(at['rate']), priced)
+    report['cost_curve_points'] = break_even.key_points(priced)
     return report
 
 

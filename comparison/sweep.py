@@ -23,7 +23,9 @@ import requests
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from comparison.cost import break_even
+from comparison import paths
 from comparison.cost import curves
+from comparison.cost.curves import CurveBasis
 from comparison.cost import price_table
 from comparison.cost import sizing
 from comparison.render.sweep_page import limit_text, render_sweep_html
@@ -358,6 +360,8 @@ def sweep_document(args: argparse.Namespace, passed: Sequence[str], steps: List[
     response_s = basis['oic_response_s'] if basis else sizing.DEFAULT_OIC_RESPONSE_S
     batch_kb = batch_kb_of(pipeline_flags(passed))
     rates = curves.curve_rates(None, tuple(curves.CURVE_RATES) + tuple(args.rate_list))
+    priced = paths.priced(sorted({p for s in steps for p in s.get('paths', {})}), CurveBasis(
+        row_bytes=row_bytes, payload_bytes=payload, prices=prices, response_s=response_s, batch_kb=batch_kb))
     return {
         'started_at': started_at, 'finished_at': rec.format_timestamp(rec.utc_now()), 'state': state,
         'settings': {'rates': args.rate_list, 'seconds': args.seconds, 'p99_bound_s': args.p99_bound,
@@ -370,8 +374,8 @@ def sweep_document(args: argparse.Namespace, passed: Sequence[str], steps: List[
                          'oic_response_s': response_s,
                          'oic_response_source': basis['oic_response_source'] if basis else 'stated',
                          'row_bytes': row_bytes, 'payload_bytes': payload, 'oic_batch_kb': batch_kb},
-        'cost_curve': curves.cost_curve(rates, row_bytes, payload, prices, response_s, batch_kb),
-        'cost_curve_points': break_even.key_points(row_bytes, payload, prices, response_s, batch_kb),
+        'cost_curve': curves.cost_curve(rates, priced),
+        'cost_curve_points': break_even.key_points(priced),
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
     }
 

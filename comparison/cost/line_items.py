@@ -1,8 +1,9 @@
 """The itemised monthly cost of the products a path pays for, each as (USD, the formula shown): BigQuery streaming
-inserts, the Storage Write API, OIC message packs (one record per request or batched), and the itemised cost at a
-stated rate that report.json holds per path. Pure functions of the rate, the sizes and the price table."""
+inserts, the Storage Write API, OIC message packs (one record per request or batched), and the envelope of a
+path's itemised cost at a stated rate in report.json (each path chooses its items: comparison/paths/<path>.py).
+Pure functions of the rate, the sizes and the price table."""
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from comparison.cost.price_table import GIB, MIB
 from comparison.cost.sizing import DEFAULT_OIC_RESPONSE_S, batch_shape, oic_sizing
@@ -89,59 +90,23 @@ def batched_cost(rate: float, record_bytes: float, prices: Mapping[str, Any],
                 formula=formula, byol_formula=byol_formula)
 
 
-def path_cost(path: str, at_rate: Optional[float], row_bytes: int, payload_size: int, prices: Mapping[str, Any],
-              response_s: float = DEFAULT_OIC_RESPONSE_S, at_rate_source: Optional[str] = None,
-              records_per_request: float = 1, request_bytes: Optional[float] = None,
-              batch_kb: Optional[float] = None) -> Optional[dict]:
-    """The monthly cost of `path` sustained at `at_rate` records/s, itemised with formulas; None rate gives None.
+def rows_per_month(rate: float, prices: Mapping[str, Any]) -> float:
+    return rate * 3600 * prices['hours_per_month']
 
-    OIC is priced in the shape the run sent (`records_per_request` records in bodies of `request_bytes`; by default
-    one record of `payload_size` bytes per request) and, under `batched`, in the batched shape: records of
-    `payload_size` bytes packed into bodies of at most `batch_kb` KB (default 50 KB, one billing message)."""
-    if not at_rate:
-        return None
-    per_hour = at_rate * 3600
-    per_month = per_hour * prices['hours_per_month']
-    items = []
-    batched = None
-    if path == 'oic':
-        body = payload_size if request_bytes is None else request_bytes
-        usd, packs, formula = oic_cost(per_hour, body, prices, response_s, records_per_request=records_per_request)
-        instances = oic_sizing(at_rate, body, prices, response_s, records_per_request=records_per_request)['instances']
-        items.append({'item': 'OIC message packs', 'usd': usd, 'packs': packs, 'instances': instances,
-                      'records_per_request': records_per_request, 'formula': formula})
-        usd, formula = streaming_insert_cost(per_month, row_bytes, prices)
-        items.append({'item': "BigQuery streaming inserts (OIC's insertAll, %s per call)" % (
-            '1 row' if records_per_request == 1 else '%s rows' % format(records_per_request, ',.6g')),
-            'usd': usd, 'formula': formula})
-        byol_usd, _, byol_formula = oic_cost(per_hour, body, prices, response_s, byol=True,
-                                             records_per_request=records_per_request)
-        alternative = {'item': 'OIC with BYOL packs (20,000 messages each; the licences brought are not priced) '
-                               'plus the same streaming inserts', 'usd': money(byol_usd + usd),
-                       'formula': byol_formula}
-        shape = batched_cost(at_rate, payload_size, prices, response_s, batch_kb)
-        batched = dict(shape, item='OIC batched: %d records (%d B) per request of at most %g KB, plus the same '
-                                   'streaming inserts' % (shape['records_per_request'], shape['request_bytes'],
-                                                          shape['batch_kb']),
-                       usd_per_month=money(shape['packs_usd'] + usd),
-                       byol_usd_per_month=money(shape['byol_packs_usd'] + usd))
-    else:
-        usd, formula = streaming_insert_cost(per_month, row_bytes, prices)
-        items.append({'item': 'BigQuery streaming inserts (WriteToBigQuery STREAMING_INSERTS)', 'usd': usd,
-                      'formula': formula})
-        alt_usd, alt_formula = storage_write_cost(per_month, row_bytes, prices)
-        alternative = {'item': 'BigQuery Storage Write API (method=STORAGE_WRITE_API)', 'usd': alt_usd,
-                       'formula': alt_formula}
+
+def at_rate_cost(at_rate: float, at_rate_source: Optional[str], row_bytes: int, items: List[Dict[str, Any]],
+                 prices: Mapping[str, Any], **more: Any) -> Dict[str, Any]:
+    """report.json's cost of a path at the stated rate: its items (each {'item', 'usd', 'formula', ...}) and their
+    sum a month, the rate and where it came from, the row size, the price table's date, and what the path adds
+    (`more`: an alternative, a batched shape)."""
     cost = {
         'at_rate': at_rate,
         'at_rate_source': at_rate_source,
-        'rows_per_month': round(per_month),
+        'rows_per_month': round(rows_per_month(at_rate, prices)),
         'row_bytes': row_bytes,
         'items': items,
         'usd_per_month': money(sum(i['usd'] for i in items)),
-        'alternative': alternative,
         'prices_as_of': prices.get('as_of'),
     }
-    if batched is not None:
-        cost['batched'] = batched
+    cost.update(more)
     return cost

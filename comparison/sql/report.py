@@ -131,7 +131,7 @@ def build_report_sql(run: RunInfo, window: sql.Window, client_factory: Callable 
         'reconciliation': 'sql', 'run_record_dataset': str(dataset), 'window': window.describe(),
         'invalid': invalid, 'invalid_first': invalid_first,
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
-        'warnings': warnings, 'paths': {}, 'sender_requirements': sender_requirements.for_report(run.paths),
+        'warnings': warnings, 'paths': {}, 'sender_requirements': sender_requirements.for_report(paths.stated(run.paths)),
         'cost_at_rate': {'rate': rate[0], 'source': rate[1], 'oic_response_s': response_s,
                          'oic_response_source': response_source},
     }

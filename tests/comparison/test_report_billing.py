@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from comparison import paths
 from comparison.cost import billing
 from comparison.cost import curves
-from comparison.cost import line_items
 from comparison.cost import price_table
 from comparison.cost import sizing
 from comparison.cost import sender_requirements
@@ -18,7 +18,7 @@ from comparison.render import terminal
 from comparison.report import build_report
 from transforms import records as rec
 
-from round_prices import PRICES  # tests/comparison/round_prices.py
+from round_prices import PRICES, path_cost, seed_curves  # tests/comparison/round_prices.py
 from transforms.run_record.run_info import RunInfo
 
 KB50 = 50 * 1024
@@ -98,7 +98,7 @@ def test_records_per_batch_keep_the_envelope_and_never_split_a_record():
 
 def test_the_batched_columns_price_fewer_messages_and_fewer_requests_in_flight():
     # 100 records/s of 240 B. One per request: 360,000 messages/h → 72 packs; in flight 100 × 1 s = 100 → 1.
-    point = curves.cost_point(100.0, 100, 240, PRICES, response_s=1.0)
+    point = curves.cost_point(100.0, seed_curves(100, 240, PRICES, response_s=1.0))
     bq = round(100 * 3600 * 730 * 1024 / (200 * 2 ** 20) * 0.01, 2)  # the same streaming inserts ($12.83) on every OIC column
     assert (point['oic_packs'], point['oic_usd_per_month']) == (72, round(72 * 730 + bq, 4))
     # Batched: 211 a request → 100 ÷ 211 requests/s × 3600 = 1,706.2 messages/h → 1 pack; BYOL 1 pack at $0.5.
@@ -114,7 +114,7 @@ def test_the_batched_columns_price_fewer_messages_and_fewer_requests_in_flight()
 
 
 def test_path_cost_carries_the_batched_price_and_its_formula():
-    cost = line_items.path_cost('oic', 100.0, 100, 240, PRICES, response_s=1.0)
+    cost = path_cost('oic', 100.0, 100, 240, PRICES, response_s=1.0)
     batched = cost['batched']
     assert (batched['records_per_request'], batched['packs'], batched['byol_packs']) == (211, 1, 1)
     inserts = cost['items'][1]['usd']
@@ -122,10 +122,10 @@ def test_path_cost_carries_the_batched_price_and_its_formula():
     assert '÷ 211 rows per request' in batched['formula'] and 'body 51089 B' in batched['formula']
     assert cost['usd_per_month'] == round(72 * 730 + inserts, 2)  # the run's own shape: one record per request
     # A batched run is priced in its own shape: 150 records in bodies of 36,000 B.
-    own = line_items.path_cost('oic', 100.0, 100, 240, PRICES, response_s=1.0, records_per_request=150,
+    own = path_cost('oic', 100.0, 100, 240, PRICES, response_s=1.0, records_per_request=150,
                             request_bytes=36000)
     assert own['items'][0]['packs'] == 1 and own['items'][0]['records_per_request'] == 150
-    assert 'batched' not in line_items.path_cost('direct', 1.0, 100, 240, PRICES)
+    assert 'batched' not in path_cost('direct', 1.0, 100, 240, PRICES)
 
 
 # -- the three-way check counts records
@@ -165,8 +165,9 @@ def test_one_record_per_instance_still_checks_as_before():
 
 def test_every_sender_requirement_has_text_and_known_sources():
     table = sender_requirements.load()
-    section = sender_requirements.for_report(['direct'], table)
-    assert list(section['paths']) == ['direct', 'oic']  # the run's paths first, and always both sides
+    assert paths.stated(['direct']) == ['direct', 'oic']  # the run's paths first, and always both sides
+    section = sender_requirements.for_report(paths.stated(['direct']), table)
+    assert list(section['paths']) == ['direct', 'oic']
     for aspects in section['paths'].values():
         for aspect in section['aspects']:
             assert aspects[aspect]['short'] and aspects[aspect]['text']

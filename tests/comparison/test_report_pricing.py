@@ -11,7 +11,7 @@ from comparison.cost import line_items
 from comparison.cost import price_table
 from comparison.cost import sizing
 
-from round_prices import PRICES  # tests/comparison/round_prices.py
+from round_prices import PRICES, path_cost, seed_curves  # tests/comparison/round_prices.py
 from transforms.run_record.run_info import RunInfo
 
 
@@ -35,14 +35,14 @@ def test_storage_write_has_a_free_tier_and_no_row_minimum():
 
 
 def test_path_cost_itemises_and_totals_at_its_rate():
-    oic = line_items.path_cost('oic', 1.0, 100, 200, PRICES, at_rate_source='--at_rate 1')
+    oic = path_cost('oic', 1.0, 100, 200, PRICES, at_rate_source='--at_rate 1')
     assert [i['item'].split(' (')[0] for i in oic['items']] == ['OIC message packs', 'BigQuery streaming inserts']
     assert oic['usd_per_month'] == round(sum(i['usd'] for i in oic['items']), 2)
     assert (oic['at_rate'], oic['at_rate_source'], oic['rows_per_month']) == (1.0, '--at_rate 1', 3600 * 730)
     assert oic['alternative']['item'].startswith('OIC with BYOL packs')
-    direct = line_items.path_cost('direct', 1.0, 100, 200, PRICES)
+    direct = path_cost('direct', 1.0, 100, 200, PRICES)
     assert direct['alternative']['item'].startswith('BigQuery Storage Write API')
-    assert line_items.path_cost('direct', None, 100, 200, PRICES) is None
+    assert path_cost('direct', None, 100, 200, PRICES) is None
 
 
 def test_row_size_follows_bigquery_types():
@@ -113,7 +113,7 @@ def test_the_rate_comes_from_the_flag_then_the_offered_rate_then_the_lab_never_t
 
 def test_one_record_a_second_needs_one_pack_about_471_dollars_and_direct_costs_cents():
     prices = price_table.load_prices()
-    point = curves.cost_point(1.0, 105, 238, prices)
+    point = curves.cost_point(1.0, seed_curves(105, 238, prices))
     assert point['oic_packs'] == 1 and 470 < point['oic_usd_per_month'] < 472
     assert point['direct_streaming_inserts_usd_per_month'] < 1 and point['direct_storage_write_usd_per_month'] == 0
 
@@ -143,10 +143,10 @@ def test_rates_beyond_one_instance_are_marked():
 def test_the_curve_has_the_asked_rates_and_the_stated_one_with_every_column():
     rates = curves.curve_rates(3.5)
     assert rates == [0.1, 1.0, 3.5, 10.0, 100.0, 1000.0]
-    curve = curves.cost_curve(rates, 100, 200, PRICES)
+    curve = curves.cost_curve(rates, seed_curves(100, 200))
     assert [p['rate'] for p in curve] == rates
     for point in curve:
-        assert set(curves.CURVE_KEYS) | {'rate', 'oic_packs'} <= set(point)
+        assert {c.key for curve, _ in seed_curves(100, 200) for c in curve.columns} | {'rate'} <= set(point)
     costs = [p['oic_usd_per_month'] for p in curve]
     assert costs == sorted(costs)
     # 1,000 rows/s of 100 B: 2.628e9 rows × 1 KiB ÷ 200 MiB × $0.01
@@ -160,7 +160,7 @@ def test_crossings_find_where_two_costs_meet():
 
 
 def test_key_points_name_the_steps_and_say_when_nothing_breaks_even():
-    points = break_even.key_points(100, 200, PRICES)
+    points = break_even.key_points(seed_curves(100, 200))
     text = [p['what'] for p in points]
     first_step = next(p for p in points if p['what'].startswith('OIC: one pack'))
     assert first_step['rate'] == pytest.approx(5000 / 3600)
@@ -170,7 +170,7 @@ def test_key_points_name_the_steps_and_say_when_nothing_breaks_even():
     # A dear Storage Write API ($10/GiB) is free up to 2 TiB a month, then overtakes streaming inserts where
     # (rows × 1 KiB ÷ 1 GiB − 2048) × 10 = rows × 1 KiB ÷ 200 MiB × 0.01, rows = rate × 3600 × 730.
     dear = dict(PRICES, storage_write_usd_per_gib=10.0)
-    even = [p for p in break_even.key_points(1024, 200, dear) if p['kind'] == 'break-even'
+    even = [p for p in break_even.key_points(seed_curves(1024, 200, dear)) if p['kind'] == 'break-even'
             and p['what'].startswith('direct, streaming inserts and direct, Storage Write API cost the same')]
     month = 3600 * 730
     expected = 2048 * 10 / (month / 2 ** 20 * 10 - month / 204800 * 0.01)
