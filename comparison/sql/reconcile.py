@@ -22,7 +22,6 @@ from comparison import paths
 from comparison.measures import latency
 from comparison.paths.oic import NAME as OIC
 from comparison.cost import billing
-from comparison.cost import stated_rate
 from comparison.cost import price_table
 from comparison.cost import sizing
 from comparison.measures import throughput
