@@ -16,6 +16,7 @@ from transforms.run_record.run_info import RunInfo
 NAME = 'oic'
 COLOR = '#c74634'
 BATCHED_COLOR = '#e8a33d'
+VIEW_MONITORING, VIEW_BILLING = 'oic_monitoring', 'oic_billing'  # report.json keys of its extra views
 
 
 def row_bytes(record: dict, run: RunInfo) -> int:
@@ -152,12 +153,12 @@ def extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
     """OIC's billing (and the shape a batched run is priced in), its concurrency limit, and OIC's own view of the
     run from its monitoring API, cross-checked with the local stand-in's counters."""
     run, options = path_run.run, dict(path_run.monitoring_options)
-    result['oic_billing'] = billing.oic_billing(path_run.sent, path_run.acks, path_run.dead_letters, run.oic_payload,
+    result[VIEW_BILLING] = billing.oic_billing(path_run.sent, path_run.acks, path_run.dead_letters, run.oic_payload,
                                                 path_run.prices)
     shape: Dict[str, Any] = {}
-    if (result['oic_billing']['records_per_request'] or 1) > 1:  # A batched run: priced in its own shape.
-        shape = {'records_per_request': result['oic_billing']['records_per_request'],
-                 'request_bytes': result['oic_billing']['request_bytes_mean']}
+    if (result[VIEW_BILLING]['records_per_request'] or 1) > 1:  # A batched run: priced in its own shape.
+        shape = {'records_per_request': result[VIEW_BILLING]['records_per_request'],
+                 'request_bytes': result[VIEW_BILLING]['request_bytes_mean']}
     result['concurrency'] = concurrency.concurrency_view(
         run_record.read_records(path_run.out_dir, run_record.limits_kind(NAME)), run.metrics,
         concurrency.earliest([r.get('event_time') for r in path_run.sent]), result['throughput']['span_s'])
@@ -165,9 +166,9 @@ def extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
         view = monitoring.oic_view(run, set(path_run.sent_ids), **options)
         if view.get('check') == 'done':
             view['three_way'] = monitoring.three_way(result['acked'], result['dead_lettered'], result['landed'], view)
-        result['oic_monitoring'] = view
+        result[VIEW_MONITORING] = view
         password = options.get('password')
-        result['oic_billing']['stand_in'] = billing.cross_check(result['oic_billing'], billing.read_stand_in_stats(
+        result[VIEW_BILLING]['stand_in'] = billing.cross_check(result[VIEW_BILLING], billing.read_stand_in_stats(
             run, password if password is not None else os.environ.get('OIC_PASSWORD')))
     return shape
 
@@ -175,5 +176,5 @@ def extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
 PATH = ComparisonPath(
     name=NAME, label='OIC', acks_derived=False, row_bytes=row_bytes, payload_bytes=payload_bytes,
     requests=lambda acks, dead, metrics: throughput.http_requests(NAME, acks, dead, metrics), cost=cost,
-    extras=extras, finds_rows=lambda run: run.oic_payload != 'seed', curve=CURVE, times_answers=True, always_stated=True,
+    extras=extras, views=(VIEW_MONITORING, VIEW_BILLING), finds_rows=lambda run: run.oic_payload != 'seed', curve=CURVE, times_answers=True, always_stated=True,
     color=COLOR)

@@ -10,6 +10,10 @@ from comparison.cost import curves
 from comparison.cost.curves import CurveBasis
 from comparison.render import terminal as report_table
 
+def _label(path: str) -> str:
+    return path_registry.of(path).label if path in path_registry.known() else path
+
+
 def path_color(path: str) -> str:
     """A path's colour in the charts (comparison/paths: its declaration)."""
     return path_registry.of(path).color if path in path_registry.known() else '#5f6368'
@@ -79,9 +83,15 @@ def throughput_svg(report: Mapping[str, Any]) -> str:
                        ylabel='rows per second', ylim=(0, None), title='Throughput over the run')
 
 
+def view_of(report: Mapping[str, Any], key: str) -> Any:
+    """The first of the run's paths' views named `key` (a path's extras: OIC's 'concurrency', 'oic_billing'), or
+    None when no path of the run has it."""
+    return next((result[key] for result in (report.get('paths') or {}).values() if result.get(key)), None)
+
+
 def concurrency_svg(report: Mapping[str, Any]) -> str:
     """The OIC caller's concurrency limit per worker over the run (same time axis as the throughput chart)."""
-    view = (report['paths'].get('oic') or {}).get('concurrency') or {}
+    view = view_of(report, 'concurrency') or {}
     series = [(points, '-', None, worker) for worker, points in sorted((view.get('limit_series') or {}).items())]
     title = 'OIC concurrency limit per worker (%s, ceiling %s)' % (view.get('mode'), view.get('ceiling'))
     return _step_chart(series, 'no limit samples', 'lower right', xlabel='seconds since the first event',
@@ -199,7 +209,7 @@ def cost_section(report: Mapping[str, Any]) -> str:
 
 def billing_section(report: Mapping[str, Any]) -> str:
     """The OIC path's requests and billing messages: how they were counted, and the stand-in's own count."""
-    found = (report['paths'].get('oic') or {}).get('oic_billing')
+    found = view_of(report, 'oic_billing')
     if not found:
         return ''
     keys = ('records', 'requests', 'request_attempts', 'messages', 'messages_with_retries', 'records_per_request',
@@ -246,7 +256,7 @@ def _summary_table(report):
     paths = list(report['paths'])
     results = [report['paths'][p] for p in paths]
     rows = ['<tr><th></th>%s</tr>' % ''.join('<th>%s</th>' % html.escape(p) for p in paths)]
-    for title, cells in report_table.SECTIONS:
+    for title, cells in report_table.sections_of(report):
         rows.append('<tr class="section"><td colspan="%d">%s</td></tr>' % (len(paths) + 1, html.escape(title)))
         for label, cell in cells:
             rows.append('<tr><td>%s</td>%s</tr>' % (html.escape(label), ''.join(
@@ -294,9 +304,10 @@ def render_html(report: Mapping[str, Any]) -> str:
     prices = report.get('prices') or {}
     return ''.join((
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        '<title>OIC vs direct: run %s</title><style>%s</style></head><body>' % (
-            html.escape(str(report.get('run_id'))), STYLE),
-        '<h1>OIC path vs direct streaming</h1>',
+        '<title>%s: run %s</title><style>%s</style></head><body>' % (
+            html.escape(' vs '.join(_label(p) for p in report['paths'])), html.escape(str(report.get('run_id'))),
+            STYLE),
+        '<h1>%s</h1>' % html.escape(' vs '.join(_label(p) for p in report['paths'])),
         '<p>run <code>%s</code>, %s, %s → %s, invalid records (not sent): %s</p>' % tuple(html.escape(str(v)) for v in (
             report.get('run_id'), report.get('state'), report.get('started_at'), report.get('finished_at'),
             report.get('invalid'))),
@@ -307,7 +318,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         'first seen by the probe.</figcaption></figure>' % throughput_svg(report),
         '<figure id="concurrency">%s<figcaption>Each worker\'s limit on OIC requests in flight, at every change '
         '(adaptive: found from OIC\'s answers).</figcaption></figure></div>' % concurrency_svg(report)
-        if (report['paths'].get('oic') or {}).get('concurrency') else '</div>',
+        if view_of(report, 'concurrency') else '</div>',
         billing_section(report),
         sender_section(report),
         cost_section(report),

@@ -2,7 +2,7 @@
 
 from typing import Any, List, Mapping, Tuple
 
-from comparison import paths
+from comparison import paths as path_registry
 from comparison.cost.curves import CurveColumn, PathCurve
 from comparison.measures import concurrency
 from comparison.paths import ComparisonPath
@@ -83,8 +83,8 @@ def _oic_records(result):
                         _number(three.get('oic_failed', view.get('records_in_failed'))))
 
 
-SECTIONS = (
-    ('Reconciliation (this run\'s record_ids)', (
+SECTIONS = (  # (title, the view it shows (None: every report's; else shown when a path of the run declares it), rows)
+    ('Reconciliation (this run\'s record_ids)', None, (
         ('sent', lambda r: _number(r['sent'])),
         ('acknowledged', _acked),
         ('dead-lettered', lambda r: _number(r['dead_lettered'])),
@@ -94,13 +94,13 @@ SECTIONS = (
         ('duplicates', lambda r: _number(r.get('duplicates'))),
         ('rows with values differing', lambda r: _number(r.get('mismatched'))),
     )),
-    ("OIC's view (monitoring API)", (
+    ("OIC's view (monitoring API)", 'oic_monitoring', (
         ('instances completed', lambda r: _oic(r, 'completed')),
         ('instances failed', lambda r: _oic(r, 'failed')),
         ('records completed / failed', _oic_records),
         ('pipeline = OIC = BigQuery (records)', lambda r: _oic(r, 'agree')),
     )),
-    ('OIC billing (a message per started 50 KB of a request)', (
+    ('OIC billing (a message per started 50 KB of a request)', 'oic_billing', (
         ('requests', lambda r: _billing(r, 'requests')),
         ('billing messages (with retries)', lambda r: _billing(r, 'messages')),
         ('records per request', lambda r: _billing(r, 'records_per_request')),
@@ -108,15 +108,15 @@ SECTIONS = (
         ('request body, B (mean/max)', lambda r: _billing(r, 'bytes')),
         ("stand-in's count: requests / messages", lambda r: _billing(r, 'stand_in')),
     )),
-    ('Latency, s (p50/p90/p99/max)', (
+    ('Latency, s (p50/p90/p99/max)', None, (
         ('event -> acknowledged', lambda r: _percentiles((r.get('latency') or {}).get('ack'))),
         ('event -> queryable', lambda r: _percentiles((r.get('latency') or {}).get('time_to_queryable'))),
     )),
-    ('Throughput', (
+    ('Throughput', None, (
         ('rows/s', lambda r: _number(r.get('throughput_rps'))),
         ('HTTP requests per row', lambda r: _number(r.get('http_requests_per_row'), 3)),
     )),
-    ('Cost per month at the stated rate (below)', (
+    ('Cost per month at the stated rate (below)', None, (
         ('total', _cost),
         ('OIC BYOL / direct via Storage Write API', _alternative),
         ('OIC batched / batched BYOL', _batched),
@@ -124,9 +124,17 @@ SECTIONS = (
 )
 
 
+def sections_of(report: Mapping[str, Any]) -> List[Tuple[str, Any]]:
+    """(title, rows) of the table's sections for this report: every report's, and those of the views that a path of
+    the run declares (comparison/paths: `views`)."""
+    names = [p for p in report.get('paths') or {} if p in path_registry.known()]
+    views = {view for name in names for view in path_registry.of(name).views}
+    return [(title, rows) for title, view, rows in SECTIONS if view is None or view in views]
+
+
 def curves_of(report: Mapping[str, Any]) -> List[Tuple[ComparisonPath, PathCurve]]:
     """The paths in the report's cost curve (comparison.paths.curve_paths of its paths), each with its curve."""
-    return [(path, path.curve) for path in paths.curve_paths(list(report.get('paths') or {})) if path.curve]
+    return [(path, path.curve) for path in path_registry.curve_paths(list(report.get('paths') or {})) if path.curve]
 
 
 def curve_columns(report: Mapping[str, Any]) -> List[CurveColumn]:
@@ -199,10 +207,11 @@ def format_table(report: Mapping[str, Any]) -> str:
     """The side-by-side summary printed at the end of a run and by python -m pipeline.compare."""
     paths = list(report['paths'])
     results = [report['paths'][p] for p in paths]
-    width = max(len(label) for _, rows in SECTIONS for label, _ in rows) + 4
+    sections = sections_of(report)
+    width = max(len(label) for _, _, rows in SECTIONS for label, _ in rows) + 4
     lines = ['run %s  (%s)' % (report.get('run_id'), report.get('state') or 'unknown'),
              ''.ljust(width) + ''.join(p.rjust(COLUMN) for p in paths)]
-    for title, rows in SECTIONS:
+    for title, rows in sections:
         lines.append(title)
         for label, cell in rows:
             lines.append(('  ' + label).ljust(width) + ''.join(cell(r).rjust(COLUMN) for r in results))
