@@ -175,6 +175,6 @@ def extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
 
 PATH = ComparisonPath(
     name=NAME, label='OIC', acks_derived=False, row_bytes=row_bytes, payload_bytes=payload_bytes,
-    requests=lambda acks, dead, metrics: throughput.http_requests(NAME, acks, dead, metrics), cost=cost,
+    requests=lambda acks, dead, metrics: throughput.answered_requests(acks, dead), cost=cost,
     extras=extras, views=(VIEW_MONITORING, VIEW_BILLING), finds_rows=lambda run: run.oic_payload != 'seed', curve=CURVE, times_answers=True, always_stated=True,
     color=COLOR)

@@ -101,7 +101,7 @@ def requests_from_metrics(path: str, run: RunInfo, result: dict) -> dict:
     insertAll calls (as in memory), and a batched OIC run's POSTs (the tables hold no batch_id: their attempts
     would count a batch once per record). {} when the tables' own count stands (OIC one record per request)."""
     if path == DIRECT:
-        made, counted = throughput.http_requests(path, [], [], run.metrics)
+        made, counted = throughput.insert_all_calls(run.metrics)
     elif path == OIC and run.oic_batch_kb:
         made, counted = throughput.oic_requests_from_metrics(run.metrics)
     else:
