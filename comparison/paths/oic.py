@@ -3,7 +3,7 @@ packs plus the streaming inserts of OIC's own insertAll calls (one record per re
 with OIC's billing, concurrency and monitoring views."""
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from comparison.cost import billing, line_items, sizing
 from comparison.cost.curves import CurveBasis, CurveColumn, PathCurve
@@ -149,6 +149,11 @@ CURVE = PathCurve(
     note='each OIC figure includes the streaming inserts of its insertAll calls', caption=batched_caption)
 
 
+def overloads(metrics: Mapping[str, Any]) -> Tuple[Optional[int], int]:
+    """The OIC caller's requests and its overload answers (429, 503, timeouts), from the run's Beam metrics."""
+    return metrics.get(throughput.OIC_REQUESTS_METRIC), metrics.get('oic_overload_answers', 0)
+
+
 def extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
     """OIC's billing (and the shape a batched run is priced in), its concurrency limit, and OIC's own view of the
     run from its monitoring API, cross-checked with the local stand-in's counters."""
@@ -176,5 +181,6 @@ def extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
 PATH = ComparisonPath(
     name=NAME, label='OIC', acks_derived=False, row_bytes=row_bytes, payload_bytes=payload_bytes,
     requests=lambda acks, dead, metrics: throughput.answered_requests(acks, dead), cost=cost,
-    extras=extras, views=(VIEW_MONITORING, VIEW_BILLING), finds_rows=lambda run: run.oic_payload != 'seed', curve=CURVE, times_answers=True, always_stated=True,
+    extras=extras, views=(VIEW_MONITORING, VIEW_BILLING), overloads=overloads,
+    finds_rows=lambda run: run.oic_payload != 'seed', curve=CURVE, times_answers=True, always_stated=True,
     color=COLOR)

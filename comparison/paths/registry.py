@@ -60,6 +60,8 @@ class ComparisonPath:
     requests: (requests made, how counted) from acks, dead letters and the run's metrics.
     cost: its itemised monthly cost at the stated rate (report.json's paths.<name>.cost), or None.
     extras: adds the path's own views to its result; returns the cost shape it measured ({} = the default).
+    overloads: (requests, answers saying the service was overloaded: 429, 503, timeouts) from the run's metrics, for
+    a path whose service refuses under load (the sweep's overload share); None: not counted.
     views: the keys of the views `extras` adds that the terminal table has sections for (shown when a path of the
     run declares them).
     finds_rows: False when this run's rows cannot be looked up by record_id (e.g. OIC's seed payload).
@@ -81,6 +83,7 @@ class ComparisonPath:
     ack_note: str = ''
     extras: Callable[[PathRun, dict], Dict[str, Any]] = no_extras
     views: Tuple[str, ...] = ()
+    overloads: Optional[Callable[[Mapping[str, Any]], Tuple[Optional[int], int]]] = None
     finds_rows: Callable[[RunInfo], bool] = lambda run: True
     curve: Optional[PathCurve] = None
     times_answers: bool = False

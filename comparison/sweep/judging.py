@@ -66,9 +66,10 @@ def measure_path(out: str, path: str, result: Mapping[str, Any], offered: float,
         'missing': result.get('missing'), 'duplicates': result.get('duplicates'),
         'keeps_up': keeps_up, 'why': why,
     }
-    if path == 'oic':
-        requests_made = metrics.get('oic_requests') or result.get('http_requests')
-        overloads = metrics.get('oic_overload_answers', 0)
+    counted = paths.of(path).overloads
+    if counted is not None:  # a path a service refuses under load: its requests and overload answers
+        made, overloads = counted(metrics)
+        requests_made = made or result.get('http_requests')
         figures.update(requests=requests_made, overload_answers=overloads,
                        overload_share=round(overloads / requests_made, 4) if requests_made else None)
     else:

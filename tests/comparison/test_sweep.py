@@ -60,6 +60,26 @@ def test_a_path_keeps_up_while_it_delivers_95_percent_within_the_p99_bound():
     assert 'the source itself emitted only 60/s' in judging.judge(100, 60.0, 1.0, 5.0, 60.0)[1]
 
 
+def test_a_paths_figures_at_a_step_follow_its_declaration(tmp_path):
+    # OIC answers each record: its completions are its acknowledgements, and its overload answers come from its
+    # metrics; the direct path's completions are the probe's sightings, and it has no overload share.
+    sent = [{'record_id': 'r%d' % i, 'event_time': t} for i, t in enumerate(moments(0, 0.1, 20))]
+    for path in ('oic', 'direct'):
+        (tmp_path / path).mkdir()
+        (tmp_path / path / 'sent-0.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in sent))
+    (tmp_path / 'oic' / 'acks-0.jsonl').write_text(''.join(json.dumps(
+        {'record_id': r['record_id'], 'ack_time': r['event_time']}) + '\n' for r in sent))
+    sightings = [{'path': 'direct', 'record_id': r['record_id'], 'seen_at': t}
+                 for r, t in zip(sent, moments(1, 0.2, 20))]
+    result = {'sent': 20, 'http_requests': 20, 'latency': {'ack': {'p99_s': 0.2, 'count': 20}}}
+    metrics = {'oic_requests': 25, 'oic_overload_answers': 5}
+    oic = judging.measure_path(str(tmp_path), 'oic', result, 10.0, 5.0, metrics, sightings)
+    assert (oic['delivered_rps'], oic['requests'], oic['overload_answers'], oic['overload_share']) == (10.0, 25, 5, 0.2)
+    direct = judging.measure_path(str(tmp_path), 'direct', result, 10.0, 5.0, metrics, sightings)
+    assert (direct['delivered_rps'], direct['requests'], direct['overload_share']) == (5.0, 20, None)
+    assert not direct['keeps_up'] and 'delivered 5/s' in direct['why']
+
+
 def test_limits_name_the_last_rate_kept_up_with_and_the_first_that_was_not():
     def step(rate, oic_ok, direct_ok):
         return {'rate': rate, 'paths': {'oic': {'keeps_up': oic_ok, 'why': 'oic slow'},
