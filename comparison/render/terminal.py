@@ -10,6 +10,11 @@ from comparison.paths import ComparisonPath
 COLUMN = 26
 
 
+def _cell(text: str) -> str:
+    """A cell of a path's column, right-aligned; one wider than the column still keeps a space before it."""
+    return (' ' + text).rjust(COLUMN)
+
+
 def _number(value, digits=1):
     if value is None:
         return 'n/a'
@@ -210,17 +215,17 @@ def format_table(report: Mapping[str, Any]) -> str:
     sections = sections_of(report)
     width = max(len(label) for _, _, rows in SECTIONS for label, _ in rows) + 4
     lines = ['run %s  (%s)' % (report.get('run_id'), report.get('state') or 'unknown'),
-             ''.ljust(width) + ''.join(p.rjust(COLUMN) for p in paths)]
+             ''.ljust(width) + ''.join(_cell(p) for p in paths)]
     for title, rows in sections:
         lines.append(title)
         for label, cell in rows:
-            lines.append(('  ' + label).ljust(width) + ''.join(cell(r).rjust(COLUMN) for r in results))
+            lines.append(('  ' + label).ljust(width) + ''.join(_cell(cell(r)) for r in results))
     needs = report.get('sender_requirements')
     if needs:
         lines.append('What the sender needs (in full, with sources: report.json, report.html)')
         for aspect in needs['aspects']:
             lines.append(('  ' + aspect).ljust(width) + ''.join(
-                ((needs['paths'].get(p) or {}).get(aspect, {}).get('short') or '-').rjust(COLUMN) for p in paths))
+                _cell((needs['paths'].get(p) or {}).get(aspect, {}).get('short') or '-') for p in paths))
     lines.append('invalid records (not sent): %d' % report['invalid'])
     shown = report.get('invalid_first') or []
     if shown:
