@@ -6,7 +6,9 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from comparison.cost import pricing
+from comparison.cost import stated_rate
+from comparison.cost import price_table
+from comparison.cost import sizing
 from comparison.sql import report as sql_report
 from comparison.report import build_report, write_report
 from comparison.render.terminal import format_table
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                              'else its offered --rate, else the lab\'s 1 record/s for an unpaced batch).')
     parser.add_argument('--oic_response_time', type=float, metavar='S',
                         help='Seconds OIC takes to answer one synchronous request, for sizing the requests in '
-                             'flight (default: measured in the run, else %g).' % pricing.DEFAULT_OIC_RESPONSE_S)
+                             'flight (default: measured in the run, else %g).' % sizing.DEFAULT_OIC_RESPONSE_S)
     parser.add_argument('--oic_monitoring_url', help='OIC monitoring endpoint (default: on the run\'s OIC host).')
     parser.add_argument('--oic_username', help='User for the monitoring API with Basic Auth (default: the run\'s).')
     parser.add_argument('--oic_monitoring_auth', choices=('oauth', 'basic'),
@@ -92,11 +94,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     try:
-        pricing.check_at_rate(args.at_rate)
+        stated_rate.check_at_rate(args.at_rate)
         if args.oic_response_time is not None and not 0 < args.oic_response_time < float('inf'):
-            raise pricing.RateError('--oic_response_time must be a positive number of seconds (got %g)'
+            raise stated_rate.RateError('--oic_response_time must be a positive number of seconds (got %g)'
                              % args.oic_response_time)
-        prices = pricing.load_prices(args.prices, args.price)
+        prices = price_table.load_prices(args.prices, args.price)
         run = load_run(args.out)
         try:
             window = sql_window(args, run)
@@ -111,7 +113,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                       'auth': args.oic_monitoring_auth,
                                                       'instance': args.oic_instance},
                                   at_rate=args.at_rate, oic_response_s=args.oic_response_time)
-    except (FileNotFoundError, UsageError, pricing.PriceError, pricing.RateError) as err:
+    except (FileNotFoundError, UsageError, price_table.PriceError, stated_rate.RateError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     path = write_report(args.out, report)

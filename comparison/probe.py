@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from google.cloud import bigquery
 
+from comparison import paths
 from comparison.sql import bq_read
 from transforms import records as rec
 from transforms.run_record import files as run_record
@@ -36,7 +37,7 @@ def probe_tables(run: RunInfo) -> Dict[str, TableSpec]:
     tables = {}
     for path in run.paths:
         text = run.table(path)
-        if not text or (path == 'oic' and run.oic_payload == 'seed'):
+        if not text or not paths.of(path).finds_rows(run):  # e.g. OIC's seed payload: no record_id
             continue
         tables[path] = parse_table_spec(text)
     return tables

@@ -7,10 +7,14 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from comparison import paths
 from comparison.paths import CostInputs, PathRun
-from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
 from comparison.measures import latency
-from comparison.cost import pricing
+from comparison.cost import stated_rate
+from comparison.cost import break_even
+from comparison.cost import curves
+from comparison.cost.curves import CurveBasis
+from comparison.cost import price_table
+from comparison.cost import sizing
 from comparison.cost import sender_requirements
 from comparison.measures import throughput
 from comparison.measures.reconcile import reconcile_path
@@ -125,8 +129,8 @@ def oic_response_time(acks: Sequence[dict], stated: Optional[float] = None) -> T
     if first:
         return round(sum(first) / len(first) / 1000.0, 4), 'measured: mean of %d first-attempt answers in this run' \
             % len(first)
-    return pricing.DEFAULT_OIC_RESPONSE_S, 'stated: %gs (this run measured no OIC answer; --oic_response_time ' \
-        'to choose)' % pricing.DEFAULT_OIC_RESPONSE_S
+    return sizing.DEFAULT_OIC_RESPONSE_S, 'stated: %gs (this run measured no OIC answer; --oic_response_time ' \
+        'to choose)' % sizing.DEFAULT_OIC_RESPONSE_S
 
 
 def cost_basis(run: RunInfo, sizes: Mapping[str, Tuple[int, int]], acks: Sequence[dict], at_rate: Optional[float] = None,
@@ -134,9 +138,9 @@ def cost_basis(run: RunInfo, sizes: Mapping[str, Tuple[int, int]], acks: Sequenc
     """The rate, OIC response time, sizes and batch size the costs and curves use, each saying where it came from.
     `sizes` is {path: (row bytes, payload bytes)} of what the run sent; a missing size is a typical synthetic
     record's. The batched columns assume the run's --oic_batch_kb when it batched, else one billing message."""
-    rate, source = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
+    rate, source = stated_rate.at_rate_for(run, stated_rate.check_at_rate(at_rate))
     response_s, response_source = oic_response_time(acks, oic_response_s)
-    sample_row, sample_payload = pricing.sample_sizes()
+    sample_row, sample_payload = sizing.sample_sizes()
     row = max((size[0] for size in sizes.values()), default=0)  # a seed payload's row is the smaller one
     payload = max((size[1] for size in sizes.values()), default=0)
     batch_kb = run.oic_batch_kb or prices_kb
@@ -160,13 +164,14 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
     landed, missing, duplicates), value mismatches, OIC's view, latency, throughput, requests and cost at a stated
     rate (`at_rate`, else the run's); at the top the cost curves across rates."""
     run = load_run(out_dir)
-    prices = prices or pricing.load_prices()
-    pricing.check_at_rate(at_rate)
+    prices = prices or price_table.load_prices()
+    stated_rate.check_at_rate(at_rate)
     run_paths = run.paths
     sent_by_path = {path: read_records(out_dir, run_record.sent_kind(path)) for path in run_paths}
     acks_by_path = {path: read_records(out_dir, run_record.acks_kind(path)) for path in run_paths}
     sizes = {path: _sizes(sent, path, run) for path, sent in sent_by_path.items() if sent}
-    at = cost_basis(run, sizes, acks_by_path.get(OIC, []), at_rate, oic_response_s, prices['oic_message_kb'])
+    timed = [a for path in run_paths if paths.of(path).times_answers for a in acks_by_path[path]]
+    at = cost_basis(run, sizes, timed, at_rate, oic_response_s, prices['oic_message_kb'])
     wall = run.wall_s
     sightings, probe_summary = read_probe(out_dir)
     invalid = read_records(out_dir, run_record.INVALID)
@@ -180,11 +185,7 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
         'invalid_first': invalid_examples(invalid),
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
         'cost_at_rate': at,
-        'cost_curve': pricing.cost_curve(pricing.curve_rates(at['rate']), at['row_bytes'], at['payload_bytes'],
-                                         prices, at['oic_response_s'], at['oic_batch_kb']),
-        'cost_curve_points': pricing.key_points(at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
-                                                at['oic_batch_kb']),
-        'sender_requirements': sender_requirements.for_report(run_paths),
+        'sender_requirements': sender_requirements.for_report(paths.stated(run_paths)),
         'paths': {},
     }
     for path in run_paths:
@@ -219,8 +220,9 @@ def build_report(out_dir: str, client_factory: Callable[..., Any] = bq_read.make
             at_rate=at['rate'], at_rate_source=at['source'], row_bytes=row_bytes, payload_bytes=payload, prices=prices,
             oic_response_s=at['oic_response_s'], batch_kb=at['oic_batch_kb'], **shape))
         report['paths'][path] = result
-    for path in run_paths:  # a path's own columns in every row of the cost curve
-        paths.of(path).curve(report['cost_curve'], report['paths'][path], prices)
+    priced = paths.priced(run_paths, CurveBasis.of(at, prices), report['paths'])  # each path's columns
+    report['cost_curve'] = curves.cost_curve(curves.curve_rates(at['rate']), priced)
+    report['cost_curve_points'] = break_even.key_points(priced)
     return report
 
 

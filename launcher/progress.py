@@ -28,7 +28,7 @@ def counted(paths: Sequence[str]) -> Tuple[str, ...]:
         run_record.sent_kind, run_record.acks_kind, run_record.dead_letters_kind))
 
 
-COUNTED = counted(('oic', 'direct'))
+COUNTED = counted(path_registry.known())  # every registered path's files (a run counts its own: counted(paths))
 TTY_INTERVAL_S = 2.0
 LOG_INTERVAL_S = 10.0  # When the stream is not a terminal: a line every so often, not a flood.
 

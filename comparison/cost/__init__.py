@@ -1,1 +1,3 @@
-"""What each path costs at a stated rate: prices.json (every number with its source) and the sizing rules. Imports transforms.records only."""
+"""What each path costs at a stated rate: the price table (prices.json, every number with its source), sizing,
+itemised costs, the stated rate, cost curves and their break-even points, OIC billing and what each path asks of
+the sender."""

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import requests
 
-from comparison.cost import pricing
+from comparison.cost import sizing
 from comparison.measures import throughput
 from transforms import records as rec
 from transforms.oic import urls
@@ -62,7 +62,7 @@ def requests_of(settled: Iterable[Mapping[str, Any]], record_bytes: Mapping[str,
         stated = [b for b in (_number(i.get(rec.BATCH_BYTES)) for i in items) if b is not None]
         sizes = [record_bytes.get(i['record_id'], 0) for i in items]
         found.append({'request_id': key, 'records': len(items),
-                      'bytes': max(stated) if stated else pricing.batch_body_bytes(sizes),
+                      'bytes': max(stated) if stated else sizing.batch_body_bytes(sizes),
                       'bytes_from': rec.BATCH_BYTES if stated else 'computed',
                       'attempts': request_attempts[key]})
     for item in alone:
@@ -79,7 +79,7 @@ def summarise(reqs: Sequence[Mapping[str, Any]], prices: Mapping[str, Any],
     """Records, requests, billing messages (first attempts; and with every attempt counted again), records per
     request and per message, request body sizes."""
     records = sum(r['records'] for r in reqs)
-    messages = [pricing.messages_per_request(r['bytes'], prices) for r in reqs]
+    messages = [sizing.messages_per_request(r['bytes'], prices) for r in reqs]
     with_retries = sum(m * r['attempts'] for m, r in zip(messages, reqs))
     sizes = [r['bytes'] for r in reqs]
     batched = any(r['request_id'] is not None for r in reqs)
@@ -112,7 +112,7 @@ def oic_billing(sent: Sequence[Mapping[str, Any]], acks: Sequence[Mapping[str, A
                 prices: Mapping[str, Any]) -> Dict[str, Any]:
     """The OIC path's billing messages from what the run sent, acknowledged and dead-lettered (see the module)."""
     sent_ids = {r.get('record_id') for r in sent if r.get('record_id')}
-    record_bytes = {r['record_id']: pricing.payload_bytes(dict(r), payload_shape) for r in sent if r.get('record_id')}
+    record_bytes = {r['record_id']: sizing.payload_bytes(dict(r), payload_shape) for r in sent if r.get('record_id')}
     settled = [a for a in list(acks) + list(dead_letters) if a.get('record_id') in sent_ids]
     mean = round(sum(record_bytes.values()) / len(record_bytes), 1) if record_bytes else None
     return summarise(requests_of(settled, record_bytes), prices, mean)
@@ -120,7 +120,7 @@ def oic_billing(sent: Sequence[Mapping[str, Any]], acks: Sequence[Mapping[str, A
 
 def per_record_billing(records: int, attempts: int, payload_mean: float, prices: Mapping[str, Any]) -> Dict[str, Any]:
     """The same figures from counts alone (the SQL reconciliation: no request ids, the mean payload size)."""
-    per = pricing.messages_per_request(payload_mean, prices) if records else 0
+    per = sizing.messages_per_request(payload_mean, prices) if records else 0
     found = summarise([], prices, payload_mean)
     found.update(basis='one request per record (the run record holds no request ids)',
                  sizes_from='computed in BigQuery: the mean JSON size of the records sent',

@@ -5,7 +5,6 @@ import json
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-ALWAYS_STATED = ('oic', 'direct')  # the seed's comparison: stated in every report, run or not
 REQUIREMENTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'sender_requirements.json')
 
 
@@ -36,12 +35,11 @@ def load(path: str = REQUIREMENTS_FILE) -> Dict[str, Any]:
 
 
 def for_report(paths: Sequence[str], table: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """report.json's `sender_requirements`: the aspects, each path's entries (the paths of the run first, then OIC
-    and the direct path when the run left one out, so every report states both sides of the seed's premise), the
-    note and the sources they cite."""
+    """report.json's `sender_requirements`: the aspects, the entries of `paths` that the table holds, in order (the
+    caller passes comparison.paths.stated: the run's paths, then those always stated, so every report states both
+    sides of the seed's premise), the note and the sources they cite."""
     table = table or load()
-    known = list(table['paths'])
-    order = [p for p in paths if p in known] + [p for p in ALWAYS_STATED if p in known and p not in paths]
+    order = [p for p in paths if p in table['paths']]
     cited = sorted({s for p in order for a in table['aspects'] for s in table['paths'][p][a]['sources']})
     return {'as_of': table.get('as_of'), 'note': table.get('note'), 'aspects': list(table['aspects']),
             'paths': {p: table['paths'][p] for p in order}, 'sources': {s: table['sources'][s] for s in cited},

@@ -94,15 +94,19 @@ def oic_requests_from_metrics(metrics: Optional[Mapping[str, Any]]) -> Tuple[Opt
                  'not hold it) or the OIC caller\'s %s metric (the runner reported none)' % OIC_REQUESTS_METRIC
 
 
-def http_requests(path: str, acks: Sequence[dict], dead_letters: Sequence[dict], metrics: Optional[Mapping[str, Any]]) -> Tuple[Optional[int], str]:
-    """(requests, how they were counted) — OIC: one POST per attempt, a batch's once; direct: one insertAll per
-    batch."""
-    if path == 'oic':
-        settled = list(acks) + list(dead_letters)
-        batched = any(item.get(rec.BATCH_ID) not in (None, '') for item in settled)
-        return oic_requests(settled), ('HTTP POSTs as sent, one per attempt of each request, a batch\'s once (from '
-                                       'the batch_id and attempts of acks and dead letters)' if batched else
-                                       'one POST per record and attempt (from acks and dead letters)')
+def answered_requests(acks: Sequence[dict], dead_letters: Sequence[dict]) -> Tuple[Optional[int], str]:
+    """(requests, how they were counted) of a path that answers each request (OIC): one POST per attempt, a batch's
+    once, from the acknowledgements and dead letters."""
+    settled = list(acks) + list(dead_letters)
+    batched = any(item.get(rec.BATCH_ID) not in (None, '') for item in settled)
+    return oic_requests(settled), ('HTTP POSTs as sent, one per attempt of each request, a batch\'s once (from '
+                                   'the batch_id and attempts of acks and dead letters)' if batched else
+                                   'one POST per record and attempt (from acks and dead letters)')
+
+
+def insert_all_calls(metrics: Optional[Mapping[str, Any]]) -> Tuple[Optional[int], str]:
+    """(requests, how they were counted) of WriteToBigQuery's streaming inserts: one insertAll per batch, from its
+    batch_size metric."""
     batches = (metrics or {}).get('batch_size')
     if isinstance(batches, dict) and batches.get('count'):
         return batches['count'], "insertAll calls (WriteToBigQuery's batch_size metric; retries not included)"

@@ -1,6 +1,7 @@
 """What the comparison knows of a path, in one declaration: what "acknowledged" means for it, how its rows and
-requests are sized and counted, its cost items, its extra views and its colour in the charts. The comparison (in
-memory and in SQL), report.json, the terminal table and report.html iterate over the run's paths and ask this.
+requests are sized and counted, its cost items, its columns in the cost curve, its extra views and its colour in
+the charts. The comparison (in memory and in SQL), report.json, the terminal table and report.html iterate over the
+run's paths and ask this.
 
 Adding a path to the comparison is one `register(ComparisonPath(...))` (the pipeline side is pipeline/paths.py).
 """
@@ -8,6 +9,7 @@ Adding a path to the comparison is one `register(ComparisonPath(...))` (the pipe
 import dataclasses
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from comparison.cost.curves import CurveBasis, PathCurve, Priced
 from transforms.run_record.run_info import RunInfo
 
 
@@ -46,10 +48,6 @@ def no_extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
     return {}
 
 
-def no_curve(curve: List[Dict[str, Any]], result: Mapping[str, Any], prices: Mapping[str, Any]) -> None:
-    """A path whose cost the shared cost curve already prices."""
-
-
 @dataclasses.dataclass(frozen=True)
 class ComparisonPath:
     """A path as the comparison sees it.
@@ -62,8 +60,17 @@ class ComparisonPath:
     requests: (requests made, how counted) from acks, dead letters and the run's metrics.
     cost: its itemised monthly cost at the stated rate (report.json's paths.<name>.cost), or None.
     extras: adds the path's own views to its result; returns the cost shape it measured ({} = the default).
+    overloads: (requests, answers saying the service was overloaded: 429, 503, timeouts) from the run's metrics, for
+    a path whose service refuses under load (the sweep's overload share); None: not counted.
+    views: the keys of the views `extras` adds that the terminal table has sections for (shown when a path of the
+    run declares them).
     finds_rows: False when this run's rows cannot be looked up by record_id (e.g. OIC's seed payload).
-    curve: adds the path's own columns to every cost_curve row (from what its result measured).
+    curve: its columns in every cost_curve row, its step points and how the tables show them (None: not in the
+    curve).
+    times_answers: its acknowledgements' first-attempt latencies are the synchronous answer time that sizes the
+    requests in flight (report.json's cost_at_rate.oic_response_s).
+    always_stated: part of the seed's comparison (OIC against a direct write): its cost curve and what it asks of
+    the sender are stated in every report, whether the run took it or not.
     color: its colour in report.html.
     """
     name: str
@@ -75,8 +82,12 @@ class ComparisonPath:
     cost: Callable[[CostInputs], Optional[dict]]
     ack_note: str = ''
     extras: Callable[[PathRun, dict], Dict[str, Any]] = no_extras
+    views: Tuple[str, ...] = ()
+    overloads: Optional[Callable[[Mapping[str, Any]], Tuple[Optional[int], int]]] = None
     finds_rows: Callable[[RunInfo], bool] = lambda run: True
-    curve: Callable[[List[Dict[str, Any]], Mapping[str, Any], Mapping[str, Any]], None] = no_curve
+    curve: Optional[PathCurve] = None
+    times_answers: bool = False
+    always_stated: bool = False
     color: str = '#5f6368'
 
 
@@ -105,3 +116,23 @@ def of(name: str) -> ComparisonPath:
 def known() -> List[str]:
     """The registered paths' names, in registration order."""
     return list(_REGISTRY)
+
+
+def stated(run_paths: Sequence[str]) -> List[str]:
+    """The paths a report states what they ask of the sender for: the run's, then those always stated that the run
+    left out (registration order)."""
+    return list(run_paths) + [p.name for p in _REGISTRY.values() if p.always_stated and p.name not in run_paths]
+
+
+def curve_paths(run_paths: Sequence[str]) -> List[ComparisonPath]:
+    """The paths in a run's cost curve: the registered paths with a curve that the run took or that are always
+    stated, in registration order (the same columns in every report)."""
+    return [p for p in _REGISTRY.values() if p.curve is not None and (p.name in run_paths or p.always_stated)]
+
+
+def priced(run_paths: Sequence[str], basis: CurveBasis,
+           measured: Optional[Mapping[str, Mapping[str, Any]]] = None) -> List[Priced]:
+    """curve_paths(run_paths), each curve with the basis it is priced from: `basis` with what that path measured
+    (`measured`: its entry in report.json's paths, when the run took it)."""
+    return [(path.curve, dataclasses.replace(basis, measured=(measured or {}).get(path.name) or {}))
+            for path in curve_paths(run_paths) if path.curve is not None]

@@ -2,9 +2,10 @@
 COMMITTED streams). It acknowledges appends, not single records, so "acknowledged" is derived from what landed; it
 is priced per GiB of the serialized rows it measured (after the monthly free tier)."""
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Optional
 
-from comparison.cost import pricing
+from comparison.cost import line_items, sizing
+from comparison.cost.curves import CurveBasis, CurveColumn, PathCurve
 from comparison.paths.registry import ComparisonPath, CostInputs, PathRun
 from transforms.run_record import files as run_record
 from transforms.run_record.run_info import RunInfo
@@ -14,7 +15,7 @@ CURVE_COLUMN = 'storage_write_usd_per_month'
 
 
 def row_bytes(record: dict, run: RunInfo) -> int:
-    return pricing.bigquery_row_bytes(record)
+    return sizing.bigquery_row_bytes(record)
 
 
 def appends_view(appends: List[dict]) -> Dict[str, Any]:
@@ -45,31 +46,35 @@ def cost(inputs: CostInputs) -> Optional[dict]:
     """The Storage Write API at the stated rate: GiB of serialized rows a month beyond the free tier."""
     if not inputs.at_rate:
         return None
-    per_month = inputs.at_rate * 3600 * inputs.prices['hours_per_month']
     size = _bytes(inputs.serialized_row_bytes, inputs.row_bytes)
-    usd, formula = pricing.storage_write_cost(per_month, size, inputs.prices)
+    usd, formula = line_items.storage_write_cost(line_items.rows_per_month(inputs.at_rate, inputs.prices), size,
+                                                 inputs.prices)
     measured = 'measured serialized bytes per row' if inputs.serialized_row_bytes else \
         'the row\'s JSON size (no append measured)'
-    return {'at_rate': inputs.at_rate, 'at_rate_source': inputs.at_rate_source, 'rows_per_month': round(per_month),
-            'row_bytes': size, 'row_bytes_source': measured,
-            'items': [{'item': 'BigQuery Storage Write API (%s)' % measured, 'usd': usd, 'formula': formula}],
-            'usd_per_month': usd, 'prices_as_of': inputs.prices.get('as_of')}
+    return line_items.at_rate_cost(
+        inputs.at_rate, inputs.at_rate_source, size,
+        [{'item': 'BigQuery Storage Write API (%s)' % measured, 'usd': usd, 'formula': formula}], inputs.prices,
+        row_bytes_source=measured)
 
 
-def curve(rows: List[Dict[str, Any]], result: Mapping[str, Any], prices: Mapping[str, Any]) -> None:
-    """Every cost_curve row gets this path's monthly cost at the row's rate, from the bytes per row it measured."""
-    size = (result.get('cost') or {}).get('row_bytes')
+def curve_point(rate: float, basis: CurveBasis) -> Dict[str, Any]:
+    """This path's monthly cost at `rate` from the bytes per row its cost was priced at (the serialized bytes it
+    measured); {} where it measured nothing (a sweep)."""
+    size = (basis.measured.get('cost') or {}).get('row_bytes')
     if not size:
-        return
-    for row in rows:
-        per_month = row['rate'] * 3600 * prices['hours_per_month']
-        row[CURVE_COLUMN] = pricing.storage_write_cost(per_month, size, prices)[0]
-        row['storage_write_row_bytes'] = size
+        return {}
+    per_month = line_items.rows_per_month(rate, basis.prices)
+    return {CURVE_COLUMN: line_items.storage_write_cost(per_month, size, basis.prices)[0],
+            'storage_write_row_bytes': size}
+
+
+CURVE = PathCurve(point=curve_point, columns=(
+    CurveColumn(CURVE_COLUMN, 'storage_write', 'storage_write (measured bytes per row)', compared=False),))
 
 
 PATH = ComparisonPath(
     name=NAME, label='storage_write', acks_derived=True, row_bytes=row_bytes, payload_bytes=lambda record, run: 0,
     requests=lambda acks, dead, metrics: (None, 'from the appends (see storage_write)'), cost=cost, extras=extras,
-    curve=curve, ack_note='The Storage Write API acknowledges appends of many rows, not single rows; '
+    curve=CURVE, ack_note='The Storage Write API acknowledges appends of many rows, not single rows; '
                           'time-to-queryable is the per-row equivalent',
     color='#188038')

@@ -6,13 +6,15 @@ from typing import Any, Mapping
 
 from comparison import paths as path_registry
 from comparison.measures import concurrency
-from comparison.cost import pricing
+from comparison.cost import curves
+from comparison.cost.curves import CurveBasis
 from comparison.render import terminal as report_table
 
-COLORS = {name: path_registry.of(name).color for name in ('oic', 'direct')}  # the cost curves' columns
+def _label(path: str) -> str:
+    return path_registry.of(path).label if path in path_registry.known() else path
 
 
-def _color(path: str) -> str:
+def path_color(path: str) -> str:
     """A path's colour in the charts (comparison/paths: its declaration)."""
     return path_registry.of(path).color if path in path_registry.known() else '#5f6368'
 
@@ -64,7 +66,7 @@ def _step_chart(series, empty_text, legend_loc, **axes_props):
 
 def latency_cdf_svg(report: Mapping[str, Any]) -> str:
     """Latency CDF per path: event -> queryable (solid), event -> acknowledged (dashed, OIC only)."""
-    series = [((result.get('latency') or {}).get(key) or [], style, _color(path), '%s: %s' % (path, label))
+    series = [((result.get('latency') or {}).get(key) or [], style, path_color(path), '%s: %s' % (path, label))
               for path, result in report['paths'].items()
               for key, style, label in (('time_to_queryable_cdf', '-', 'event → queryable'),
                                         ('ack_cdf', '--', 'event → acknowledged'))]
@@ -74,16 +76,22 @@ def latency_cdf_svg(report: Mapping[str, Any]) -> str:
 
 def throughput_svg(report: Mapping[str, Any]) -> str:
     """Rows completed per second of the run, per path."""
-    series = [((result.get('throughput') or {}).get('series') or [], '-', _color(path),
+    series = [((result.get('throughput') or {}).get('series') or [], '-', path_color(path),
                '%s (%s)' % (path, (result.get('throughput') or {}).get('basis')))
               for path, result in report['paths'].items()]
     return _step_chart(series, 'no throughput samples', 'upper right', xlabel='seconds since the first event',
                        ylabel='rows per second', ylim=(0, None), title='Throughput over the run')
 
 
+def view_of(report: Mapping[str, Any], key: str) -> Any:
+    """The first of the run's paths' views named `key` (a path's extras: OIC's 'concurrency', 'oic_billing'), or
+    None when no path of the run has it."""
+    return next((result[key] for result in (report.get('paths') or {}).values() if result.get(key)), None)
+
+
 def concurrency_svg(report: Mapping[str, Any]) -> str:
     """The OIC caller's concurrency limit per worker over the run (same time axis as the throughput chart)."""
-    view = (report['paths'].get('oic') or {}).get('concurrency') or {}
+    view = view_of(report, 'concurrency') or {}
     series = [(points, '-', None, worker) for worker, points in sorted((view.get('limit_series') or {}).items())]
     title = 'OIC concurrency limit per worker (%s, ceiling %s)' % (view.get('mode'), view.get('ceiling'))
     return _step_chart(series, 'no limit samples', 'lower right', xlabel='seconds since the first event',
@@ -105,14 +113,6 @@ def _concurrency_line(result):
                    '-' if share is None else '%.2f%%' % (100 * share), '. ' + advice if advice else ''))
 
 
-CURVE_STYLES = {  # key in a cost_curve point: (label, color, line style)
-    'oic_usd_per_month': ('OIC, license included', COLORS['oic'], '-'),
-    'oic_byol_usd_per_month': ('OIC, BYOL', COLORS['oic'], '--'),
-    'oic_batched_usd_per_month': ('OIC batched, license included', '#e8a33d', '-'),
-    'oic_batched_byol_usd_per_month': ('OIC batched, BYOL', '#e8a33d', '--'),
-    'direct_streaming_inserts_usd_per_month': ('direct, streaming inserts', COLORS['direct'], '-'),
-    'direct_storage_write_usd_per_month': ('direct, Storage Write API', COLORS['direct'], '--'),
-}
 CURVE_DENSITY = 240  # points per curve drawn: enough to show every pack step on a log axis
 
 
@@ -122,30 +122,34 @@ def cost_curve_svg(report: Mapping[str, Any]) -> str:
     (the Storage Write API's free tier) cannot sit on a log axis and is said in the legend instead."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
-    curve = report.get('cost_curve') or []
+    curve_rows = report.get('cost_curve') or []
     at = report.get('cost_at_rate') or {}
     prices = report.get('prices') or {}
-    if not curve or not at or 'sources' not in prices:
+    if not curve_rows or not at or 'sources' not in prices:
         axes.text(0.5, 0.5, 'no cost curve in this report', ha='center', transform=axes.transAxes)
     else:
-        low = min(p['rate'] for p in curve)
-        high = max(p['rate'] for p in curve)
+        low = min(p['rate'] for p in curve_rows)
+        high = max(p['rate'] for p in curve_rows)
         rates = [low * (high / low) ** (i / CURVE_DENSITY) for i in range(CURVE_DENSITY + 1)]
-        dense = pricing.cost_curve(rates, at['row_bytes'], at['payload_bytes'], prices, at['oic_response_s'],
-                                   at.get('oic_batch_kb'))
-        for key, (label, color, style) in CURVE_STYLES.items():
-            if key not in curve[0]:
-                continue
-            points = [(p['rate'], p[key]) for p in dense if p[key] > 0]
-            if not points:
-                axes.plot([], [], style, color=color, label='%s: $0 at every rate shown (free tier)' % label)
-                continue
-            axes.plot([x for x, _ in points], [y for _, y in points], style, color=color, label=label)
-            marks = [(p['rate'], p[key]) for p in curve if p[key] > 0]
-            axes.plot([x for x, _ in marks], [y for _, y in marks], 'o', color=color, markersize=3)
-        over = [p['rate'] for p in dense if p['oic_instances'] > 1]
-        if over:
-            axes.axvspan(min(over), high, color='#c74634', alpha=0.07, label='OIC needs > 1 instance')
+        priced = path_registry.priced(list(report.get('paths') or {}), CurveBasis.of(at, prices),
+                                      report.get('paths') or {})
+        dense = curves.cost_curve(rates, priced)
+        for path, curve in report_table.curves_of(report):
+            for column in curve.columns:
+                if not column.usd or column.key not in curve_rows[0]:
+                    continue
+                color, style, label = column.color or path.color, column.style, column.label
+                points = [(p['rate'], p[column.key]) for p in dense if p.get(column.key, 0) > 0]
+                if not points:
+                    axes.plot([], [], style, color=color, label='%s: $0 at every rate shown (free tier)' % label)
+                    continue
+                axes.plot([x for x, _ in points], [y for _, y in points], style, color=color, label=label)
+                marks = [(p['rate'], p[column.key]) for p in curve_rows if p[column.key] > 0]
+                axes.plot([x for x, _ in marks], [y for _, y in marks], 'o', color=color, markersize=3)
+            if curve.instances_key:
+                over = [p['rate'] for p in dense if (p.get(curve.instances_key) or 1) > 1]
+                if over:
+                    axes.axvspan(min(over), high, color=path.color, alpha=0.07, label=curve.instances_label)
         if at.get('rate'):
             axes.axvline(at['rate'], color='#555', linestyle=':', label='stated rate %s/s' % format(at['rate'], ',.6g'))
         axes.set_xscale('log')
@@ -159,17 +163,18 @@ def cost_curve_svg(report: Mapping[str, Any]) -> str:
 
 
 def cost_curve_table(report: Mapping[str, Any]) -> str:
-    """report['cost_curve'] as an HTML table, the stated rate's row in bold and rates needing > 1 OIC instance
-    marked."""
+    """report['cost_curve'] as an HTML table (a column per way of landing the rows, as the report's paths declare
+    them), the stated rate's row in bold and rates needing more than one instance marked !."""
     curve = report.get('cost_curve') or []
     stated = (report.get('cost_at_rate') or {}).get('rate')
-    head = ''.join('<th>%s</th>' % html.escape(h) for h in ['records/s'] + [c[0] for c in report_table.CURVE_COLUMNS])
+    columns = report_table.curve_columns(report)
+    head = ''.join('<th>%s</th>' % html.escape(h) for h in ['records/s'] + [c.heading for c in columns])
     rows = []
     for point in curve:
         cells = [format(point['rate'], ',.6g') + (' (stated)' if point['rate'] == stated else '') +
-                 (' !' if point.get('oic_instances', 1) > 1 else '')]
-        cells += ['-' if key not in point else str(point[key]) if key.endswith('packs')
-                  else '$' + report_table.format_usd(point[key]) for _, key in report_table.CURVE_COLUMNS]
+                 (' !' if report_table.over_one_instance(point, report) else '')]
+        cells += ['-' if c.key not in point else '$' + report_table.format_usd(point[c.key]) if c.usd
+                  else str(point[c.key]) for c in columns]
         style = ' style="font-weight:600"' if point['rate'] == stated else ''
         rows.append('<tr%s>%s</tr>' % (style, ''.join('<td class="n">%s</td>' % html.escape(c) for c in cells)))
     return '<table id="cost-curve"><tr>%s</tr>%s</table>' % (head, ''.join(rows))
@@ -190,7 +195,7 @@ def cost_section(report: Mapping[str, Any]) -> str:
         '<h2 id="cost">Cost at a sustained rate</h2><p>%s. One line per way of landing the rows; ! = more than one '
         'OIC instance.</p>' % html.escape(report_table.cost_at_rate_line(report)),
         cost_curve_table(report),
-        '<p>%s.</p>' % html.escape(report_table.batched_line(report)) if report_table.batched_line(report) else '',
+        ''.join('<p>%s.</p>' % html.escape(line) for line in report_table.curve_captions(report)),
         '<figure id="cost-chart">%s<figcaption>Log-log: USD per month against sustained records per second. Solid '
         'OIC: license-included packs; dashed: BYOL packs (the licences brought are not priced); OIC batched: the '
         'same records packed into requests of at most the batch size. Every OIC line includes the streaming '
@@ -204,7 +209,7 @@ def cost_section(report: Mapping[str, Any]) -> str:
 
 def billing_section(report: Mapping[str, Any]) -> str:
     """The OIC path's requests and billing messages: how they were counted, and the stand-in's own count."""
-    found = (report['paths'].get('oic') or {}).get('oic_billing')
+    found = view_of(report, 'oic_billing')
     if not found:
         return ''
     keys = ('records', 'requests', 'request_attempts', 'messages', 'messages_with_retries', 'records_per_request',
@@ -251,7 +256,7 @@ def _summary_table(report):
     paths = list(report['paths'])
     results = [report['paths'][p] for p in paths]
     rows = ['<tr><th></th>%s</tr>' % ''.join('<th>%s</th>' % html.escape(p) for p in paths)]
-    for title, cells in report_table.SECTIONS:
+    for title, cells in report_table.sections_of(report):
         rows.append('<tr class="section"><td colspan="%d">%s</td></tr>' % (len(paths) + 1, html.escape(title)))
         for label, cell in cells:
             rows.append('<tr><td>%s</td>%s</tr>' % (html.escape(label), ''.join(
@@ -299,9 +304,10 @@ def render_html(report: Mapping[str, Any]) -> str:
     prices = report.get('prices') or {}
     return ''.join((
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        '<title>OIC vs direct: run %s</title><style>%s</style></head><body>' % (
-            html.escape(str(report.get('run_id'))), STYLE),
-        '<h1>OIC path vs direct streaming</h1>',
+        '<title>%s: run %s</title><style>%s</style></head><body>' % (
+            html.escape(' vs '.join(_label(p) for p in report['paths'])), html.escape(str(report.get('run_id'))),
+            STYLE),
+        '<h1>%s</h1>' % html.escape(' vs '.join(_label(p) for p in report['paths'])),
         '<p>run <code>%s</code>, %s, %s → %s, invalid records (not sent): %s</p>' % tuple(html.escape(str(v)) for v in (
             report.get('run_id'), report.get('state'), report.get('started_at'), report.get('finished_at'),
             report.get('invalid'))),
@@ -312,7 +318,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         'first seen by the probe.</figcaption></figure>' % throughput_svg(report),
         '<figure id="concurrency">%s<figcaption>Each worker\'s limit on OIC requests in flight, at every change '
         '(adaptive: found from OIC\'s answers).</figcaption></figure></div>' % concurrency_svg(report)
-        if (report['paths'].get('oic') or {}).get('concurrency') else '</div>',
+        if view_of(report, 'concurrency') else '</div>',
         billing_section(report),
         sender_section(report),
         cost_section(report),

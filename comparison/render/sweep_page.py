@@ -5,7 +5,7 @@ import html
 from typing import Any, List, Mapping, Optional
 
 from comparison.render import html_page as html_report
-from comparison.render.html_page import COLORS, STYLE
+from comparison.render.html_page import STYLE, path_color
 
 COLUMNS = (  # (heading, key in a step's path figures, format)
     ('sent', 'sent', '%s'),
@@ -77,9 +77,9 @@ def delivered_svg(document: Mapping[str, Any]) -> str:
         if not points:
             continue
         drawn = True
-        axes.plot([p[0] for p in points], [p[1] for p in points], '-', color=COLORS.get(path), label=path)
+        axes.plot([p[0] for p in points], [p[1] for p in points], '-', color=path_color(path), label=path)
         for rate, value, keeps_up in points:
-            axes.plot([rate], [value], 'o', color=COLORS.get(path), markerfacecolor=COLORS.get(path) if keeps_up
+            axes.plot([rate], [value], 'o', color=path_color(path), markerfacecolor=path_color(path) if keeps_up
                       else 'white')
     if drawn:
         axes.set_xscale('log')
@@ -108,7 +108,7 @@ def latency_svg(document: Mapping[str, Any]) -> str:
             if points:
                 drawn = True
                 axes.plot([p[0] for p in points], [p[1] for p in points], style, marker='o', markersize=3,
-                          color=COLORS.get(path), label='%s: %s' % (path, label))
+                          color=path_color(path), label='%s: %s' % (path, label))
     bound = document['settings']['p99_bound_s']
     if drawn:
         axes.axhline(bound, color='#888', linestyle='-.', linewidth=0.8, label='p99 bound %gs' % bound)

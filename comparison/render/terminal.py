@@ -1,10 +1,18 @@
 """The comparison report as a readable terminal table, paths side by side, with the cost formulas under it."""
 
-from typing import Any, List, Mapping
+from typing import Any, List, Mapping, Tuple
 
+from comparison import paths as path_registry
+from comparison.cost.curves import CurveColumn, PathCurve
 from comparison.measures import concurrency
+from comparison.paths import ComparisonPath
 
 COLUMN = 26
+
+
+def _cell(text: str) -> str:
+    """A cell of a path's column, right-aligned; one wider than the column still keeps a space before it."""
+    return (' ' + text).rjust(COLUMN)
 
 
 def _number(value, digits=1):
@@ -80,8 +88,8 @@ def _oic_records(result):
                         _number(three.get('oic_failed', view.get('records_in_failed'))))
 
 
-SECTIONS = (
-    ('Reconciliation (this run\'s record_ids)', (
+SECTIONS = (  # (title, the view it shows (None: every report's; else shown when a path of the run declares it), rows)
+    ('Reconciliation (this run\'s record_ids)', None, (
         ('sent', lambda r: _number(r['sent'])),
         ('acknowledged', _acked),
         ('dead-lettered', lambda r: _number(r['dead_lettered'])),
@@ -91,13 +99,13 @@ SECTIONS = (
         ('duplicates', lambda r: _number(r.get('duplicates'))),
         ('rows with values differing', lambda r: _number(r.get('mismatched'))),
     )),
-    ("OIC's view (monitoring API)", (
+    ("OIC's view (monitoring API)", 'oic_monitoring', (
         ('instances completed', lambda r: _oic(r, 'completed')),
         ('instances failed', lambda r: _oic(r, 'failed')),
         ('records completed / failed', _oic_records),
         ('pipeline = OIC = BigQuery (records)', lambda r: _oic(r, 'agree')),
     )),
-    ('OIC billing (a message per started 50 KB of a request)', (
+    ('OIC billing (a message per started 50 KB of a request)', 'oic_billing', (
         ('requests', lambda r: _billing(r, 'requests')),
         ('billing messages (with retries)', lambda r: _billing(r, 'messages')),
         ('records per request', lambda r: _billing(r, 'records_per_request')),
@@ -105,48 +113,53 @@ SECTIONS = (
         ('request body, B (mean/max)', lambda r: _billing(r, 'bytes')),
         ("stand-in's count: requests / messages", lambda r: _billing(r, 'stand_in')),
     )),
-    ('Latency, s (p50/p90/p99/max)', (
+    ('Latency, s (p50/p90/p99/max)', None, (
         ('event -> acknowledged', lambda r: _percentiles((r.get('latency') or {}).get('ack'))),
         ('event -> queryable', lambda r: _percentiles((r.get('latency') or {}).get('time_to_queryable'))),
     )),
-    ('Throughput', (
+    ('Throughput', None, (
         ('rows/s', lambda r: _number(r.get('throughput_rps'))),
         ('HTTP requests per row', lambda r: _number(r.get('http_requests_per_row'), 3)),
     )),
-    ('Cost per month at the stated rate (below)', (
+    ('Cost per month at the stated rate (below)', None, (
         ('total', _cost),
         ('OIC BYOL / direct via Storage Write API', _alternative),
         ('OIC batched / batched BYOL', _batched),
     )),
 )
 
-CURVE_COLUMNS = (  # (heading, key in a cost_curve point)
-    ('OIC packs', 'oic_packs'),
-    ('OIC', 'oic_usd_per_month'),
-    ('OIC BYOL', 'oic_byol_usd_per_month'),
-    ('batched packs', 'oic_batched_packs'),
-    ('OIC batched', 'oic_batched_usd_per_month'),
-    ('batched BYOL', 'oic_batched_byol_usd_per_month'),
-    ('direct streaming', 'direct_streaming_inserts_usd_per_month'),
-    ('direct Storage Write', 'direct_storage_write_usd_per_month'),
-)
+
+def sections_of(report: Mapping[str, Any]) -> List[Tuple[str, Any]]:
+    """(title, rows) of the table's sections for this report: every report's, and those of the views that a path of
+    the run declares (comparison/paths: `views`)."""
+    names = [p for p in report.get('paths') or {} if p in path_registry.known()]
+    views = {view for name in names for view in path_registry.of(name).views}
+    return [(title, rows) for title, view, rows in SECTIONS if view is None or view in views]
+
+
+def curves_of(report: Mapping[str, Any]) -> List[Tuple[ComparisonPath, PathCurve]]:
+    """The paths in the report's cost curve (comparison.paths.curve_paths of its paths), each with its curve."""
+    return [(path, path.curve) for path in path_registry.curve_paths(list(report.get('paths') or {})) if path.curve]
+
+
+def curve_columns(report: Mapping[str, Any]) -> List[CurveColumn]:
+    """The cost curve's columns, as the report's paths declare them, in order."""
+    return [column for _, curve in curves_of(report) for column in curve.columns]
+
+
+def over_one_instance(point: Mapping[str, Any], report: Mapping[str, Any]) -> bool:
+    """True where a path's curve counts more than one instance at this rate (marked '!')."""
+    return any((point.get(curve.instances_key) or 1) > 1 for _, curve in curves_of(report) if curve.instances_key)
+
+
+def curve_captions(report: Mapping[str, Any]) -> List[str]:
+    """What the paths' columns assume (e.g. OIC's batched shape), one line each."""
+    curve, at = report.get('cost_curve') or [], report.get('cost_at_rate') or {}
+    return [line for line in (c.caption(curve, at) for _, c in curves_of(report)) if line]
 
 
 def _curve_width(heading: str) -> int:
     return max(len(heading) + 2, 13)
-
-
-def batched_line(report: Mapping[str, Any]) -> str:
-    """What the batched columns assume, from the first curve point and the cost basis; '' without them."""
-    curve = report.get('cost_curve') or []
-    at = report.get('cost_at_rate') or {}
-    if not curve or 'oic_batched_records_per_request' not in curve[0]:
-        return ''
-    return ('OIC batched = %d records of %s B (the mean JSON payload measured) in each request of at most %g KB (%s): '
-            'packs for its messages and its requests in flight, at the same answer time (a batch answers later: '
-            '--oic_response_time S to state one)' % (
-                curve[0]['oic_batched_records_per_request'], format(at.get('payload_bytes') or 0, ',.6g'),
-                curve[0]['oic_batch_kb'], at.get('oic_batch_kb_source') or 'one billing message'))
 
 
 def format_usd(value: float) -> str:
@@ -166,23 +179,25 @@ def cost_at_rate_line(report: Mapping[str, Any]) -> str:
 
 
 def format_cost_curve(report: Mapping[str, Any]) -> List[str]:
-    """The cost curves as a table, records/s down, USD a month across, the stated rate marked *, rates needing more
-    than one OIC instance marked !, then the named step and break-even points."""
+    """The cost curves as a table, records/s down, USD a month across (a column per way of landing the rows, as the
+    report's paths declare them), the stated rate marked *, rates needing more than one instance marked !, then the
+    named step and break-even points."""
     curve = report.get('cost_curve') or []
     if not curve:
         return []
     stated = (report.get('cost_at_rate') or {}).get('rate')
-    lines = ['Cost per month across sustained rates (USD; each OIC figure includes the streaming inserts of its '
-             'insertAll calls)',
-             '%14s' % 'records/s' + ''.join(h.rjust(_curve_width(h)) for h, _ in CURVE_COLUMNS)]
+    columns = curve_columns(report)
+    notes = ''.join('; %s' % c.note for _, c in curves_of(report) if c.note)
+    lines = ['Cost per month across sustained rates (USD%s)' % notes,
+             '%14s' % 'records/s' + ''.join(c.heading.rjust(_curve_width(c.heading)) for c in columns)]
     for point in curve:
-        mark = ('*' if point['rate'] == stated else ' ') + ('!' if point.get('oic_instances', 1) > 1 else ' ')
-        cells = [('-' if key not in point else str(point[key]) if key.endswith('packs') else format_usd(point[key]),
-                  _curve_width(h)) for h, key in CURVE_COLUMNS]
-        lines.append('%12s%s' % (format(point['rate'], ',.6g'), mark) + ''.join(c.rjust(w) for c, w in cells))
-    lines.append('* the stated rate   ! more than one OIC instance (over 100 packs or 2,000 requests in flight)')
-    if batched_line(report):
-        lines.append(batched_line(report))
+        mark = ('*' if point['rate'] == stated else ' ') + ('!' if over_one_instance(point, report) else ' ')
+        cells = [('-' if c.key not in point else format_usd(point[c.key]) if c.usd else str(point[c.key]),
+                  _curve_width(c.heading)) for c in columns]
+        lines.append('%12s%s' % (format(point['rate'], ',.6g'), mark) + ''.join(text.rjust(w) for text, w in cells))
+    lines.append('* the stated rate' + ''.join('   ! %s' % c.instances_note for _, c in curves_of(report)
+                                               if c.instances_note))
+    lines.extend(curve_captions(report))
     points = report.get('cost_curve_points') or []
     lines.extend('  - %s' % p['what'] for p in points if p['kind'] != 'no break-even')
     never = [p for p in points if p['kind'] == 'no break-even']
@@ -197,19 +212,20 @@ def format_table(report: Mapping[str, Any]) -> str:
     """The side-by-side summary printed at the end of a run and by python -m pipeline.compare."""
     paths = list(report['paths'])
     results = [report['paths'][p] for p in paths]
-    width = max(len(label) for _, rows in SECTIONS for label, _ in rows) + 4
+    sections = sections_of(report)
+    width = max(len(label) for _, _, rows in SECTIONS for label, _ in rows) + 4
     lines = ['run %s  (%s)' % (report.get('run_id'), report.get('state') or 'unknown'),
-             ''.ljust(width) + ''.join(p.rjust(COLUMN) for p in paths)]
-    for title, rows in SECTIONS:
+             ''.ljust(width) + ''.join(_cell(p) for p in paths)]
+    for title, rows in sections:
         lines.append(title)
         for label, cell in rows:
-            lines.append(('  ' + label).ljust(width) + ''.join(cell(r).rjust(COLUMN) for r in results))
+            lines.append(('  ' + label).ljust(width) + ''.join(_cell(cell(r)) for r in results))
     needs = report.get('sender_requirements')
     if needs:
         lines.append('What the sender needs (in full, with sources: report.json, report.html)')
         for aspect in needs['aspects']:
             lines.append(('  ' + aspect).ljust(width) + ''.join(
-                ((needs['paths'].get(p) or {}).get(aspect, {}).get('short') or '-').rjust(COLUMN) for p in paths))
+                _cell((needs['paths'].get(p) or {}).get(aspect, {}).get('short') or '-') for p in paths))
     lines.append('invalid records (not sent): %d' % report['invalid'])
     shown = report.get('invalid_first') or []
     if shown:

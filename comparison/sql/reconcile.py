@@ -22,7 +22,8 @@ from comparison import paths
 from comparison.measures import latency
 from comparison.paths.oic import NAME as OIC
 from comparison.cost import billing
-from comparison.cost import pricing
+from comparison.cost import price_table
+from comparison.cost import sizing
 from comparison.measures import throughput
 from transforms import records as rec
 from transforms.run_record import tables as rrt
@@ -252,7 +253,7 @@ def _json_length(column: str) -> str:
 
 
 def sizes_sql(scope: PathScope) -> str:
-    """Average BigQuery row size (pricing.bigquery_row_bytes) and OIC request body size (pricing.payload_bytes)."""
+    """Average BigQuery row size (sizing.bigquery_row_bytes) and OIC request body size (sizing.payload_bytes)."""
     row_fields = rec.SEED_FIELDS if scope.path == 'oic' and scope.payload == 'seed' else rec.FIELDS
     payload_fields = rec.SEED_FIELDS if scope.payload == 'seed' else rec.FIELDS
     row = ' + '.join(_string_bytes(f) if rec.BIGQUERY_TYPES[f] == 'STRING' else 'IF(`%s` IS NULL, 0, 8)' % f
@@ -343,7 +344,7 @@ def _throughput(queries: Queries, scope: PathScope, window: Window, params: List
 
 def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, prices: dict,
                        sample: int = SAMPLE_IDS, at_rate: Tuple[Optional[float], Optional[str]] = (None, None),
-                       response_s: float = pricing.DEFAULT_OIC_RESPONSE_S) -> dict:
+                       response_s: float = sizing.DEFAULT_OIC_RESPONSE_S) -> dict:
     """One path's reconciliation, the keys of comparison.measures.reconcile.reconcile_path (ids as bounded samples, sorted),
     plus in_flight, latency, throughput and cost."""
     acks_derived = scope.acks_derived
@@ -400,7 +401,7 @@ def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, price
     if scope.path == OIC:  # The run-record tables hold no request ids yet: one request per record, mean size.
         result['oic_billing'] = billing.per_record_billing(result['acked'] + dead, result['http_requests'] or 0,
                                                            payload, prices)
-    # Priced at the stated rate (never the run's burst): see comparison.cost.pricing.at_rate_for.
+    # Priced at the stated rate (never the run's burst): see comparison.cost.stated_rate.at_rate_for.
     result['cost'] = paths.of(scope.path).cost(paths.CostInputs(
         at_rate=at_rate[0], at_rate_source=at_rate[1], row_bytes=row_bytes, payload_bytes=payload, prices=prices,
         oic_response_s=response_s))
@@ -424,13 +425,13 @@ def oic_response_time(queries: Queries, dataset: DatasetSpec, run_id: str, windo
     if found.get('n'):
         return round(float(found['mean_ms']) / 1000.0, 4), 'measured: mean of %d first-attempt answers in this run' \
             % int(found['n'])
-    return pricing.DEFAULT_OIC_RESPONSE_S, 'stated: %gs (this run measured no OIC answer)' % pricing.DEFAULT_OIC_RESPONSE_S
+    return sizing.DEFAULT_OIC_RESPONSE_S, 'stated: %gs (this run measured no OIC answer)' % sizing.DEFAULT_OIC_RESPONSE_S
 
 
 def query_cost(queries: Queries, prices: dict, emulated: bool) -> dict:
     """What the reconciliation's queries processed and cost (on-demand analysis pricing)."""
     billed = queries.bytes_billed or queries.bytes_processed
-    usd = billed / pricing.TIB * prices['bigquery_query_usd_per_tib']
+    usd = billed / price_table.TIB * prices['bigquery_query_usd_per_tib']
     found = {'queries': queries.count, 'bytes_processed': queries.bytes_processed, 'bytes_billed': billed,
              'usd': round(usd, 6),
              'formula': '%s bytes billed ÷ 1 TiB × $%g' % (

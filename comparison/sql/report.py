@@ -10,7 +10,8 @@ from comparison import paths
 from comparison.paths.direct import NAME as DIRECT
 from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
-from comparison.cost import pricing
+from comparison.cost import stated_rate
+from comparison.cost import price_table
 from comparison.cost import sender_requirements
 from comparison.measures import throughput
 from comparison.sql import reconcile as sql
@@ -100,7 +101,7 @@ def requests_from_metrics(path: str, run: RunInfo, result: dict) -> dict:
     insertAll calls (as in memory), and a batched OIC run's POSTs (the tables hold no batch_id: their attempts
     would count a batch once per record). {} when the tables' own count stands (OIC one record per request)."""
     if path == DIRECT:
-        made, counted = throughput.http_requests(path, [], [], run.metrics)
+        made, counted = throughput.insert_all_calls(run.metrics)
     elif path == OIC and run.oic_batch_kb:
         made, counted = throughput.oic_requests_from_metrics(run.metrics)
     else:
@@ -113,8 +114,8 @@ def build_report_sql(run: RunInfo, window: sql.Window, client_factory: Callable 
                      prices: Optional[dict] = None, sample: int = sql.SAMPLE_IDS,
                      at_rate: Optional[float] = None) -> dict:
     """The report of `run` (its run.json) over `window`, every figure computed by queries in BigQuery."""
-    prices = prices or pricing.load_prices()
-    rate = pricing.at_rate_for(run, pricing.check_at_rate(at_rate))
+    prices = prices or price_table.load_prices()
+    rate = stated_rate.at_rate_for(run, stated_rate.check_at_rate(at_rate))
     assert run.run_record_dataset, 'the SQL reconciliation needs a run-record dataset (compare.sql_window)'
     dataset = parse_dataset_spec(run.run_record_dataset)
     client = client_factory(dataset.project, run.emulator_host)
@@ -130,7 +131,7 @@ def build_report_sql(run: RunInfo, window: sql.Window, client_factory: Callable 
         'reconciliation': 'sql', 'run_record_dataset': str(dataset), 'window': window.describe(),
         'invalid': invalid, 'invalid_first': invalid_first,
         'prices': {k: v for k, v in prices.items() if not k.endswith('_note')},
-        'warnings': warnings, 'paths': {}, 'sender_requirements': sender_requirements.for_report(run.paths),
+        'warnings': warnings, 'paths': {}, 'sender_requirements': sender_requirements.for_report(paths.stated(run.paths)),
         'cost_at_rate': {'rate': rate[0], 'source': rate[1], 'oic_response_s': response_s,
                          'oic_response_source': response_source},
     }

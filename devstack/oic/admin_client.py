@@ -1,7 +1,8 @@
 """The one client of the OIC stand-in's admin API (devstack/oic/app/admin.py): its fault settings, counters, mode,
 token endpoint settings and sink, with the stand-in's Basic Auth. Used by the tests (devstack/testing.py's
-RunningStack is one), the sweep (comparison/sweep.py) and billing's cross-check (comparison/cost/billing.py); imports
-only requests, so local tooling can use it without the stand-in's server. A real OIC has no such API."""
+RunningStack is one), the sweep (comparison/sweep/stand_in_model.py, step.py) and billing's cross-check
+(comparison/cost/billing.py); imports only requests, so local tooling can use it without the stand-in's server. A
+real OIC has no such API."""
 
 import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple, Union

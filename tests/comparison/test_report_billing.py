@@ -6,8 +6,11 @@ import os
 
 import pytest
 
+from comparison import paths
 from comparison.cost import billing
-from comparison.cost import pricing
+from comparison.cost import curves
+from comparison.cost import price_table
+from comparison.cost import sizing
 from comparison.cost import sender_requirements
 from comparison.measures import monitoring
 from comparison.render import html_page
@@ -15,7 +18,7 @@ from comparison.render import terminal
 from comparison.report import build_report
 from transforms import records as rec
 
-from round_prices import PRICES  # tests/comparison/round_prices.py
+from round_prices import PRICES, path_cost, seed_curves  # tests/comparison/round_prices.py
 from transforms.run_record.run_info import RunInfo
 
 KB50 = 50 * 1024
@@ -25,7 +28,7 @@ KB50 = 50 * 1024
 
 
 def test_a_message_per_started_50kb_of_a_request():
-    assert [pricing.messages_per_request(b, PRICES) for b in (0, 1, 240, KB50 - 1, KB50, KB50 + 1, 2 * KB50,
+    assert [sizing.messages_per_request(b, PRICES) for b in (0, 1, 240, KB50 - 1, KB50, KB50 + 1, 2 * KB50,
                                                              2 * KB50 + 1)] == [1, 1, 1, 1, 1, 2, 2, 3]
 
 
@@ -85,17 +88,17 @@ def test_the_stand_ins_count_is_a_cross_check_only_for_a_local_oic():
 
 def test_records_per_batch_keep_the_envelope_and_never_split_a_record():
     # 50 KB: (51,200 − 24) ÷ (240 + 2) = 211.5 → 211 records; body 26 + 3 + 211 × 240 + 210 × 2 = 51,089 B.
-    shape = pricing.batch_shape(240, PRICES)
+    shape = sizing.batch_shape(240, PRICES)
     assert (shape['batch_kb'], shape['records_per_request'], shape['request_bytes'], shape['messages_per_request']) \
         == (50.0, 211, 51089, 1)
-    assert pricing.batch_body_bytes([240] * 211) == 51089 <= KB50 < pricing.batch_body_bytes([240] * 212)
-    assert pricing.records_per_batch(KB50, 50) == 1 and pricing.records_per_batch(KB50 * 3, 50) == 1
-    assert pricing.batch_shape(240, PRICES, batch_kb=100)['messages_per_request'] == 2
+    assert sizing.batch_body_bytes([240] * 211) == 51089 <= KB50 < sizing.batch_body_bytes([240] * 212)
+    assert sizing.records_per_batch(KB50, 50) == 1 and sizing.records_per_batch(KB50 * 3, 50) == 1
+    assert sizing.batch_shape(240, PRICES, batch_kb=100)['messages_per_request'] == 2
 
 
 def test_the_batched_columns_price_fewer_messages_and_fewer_requests_in_flight():
     # 100 records/s of 240 B. One per request: 360,000 messages/h → 72 packs; in flight 100 × 1 s = 100 → 1.
-    point = pricing.cost_point(100.0, 100, 240, PRICES, response_s=1.0)
+    point = curves.cost_point(100.0, seed_curves(100, 240, PRICES, response_s=1.0))
     bq = round(100 * 3600 * 730 * 1024 / (200 * 2 ** 20) * 0.01, 2)  # the same streaming inserts ($12.83) on every OIC column
     assert (point['oic_packs'], point['oic_usd_per_month']) == (72, round(72 * 730 + bq, 4))
     # Batched: 211 a request → 100 ÷ 211 requests/s × 3600 = 1,706.2 messages/h → 1 pack; BYOL 1 pack at $0.5.
@@ -104,14 +107,14 @@ def test_the_batched_columns_price_fewer_messages_and_fewer_requests_in_flight()
     assert point['oic_batched_byol_usd_per_month'] == round(0.5 * 730 + bq, 4)
     # Concurrency sizing drops too: 10,000 records/s answered in 30 s is 300,000 in flight one by one (3,000 packs),
     # 10,000 ÷ 211 × 30 = 1,421.8 batched requests in flight → 15 packs; messages 170,616/h → 35 packs.
-    size = pricing.oic_sizing(10000.0, 51075, PRICES, response_s=30.0, records_per_request=211)
+    size = sizing.oic_sizing(10000.0, 51075, PRICES, response_s=30.0, records_per_request=211)
     assert (size['packs_for_concurrency'], size['packs_for_messages'], size['packs'], size['instances']) == \
         (15, 35, 35, 1)
-    assert pricing.oic_sizing(10000.0, 240, PRICES, response_s=30.0)['packs_for_concurrency'] == 3000
+    assert sizing.oic_sizing(10000.0, 240, PRICES, response_s=30.0)['packs_for_concurrency'] == 3000
 
 
 def test_path_cost_carries_the_batched_price_and_its_formula():
-    cost = pricing.path_cost('oic', 100.0, 100, 240, PRICES, response_s=1.0)
+    cost = path_cost('oic', 100.0, 100, 240, PRICES, response_s=1.0)
     batched = cost['batched']
     assert (batched['records_per_request'], batched['packs'], batched['byol_packs']) == (211, 1, 1)
     inserts = cost['items'][1]['usd']
@@ -119,10 +122,10 @@ def test_path_cost_carries_the_batched_price_and_its_formula():
     assert '÷ 211 rows per request' in batched['formula'] and 'body 51089 B' in batched['formula']
     assert cost['usd_per_month'] == round(72 * 730 + inserts, 2)  # the run's own shape: one record per request
     # A batched run is priced in its own shape: 150 records in bodies of 36,000 B.
-    own = pricing.path_cost('oic', 100.0, 100, 240, PRICES, response_s=1.0, records_per_request=150,
+    own = path_cost('oic', 100.0, 100, 240, PRICES, response_s=1.0, records_per_request=150,
                             request_bytes=36000)
     assert own['items'][0]['packs'] == 1 and own['items'][0]['records_per_request'] == 150
-    assert 'batched' not in pricing.path_cost('direct', 1.0, 100, 240, PRICES)
+    assert 'batched' not in path_cost('direct', 1.0, 100, 240, PRICES)
 
 
 # -- the three-way check counts records
@@ -162,8 +165,9 @@ def test_one_record_per_instance_still_checks_as_before():
 
 def test_every_sender_requirement_has_text_and_known_sources():
     table = sender_requirements.load()
-    section = sender_requirements.for_report(['direct'], table)
-    assert list(section['paths']) == ['direct', 'oic']  # the run's paths first, and always both sides
+    assert paths.stated(['direct']) == ['direct', 'oic']  # the run's paths first, and always both sides
+    section = sender_requirements.for_report(paths.stated(['direct']), table)
+    assert list(section['paths']) == ['direct', 'oic']
     for aspects in section['paths'].values():
         for aspect in section['aspects']:
             assert aspects[aspect]['short'] and aspects[aspect]['text']
@@ -199,13 +203,13 @@ def run_dir(tmp_path):
 
 def test_a_report_shows_billing_the_batched_columns_and_the_sender_requirements(run_dir):
     out, sent, _ = run_dir
-    report = build_report(out, prices=pricing.load_prices(), oic_monitoring=False)
+    report = build_report(out, prices=price_table.load_prices(), oic_monitoring=False)
     oic = report['paths']['oic']
     assert (oic['oic_billing']['requests'], oic['oic_billing']['messages'], oic['oic_billing']['records_per_request']) \
         == (4, 4, 1.0)
     per_record = round(sum(len(json.dumps(rec.oic_payload(r)).encode('utf-8')) for r in sent) / 4)
     assert report['cost_at_rate']['payload_bytes'] == per_record and report['cost_at_rate']['oic_batch_kb'] == 50.0
-    expected = pricing.batch_shape(per_record, pricing.load_prices())['records_per_request']
+    expected = sizing.batch_shape(per_record, price_table.load_prices())['records_per_request']
     for point in report['cost_curve']:
         assert point['oic_batched_records_per_request'] == expected
         assert point['oic_batched_usd_per_month'] <= point['oic_usd_per_month']
@@ -230,7 +234,7 @@ def test_a_batched_runs_acks_price_the_run_in_its_own_shape(run_dir):
         ack.update(batch_id='q1', batch_bytes=1200)
     with open(os.path.join(out, 'oic', 'acks-0.jsonl'), 'w', encoding='utf-8') as handle:
         handle.write(''.join(json.dumps(a) + '\n' for a in acks))
-    report = build_report(out, prices=pricing.load_prices(), oic_monitoring=False)
+    report = build_report(out, prices=price_table.load_prices(), oic_monitoring=False)
     found = report['paths']['oic']['oic_billing']
     assert (found['requests'], found['messages'], found['records_per_request'], found['records_per_message']) == \
         (1, 1, 4.0, 4.0)

@@ -24,9 +24,9 @@ def test_long_runs_get_wider_buckets():
 
 def test_http_requests_per_path():
     acks = [{'attempts': 1}, {'attempts': 3}]
-    assert throughput.http_requests('oic', acks, [{'attempts': 2}], {})[0] == 6
-    assert throughput.http_requests('direct', [], [], {'batch_size': {'count': 4, 'sum': 2000}})[0] == 4
-    assert throughput.http_requests('direct', [], [], {})[0] is None
+    assert throughput.answered_requests(acks, [{'attempts': 2}])[0] == 6
+    assert throughput.insert_all_calls({'batch_size': {'count': 4, 'sum': 2000}})[0] == 4
+    assert throughput.insert_all_calls({})[0] is None
 
 
 def batched(record_id, batch_id, attempts, **more):
@@ -42,7 +42,7 @@ def test_http_requests_of_a_batched_run_count_each_request_as_sent():
             + [batched('r6', 'g2.1', 1), batched('r7', 'g2.1', 1)]
             + [batched('r8', 'g3.2', 2), batched('r9', 'g3.2', 2)])
     dead = [batched('r5', 'g1.3', 4, reason='attempts_exhausted')]
-    made, counted = throughput.http_requests('oic', acks, dead, {})
+    made, counted = throughput.answered_requests(acks, dead)
     assert made == 7 and 'batch' in counted
     assert throughput.requests_per_row(made, 9) == round(7 / 9, 4)
     # A batch whose sending raised (no request known, 0 attempts) adds none; a record alone counts its attempts.

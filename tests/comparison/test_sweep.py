@@ -8,7 +8,10 @@ import tempfile
 
 import pytest
 
-from comparison import sweep
+from comparison.render.sweep_page import limit_text
+from comparison.sweep import cli, judging
+from comparison.sweep import document as sweep_document
+from comparison.sweep import step as sweep_step
 from transforms import records as rec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,51 +23,71 @@ def moments(start, step_s, count):
 
 
 def test_rates_and_owned_flags_are_checked():
-    assert sweep.parse_rates('50,10,10,200') == [10.0, 50.0, 200.0]
+    assert cli.parse_rates('50,10,10,200') == [10.0, 50.0, 200.0]
     for bad in ('', 'ten', '0,5', '-1', 'inf'):
-        with pytest.raises(sweep.SweepUsage):
-            sweep.parse_rates(bad)
-    args, passed = sweep.parse(['--rates', '5,20', '--paths', 'oic', '--oic_concurrency', '32'])
+        with pytest.raises(cli.SweepUsage):
+            cli.parse_rates(bad)
+    args, passed = cli.parse(['--rates', '5,20', '--paths', 'oic', '--oic_concurrency', '32'])
     assert args.rate_list == [5.0, 20.0] and passed == ['--paths', 'oic', '--oic_concurrency', '32']
     for owned in (['--rate', '5'], ['--records=3'], ['--streaming'], ['--input', 'f.csv'], ['--at_rate', '1']):
-        with pytest.raises(sweep.SweepUsage, match='set by the sweep'):
-            sweep.parse(owned)
-    with pytest.raises(sweep.SweepUsage):
-        sweep.parse(['--seconds', '0'])
+        with pytest.raises(cli.SweepUsage, match='set by the sweep'):
+            cli.parse(owned)
+    with pytest.raises(cli.SweepUsage):
+        cli.parse(['--seconds', '0'])
 
 
 def test_the_usage_error_is_one_line_and_exit_2(capsys):
-    assert sweep.main(['--rates', 'fast']) == 2
+    assert cli.main(['--rates', 'fast']) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: --rates') and err.count('\n') == 1
 
 
 def test_delivered_rate_is_the_slope_of_the_completions_not_their_start_or_latency():
-    assert sweep.delivered_rate(moments(0, 0.1, 50)) == 10.0
-    assert sweep.delivered_rate(moments(30, 0.1, 50)) == 10.0  # late by 30 s: the same rate
+    assert judging.delivered_rate(moments(0, 0.1, 50)) == 10.0
+    assert judging.delivered_rate(moments(30, 0.1, 50)) == 10.0  # late by 30 s: the same rate
     # Coarse sightings (every 0.5 s a batch of 5) still give 10/s.
     coarse = [m for m in moments(0, 0.5, 20) for _ in range(5)]
-    assert sweep.delivered_rate(coarse) == pytest.approx(10.0, rel=0.05)
-    assert sweep.delivered_rate(moments(0, 0.1, 2)) is None
+    assert judging.delivered_rate(coarse) == pytest.approx(10.0, rel=0.05)
+    assert judging.delivered_rate(moments(0, 0.1, 2)) is None
 
 
 def test_a_path_keeps_up_while_it_delivers_95_percent_within_the_p99_bound():
-    assert sweep.judge(100, 96.0, 2.0, 5.0, 100.0) == (True, 'keeps up')
-    keeps, why = sweep.judge(100, 80.0, 2.0, 5.0, 100.0)
+    assert judging.judge(100, 96.0, 2.0, 5.0, 100.0) == (True, 'keeps up')
+    keeps, why = judging.judge(100, 80.0, 2.0, 5.0, 100.0)
     assert not keeps and 'delivered 80/s < 95% of 100/s' in why
-    keeps, why = sweep.judge(100, 99.0, 7.5, 5.0, 100.0)
+    keeps, why = judging.judge(100, 99.0, 7.5, 5.0, 100.0)
     assert not keeps and 'p99 7.5s over 5s' in why
-    assert 'the source itself emitted only 60/s' in sweep.judge(100, 60.0, 1.0, 5.0, 60.0)[1]
+    assert 'the source itself emitted only 60/s' in judging.judge(100, 60.0, 1.0, 5.0, 60.0)[1]
+
+
+def test_a_paths_figures_at_a_step_follow_its_declaration(tmp_path):
+    # OIC answers each record: its completions are its acknowledgements, and its overload answers come from its
+    # metrics; the direct path's completions are the probe's sightings, and it has no overload share.
+    sent = [{'record_id': 'r%d' % i, 'event_time': t} for i, t in enumerate(moments(0, 0.1, 20))]
+    for path in ('oic', 'direct'):
+        (tmp_path / path).mkdir()
+        (tmp_path / path / 'sent-0.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in sent))
+    (tmp_path / 'oic' / 'acks-0.jsonl').write_text(''.join(json.dumps(
+        {'record_id': r['record_id'], 'ack_time': r['event_time']}) + '\n' for r in sent))
+    sightings = [{'path': 'direct', 'record_id': r['record_id'], 'seen_at': t}
+                 for r, t in zip(sent, moments(1, 0.2, 20))]
+    result = {'sent': 20, 'http_requests': 20, 'latency': {'ack': {'p99_s': 0.2, 'count': 20}}}
+    metrics = {'oic_requests': 25, 'oic_overload_answers': 5}
+    oic = judging.measure_path(str(tmp_path), 'oic', result, 10.0, 5.0, metrics, sightings)
+    assert (oic['delivered_rps'], oic['requests'], oic['overload_answers'], oic['overload_share']) == (10.0, 25, 5, 0.2)
+    direct = judging.measure_path(str(tmp_path), 'direct', result, 10.0, 5.0, metrics, sightings)
+    assert (direct['delivered_rps'], direct['requests'], direct['overload_share']) == (5.0, 20, None)
+    assert not direct['keeps_up'] and 'delivered 5/s' in direct['why']
 
 
 def test_limits_name_the_last_rate_kept_up_with_and_the_first_that_was_not():
     def step(rate, oic_ok, direct_ok):
         return {'rate': rate, 'paths': {'oic': {'keeps_up': oic_ok, 'why': 'oic slow'},
                                         'direct': {'keeps_up': direct_ok, 'why': 'direct slow'}}}
-    found = sweep.limits([step(100, False, True), step(10, True, True), step(400, True, True)])
+    found = judging.limits([step(100, False, True), step(10, True, True), step(400, True, True)])
     assert found['oic'] == {'keeps_up_to': 10, 'stops_at': 100, 'why': 'oic slow'}
     assert found['direct'] == {'keeps_up_to': 400, 'stops_at': None, 'why': None}
-    assert sweep.limit_text(found['oic']) == 'kept up to 10 records/s, not at 100 records/s (oic slow)'
+    assert limit_text(found['oic']) == 'kept up to 10 records/s, not at 100 records/s (oic slow)'
 
 
 def find_chromium():
@@ -74,21 +97,22 @@ def find_chromium():
 
 @pytest.mark.stack
 def test_a_batched_sweep_passes_the_batch_size_to_its_steps_and_prices_the_batched_shape_at_it():
-    args, passed = sweep.parse(['--rates', '10', '--oic_batch_kb', '20'])
-    assert passed == ['--oic_batch_kb', '20'] and sweep.step_argv(10, 3, 'o', passed)[-2:] == ['--oic_batch_kb', '20']
-    batched = sweep.sweep_document(args, passed, [], None, 'done', '2026-12-01T00:00:00Z')
-    unbatched = sweep.sweep_document(args, [], [], None, 'done', '2026-12-01T00:00:00Z')
+    args, passed = cli.parse(['--rates', '10', '--oic_batch_kb', '20'])
+    assert passed == ['--oic_batch_kb', '20']
+    assert sweep_step.step_argv(10, 3, 'o', passed)[-2:] == ['--oic_batch_kb', '20']
+    batched = sweep_document.sweep_document(args, passed, [], None, 'done', '2026-12-01T00:00:00Z')
+    unbatched = sweep_document.sweep_document(args, [], [], None, 'done', '2026-12-01T00:00:00Z')
     assert batched['cost_at_rate']['oic_batch_kb'] == 20.0 and unbatched['cost_at_rate']['oic_batch_kb'] is None
     assert {row['oic_batch_kb'] for row in batched['cost_curve']} == {20.0}
     assert {row['oic_batch_kb'] for row in unbatched['cost_curve']} == {50.0}  # one billing message, the default
-    assert sweep.batch_kb_of(sweep.pipeline_flags(['--oic_batch_kb=0'])) is None
+    assert sweep_step.batch_kb_of(sweep_step.pipeline_flags(['--oic_batch_kb=0'])) is None
 
 
 def test_a_two_rate_sweep_measures_both_paths_and_its_page_renders(clean_stack, tmp_path, capsys):
     before = clean_stack.set_faults({'seed': 3})
     environ = dict(os.environ, **clean_stack.env())
     out = tmp_path / 'sweep'
-    code = sweep.main(['--rates', '4,12', '--seconds', '3', '--grace', '15', '--out', str(out),
+    code = cli.main(['--rates', '4,12', '--seconds', '3', '--grace', '15', '--out', str(out),
                        '--oic_service_ms', '20'], environ=environ)
     printed = capsys.readouterr().out
     assert code == 0, printed
@@ -134,14 +158,14 @@ def test_a_two_rate_sweep_measures_both_paths_and_its_page_renders(clean_stack, 
 
 def test_a_step_counts_its_grace_from_when_its_pipeline_shows_it_is_running(tmp_path):
     # Start-up time (imports, the runner) is the machine's, not the stream's: it must not eat into the grace.
-    assert not sweep.stream_began(str(tmp_path))
+    assert not sweep_step.stream_began(str(tmp_path))
     (tmp_path / 'live').mkdir()
-    assert not sweep.stream_began(str(tmp_path))
+    assert not sweep_step.stream_began(str(tmp_path))
     (tmp_path / 'live' / 'oic-123.json').write_text('{}')
-    assert sweep.stream_began(str(tmp_path))
+    assert sweep_step.stream_began(str(tmp_path))
     other = tmp_path / 'direct-only'
     other.mkdir()
     (other / 'probe.jsonl').write_text('')  # The probe has started: the pipeline may not have yet.
-    assert not sweep.stream_began(str(other))
+    assert not sweep_step.stream_began(str(other))
     (other / 'probe.jsonl').write_text('{"path": "direct"}\n')  # A row landed.
-    assert sweep.stream_began(str(other))
+    assert sweep_step.stream_began(str(other))

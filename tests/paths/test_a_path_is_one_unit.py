@@ -1,13 +1,16 @@
 """Adding a path to the comparison is a module plus one registration: a path defined only here (a courier that
 answers each record) goes through the whole in-memory comparison, its column in report.json, the terminal table
-and report.html, without the comparison naming it anywhere."""
+and report.html, its cost items in its cost and its column in every cost_curve row, the terminal's curve table and
+the break-even points, without the comparison naming it anywhere."""
 
 import json
 
 import pytest
 
 from comparison import paths
-from comparison.cost import pricing
+from comparison.cost import price_table
+from comparison.cost import sizing
+from comparison.cost.curves import CurveBasis, CurveColumn, PathCurve
 from comparison.render import html_page, terminal
 from comparison.report import build_report
 from transforms import records as rec
@@ -25,10 +28,19 @@ def courier_cost(inputs: paths.CostInputs):
             'items': [{'item': 'courier rows', 'usd': usd, 'formula': 'rows x $%g per million' % USD_PER_MILLION_ROWS}]}
 
 
+CURVE_KEY = 'courier_usd_per_month'
+
+
+def courier_point(rate: float, basis: CurveBasis):
+    return {CURVE_KEY: round(rate * 3600 * basis.prices['hours_per_month'] / 1e6 * USD_PER_MILLION_ROWS, 4)}
+
+
 COURIER = paths.ComparisonPath(
     name='courier', label='courier', acks_derived=False,
-    row_bytes=lambda record, run: pricing.bigquery_row_bytes(record), payload_bytes=lambda record, run: 0,
+    row_bytes=lambda record, run: sizing.bigquery_row_bytes(record), payload_bytes=lambda record, run: 0,
     requests=lambda acks, dead, metrics: (len(acks) + len(dead), 'one request per record'), cost=courier_cost,
+    curve=PathCurve(point=courier_point, columns=(CurveColumn(CURVE_KEY, 'courier', 'courier rows'),),
+                    note='courier rows at $%g per million' % USD_PER_MILLION_ROWS),
     color='#f9ab00')
 
 
@@ -59,17 +71,28 @@ def test_a_path_registered_in_a_test_goes_through_the_whole_comparison(courier, 
          'event_time': r['event_time'], 'ack_time': r['event_time']} for r in sent[:5]])
     write_lines(out, run_record.dead_letters_kind('courier'), [dict(sent[5], reason='refused')])
 
-    report = build_report(str(out), prices=pricing.load_prices(), oic_monitoring=False)
+    report = build_report(str(out), prices=price_table.load_prices(), oic_monitoring=False)
 
     mine = report['paths']['courier']
     assert (mine['sent'], mine['acked'], mine['dead_lettered'], mine['acked_is_derived']) == (6, 5, 1, False)
     assert mine['http_requests'] == 6 and mine['latency']['ack']['count'] == 5
     assert mine['cost']['usd_per_month'] == round(2.0 * 3600 * 730 / 1e6 * USD_PER_MILLION_ROWS, 2)
     assert list(report['paths']) == ['direct', 'courier'] and report['paths']['direct']['acked_is_derived']
+    assert 'courier cost, courier rows: rows x $3 per million' in terminal.format_table(report)
+    # Its column in every cost_curve row, at the row's rate, and in the break-even points beside the others.
+    assert [row[CURVE_KEY] for row in report['cost_curve']] == [
+        round(row['rate'] * 3600 * 730 / 1e6 * USD_PER_MILLION_ROWS, 4) for row in report['cost_curve']]
+    assert 'oic_usd_per_month' in report['cost_curve'][0]  # the seed's comparison is stated in every report
+    assert any('courier rows' in (p.get('cheaper'), p.get('dearer')) or 'courier rows' in p['what']
+               for p in report['cost_curve_points'])
     table = terminal.format_table(report)
     assert 'courier' in table.splitlines()[0] + table and '$%s' % format(mine['cost']['usd_per_month'], ',.2f') in table
+    curve_table = terminal.format_cost_curve(report)
+    assert 'courier rows at $3 per million' in curve_table[0] and curve_table[1].split()[-1] == 'courier'
+    stated = next(line for line in curve_table if line.lstrip().startswith('2*'))
+    assert stated.split()[-1] == terminal.format_usd(round(2.0 * 3600 * 730 / 1e6 * USD_PER_MILLION_ROWS, 4))
     page = html_page.render_html(report)
-    assert 'courier' in page and COURIER.color in page
+    assert 'courier' in page and COURIER.color in page and '<th>courier</th>' in page
     json.dumps(report)
 
 

@@ -1,0 +1,7 @@
+"""python -m comparison.sweep (comparison/sweep/cli.py)."""
+
+import sys
+
+from comparison.sweep.cli import main
+
+sys.exit(main())
