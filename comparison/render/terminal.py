@@ -285,8 +285,10 @@ def _notes(report, paths):
         probe = (result.get('latency') or {}).get('probe') or {}
         if probe.get('errors'):
             notes.append('%s probe: %d failed polls (%s)' % (path, probe['errors'], probe.get('first_error')))
-    if any(r.get('acked_is_derived') for r in report['paths'].values()):
-        notes.append('* WriteToBigQuery reports only failed rows: acknowledged = sent - dead-lettered.')
+    derived = [path for path, r in report['paths'].items() if r.get('acked_is_derived')]
+    if derived:
+        notes.append('* %s: no answer per row, only the rows refused: acknowledged = sent - dead-lettered.'
+                     % ', '.join(derived))
     probe = next((r['latency']['probe'] for r in report['paths'].values()
                   if (r.get('latency') or {}).get('probe', {}).get('polls')), None)
     if probe:

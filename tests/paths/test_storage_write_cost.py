@@ -63,3 +63,10 @@ def test_without_an_accepted_append_the_rows_json_size_is_priced_and_said(tmp_pa
     cost = report['paths']['storage_write']['cost']
     assert cost['row_bytes_source'] == "the row's JSON size (no append measured)"
     assert all(row['storage_write_row_bytes'] == cost['row_bytes'] for row in report['cost_curve'])
+
+
+def test_the_footnote_names_the_paths_whose_acknowledged_is_derived(tmp_path):
+    report = build_report(recorded_run(tmp_path), prices=price_table.load_prices(), oic_monitoring=False)
+    text = terminal.format_table(report)
+    assert '* storage_write: no answer per row, only the rows refused: acknowledged = sent - dead-lettered.' in text
+    assert 'WriteToBigQuery' not in text  # the run has no direct path
