@@ -116,11 +116,6 @@ def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = Non
     oic = (resolve_oic(flags, is_dataflow(runner), workers, environ, source, sdk_process_per_vcpu(options, runner))
            if 'oic' in paths else None)
     bigquery = resolve_bigquery(flags, paths, streaming, gcp.project, gcp.temp_location)
-    if 'storage_write' in paths and streaming and not is_dataflow(runner):
-        # Its batches in a stream go on a processing-time timer, which moves DirectRunner to its bundle-based runner,
-        # and that runner cannot run the streaming source (docs/storage-write.md, "Streams").
-        raise UsageError('the storage_write path does not run in a stream on %s yet: run it without --streaming '
-                         'locally (docs/storage-write.md)' % runner)
     launch = resolve_launch(flags)
     if is_dataflow(runner):
         check_dataflow(options, paths, flags.oic_url, flags.input, flags.out, bigquery.emulator_host)

@@ -181,14 +181,3 @@ def test_the_storage_write_path_is_all_on_the_emulator_or_all_on_bigquery(monkey
         parse(STACK + paths, ENV)
     _, config = parse(STACK + paths + ['--bigquery_emulator_grpc_host', '127.0.0.1:9060'], ENV)
     assert config.bigquery.emulator_grpc_host == '127.0.0.1:9060'
-
-
-def test_a_local_stream_with_the_storage_write_path_is_refused_in_one_line(monkeypatch):
-    # Its stream batches need a processing-time timer, which DirectRunner runs only on the runner that cannot run the
-    # streaming source (measured: "Transform node … GroupByKey was not replaced as expected" at start).
-    monkeypatch.delenv('BIGQUERY_EMULATOR_GRPC_HOST', raising=False)
-    argv = STACK + ['--paths', 'direct,storage_write', '--bigquery_emulator_grpc_host', '127.0.0.1:9060',
-                    '--storage_write_table', 'p:warehouse.inventory_storage_write']
-    with pytest.raises(UsageError, match='does not run in a stream on DirectRunner'):
-        parse(argv + ['--streaming'], ENV)
-    assert parse(argv, ENV)[1].paths == ('direct', 'storage_write')
