@@ -5,8 +5,10 @@ import re
 from typing import Dict, Optional, Sequence
 
 from pipeline.config.errors import UsageError
+from pipeline.flags import DEFAULT_STORAGE_WRITE_WAIT_S
 from pipeline.options import WarehouseOptions
 from transforms.direct.bigquery import check_method
+from transforms.storage_write.options import WriterOptions
 from transforms.tables import DatasetSpec, TableSpec, parse_dataset_spec, parse_table_spec
 
 EMULATOR_PATTERN = re.compile(r'^https?://[^/\s]+$')
@@ -27,6 +29,7 @@ class BigQueryConfig:
     run_record_dataset: Optional[DatasetSpec] = None  # Where the run record is also streamed (None: files only).
     storage_write_table: Optional[TableSpec] = None
     emulator_grpc_host: Optional[str] = None  # HOST:PORT of the emulator's Storage Write API (None: real BigQuery)
+    storage_write_wait: float = DEFAULT_STORAGE_WRITE_WAIT_S  # s of event time a row waits for its append (stream)
 
     @property
     def tables(self) -> Dict[str, Optional[TableSpec]]:
@@ -92,6 +95,9 @@ def resolve_bigquery(flags: WarehouseOptions, paths: Sequence[str], streaming: b
     if 'storage_write' in paths and emulator and not grpc_host:
         raise UsageError('the storage_write path on the emulator needs its gRPC address: '
                          '--bigquery_emulator_grpc_host HOST:PORT (the local stack sets BIGQUERY_EMULATOR_GRPC_HOST)')
+    if 'storage_write' in paths and not flags.storage_write_wait > 0:
+        raise UsageError('--storage_write_wait must be > 0 (seconds): with 0 a row in a stream would wait until '
+                         '%d rows filled a batch or the stream drained' % WriterOptions().batch_rows)
     if 'direct' in paths:
         check_direct_method(flags.direct_method, streaming, emulator, temp_location)
     if not emulator:
@@ -110,4 +116,5 @@ def resolve_bigquery(flags: WarehouseOptions, paths: Sequence[str], streaming: b
                           emulator_host=emulator, direct_method=flags.direct_method,
                           landed_check=not flags.no_landed_check, probe_interval=flags.probe_interval,
                           run_record_dataset=run_record_dataset, storage_write_table=storage_write_table,
-                          emulator_grpc_host=grpc_host if 'storage_write' in paths else None)
+                          emulator_grpc_host=grpc_host if 'storage_write' in paths else None,
+                          storage_write_wait=float(flags.storage_write_wait))

@@ -181,3 +181,13 @@ def test_the_storage_write_path_is_all_on_the_emulator_or_all_on_bigquery(monkey
         parse(STACK + paths, ENV)
     _, config = parse(STACK + paths + ['--bigquery_emulator_grpc_host', '127.0.0.1:9060'], ENV)
     assert config.bigquery.emulator_grpc_host == '127.0.0.1:9060'
+
+
+def test_the_storage_write_wait_is_positive_seconds_half_a_second_by_default(monkeypatch):
+    monkeypatch.delenv('BIGQUERY_EMULATOR_GRPC_HOST', raising=False)
+    argv = STACK + ['--paths', 'direct,storage_write', '--bigquery_emulator_grpc_host', '127.0.0.1:9060',
+                    '--storage_write_table', 'p:warehouse.inventory_storage_write', '--streaming']
+    assert parse(argv, ENV)[1].bigquery.storage_write_wait == 0.5
+    assert parse(argv + ['--storage_write_wait', '2'], ENV)[1].bigquery.storage_write_wait == 2.0
+    with pytest.raises(UsageError, match='--storage_write_wait must be > 0'):
+        parse(argv + ['--storage_write_wait', '0'], ENV)
