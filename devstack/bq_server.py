@@ -6,7 +6,8 @@ record_change`, for `FOR SYSTEM_TIME AS OF`), so a stream of small `insertAll` c
 proportion to the table each time: measured ~80 inserts/s into an empty table falling to ~11/s at 30,000 rows, and
 13 GB of memory after five minutes at 100 inserts/s. This project never reads the past of a table; the stack starts
 the emulator through this module, which keeps the change events (materialized views and caches follow them) and
-skips the copies. Time-travel queries then read the live table.
+skips the copies. Time-travel queries then read the live table. It also moves the Storage Write API's inserts onto
+the server's event loop (with_appends_on_the_event_loop): from gRPC's threads they deadlock the emulator.
 
 BigQuery remembers each streamed row's insertId for at least one minute and drops a row whose insertId it has seen
 (best effort: "Use the legacy streaming API", cloud.google.com/bigquery/docs/streaming-data-into-bigquery); bqemulator
@@ -130,8 +131,52 @@ def without_write_snapshots():
     SnapshotManager.record_change = _record_change_without_snapshot
 
 
+def _running_loop():
+    import asyncio
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def with_appends_on_the_event_loop() -> None:
+    """Patches bqemulator's Storage Write API so that an append's rows go into DuckDB on the server's event loop,
+    under the engine's write lock, like every REST write; idempotent.
+
+    bqemulator runs AppendRows on grpc.aio's thread pool and inserts from there into the one DuckDB connection that
+    the REST handlers use on the event loop. Both at once deadlock the emulator (seen on a local stream with the
+    storage_write path beside the direct and oic paths, within a few hundred rows): the append thread, inside DuckDB's
+    connection lock, drops a registered Arrow view whose destructor waits for the GIL, while the event-loop thread
+    holds the GIL and waits for that connection lock (DuckDB's ExtractStatements does not release the GIL). Every
+    REST and gRPC call then hangs. On the event loop the insert never overlaps another use of the connection."""
+    import asyncio
+    from bqemulator.grpc_api import write_servicer
+    handler = write_servicer.BigQueryWriteHandler
+    if getattr(handler._flush_to_target, 'on_event_loop', False):
+        return
+    init, flush = handler.__init__, handler._flush_to_target
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._devstack_loop = _running_loop()  # built inside the server's start(), on its loop
+
+    def _flush_to_target(self, stream, rows):
+        loop = getattr(self, '_devstack_loop', None)
+        if loop is None or _running_loop() is loop:
+            return flush(self, stream, rows)
+
+        async def on_loop():
+            async with self._ctx.engine.write_lock():
+                flush(self, stream, rows)
+        return asyncio.run_coroutine_threadsafe(on_loop(), loop).result()
+    _flush_to_target.on_event_loop = True  # type: ignore[attr-defined]
+    setattr(handler, '__init__', __init__)
+    setattr(handler, '_flush_to_target', _flush_to_target)
+
+
 def main():
     without_write_snapshots()
+    with_appends_on_the_event_loop()
     try:
         window_s = dedup_window_from(os.environ)
     except ValueError as err:

@@ -27,7 +27,7 @@ from launcher.progress import Progress
 from launcher import preflight
 from comparison.report import build_report, write_report
 from comparison.render.terminal import format_table
-from launcher.run_metrics import pipeline_metrics
+from launcher.run_metrics import path_metric_lines, pipeline_metrics
 from transforms.run_record import live_stats
 from transforms.run_record import files as run_record
 from transforms.run_record.files import clear_previous, load_run, write_run
@@ -218,21 +218,6 @@ def run_preflight(options: PipelineOptions, config: RunConfig) -> int:
     return 2
 
 
-def format_oic_metrics(metrics: Mapping[str, Any]) -> str:
-    """One line of the OIC caller's Beam metrics (namespace 'oic'), or '' when the run had none."""
-    names = sorted(name for name in metrics if name.startswith('oic_'))
-    parts = []
-    for name in names:
-        value = metrics[name]
-        if isinstance(value, dict):
-            if value.get('count'):
-                parts.append('%s mean %.0f max %s (n=%d)' % (name[4:], value['sum'] / value['count'], value['max'],
-                                                             value['count']))
-        elif value:
-            parts.append('%s %s' % (name[4:], value))
-    return 'OIC caller: ' + ', '.join(parts) if parts else ''
-
-
 class _NoProgress:
     def __enter__(self):
         return self
@@ -288,9 +273,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(format_table(report))
     if state == PipelineState.CANCELLED:
         print(format_in_flight(report))
-    oic_line = format_oic_metrics(load_run(config.out).metrics or {}) if 'oic' in config.paths else ''
-    if oic_line:
-        print(oic_line)
+    for line in path_metric_lines(config.paths, load_run(config.out).metrics or {}):
+        print(line)
     print('run record and report.json in %s/' % config.out.rstrip('/'))
     return code
 

@@ -1,9 +1,21 @@
-"""The pipeline's own counters and distributions, copied into the run record once a run has finished."""
+"""The pipeline's own counters and distributions, copied into the run record once a run has finished, and the lines
+that show a path's metrics after the comparison."""
 
-from typing import Any
+from typing import Any, List, Mapping, Sequence
+
+from transforms.storage_write.shard_writer import METRICS_NAMESPACE as STORAGE_WRITE_NAMESPACE
+from transforms.storage_write.transform import COUNTERS as STORAGE_WRITE_COUNTERS
 
 # WriteToBigQuery's streaming writer records one `batch_size` sample per insertAll call it makes.
 INSERT_BATCH_METRIC = 'batch_size'
+# Namespaces whose metric names say little alone ('rows', 'bytes', 'retries'): in the run record as namespace_name.
+QUALIFIED_NAMESPACES = (STORAGE_WRITE_NAMESPACE,)
+
+
+def metric_key(namespace: str, name: str) -> str:
+    """A metric's name in the run record: storage_write's 'rows' is 'storage_write_rows'; others keep their name
+    (the OIC caller's already start with 'oic_')."""
+    return '%s_%s' % (namespace, name) if namespace in QUALIFIED_NAMESPACES else name
 
 
 def pipeline_metrics(result: Any) -> dict:
@@ -16,12 +28,14 @@ def pipeline_metrics(result: Any) -> dict:
     found: dict = {}
     for item in queried.get('counters', []):
         value = item.committed if item.committed is not None else item.attempted
-        found[item.key.metric.name] = found.get(item.key.metric.name, 0) + (value or 0)
+        key = metric_key(item.key.metric.namespace, item.key.metric.name)
+        found[key] = found.get(key, 0) + (value or 0)
     for item in queried.get('distributions', []):
         value = item.committed if item.committed is not None else item.attempted
         if value is None:
             continue
-        entry = found.setdefault(item.key.metric.name, {'count': 0, 'sum': 0, 'min': None, 'max': None})
+        entry = found.setdefault(metric_key(item.key.metric.namespace, item.key.metric.name),
+                                 {'count': 0, 'sum': 0, 'min': None, 'max': None})
         if not isinstance(entry, dict):
             continue
         entry['count'] += value.count
@@ -29,3 +43,32 @@ def pipeline_metrics(result: Any) -> dict:
         entry['min'] = value.min if entry['min'] is None else min(entry['min'], value.min)
         entry['max'] = value.max if entry['max'] is None else max(entry['max'], value.max)
     return found
+
+
+def format_path_metrics(metrics: Mapping[str, Any], prefix: str, title: str, counters: Sequence[str] = ()) -> str:
+    """One line of a path's Beam metrics (those named `prefix`…), or '' when the run had none; `counters` (names
+    without the prefix) come first and are shown even when they stayed at 0 (a counter never incremented is not
+    reported)."""
+    names = [prefix + name for name in counters]
+    names += sorted(name for name in metrics if name.startswith(prefix) and name not in names)
+    if not any(name in metrics for name in names):
+        return ''
+    parts = []
+    for name in names:
+        value = metrics.get(name, 0)
+        if isinstance(value, dict):
+            if value.get('count'):
+                parts.append('%s mean %.0f max %s (n=%d)' % (name[len(prefix):], value['sum'] / value['count'],
+                                                             value['max'], value['count']))
+        elif value or name[len(prefix):] in counters:
+            parts.append('%s %s' % (name[len(prefix):], value))
+    return '%s: %s' % (title, ', '.join(parts)) if parts else ''
+
+
+def path_metric_lines(paths: Sequence[str], metrics: Mapping[str, Any]) -> List[str]:
+    """The lines printed after the comparison: the OIC caller's and the Storage Write writer's Beam metrics."""
+    lines = [format_path_metrics(metrics, 'oic_', 'OIC caller') if 'oic' in paths else '',
+             format_path_metrics(metrics, metric_key(STORAGE_WRITE_NAMESPACE, ''), 'Storage Write writer',
+                                 STORAGE_WRITE_COUNTERS)
+             if 'storage_write' in paths else '']
+    return [line for line in lines if line]

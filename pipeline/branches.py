@@ -20,7 +20,7 @@ from transforms.oic.sender.settings import SenderSettings
 from transforms.run_record.record_run import RecordRun
 from transforms.run_record.tables import RunRecordTables
 from transforms import records as rec
-from transforms.storage_write import DEAD_LETTER, WRITTEN, GrpcClientFactory, WriteToBigQueryStorage
+from transforms.storage_write import DEAD_LETTER, WRITTEN, GrpcClientFactory, WriteToBigQueryStorage, WriterOptions
 
 
 class OICPath(beam.PTransform[beam.PCollection[dict], beam.PCollection[dict]]):
@@ -119,7 +119,8 @@ class StorageWritePath(beam.PTransform[beam.PCollection[dict], beam.PCollection[
             table = c.table(name)
             assert table is not None, 'the storage_write path needs its table (config.resolve)'
             write = WriteToBigQueryStorage(str(table), rec.BIGQUERY_SCHEMA,
-                                           client_factory=GrpcClientFactory(c.emulator_grpc_host))
+                                           client_factory=GrpcClientFactory(c.emulator_grpc_host),
+                                           options=WriterOptions(max_buffering_s=c.storage_write_wait))
         result = records | 'Write' >> write
         _ = result[WRITTEN] | 'RecordAppends' >> RecordRun(self._out, run_record.appends_kind(name))
         failed = result[DEAD_LETTER] | 'AsDeadLetters' >> beam.Map(storage_write_dead_letter)

@@ -6,6 +6,7 @@ import dataclasses
 import re
 from typing import Mapping, Optional, Sequence
 
+from pipeline.flags import DEFAULT_STORAGE_WRITE_WAIT_S
 from pipeline.options import WarehouseOptions
 from pipeline.path_specs import DIRECT, spec_of
 from pipeline.rules.bigquery import BigQueryChecks
@@ -28,6 +29,7 @@ class BigQueryConfig:
     probe_interval: float
     run_record_dataset: Optional[DatasetSpec] = None  # Where the run record is also streamed (None: files only).
     emulator_grpc_host: Optional[str] = None  # HOST:PORT of the emulator's Storage Write API (None: real BigQuery)
+    storage_write_wait: float = DEFAULT_STORAGE_WRITE_WAIT_S  # s of event time a row waits for its append (stream)
 
     def table(self, path: str) -> Optional[TableSpec]:
         """The table of path `path` (None: not written or not read back)."""
@@ -71,4 +73,5 @@ def resolve_bigquery(flags: WarehouseOptions, checked: BigQueryChecks, paths: Se
                           emulator_host=checked.emulator_host, direct_method=flags.direct_method,
                           landed_check=not flags.no_landed_check, probe_interval=flags.probe_interval,
                           run_record_dataset=checked.run_record_dataset,
-                          emulator_grpc_host=checked.emulator_grpc_host)
+                          emulator_grpc_host=checked.emulator_grpc_host,
+                          storage_write_wait=float(flags.storage_write_wait))

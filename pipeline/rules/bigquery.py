@@ -80,6 +80,9 @@ def check_bigquery(flags: FlagValues, paths: Sequence[str], project: Optional[st
     if flags.probe_interval < 0:
         raise UsageError('--probe_interval must be >= 0 (0 = no probe)')
     check_emulator(flags, paths)
+    if STORAGE_WRITE in paths and not flags.storage_write_wait > 0:
+        raise UsageError('--storage_write_wait must be > 0 (seconds): with 0 a row in a stream would wait until its '
+                         'batch filled or the stream drained')
     project = flags.bq_project or project
     tables, lender = path_tables(flags, paths, project)
     dead_letter_table = table('--dead_letter_table', flags.dead_letter_table, lender) \

@@ -38,15 +38,6 @@ def parse_paths(text: Optional[str]) -> Tuple[str, ...]:
     return tuple(p for p in PATHS if p in paths)
 
 
-def check_paths_runner(paths: Tuple[str, ...], beam: BeamChoices) -> None:
-    """Raises UsageError for a path that cannot run on this runner in this mode."""
-    if STORAGE_WRITE in paths and beam.streaming and not beam.on_dataflow:
-        # Its batches in a stream go on a processing-time timer, which moves DirectRunner to its bundle-based runner,
-        # and that runner cannot run the streaming source (docs/storage-write.md, "Streams").
-        raise UsageError('the storage_write path does not run in a stream on %s yet: run it without --streaming '
-                         'locally (docs/storage-write.md)' % beam.runner)
-
-
 def drain_timeout(value: float) -> float:
     """--drain_timeout in seconds; UsageError when negative."""
     if value < 0:

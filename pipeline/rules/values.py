@@ -8,7 +8,7 @@ from pipeline.flags import FlagValues
 from pipeline.path_specs import OIC
 from pipeline.rules.bigquery import BigQueryChecks, check_bigquery
 from pipeline.rules.oic import OICChecks, check_oic
-from pipeline.rules.run import BeamChoices, check_at_rate, check_paths_runner, drain_timeout, parse_paths
+from pipeline.rules.run import BeamChoices, check_at_rate, drain_timeout, parse_paths
 from pipeline.rules.source import SourceCounts, source_counts
 
 
@@ -31,5 +31,4 @@ def check_values(flags: FlagValues, beam: BeamChoices, environ: Mapping[str, str
     source = source_counts(flags, beam.streaming)
     oic = check_oic(flags, beam.on_dataflow, environ) if OIC in paths else None
     bigquery = check_bigquery(flags, paths, beam.project)
-    check_paths_runner(paths, beam)
     return CheckedValues(paths, source, oic, bigquery, drain_timeout(flags.drain_timeout), check_at_rate(flags.at_rate))

@@ -1,5 +1,7 @@
 """The emulator's launcher: writes publish their change event but copy no snapshot of the table."""
 
+import uuid
+
 import pytest
 import requests
 from bqemulator.domain.events import EventBus, TableDataChanged
@@ -126,3 +128,47 @@ def test_with_the_window_off_every_retry_lands(tmp_path):
         for _ in range(3):
             assert insert_all(stack, [row('r1', 'r1')])['insertErrors'] == []
         assert [r['record_id'] for r in stack.rows(stack.oic_table)] == ['r1'] * 3
+
+
+@pytest.mark.stack
+def test_storage_write_appends_and_rest_inserts_at_the_same_time_all_complete(local_stack):
+    # As released, bqemulator inserts an append's rows into DuckDB from a gRPC thread while REST inserts use the same
+    # connection on the event loop: measured here, 200 of each at once answered a 500 or deadlocked the emulator in
+    # every one of four runs. The launcher runs the appends' inserts on the event loop (bq_server).
+    import threading
+    from transforms import records
+    from transforms.storage_write import GrpcClientFactory
+    from transforms.storage_write.schema import RowSerializer
+    appended, inserted = bq.create_tables(local_stack.bq_client(), tables=('appended_%s' % uuid.uuid4().hex[:8],
+                                                                            'inserted_%s' % uuid.uuid4().hex[:8]))
+    serializer, calls, failures = RowSerializer(records.BIGQUERY_SCHEMA), 200, []
+
+    def append():
+        client = GrpcClientFactory(local_stack.bq_grpc_host, timeout_s=10.0)()  # a deadlock: DEADLINE_EXCEEDED
+        stream = client.create_stream(appended)
+        for i in range(calls):
+            answer = client.append(stream, 5 * i, [serializer.serialize(records.make_record(1, appended, 5 * i + j))
+                                                   for j in range(5)], serializer.descriptor)
+            assert answer.outcome.value == 'ok', answer
+        client.close()
+
+    def insert():
+        for i in range(calls):
+            insert_all(local_stack, [{'json': records.make_record(2, inserted, 5 * i + j)} for j in range(5)],
+                       table=inserted.rsplit('.', 1)[-1])
+
+    def recording_failures(work):
+        def run():
+            try:
+                work()
+            except Exception as error:  # noqa: BLE001 (reported by the test below)
+                failures.append(repr(error))
+        return run
+    threads = [threading.Thread(target=recording_failures(work), daemon=True) for work in (append, insert)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)  # each call gives up after 10 s: a bound, not a wait
+    assert not any(thread.is_alive() for thread in threads) and failures == []
+    for table in (appended, inserted):
+        assert len(local_stack.rows(table)) == 5 * calls

@@ -134,7 +134,7 @@ BAD_VALUES = [
     (['--paths', 'storage_write', '--bigquery_emulator_grpc_host', '127.0.0.1:9060', '--bigquery_emulator_host='],
      "--bigquery_emulator_grpc_host (BIGQUERY_EMULATOR_GRPC_HOST) is set but the emulator's REST address is not"),
     (['--streaming', '--rate', '0'], '--rate must be > 0 with --streaming'),
-    (['--paths', 'storage_write', '--streaming'], 'the storage_write path does not run in a stream on DirectRunner'),
+    (['--paths', 'storage_write', '--streaming', '--storage_write_wait', '0'], '--storage_write_wait must be > 0'),
     (['--oic_auth', 'oauth', '--oic_client_id', ''], '--oic_auth oauth needs --oic_client_id'),
 ]
 

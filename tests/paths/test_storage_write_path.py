@@ -86,3 +86,42 @@ def test_a_table_that_does_not_match_is_one_line_before_the_run(local_stack, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and not os.path.exists(os.path.join(str(tmp_path), 'run.json'))
     assert err[-1].startswith('error: --storage_write_table') and 'does not match' in err[-1], err
+
+
+def test_the_writers_counters_reach_the_run_record_under_its_namespace_and_print_as_one_line():
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'storage_write'))
+    from storage_write_fakes import FakeClientFactory, FakeServer
+    from launcher.run_metrics import path_metric_lines, pipeline_metrics
+    from transforms.storage_write import WriteToBigQueryStorage
+    server = FakeServer(rec.BIGQUERY_SCHEMA)
+    server.faults.extend(['lose'])  # the first append lands and its answer is lost: re-sent, ALREADY_EXISTS
+    pipeline = beam.Pipeline()
+    _ = (pipeline | beam.Create(RECORDS) | beam.Map(lambda r: dict(r, Item_id=7))
+         | WriteToBigQueryStorage('p:d.t', rec.BIGQUERY_SCHEMA, shards=1, client_factory=FakeClientFactory(server.id)))
+    _ = pipeline | 'Other' >> beam.Create([1]) | beam.Map(lambda x: beam.metrics.Metrics.counter('other', 'rows').inc(9))
+    metrics = pipeline_metrics(pipeline.run())
+    assert (metrics['storage_write_appends'], metrics['storage_write_rows'], metrics['storage_write_retries'],
+            metrics['storage_write_already_exists'], metrics['rows']) == (1, 5, 1, 1, 9)  # 'rows' is another's
+    assert path_metric_lines(('direct', 'storage_write'), metrics) == [
+        'Storage Write writer: appends 1, rows 5, bytes %d, retries 1, already_exists 1, row_errors 0, '
+        'streams_created 1, streams_lost 0, streams_finalized 1' % metrics['storage_write_bytes']]
+
+
+@pytest.mark.stack
+def test_a_local_stream_with_the_path_lands_every_record_once_and_reports_its_counters(local_stack, tmp_path,
+                                                                                       capsys):
+    table = bq.create_tables(local_stack.bq_client(), tables=('sw_stream_%s' % uuid.uuid4().hex[:8],))[0]
+    code = main(stack_argv(local_stack, tmp_path, table) + ['--paths', 'direct,storage_write', '--streaming',
+                                                             '--rate', '40', '--records', '200', '--seed', '6'])
+    assert code == 0
+    report = json.load(open(os.path.join(str(tmp_path), 'report.json')))
+    for path in ('direct', 'storage_write'):
+        mine = report['paths'][path]
+        assert (mine['sent'], mine['landed'], mine['missing'], mine['duplicates'], mine['dead_lettered']) == \
+            (200, 200, 0, 0, 0), (path, mine)
+    assert report['paths']['storage_write']['storage_write']['already_exists'] == 0
+    run = json.load(open(os.path.join(str(tmp_path), 'run.json')))
+    assert run['metrics']['storage_write_rows'] == 200 and run['metrics']['storage_write_streams_finalized'] >= 1
+    assert 'Storage Write writer: appends %d, rows 200' % run['metrics']['storage_write_appends'] in \
+        capsys.readouterr().out

@@ -183,15 +183,14 @@ def test_the_storage_write_path_is_all_on_the_emulator_or_all_on_bigquery(monkey
     assert config.bigquery.emulator_grpc_host == '127.0.0.1:9060'
 
 
-def test_a_local_stream_with_the_storage_write_path_is_refused_in_one_line(monkeypatch):
-    # Its stream batches need a processing-time timer, which DirectRunner runs only on the runner that cannot run the
-    # streaming source (measured: "Transform node … GroupByKey was not replaced as expected" at start).
+def test_the_storage_write_wait_is_positive_seconds_half_a_second_by_default(monkeypatch):
     monkeypatch.delenv('BIGQUERY_EMULATOR_GRPC_HOST', raising=False)
     argv = STACK + ['--paths', 'direct,storage_write', '--bigquery_emulator_grpc_host', '127.0.0.1:9060',
-                    '--storage_write_table', 'p:warehouse.inventory_storage_write']
-    with pytest.raises(UsageError, match='does not run in a stream on DirectRunner'):
-        parse(argv + ['--streaming'], ENV)
-    assert parse(argv, ENV)[1].paths == ('direct', 'storage_write')
+                    '--storage_write_table', 'p:warehouse.inventory_storage_write', '--streaming']
+    assert parse(argv, ENV)[1].bigquery.storage_write_wait == 0.5
+    assert parse(argv + ['--storage_write_wait', '2'], ENV)[1].bigquery.storage_write_wait == 2.0
+    with pytest.raises(UsageError, match='--storage_write_wait must be > 0'):
+        parse(argv + ['--storage_write_wait', '0'], ENV)
 
 
 def test_each_paths_table_flag_comes_from_its_declaration():
@@ -214,3 +213,4 @@ def test_the_table_oic_writes_is_read_in_the_project_of_a_table_the_pipeline_wri
             '--storage_write_table', 'q:ds.sw', '--oic_table', 'warehouse.inventory_oic', '--bq_project', '']
     _, config = parse(argv, ENV)
     assert str(config.bigquery.table('oic')) == 'q:warehouse.inventory_oic' and config.bigquery.table('direct') is None
+

@@ -9,6 +9,7 @@ import uuid
 from typing import Callable, Dict, List, Optional
 
 from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import Timestamp
 
 from transforms.storage_write.client import AppendAnswer, Outcome, TransientError
 from transforms.storage_write.schema import columns_of
@@ -133,7 +134,7 @@ class OneShard:
         self.batches.start_bundle()
         batching = dict(buffer=cells['buffer'], waiting=cells['waiting'], shard_state=cells['shard'])
         emitted = [out for row in rows for out in self.batches.process(
-            (0, row), window=GlobalWindow(), end=_Timer(), **batching)]
+            (0, row), window=GlobalWindow(), timestamp=Timestamp(0), end=_Timer(), **batching)]
         if end:
             emitted += list(self.batches.on_end(**batching))
         acks = [ack for batch in emitted for ack in self.append.process(

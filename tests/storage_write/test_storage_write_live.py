@@ -116,15 +116,15 @@ class FailOnceAfterAppend:
 def test_a_bundle_the_runner_retries_after_its_append_reached_the_emulator_writes_each_row_once(local_stack, table):
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
     from apache_beam.testing.test_stream import TestStream
-    stream = TestStream()
-    for first in range(0, 400, 100):
+    stream = TestStream().advance_watermark_to(0)
+    for first in range(0, 400, 100):  # a batch every 5 s of event time (the wait is 1 s)
         stream = stream.add_elements([records.make_record(5, table, i) for i in range(first, first + 100)])
-        stream = stream.advance_processing_time(5)
+        stream = stream.advance_watermark_to(first // 20 + 5)
     options = PipelineOptions()
     options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)  # DirectRunner's bundle-based runner: it retries a failed bundle
     _ = (pipeline | stream.advance_watermark_to_infinity()
-         | WriteToBigQueryStorage(table, records.BIGQUERY_SCHEMA, shards=1, clock=lambda: 0.0,
+         | WriteToBigQueryStorage(table, records.BIGQUERY_SCHEMA, shards=1,
                                   client_factory=FailOnceAfterAppend(GrpcClientFactory(local_stack.bq_grpc_host)),
                                   options=WriterOptions(batch_rows=1000, retry=RETRY)))
     _FAIL_ONCE.update(armed=True, sent=[])

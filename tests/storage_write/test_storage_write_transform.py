@@ -77,22 +77,32 @@ def test_a_bad_table_schema_or_shard_count_is_refused_when_the_pipeline_is_built
         WriteToBigQueryStorage(**arguments)
 
 
-def test_an_unbounded_input_is_appended_by_the_buffering_timer_and_finalized_when_the_watermark_ends():
+def streaming_options():
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-    from apache_beam.testing.test_stream import TestStream
-    server = FakeServer(SCHEMA)
-    stream = TestStream().add_elements([{'id': i} for i in range(10)])
-    for first in range(10, 40, 10):
-        stream = stream.advance_processing_time(5).add_elements([{'id': i} for i in range(first, first + 10)])
-    stream = stream.advance_processing_time(5).advance_watermark_to_infinity()
     options = PipelineOptions()
     options.view_as(StandardOptions).streaming = True
-    with TestPipeline(options=options) as p:
-        _ = (p | stream | WriteToBigQueryStorage(TABLE, SCHEMA, shards=2, client_factory=FakeClientFactory(server.id),
-                                                 options=WriterOptions(batch_rows=1000, max_buffering_s=1.0),
-                                                 clock=lambda: 0.0))  # each timer is due by the next advance
-    assert written_ids(server) == list(range(40))
-    assert len(server.calls) > 2  # appended as the stream went (timer), not all at the end
+    return options
+
+
+def test_an_unbounded_input_is_appended_when_the_watermark_passes_the_earliest_waiting_row_plus_the_wait():
+    from apache_beam.testing.test_stream import TestStream
+    server = FakeServer(SCHEMA)
+
+    def rows(first):  # ten rows, stamped with the stream's watermark when added
+        return [{'id': i} for i in range(first, first + 10)]
+    stream = (TestStream().advance_watermark_to(0).add_elements(rows(0))
+              .advance_watermark_to(0.5).add_elements(rows(10))
+              .advance_watermark_to(1.1)  # past 0 + 1 s: the rows of 0 and 0.5 go (both bundles are committed)
+              .advance_watermark_to(1.2).add_elements(rows(20))
+              .advance_watermark_to(2.0).add_elements(rows(30))  # the timer stays at 1.2 + 1 s
+              .advance_watermark_to(2.3)  # past 2.2: the rows of 1.2 and 2.0 go
+              .advance_watermark_to_infinity())
+    with TestPipeline(options=streaming_options()) as p:
+        _ = (p | stream | WriteToBigQueryStorage(TABLE, SCHEMA, shards=1, client_factory=FakeClientFactory(server.id),
+                                                 options=WriterOptions(batch_rows=1000, max_buffering_s=1.0)))
+    serializer = RowSerializer(SCHEMA)
+    appended = [sorted(serializer.deserialize(row)['id'] for row in rows) for _, _, rows in server.calls]
+    assert appended == [list(range(0, 20)), list(range(20, 40))]  # by event time, not all at the end
     assert sorted(server.finalized) == sorted(server.streams)
 
 
@@ -117,19 +127,16 @@ def test_a_retried_bundle_appends_only_rows_of_committed_bundles_in_byte_order_w
 
 
 def test_a_bundle_the_runner_retries_after_its_append_was_accepted_writes_each_row_once():
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
     from apache_beam.testing.test_stream import TestStream
     server = FakeServer(SCHEMA)
     server.faults.extend([None, 'fail_bundle'])  # the second append lands, then its bundle fails
-    stream = TestStream()
-    for first in range(0, 40, 10):
-        stream = stream.add_elements([{'id': i} for i in range(first, first + 10)]).advance_processing_time(5)
+    stream = TestStream().advance_watermark_to(0)
+    for first in range(0, 40, 10):  # a batch every 5 s of event time (the wait is 1 s)
+        stream = stream.add_elements([{'id': i} for i in range(first, first + 10)]).advance_watermark_to(first // 2 + 5)
     stream = stream.advance_watermark_to_infinity()
-    options = PipelineOptions()
-    options.view_as(StandardOptions).streaming = True
-    with TestPipeline(options=options) as p:  # DirectRunner's bundle-based runner retries a failed bundle
+    with TestPipeline(options=streaming_options()) as p:  # DirectRunner's bundle-based runner retries a failed bundle
         _ = (p | stream | WriteToBigQueryStorage(TABLE, SCHEMA, shards=1, client_factory=FakeClientFactory(server.id),
-                                                 options=WriterOptions(batch_rows=1000), clock=lambda: 0.0))
+                                                 options=WriterOptions(batch_rows=1000)))
     assert written_ids(server) == list(range(40))
     offsets = [call[1] for call in server.calls]
     assert not server.faults and len(offsets) == len(set(offsets)) + 1  # the retry re-sent one append at its offset

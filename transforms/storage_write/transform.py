@@ -2,8 +2,7 @@
 sink; Beam's own STORAGE_WRITE_API method goes through Java). Design and guarantees: docs/storage-write.md."""
 
 import random
-import time
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.coders import StrUtf8Coder, VarIntCoder
@@ -12,7 +11,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.transforms.window import GlobalWindows
 
 from transforms.storage_write import results
-from transforms.storage_write.batching import StableBatches, TimedStableBatches
+from transforms.storage_write.batching import StableBatches, WaitingStableBatches
 from transforms.storage_write.client import ClientFactory, GrpcClientFactory
 from transforms.storage_write.options import WriterOptions
 from transforms.storage_write.schema import RowError, RowSerializer, SchemaError, schema_mismatches
@@ -149,8 +148,9 @@ class WriteToBigQueryStorage(beam.PTransform):
     Rows are spread over `shards` keys; each shard owns one COMMITTED stream for the run, created before any row
     is appended and finalized at the end of the input (or on drain). A shard appends only rows that earlier,
     committed bundles buffered in its state, so a retried bundle re-sends the same rows at the same offsets
-    (exactly once, docs/storage-write.md); rows wait in state for a later bundle or for the buffering timer
-    (options.max_buffering_s; on a bounded input, until its end). `client_factory` makes the append client in
+    (exactly once, docs/storage-write.md); rows wait in state for a later bundle or, on an unbounded input, until
+    the watermark is options.max_buffering_s past the earliest waiting row's event time (on a bounded input, until
+    its end). `client_factory` makes the append client in
     DoFn.setup(): GrpcClientFactory() for BigQuery with application default credentials,
     GrpcClientFactory('127.0.0.1:9060') for a local emulator, or a fake in tests. Beam metrics, namespace
     'storage_write': appends, rows, bytes, retries, already_exists, row_errors, streams_created, streams_lost,
@@ -159,7 +159,7 @@ class WriteToBigQueryStorage(beam.PTransform):
     """
 
     def __init__(self, table: str, schema: Any, shards: int = 4, client_factory: Optional[ClientFactory] = None,
-                 options: WriterOptions = WriterOptions(), clock: Callable[[], float] = time.time):
+                 options: WriterOptions = WriterOptions()):
         super().__init__()
         parse_table_spec(table)  # ValueError now, not on a worker
         RowSerializer(schema)  # SchemaError now for what cannot be sent
@@ -167,7 +167,6 @@ class WriteToBigQueryStorage(beam.PTransform):
             raise ValueError('shards and batch_rows must be at least 1 (got %d, %d)' % (shards, options.batch_rows))
         self._table, self._schema, self._shards, self._options = table, schema, shards, options
         self._factory = client_factory or GrpcClientFactory()
-        self._clock = clock  # processing time for the buffering timer, as GroupIntoBatches takes one (tests: virtual)
 
     def expand(self, rows):
         serialize = beam.ParDo(_Serialize(self._table, self._schema, self._shards)).with_output_types(
@@ -175,7 +174,7 @@ class WriteToBigQueryStorage(beam.PTransform):
         serialized = rows | 'Serialize' >> serialize.with_outputs(results.DEAD_LETTER, main='rows')
         streams = (rows.pipeline | 'Shards' >> beam.Create(list(range(self._shards)))
                    | 'CreateStreams' >> beam.ParDo(_CreateStreams(self._table, self._schema, self._factory)))
-        batches = (StableBatches if rows.is_bounded else TimedStableBatches)(self._options, self._clock)
+        batches = (StableBatches if rows.is_bounded else WaitingStableBatches)(self._options)
         appended = (
             serialized.rows
             | 'GlobalWindow' >> beam.WindowInto(GlobalWindows())
