@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Callable, Deque, Dict, Hashable, List, Optional, Sequence, Tuple
 
+WRITTEN_FOR = '1.4.'  # the bqemulator release the patches below were written for (requirements/dev.lock: 1.4.0)
 DEDUP_ENV = 'BQ_DEDUP_WINDOW_S'
 DEFAULT_DEDUP_WINDOW_S = 60.0  # BigQuery's documented minimum; it is best effort there, exact here.
 INSERT_ALL_PATH = '/projects/{project_id}/datasets/{dataset_id}/tables/{table_id}/insertAll'
@@ -174,9 +175,21 @@ def with_appends_on_the_event_loop() -> None:
     setattr(handler, '_flush_to_target', _flush_to_target)
 
 
+def patches_apply(version: str) -> bool:
+    """True when bqemulator `version` is the release the patches were written for (their targets are private)."""
+    return version.startswith(WRITTEN_FOR)
+
+
 def main():
-    without_write_snapshots()
-    with_appends_on_the_event_loop()
+    from importlib.metadata import version
+    found = version('bqemulator')
+    if patches_apply(found):
+        without_write_snapshots()
+        with_appends_on_the_event_loop()
+    else:
+        print('devstack.bq_server: its patches were written for bqemulator %sx, this is %s: running it unpatched '
+              '(memory grows with every write; Storage Write appends beside REST inserts may hang)'
+              % (WRITTEN_FOR, found), file=sys.stderr)
     try:
         window_s = dedup_window_from(os.environ)
     except ValueError as err:

@@ -172,3 +172,9 @@ def test_storage_write_appends_and_rest_inserts_at_the_same_time_all_complete(lo
     assert not any(thread.is_alive() for thread in threads) and failures == []
     for table in (appended, inserted):
         assert len(local_stack.rows(table)) == 5 * calls
+
+
+def test_the_patches_apply_only_to_the_release_they_were_written_for():
+    from importlib.metadata import version
+    assert bq_server.patches_apply(version('bqemulator'))  # a lock bump fails here: re-check the patches' targets
+    assert not bq_server.patches_apply('1.5.0') and not bq_server.patches_apply('2.4.1')
