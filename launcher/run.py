@@ -31,6 +31,7 @@ from launcher.run_metrics import path_metric_lines, pipeline_metrics
 from transforms.run_record import live_stats
 from transforms.run_record import files as run_record
 from transforms.run_record.files import clear_previous, load_run, write_run
+from transforms.run_record.record_run import flush_open_writers
 from transforms import records as rec
 from transforms.oic.errors import OICStopError
 from transforms.storage_write import GrpcClientFactory
@@ -163,6 +164,7 @@ def execute(options: PipelineOptions, config: RunConfig) -> Executed:
                       'comparison', file=sys.stderr)
                 if result is not None:
                     result.cancel()
+                flush_open_writers()  # the lines of records still in flight, for the report to name
                 state = PipelineState.CANCELLED
             if interrupts.signum is not None and state == PipelineState.DONE:
                 state = PipelineState.DRAINED  # Stopped early on request, everything handed to a path settled.

@@ -51,3 +51,18 @@ def test_at_rate_has_one_rule(bad):
     with pytest.raises(ValueError, match='--at_rate must be a positive number'):
         check_at_rate(bad)
     assert check_at_rate(None) is None and check_at_rate(2.5) == 2.5
+
+
+def test_a_writers_lines_reach_its_file_while_its_bundle_waits(tmp_path):
+    # A bundle waiting on OIC writes nothing more until it ends: its last records' lines sat in the file buffer, so
+    # a run cancelled then could not name them as in flight. The flusher (and a cancelled run) flushes them.
+    from transforms.run_record.record_run import _AppendJsonLinesFn, flush_open_writers
+    writer = _AppendJsonLinesFn(str(tmp_path), 'sent')
+    writer.setup()
+    writer.start_bundle()
+    list(writer.process({'record_id': 'r-1'}) or [])
+    flush_open_writers()  # no finish_bundle: the bundle is still waiting
+    (written,) = tmp_path.glob('sent-*.jsonl')
+    assert written.read_text() == '{"record_id": "r-1"}\n'
+    writer.teardown()
+    flush_open_writers()  # a closed writer is passed over
