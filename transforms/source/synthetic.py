@@ -186,20 +186,23 @@ class _StoppableClockFn(beam.DoFn, ImpulseSeqGenRestrictionProvider):
         first_s = first.micros / 1e6 if isinstance(first, Timestamp) else float(first)
         index = restriction_tracker.current_restriction().start
         now = (self._clock or time.time)()
-        emitted = 0
+        emitted, ended = 0, False
         for index in range(index, index + call_ticks(interval)):
             due = first_s + interval * index
             if due > now:
                 break
             if not restriction_tracker.try_claim(index):
-                return  # the clock's last tick, or the stop signal
+                ended = True  # the clock's last tick, or the stop signal: nothing to defer
+                break
             _advance(watermark_estimator, Timestamp.of(due))
             yield TimestampedValue((start, due), due)
             emitted += 1
         else:
             index += 1
         due = first_s + interval * index
-        if due > now:  # on schedule: nothing before the next tick, so the watermark may move up to it
+        if ended:
+            pass
+        elif due > now:  # on schedule: nothing before the next tick, so the watermark may move up to it
             _advance(watermark_estimator, Timestamp.of(due))
             restriction_tracker.defer_remainder(Duration.of(due - now))
         else:  # still behind (a stall): resume once this call's ticks have taken 1 / CATCH_UP of their time
