@@ -187,25 +187,19 @@ class _StoppableClockFn(beam.DoFn, ImpulseSeqGenRestrictionProvider):
         index = restriction_tracker.current_restriction().start
         now = (self._clock or time.time)()
         emitted, ended = 0, False
-        for index in range(index, index + call_ticks(interval)):
+        while emitted < call_ticks(interval) and first_s + interval * index <= now:
             due = first_s + interval * index
-            if due > now:
-                break
             if not restriction_tracker.try_claim(index):
                 ended = True  # the clock's last tick, or the stop signal: nothing to defer
                 break
             _advance(watermark_estimator, Timestamp.of(due))
             yield TimestampedValue((start, due), due)
-            emitted += 1
-        else:
-            index += 1
+            emitted, index = emitted + 1, index + 1
         due = first_s + interval * index
-        if ended:
-            pass
-        elif due > now:  # on schedule: nothing before the next tick, so the watermark may move up to it
+        if not ended and due > now:  # on schedule: nothing before the next tick, so the watermark may move up to it
             _advance(watermark_estimator, Timestamp.of(due))
             restriction_tracker.defer_remainder(Duration.of(due - now))
-        else:  # still behind (a stall): resume once this call's ticks have taken 1 / CATCH_UP of their time
+        elif not ended:  # still behind (a stall): resume once this call's ticks have taken 1 / CATCH_UP of their time
             restriction_tracker.defer_remainder(Duration.of(emitted * interval / CATCH_UP))
 
 
