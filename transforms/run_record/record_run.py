@@ -58,8 +58,8 @@ class _AppendJsonLinesFn(beam.DoFn):
     """Appends each element as one JSON line to a file of its own writer.
 
     Local directories: one file per DoFn instance, flushed every second (by _Flusher, also while the bundle waits)
-    and at each bundle's end, so a progress reader (and a crash) sees what happened. Other filesystems (gs://): one file per bundle, since objects
-    are only visible once closed.
+    and at each bundle's end, so a progress reader (and a crash) sees what happened. Other filesystems (gs://): one
+    file per bundle, since objects are only visible once closed.
     """
 
     def __init__(self, out_dir, kind):
