@@ -1,10 +1,13 @@
 """The time-to-queryable probe's incremental poll (a fake BigQuery, no clock): it reads only rows at or above its
-watermark, falls back to reading every row when one landed below it, and sees every row in the same poll as the
-whole-table read it replaced."""
+watermark, and of those only the event-time slices whose count changed; it falls back to reading every row when one
+landed below the watermark, and sees every row in the same poll as the whole-table read it replaced."""
 
+import collections
 import datetime
 import json
 import re
+
+from google.cloud import bigquery
 
 from transforms.run_record.run_info import RunInfo
 from comparison import probe as probe_mod
@@ -18,18 +21,26 @@ def at(seconds):
 
 class FakeTable:
     """A table of (record_id, event_time) answering its parts of the probe's queries the way BigQuery would.
-    `queries`: each part asked of it, ('incremental' or 'full', {'since', 'mark'})."""
+    `queries`: each part asked of it, ('incremental' or 'full', {'since', 'mark'}); `returned`: the rows each
+    part returned (the emulator's cost grows with them)."""
 
     def __init__(self):
-        self.rows, self.queries = [], []
+        self.rows, self.queries, self.returned = [], [], []
 
     def answer(self, path, part, params):
+        found = self._answer(path, part, params)
+        self.returned.append(sum(1 for row in found if row['record_id']))
+        return found
+
+    def _answer(self, path, part, params):
         marks = re.findall(r'event_time >= @(mark\d+)', part)
         if marks:
-            mark = params[marks[0]]
+            mark, known = params[marks[0]], set(params[re.search(r'UNNEST\(@(known\d+)\)', part).group(1)])
             self.queries.append(('incremental', {'since': params['since'], 'mark': mark}))
+            counts = collections.Counter(probe_mod.slice_of(t) for _, t in self.rows if t >= mark)
+            changed = {n for n, c in counts.items() if '%d:%d' % (n, c) not in known}
             above = [{'path': path, 'record_id': r, 'event_time': t, 'below': None}
-                     for r, t in self.rows if t >= mark]
+                     for r, t in self.rows if t >= mark and probe_mod.slice_of(t) in changed]
             count = sum(1 for _, t in self.rows if params['since'] <= t < mark)
             return above + [{'path': path, 'record_id': None, 'event_time': None, 'below': count}]
         self.queries.append(('full', {'since': params['since']}))
@@ -45,7 +56,8 @@ class FakeBigQuery:
 
     def query(self, sql, job_config, **_):
         self.jobs += 1
-        params = {p.name: p.value for p in job_config.query_parameters}
+        params = {p.name: p.values if isinstance(p, bigquery.ArrayQueryParameter) else p.value
+                  for p in job_config.query_parameters}
         answer = []
         for part in sql.split('\nUNION ALL\n'):
             path = re.match(r"SELECT '(\w+)'", part).group(1)
@@ -151,3 +163,27 @@ def test_every_table_is_polled_in_one_query_and_only_a_table_with_a_late_row_is_
     probe._write_summary()
     summary = json.loads((tmp_path / 'probe.json').read_text())
     assert (summary['polls'], summary['full_reads'], summary['errors']) == (42, 3, 0)
+
+
+def test_a_steady_stream_is_read_about_once_a_row_not_once_a_poll_for_the_whole_lag(tmp_path, monkeypatch):
+    now = [at(0)]
+    monkeypatch.setattr(probe_mod.rec, 'utc_now', lambda: now[0])
+    table = FakeTable()
+    probe, client = make_probe(tmp_path), FakeBigQuery(**{'p.d.t': table})
+    landed = 0
+    for poll in range(1, 61):  # 30 s of 200 rows/s, landing 0.3 s after their event time, polled every 0.5 s
+        now[0] = at(poll * 0.5)
+        while landed * 0.005 + 0.3 <= poll * 0.5:
+            table.rows.append(('r%d' % landed, at(landed * 0.005)))
+            landed += 1
+        probe._poll_all(client)
+        assert (tmp_path / 'probe.jsonl').read_text().count('\n') == landed  # each seen by the poll after it landed
+    assert landed > 5900 and len(set(sightings(tmp_path))) == landed
+    # Reading every row above the watermark (10 s behind) each poll returned ~2,000 rows a poll; slices whose count
+    # changed return the last 0.5 s of rows and the slice each end: ~150.
+    assert max(table.returned[1:]) <= 200 and sum(table.returned) < 1.5 * landed
+    # A row landing late in a slice above the watermark is read with its slice only; a duplicate is no new sighting.
+    table.rows += [('late', at(25.1)), ('r5000', at(25.0))]
+    now[0] = at(30.5)
+    probe._poll_all(client)
+    assert sightings(tmp_path)[-1] == 'late' and table.returned[-1] == 50 + 2 and table.queries[-1][0] == 'incremental'
