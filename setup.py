@@ -26,6 +26,9 @@ setuptools.setup(
             'duckdb==1.5.5',
             'duckdb-extension-spatial==1.5.5',
             'duckdb-extensions==1.5.5',
+            # sqlglot's own compiled parser (mypyc): the emulator parses every query's text many times; with it a
+            # comparison probe's poll costs the emulator ~0.6 of the pure-Python parse (benchmarks/README.md).
+            'sqlglot[c]',
             'aiohttp>=3.9,<4',
             'psutil>=5.9',
             # The local stack's per-stack CA and the OIC stand-in's HTTPS certificate.

@@ -7,7 +7,8 @@ proportion to the table each time: measured ~80 inserts/s into an empty table fa
 13 GB of memory after five minutes at 100 inserts/s. This project never reads the past of a table; the stack starts
 the emulator through this module, which keeps the change events (materialized views and caches follow them) and
 skips the copies. Time-travel queries then read the live table. It also moves the Storage Write API's inserts onto
-the server's event loop (with_appends_on_the_event_loop): from gRPC's threads they deadlock the emulator.
+the server's event loop (with_appends_on_the_event_loop): from gRPC's threads they deadlock the emulator; and it
+parses a query's text once (with_parses_remembered) where bqemulator parsed it again in every step of the job.
 
 BigQuery remembers each streamed row's insertId for at least one minute and drops a row whose insertId it has seen
 (best effort: "Use the legacy streaming API", cloud.google.com/bigquery/docs/streaming-data-into-bigquery); bqemulator
@@ -20,8 +21,9 @@ stored. Rows without an insertId are never dropped, as in BigQuery.
 import collections
 import os
 import sys
+import threading
 import time
-from typing import Callable, Deque, Dict, Hashable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Hashable, List, Optional, Sequence, Tuple
 
 WRITTEN_FOR = '1.4.'  # the bqemulator release the patches below were written for (requirements/dev.lock: 1.4.0)
 DEDUP_ENV = 'BQ_DEDUP_WINDOW_S'
@@ -175,6 +177,45 @@ def with_appends_on_the_event_loop() -> None:
     setattr(handler, '_flush_to_target', _flush_to_target)
 
 
+class ParseCache:
+    """sqlglot.parse_one, remembering the trees of the last `size` texts and handing out copies: bqemulator 1.4
+    parses a query's text again in each step of one job (classifying it, checking DML, snapshots, five DDL
+    syncs, every rewriter), ~8-20 parses of the same text; the comparison's probe sends the same text every poll.
+    A copy costs about a third of a parse (sqlglotc compiled), and callers may change their tree freely."""
+
+    def __init__(self, parse: Callable[..., Any], size: int = 256) -> None:
+        self._parse, self._size = parse, size
+        self._trees: 'collections.OrderedDict[Tuple[str, str, Tuple[Any, ...]], Any]' = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __call__(self, sql: Any, read: Any = None, dialect: Any = None, **opts: Any) -> Any:
+        if not isinstance(sql, str) or not isinstance(read, (str, type(None))) or dialect is not None:
+            return self._parse(sql, read=read, dialect=dialect, **opts)
+        key = (sql, read or '', tuple(sorted((name, repr(value)) for name, value in opts.items())))
+        with self._lock:
+            tree = self._trees.get(key)
+            if tree is not None:
+                self._trees.move_to_end(key)
+                self.hits += 1
+        if tree is None:
+            tree = self._parse(sql, read=read, **opts)  # a text that does not parse raises each time, as before
+            with self._lock:
+                self.misses += 1
+                self._trees[key] = tree
+                while len(self._trees) > self._size:
+                    self._trees.popitem(last=False)
+        return tree.copy()
+
+
+def with_parses_remembered() -> None:
+    """Replaces sqlglot.parse_one in the emulator's process by a ParseCache of it (bqemulator calls it as
+    `sqlglot.parse_one`); idempotent."""
+    import sqlglot
+    if not isinstance(sqlglot.parse_one, ParseCache):
+        sqlglot.parse_one = ParseCache(sqlglot.parse_one)
+
+
 def patches_apply(version: str) -> bool:
     """True when bqemulator `version` is the release the patches were written for (their targets are private)."""
     return version.startswith(WRITTEN_FOR)
@@ -186,10 +227,11 @@ def main():
     if patches_apply(found):
         without_write_snapshots()
         with_appends_on_the_event_loop()
+        with_parses_remembered()
     else:
         print('devstack.bq_server: its patches were written for bqemulator %sx, this is %s: running it unpatched '
-              '(memory grows with every write; Storage Write appends beside REST inserts may hang)'
-              % (WRITTEN_FOR, found), file=sys.stderr)
+              '(memory grows with every write; Storage Write appends beside REST inserts may hang; each query is '
+              'parsed again in every step)' % (WRITTEN_FOR, found), file=sys.stderr)
     try:
         window_s = dedup_window_from(os.environ)
     except ValueError as err:

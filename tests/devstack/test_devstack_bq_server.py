@@ -178,3 +178,27 @@ def test_the_patches_apply_only_to_the_release_they_were_written_for():
     from importlib.metadata import version
     assert bq_server.patches_apply(version('bqemulator'))  # a lock bump fails here: re-check the patches' targets
     assert not bq_server.patches_apply('1.5.0') and not bq_server.patches_apply('2.4.1')
+
+
+def test_a_text_is_parsed_once_and_every_caller_gets_its_own_tree():
+    import sqlglot
+    parses = []
+
+    def parse(sql, **kwargs):
+        parses.append(sql)
+        return sqlglot.parse_one(sql, **kwargs)
+
+    cache = bq_server.ParseCache(parse, size=2)
+    first = cache('SELECT a FROM t WHERE b = @p', read='bigquery')
+    first.set('where', None)  # a caller rewriting its tree (the emulator's rewriters do)
+    again = cache('SELECT a FROM t WHERE b = @p', read='bigquery')
+    assert again.sql(dialect='bigquery') == 'SELECT a FROM t WHERE b = @p' and again is not first
+    assert len(parses) == 1 and (cache.hits, cache.misses) == (1, 1)
+    cache('SELECT a FROM t WHERE b = @p', read='duckdb')  # another dialect: another tree
+    cache('SELECT 2', read='bigquery')  # the oldest of three falls out of a cache of two
+    cache('SELECT a FROM t WHERE b = @p', read='bigquery')
+    assert len(parses) == 4
+    for _ in range(2):  # a text that does not parse raises each time and is not kept
+        with pytest.raises(sqlglot.errors.ParseError):
+            cache('SELECT FROM WHERE (', read='bigquery')
+    assert len(parses) == 6
