@@ -32,8 +32,23 @@ def port_in_use(port, host='127.0.0.1'):
     return False
 
 
+LOG_KEEP_BYTES = 20 * 1024 * 1024  # a service's log past this at its start moves to <log>.1 (one kept)
+
+
+def rotate_log(log_path, keep_bytes=LOG_KEEP_BYTES):
+    """Moves a log that has grown past `keep_bytes` to log_path + '.1' (replacing an older one), so that a stack
+    started day after day in the same state dir keeps at most about twice that (the stand-in logs every request)."""
+    try:
+        if os.path.getsize(log_path) > keep_bytes:
+            os.replace(log_path, log_path + '.1')
+    except FileNotFoundError:
+        pass
+
+
 def spawn(argv, log_path, env=None):
-    """Starts argv detached in its own session (so its whole group can be stopped), output appended to log_path."""
+    """Starts argv detached in its own session (so its whole group can be stopped), output appended to log_path
+    (rotated first when it has grown past LOG_KEEP_BYTES)."""
+    rotate_log(log_path)
     with open(log_path, 'ab') as log:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True, close_fds=True)

@@ -145,3 +145,15 @@ def test_without_bigquery_oic_acknowledges_without_storing(tmp_path):
         assert stack.set_faults({})['seed'] is None
         pid = stack.pids()['oic']
     assert not procs.pid_alive(pid)
+
+
+def test_a_services_log_past_its_limit_is_kept_once_and_started_afresh(tmp_path):
+    log = tmp_path / 'oic.log'
+    procs.rotate_log(str(log), keep_bytes=10)  # no log yet: nothing to do
+    log.write_bytes(b'x' * 10)
+    procs.rotate_log(str(log), keep_bytes=10)
+    assert log.read_bytes() == b'x' * 10  # within the limit: appended to as before
+    (tmp_path / 'oic.log.1').write_bytes(b'older')
+    log.write_bytes(b'y' * 11)
+    procs.rotate_log(str(log), keep_bytes=10)
+    assert not log.exists() and (tmp_path / 'oic.log.1').read_bytes() == b'y' * 11
