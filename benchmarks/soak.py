@@ -189,13 +189,13 @@ def report_and_verdict(args, out, code, wall, warmup, samples, loads, log_path):
         failures.append('no report.json')
     else:
         report = json.load(open(report_path))
-        print('%-8s %8s %8s %8s %8s %8s %10s' % ('path', 'sent', 'acked', 'landed', 'missing', 'dead', 'duplicates'))
+        row = '%-13s %8s %8s %8s %8s %8s %10s %8s'
+        print(row % ('path', 'sent', 'acked', 'landed', 'missing', 'dead', 'duplicates', 'rows/s'))
         for path, result in sorted(report.get('paths', {}).items()):
-            print('%-8s %8s %8s %8s %8s %8s %10s' % ((path,) + tuple(result.get(key) for key in (
-                'sent', 'acked', 'landed', 'missing', 'dead_lettered', 'duplicates'))))
-            rps = (result.get('throughput') or {}).get('rows_per_s')
-            if rps is not None:
-                print('         throughput %.1f rows/s' % rps)
+            rps = result.get('throughput_rps')
+            print(row % ((path,) + tuple(result.get(key) for key in (
+                'sent', 'acked', 'landed', 'missing', 'dead_lettered', 'duplicates')) + (
+                '-' if rps is None else '%.1f' % rps,)))
             if result.get('missing'):
                 failures.append('%s: %d records missing' % (path, result['missing']))
     print('PASS' if not failures else 'FAIL: ' + '; '.join(failures))
