@@ -14,7 +14,7 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline.build import build_pipeline
 from pipeline.config import RunConfig, UsageError, resolve
-from pipeline.path_specs import GRPC, REST, spec_of
+from pipeline.path_specs import GRPC, PATHS, REST, spec_of
 from pipeline.rules.run import is_dataflow
 from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
@@ -132,7 +132,7 @@ def execute(options: PipelineOptions, config: RunConfig) -> Executed:
     on the second."""
     local = run_record.is_local(config.out)
     if local:
-        clear_previous(config.out)
+        clear_previous(config.out, PATHS)  # every declared path's, not only this run's
         live_stats.forget(config.out)  # An earlier run in this process that wrote to the same directory.
     started = rec.utc_now()
     run = dataclasses.replace(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
