@@ -128,9 +128,10 @@ def check(endpoint: Endpoint, timeout: float = DEFAULT_TIMEOUT_S) -> float:
 
 
 def endpoints_of(oic_url: Optional[str], emulator_host: Optional[str], oic_ca_bundle: Optional[str] = None,
-                 token_url: Optional[str] = None) -> List[Endpoint]:
-    """What a run will call from here: OIC and its OAuth token endpoint (when the oic path runs) and the BigQuery
-    emulator (when configured)."""
+                 token_url: Optional[str] = None, emulator_grpc_host: Optional[str] = None) -> List[Endpoint]:
+    """What a run will call from here: OIC and its OAuth token endpoint (when the oic path runs), the BigQuery
+    emulator's REST address and its gRPC address (HOST:PORT, plaintext: a TCP connection is the check), each when
+    the run calls it."""
     found = []
     if oic_url:
         found.append(Endpoint.from_url('OIC', oic_url, oic_ca_bundle))
@@ -138,6 +139,8 @@ def endpoints_of(oic_url: Optional[str], emulator_host: Optional[str], oic_ca_bu
         found.append(Endpoint.from_url('the OAuth token endpoint', token_url, oic_ca_bundle))
     if emulator_host:
         found.append(Endpoint.from_url('the BigQuery emulator', emulator_host))
+    if emulator_grpc_host:
+        found.append(Endpoint.from_url('the BigQuery emulator\'s gRPC address', 'http://' + emulator_grpc_host))
     return found
 
 

@@ -209,13 +209,15 @@ def run_preflight(options: PipelineOptions, config: RunConfig) -> int:
     if not config.launch.preflight or options.view_as(TestOptions).dry_run:
         return 0
     bigquery, oic = config.bigquery, config.oic
+    through_grpc = [path for path in config.paths if spec_of(path).writes_through == GRPC]
     endpoints = preflight.endpoints_of(
         oic.url if oic else None, bigquery.emulator_host if uses_rest_emulator(config) else None,
-        oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None)
+        oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None,
+        bigquery.emulator_grpc_host if through_grpc else None)
     problems = preflight.check_all(endpoints)[:1]  # One line: the first endpoint that cannot be reached.
-    for path in config.paths:
+    for path in through_grpc:  # its table's schema, read through the Storage Write API
         table = bigquery.table(path)
-        if problems or spec_of(path).writes_through != GRPC or table is None:
+        if problems or table is None:
             continue
         schema_problem = preflight.storage_write_schema_problem(
             str(table), '--' + spec_of(path).table_flag, rec.BIGQUERY_SCHEMA,

@@ -229,8 +229,9 @@ def make_dead_letter(path: Optional[str], record: Any, reason: str, *, status: O
                      source: Optional[str] = None, line: Optional[str] = None, table: Optional[str] = None) -> dict:
     """A dead letter, the same keys whichever step refused the record (the run record and the error table rely on them).
 
-    {'path': 'oic'|'direct'|None (invalid), 'record_id', 'reason', 'status', 'attempts', 'detail', 'record',
-     'errors' (contract violations), 'source' (file:line), 'line' (the raw input line), 'table', 'error_time'}
+    {'path': the path's name ('oic', 'direct', …) or None (invalid), 'record_id', 'reason', 'status', 'attempts',
+     'detail', 'record', 'errors' (contract violations), 'source' (file:line), 'line' (the raw input line), 'table',
+     'error_time'}
     """
     record_id = record.get('record_id') if isinstance(record, dict) else None
     return {

@@ -221,14 +221,16 @@ def test_a_path_alone_calls_the_emulators_rest_address_when_its_declaration_writ
     assert uses_rest_emulator(config) == (spec.writes_through == path_specs.REST)
 
 
-def test_a_path_written_through_the_storage_write_api_has_its_table_read_through_the_grpc_address(capsys):
+def test_a_path_written_through_the_storage_write_api_needs_the_emulators_grpc_address_and_only_that(capsys):
+    # Refused at once (a TCP connection), not after the client's retries of its schema read (about ten minutes).
+    grpc_port = closed_port()
     argv = _argv(closed_port(), closed_port(), '--paths', path_specs.STORAGE_WRITE, '--no_landed_check',
-                 '--bigquery_emulator_grpc_host', '127.0.0.1:%d' % closed_port(), '--bq_project', 'p')
+                 '--bigquery_emulator_grpc_host', '127.0.0.1:%d' % grpc_port, '--bq_project', 'p')
     options, config = parse(argv, ENV)
     assert run_preflight(options, config) == 2
     err = capsys.readouterr().err
-    assert err.startswith('error: --storage_write_table p:warehouse.inventory_storage_write cannot be read through '
-                          'the Storage Write API') and err.count('\n') == 1
+    assert err == 'error: cannot reach the BigQuery emulator\'s gRPC address at 127.0.0.1:%d: connection refused\n' \
+        % grpc_port
 
 
 def test_skip_preflight(capsys):
