@@ -14,7 +14,8 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline.build import build_pipeline
 from pipeline.config import RunConfig, UsageError, resolve
-from pipeline.path_specs import GRPC, PATHS, REST, spec_of
+from pipeline.path_specs import PATHS, REST, spec_of
+from pipeline.rules.bigquery import grpc_paths
 from pipeline.rules.run import is_dataflow
 from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
@@ -209,7 +210,7 @@ def run_preflight(options: PipelineOptions, config: RunConfig) -> int:
     if not config.launch.preflight or options.view_as(TestOptions).dry_run:
         return 0
     bigquery, oic = config.bigquery, config.oic
-    through_grpc = [path for path in config.paths if spec_of(path).writes_through == GRPC]
+    through_grpc = grpc_paths(config.paths)
     endpoints = preflight.endpoints_of(
         oic.url if oic else None, bigquery.emulator_host if uses_rest_emulator(config) else None,
         oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None,
