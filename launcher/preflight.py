@@ -128,9 +128,10 @@ def check(endpoint: Endpoint, timeout: float = DEFAULT_TIMEOUT_S) -> float:
 
 
 def endpoints_of(oic_url: Optional[str], emulator_host: Optional[str], oic_ca_bundle: Optional[str] = None,
-                 token_url: Optional[str] = None) -> List[Endpoint]:
-    """What a run will call from here: OIC and its OAuth token endpoint (when the oic path runs) and the BigQuery
-    emulator (when configured)."""
+                 token_url: Optional[str] = None, emulator_grpc_host: Optional[str] = None) -> List[Endpoint]:
+    """What a run will call from here: OIC and its OAuth token endpoint (when the oic path runs), the BigQuery
+    emulator's REST address and its gRPC address (HOST:PORT, plaintext: a TCP connection is the check), each when
+    the run calls it."""
     found = []
     if oic_url:
         found.append(Endpoint.from_url('OIC', oic_url, oic_ca_bundle))
@@ -138,6 +139,8 @@ def endpoints_of(oic_url: Optional[str], emulator_host: Optional[str], oic_ca_bu
         found.append(Endpoint.from_url('the OAuth token endpoint', token_url, oic_ca_bundle))
     if emulator_host:
         found.append(Endpoint.from_url('the BigQuery emulator', emulator_host))
+    if emulator_grpc_host:
+        found.append(Endpoint.from_url('the BigQuery emulator\'s gRPC address', 'http://' + emulator_grpc_host))
     return found
 
 
@@ -152,20 +155,21 @@ def check_all(endpoints: List[Endpoint], timeout: float = DEFAULT_TIMEOUT_S) -> 
     return problems
 
 
-def storage_write_schema_problem(table: str, schema: Any, factory: Callable[[], Any]) -> Optional[str]:
-    """One line when the storage_write table does not match the rows' schema or cannot be read, else None
-    (transforms.storage_write.schema.schema_mismatches names every column that differs)."""
+def storage_write_schema_problem(table: str, flag: str, schema: Any, factory: Callable[[], Any]) -> Optional[str]:
+    """One line when `table` (a path's written through the Storage Write API, named by its table flag `flag`) does
+    not match the rows' schema or cannot be read, else None (transforms.storage_write.schema.schema_mismatches names
+    every column that differs)."""
     from transforms.storage_write.schema import RowSerializer, schema_mismatches
     client = None
     try:
         client = factory()
         mismatches = schema_mismatches(RowSerializer(schema).columns, client.table_schema(table))
     except Exception as err:  # Unreachable, no such table, refused: one line, the run would fail on its workers.
-        return '--storage_write_table %s cannot be read through the Storage Write API: %s' % (
-            table, (str(err).splitlines() or [type(err).__name__])[0][:200])
+        return '%s %s cannot be read through the Storage Write API: %s' % (
+            flag, table, (str(err).splitlines() or [type(err).__name__])[0][:200])
     finally:
         if client is not None:
             client.close()
     if mismatches:
-        return '--storage_write_table %s does not match the records\' schema: %s' % (table, '; '.join(mismatches))
+        return '%s %s does not match the records\' schema: %s' % (flag, table, '; '.join(mismatches))
     return None

@@ -14,11 +14,13 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline.build import build_pipeline
 from pipeline.config import RunConfig, UsageError, resolve
-from pipeline.path_specs import STORAGE_WRITE
+from pipeline.path_specs import PATHS, REST, spec_of
+from pipeline.rules.bigquery import grpc_paths
 from pipeline.rules.run import is_dataflow
 from launcher.beam_fixes import is_local, local_runner_fixes
 from pipeline.options import WarehouseOptions
 from pipeline.flags import DESCRIPTION, EPILOG, HELP_BEAM, PROG, help_parser, leftover_error, wants_own_help
+from comparison import paths as comparison_paths
 from comparison.probe import probe_for
 from launcher.dry_run import describe as describe_dry_run
 from launcher.interrupts import Interrupts, exit_code
@@ -104,14 +106,17 @@ def _is_interrupt(err):
 
 
 def _describe_in_flight(config) -> Callable[[], str]:
-    """A function giving '12 OIC requests in flight, 3 records waiting' from the caller's live stats, for the
-    drain messages."""
+    """A function giving '12 OIC requests on the wire, 3 records not yet settled' from each run path's live stats
+    (those whose caller keeps them), for the drain messages."""
     def describe() -> str:
-        live = live_stats.read(config.out, 'oic') if config.oic is not None else None
-        if not live:
-            return ''
-        waiting = live['sent'] - live['acked'] - live['dead']
-        return '%d OIC requests on the wire, %d records not yet settled' % (max(live['in_flight'], 0), waiting)
+        lines = []
+        for path in config.paths:
+            live = live_stats.read(config.out, path)
+            if live:
+                waiting = live['sent'] - live['acked'] - live['dead']
+                lines.append('%d %s requests on the wire, %d records not yet settled' % (
+                    max(live['in_flight'], 0), comparison_paths.of(path).label, waiting))
+        return '; '.join(lines)
     return describe
 
 
@@ -128,7 +133,7 @@ def execute(options: PipelineOptions, config: RunConfig) -> Executed:
     on the second."""
     local = run_record.is_local(config.out)
     if local:
-        clear_previous(config.out)
+        clear_previous(config.out, PATHS)  # every declared path's, not only this run's
         live_stats.forget(config.out)  # An earlier run in this process that wrote to the same directory.
     started = rec.utc_now()
     run = dataclasses.replace(config.describe(), started_at=rec.format_timestamp(started), state='RUNNING')
@@ -188,24 +193,36 @@ def execute(options: PipelineOptions, config: RunConfig) -> Executed:
     return Executed(state, wall, interrupts.exit_code, built)
 
 
+def uses_rest_emulator(config: RunConfig) -> bool:
+    """Whether the run calls BigQuery's REST address (the emulator's, on the local stack): a run path whose
+    declaration writes its table through it (pipeline/path_specs.py), the landed check and the probe reading the
+    tables back, dead letters written to a table, or the run record streamed to its dataset."""
+    bigquery = config.bigquery
+    return (any(spec_of(path).writes_through == REST for path in config.paths) or bigquery.landed_check
+            or bigquery.dead_letter_table is not None or bigquery.run_record_dataset is not None)
+
+
 def run_preflight(options: PipelineOptions, config: RunConfig) -> int:
-    """Checks that this machine reaches what the run will call (OIC, the BigQuery emulator); 2 when it cannot on a
-    local run, 0 otherwise. On Dataflow an unreachable endpoint is a warning: the workers may sit on another network.
-    A dry run contacts nothing."""
+    """Checks that this machine reaches what the run will call (OIC, the BigQuery emulator's REST address, and the
+    table of each run path written through the Storage Write API, read through its gRPC address); 2 when it cannot
+    on a local run, 0 otherwise. On Dataflow an unreachable endpoint is a warning: the workers may sit on another
+    network. A dry run contacts nothing."""
     if not config.launch.preflight or options.view_as(TestOptions).dry_run:
         return 0
-    bigquery = config.bigquery
-    uses_emulator = 'direct' in config.paths or bigquery.landed_check or bigquery.dead_letter_table
-    oic = config.oic
+    bigquery, oic = config.bigquery, config.oic
+    through_grpc = grpc_paths(config.paths)
     endpoints = preflight.endpoints_of(
-        oic.url if oic else None, bigquery.emulator_host if uses_emulator else None,
-        oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None)
+        oic.url if oic else None, bigquery.emulator_host if uses_rest_emulator(config) else None,
+        oic.ca_bundle if oic else None, oic.token_url if oic and oic.auth == 'oauth' else None,
+        bigquery.emulator_grpc_host if through_grpc else None)
     problems = preflight.check_all(endpoints)[:1]  # One line: the first endpoint that cannot be reached.
-    storage_write_table = bigquery.table(STORAGE_WRITE)
-    if not problems and STORAGE_WRITE in config.paths and storage_write_table is not None:
+    for path in through_grpc:  # its table's schema, read through the Storage Write API
+        table = bigquery.table(path)
+        if problems or table is None:
+            continue
         schema_problem = preflight.storage_write_schema_problem(
-            str(storage_write_table), rec.BIGQUERY_SCHEMA, GrpcClientFactory(bigquery.emulator_grpc_host,
-                                                                                    timeout_s=10.0))
+            str(table), '--' + spec_of(path).table_flag, rec.BIGQUERY_SCHEMA,
+            GrpcClientFactory(bigquery.emulator_grpc_host, timeout_s=10.0))
         problems = [schema_problem] if schema_problem else []
     if not problems:
         return 0

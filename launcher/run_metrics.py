@@ -3,13 +3,14 @@ that show a path's metrics after the comparison."""
 
 from typing import Any, List, Mapping, Sequence
 
-from transforms.storage_write.shard_writer import METRICS_NAMESPACE as STORAGE_WRITE_NAMESPACE
-from transforms.storage_write.transform import COUNTERS as STORAGE_WRITE_COUNTERS
+from pipeline import paths as pipeline_paths
 
 # WriteToBigQuery's streaming writer records one `batch_size` sample per insertAll call it makes.
 INSERT_BATCH_METRIC = 'batch_size'
-# Namespaces whose metric names say little alone ('rows', 'bytes', 'retries'): in the run record as namespace_name.
-QUALIFIED_NAMESPACES = (STORAGE_WRITE_NAMESPACE,)
+# Namespaces whose metric names say little alone ('rows', 'bytes', 'retries'): in the run record as namespace_name
+# (each path's declaration says whether its own are: pipeline/paths.py's PathMetrics).
+QUALIFIED_NAMESPACES = tuple(path.metrics.namespace for path in pipeline_paths.registered()
+                             if path.metrics is not None and path.metrics.qualified)
 
 
 def metric_key(namespace: str, name: str) -> str:
@@ -66,9 +67,8 @@ def format_path_metrics(metrics: Mapping[str, Any], prefix: str, title: str, cou
 
 
 def path_metric_lines(paths: Sequence[str], metrics: Mapping[str, Any]) -> List[str]:
-    """The lines printed after the comparison: the OIC caller's and the Storage Write writer's Beam metrics."""
-    lines = [format_path_metrics(metrics, 'oic_', 'OIC caller') if 'oic' in paths else '',
-             format_path_metrics(metrics, metric_key(STORAGE_WRITE_NAMESPACE, ''), 'Storage Write writer',
-                                 STORAGE_WRITE_COUNTERS)
-             if 'storage_write' in paths else '']
+    """The lines printed after the comparison: each run path's own Beam metrics, as its declaration names them (the
+    OIC caller's, the Storage Write writer's), in the order of `paths`."""
+    declared = [pipeline_paths.of(path).metrics for path in paths]
+    lines = [format_path_metrics(metrics, own.prefix, own.title, own.counters) for own in declared if own is not None]
     return [line for line in lines if line]

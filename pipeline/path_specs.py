@@ -13,6 +13,11 @@ OIC = 'oic'
 DIRECT = 'direct'
 STORAGE_WRITE = 'storage_write'
 
+# The BigQuery API the pipeline writes a path's table through (PathSpec.writes_through), hence the address it calls on
+# the local emulator: REST (tabledata.insertAll, load jobs: --bigquery_emulator_host) or gRPC (the Storage Write API:
+# --bigquery_emulator_grpc_host). NOT_WRITTEN: another system writes the table (OIC's integration).
+REST, GRPC, NOT_WRITTEN = 'rest', 'grpc', ''
+
 
 @dataclasses.dataclass(frozen=True)
 class TableFlag:
@@ -28,15 +33,21 @@ class PathSpec:
     """One path as the flags and the configuration know it.
 
     by_default: the run takes it when --paths is not given. acknowledged: 'answer' (each record answered, recorded as
-    acks) or 'landed' (no per-record answer: acknowledged = found in its table). written_by_pipeline: the pipeline
-    writes the path's table itself (so it needs a project for it), else another system does (OIC's integration) and
-    the pipeline only reads it back to compare, skipping it when no project is known.
+    acks) or 'landed' (no per-record answer: acknowledged = found in its table). writes_through: the BigQuery API
+    the pipeline writes the path's table through, REST or GRPC (so the run checks that address before it starts), or
+    NOT_WRITTEN when another system writes it (OIC's integration) and the pipeline only reads it back to compare.
     """
     name: str
     table: TableFlag
     by_default: bool
     acknowledged: str
-    written_by_pipeline: bool = True
+    writes_through: str = REST
+
+    @property
+    def written_by_pipeline(self) -> bool:
+        """The pipeline writes the path's table itself (so it needs a project for it); else it only reads it back to
+        compare, skipping it when no project is known."""
+        return self.writes_through != NOT_WRITTEN
 
     @property
     def table_flag(self) -> str:
@@ -48,7 +59,7 @@ SPECS: Tuple[PathSpec, ...] = (
     PathSpec(OIC, TableFlag(
         'OIC_TABLE', 'warehouse.inventory_oic',
         'Table that OIC writes to, PROJECT:DATASET.TABLE (env OIC_TABLE); read by the comparison.'),
-        by_default=True, acknowledged='answer', written_by_pipeline=False),
+        by_default=True, acknowledged='answer', writes_through=NOT_WRITTEN),
     PathSpec(DIRECT, TableFlag(
         'DIRECT_TABLE', 'warehouse.inventory_direct',
         'Table the direct branch writes to, PROJECT:DATASET.TABLE (env DIRECT_TABLE).'),
@@ -58,7 +69,7 @@ SPECS: Tuple[PathSpec, ...] = (
         'STORAGE_WRITE_TABLE', 'warehouse.inventory_storage_write',
         'Table the storage_write branch writes to through the Storage Write API, PROJECT:DATASET.TABLE (env '
         'STORAGE_WRITE_TABLE); it must exist with the records\' schema.'),
-        by_default=False, acknowledged='landed'),
+        by_default=False, acknowledged='landed', writes_through=GRPC),
 )
 PATHS = tuple(spec.name for spec in SPECS)  # in the canonical order
 DEFAULT_PATHS = tuple(spec.name for spec in SPECS if spec.by_default)

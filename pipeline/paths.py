@@ -7,24 +7,45 @@ pipeline/path_specs.py (its name in --paths, its table flag) and one `register` 
 """
 
 import dataclasses
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import apache_beam as beam
 
 from pipeline.branches import DirectPath, OICPath, StorageWritePath
 from pipeline.config import RunConfig
 from pipeline.path_specs import DIRECT, OIC, STORAGE_WRITE, PathSpec, spec_of
+from transforms.oic.sender.in_flight import METRICS_NAMESPACE as OIC_NAMESPACE
 from transforms.run_record.tables import RunRecordTables
+from transforms.storage_write.shard_writer import METRICS_NAMESPACE as STORAGE_WRITE_NAMESPACE
+from transforms.storage_write.transform import COUNTERS as STORAGE_WRITE_COUNTERS
 
 Attach = Callable[[beam.PCollection, RunConfig, Optional[RunRecordTables]], beam.PCollection]
 
 
 @dataclasses.dataclass(frozen=True)
+class PathMetrics:
+    """A path's own Beam metrics: their namespace; whether the run record qualifies their names with it (names that
+    say little alone, 'rows': storage_write_rows), else they keep their names (the OIC caller's start with 'oic_');
+    and the line printed after the comparison: its title and the counters it shows even at 0 (a counter never
+    incremented is not reported)."""
+    namespace: str
+    title: str
+    qualified: bool = False
+    counters: Tuple[str, ...] = ()
+
+    @property
+    def prefix(self) -> str:
+        """What the path's metric names start with in the run record."""
+        return self.namespace + '_'
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelinePath:
-    """A path as the pipeline runs it: its declaration `spec` and `attach`, which sends the valid records down the
-    path (adding its steps to the pipeline) and returns its dead letters."""
+    """A path as the pipeline runs it: its declaration `spec`, `attach`, which sends the valid records down the
+    path (adding its steps to the pipeline) and returns its dead letters, and its own Beam metrics (None: none)."""
     spec: PathSpec
     attach: Attach
+    metrics: Optional[PathMetrics] = None
 
     @property
     def name(self) -> str:
@@ -77,6 +98,12 @@ def known() -> List[str]:
     return list(_REGISTRY)
 
 
-register(PipelinePath(spec_of(OIC), _attach_oic))
+def registered() -> List[PipelinePath]:
+    """The registered paths, in registration order."""
+    return list(_REGISTRY.values())
+
+
+register(PipelinePath(spec_of(OIC), _attach_oic, PathMetrics(OIC_NAMESPACE, 'OIC caller')))
 register(PipelinePath(spec_of(DIRECT), _attach_direct))
-register(PipelinePath(spec_of(STORAGE_WRITE), _attach_storage_write))
+register(PipelinePath(spec_of(STORAGE_WRITE), _attach_storage_write, PathMetrics(
+    STORAGE_WRITE_NAMESPACE, 'Storage Write writer', qualified=True, counters=STORAGE_WRITE_COUNTERS)))

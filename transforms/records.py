@@ -7,7 +7,7 @@ the dead letter of a record that could not be delivered.
 import datetime
 import random
 import uuid
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 # Synthetic catalog, as in the seed's sample data (data/poultry.csv, a copy of the lab's sample).
 # The request that carried a record on the batched OIC path, on its acknowledgement and dead letter: written by
@@ -202,13 +202,18 @@ def normalise(record: dict) -> dict:
     return clean
 
 
-def oic_payload(record: dict, shape: str = 'extended') -> dict:
-    """The JSON body posted to the OIC REST trigger: all eight fields, or exactly the seed's six."""
+def payload_fields(shape: str = 'extended') -> Tuple[str, ...]:
+    """The fields of the JSON body posted to the OIC REST trigger: all eight, or exactly the seed's six."""
     if shape == 'extended':
-        return {name: record[name] for name in FIELDS}
+        return FIELDS
     if shape == 'seed':
-        return {name: record[name] for name in SEED_FIELDS}
+        return SEED_FIELDS
     raise ValueError('unknown OIC payload shape %r (expected one of %s)' % (shape, ', '.join(PAYLOAD_SHAPES)))
+
+
+def oic_payload(record: dict, shape: str = 'extended') -> dict:
+    """The JSON body posted to the OIC REST trigger: all eight fields, or exactly the seed's six (payload_fields)."""
+    return {name: record[name] for name in payload_fields(shape)}
 
 
 def bigquery_row(record: dict) -> dict:
@@ -224,8 +229,9 @@ def make_dead_letter(path: Optional[str], record: Any, reason: str, *, status: O
                      source: Optional[str] = None, line: Optional[str] = None, table: Optional[str] = None) -> dict:
     """A dead letter, the same keys whichever step refused the record (the run record and the error table rely on them).
 
-    {'path': 'oic'|'direct'|None (invalid), 'record_id', 'reason', 'status', 'attempts', 'detail', 'record',
-     'errors' (contract violations), 'source' (file:line), 'line' (the raw input line), 'table', 'error_time'}
+    {'path': the path's name ('oic', 'direct', …) or None (invalid), 'record_id', 'reason', 'status', 'attempts',
+     'detail', 'record', 'errors' (contract violations), 'source' (file:line), 'line' (the raw input line), 'table',
+     'error_time'}
     """
     record_id = record.get('record_id') if isinstance(record, dict) else None
     return {

@@ -3,10 +3,10 @@ the declaration's shape are in registry.py."""
 
 from comparison.paths import direct, oic, storage_write
 from comparison.paths.registry import (ComparisonPath, CostInputs, PathRun, curve_paths, known, of, priced, register,
-                                       stated, unregister)
+                                       stated, timing_answers, unregister)
 
 for _path in (oic.PATH, direct.PATH, storage_write.PATH):
     register(_path)
 
 __all__ = ['ComparisonPath', 'CostInputs', 'PathRun', 'curve_paths', 'known', 'of', 'priced', 'register', 'stated',
-           'unregister']
+           'timing_answers', 'unregister']

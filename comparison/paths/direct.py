@@ -64,5 +64,6 @@ CURVE = PathCurve(
 PATH = ComparisonPath(
     name=NAME, label='direct', acks_derived=True, row_bytes=row_bytes, payload_bytes=lambda record, run: 0,
     requests=lambda acks, dead, metrics: throughput.insert_all_calls(metrics), cost=cost,
+    sql_requests=lambda run: throughput.insert_all_calls(run.metrics),
     ack_note='WriteToBigQuery acknowledges no single row; time-to-queryable is the honest equivalent for the direct '
              'path', curve=CURVE, always_stated=True, color='#1a73e8')

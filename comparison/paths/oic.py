@@ -19,10 +19,14 @@ BATCHED_COLOR = '#e8a33d'
 VIEW_MONITORING, VIEW_BILLING = 'oic_monitoring', 'oic_billing'  # report.json keys of its extra views
 
 
+def body_fields(run: RunInfo) -> Tuple[str, ...]:
+    """The fields the run posted to OIC (--oic_payload), and so the fields OIC's mapping writes to its table."""
+    return rec.payload_fields(run.oic_payload)
+
+
 def row_bytes(record: dict, run: RunInfo) -> int:
     """The row OIC's mapping writes: the whole record, or its seed fields with --oic_payload seed."""
-    return sizing.bigquery_row_bytes(record if run.oic_payload != 'seed'
-                                     else {k: record.get(k) for k in rec.SEED_FIELDS})
+    return sizing.bigquery_row_bytes({k: record.get(k) for k in body_fields(run)})
 
 
 def payload_bytes(record: dict, run: RunInfo) -> int:
@@ -178,9 +182,24 @@ def extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
     return shape
 
 
+def sql_requests(run: RunInfo) -> Optional[Tuple[Optional[int], str]]:
+    """A batched run's POSTs from the caller's counter (the run-record tables hold no batch_id: their attempts would
+    count a batch once per record); None one record per request (the tables' count stands)."""
+    return throughput.oic_requests_from_metrics(run.metrics) if run.oic_batch_kb else None
+
+
+def sql_views(result: dict, payload_bytes: int, prices: Mapping[str, Any]) -> None:
+    """OIC's billing from counts (the run-record tables hold no request ids yet: one request per record, the mean
+    body size)."""
+    result[VIEW_BILLING] = billing.per_record_billing(result['acked'] + result['dead_lettered'],
+                                                      result['http_requests'] or 0, payload_bytes, prices)
+
+
 PATH = ComparisonPath(
     name=NAME, label='OIC', acks_derived=False, row_bytes=row_bytes, payload_bytes=payload_bytes,
     requests=lambda acks, dead, metrics: throughput.answered_requests(acks, dead), cost=cost,
     extras=extras, views=(VIEW_MONITORING, VIEW_BILLING), overloads=overloads,
     finds_rows=lambda run: run.oic_payload != 'seed', curve=CURVE, times_answers=True, always_stated=True,
-    color=COLOR)
+    color=COLOR, row_fields=body_fields, body_fields=body_fields, sql_requests=sql_requests, sql_views=sql_views,
+    sql_skipped=((VIEW_MONITORING, 'skipped: the SQL reconciliation does not page through OIC\'s monitoring API (use '
+                                   '--in_memory for the three-way check)'),))

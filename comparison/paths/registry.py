@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from comparison.cost.curves import CurveBasis, PathCurve, Priced
+from transforms import records as rec
 from transforms.run_record.run_info import RunInfo
 
 
@@ -48,6 +49,20 @@ def no_extras(path_run: PathRun, result: dict) -> Dict[str, Any]:
     return {}
 
 
+def no_sql_views(result: dict, payload_bytes: int, prices: Mapping[str, Any]) -> None:
+    """A path without views of its own in the SQL reconciliation."""
+
+
+def all_fields(run: RunInfo) -> Tuple[str, ...]:
+    """Every field of the record contract (transforms/records.py FIELDS)."""
+    return rec.FIELDS
+
+
+def no_body(run: RunInfo) -> Tuple[str, ...]:
+    """A path that posts no request body of its own (not priced by body)."""
+    return ()
+
+
 @dataclasses.dataclass(frozen=True)
 class ComparisonPath:
     """A path as the comparison sees it.
@@ -72,6 +87,16 @@ class ComparisonPath:
     always_stated: part of the seed's comparison (OIC against a direct write): its cost curve and what it asks of
     the sender are stated in every report, whether the run took it or not.
     color: its colour in report.html.
+
+    The SQL reconciliation (comparison/sql) sizes and counts inside BigQuery, so it asks for the same rules as fields:
+    row_fields: the record fields that land in the path's table in this run (its rows are sized from them).
+    body_fields: the record fields of the request body it posts in this run, () when it posts none of its own (its
+    mean body size is then 0, as payload_bytes gives).
+    sql_requests: (requests made, how counted) from the run's metrics, when the run-record tables cannot count them
+    (they count one request per record and attempt); None: the tables' count stands.
+    sql_views: adds the views it has in the SQL reconciliation to its result, from the result, its mean body size
+    and the prices.
+    sql_skipped: (view, why) of each view the SQL reconciliation leaves out for it.
     """
     name: str
     label: str
@@ -89,6 +114,11 @@ class ComparisonPath:
     times_answers: bool = False
     always_stated: bool = False
     color: str = '#5f6368'
+    row_fields: Callable[[RunInfo], Tuple[str, ...]] = all_fields
+    body_fields: Callable[[RunInfo], Tuple[str, ...]] = no_body
+    sql_requests: Callable[[RunInfo], Optional[Tuple[Optional[int], str]]] = lambda run: None
+    sql_views: Callable[[dict, int, Mapping[str, Any]], None] = no_sql_views
+    sql_skipped: Tuple[Tuple[str, str], ...] = ()
 
 
 _REGISTRY: Dict[str, ComparisonPath] = {}
@@ -122,6 +152,11 @@ def stated(run_paths: Sequence[str]) -> List[str]:
     """The paths a report states what they ask of the sender for: the run's, then those always stated that the run
     left out (registration order)."""
     return list(run_paths) + [p.name for p in _REGISTRY.values() if p.always_stated and p.name not in run_paths]
+
+
+def timing_answers(run_paths: Sequence[str]) -> List[str]:
+    """The run's paths whose first-attempt answer times size the requests in flight (times_answers), in run order."""
+    return [name for name in run_paths if of(name).times_answers]
 
 
 def curve_paths(run_paths: Sequence[str]) -> List[ComparisonPath]:

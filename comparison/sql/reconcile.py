@@ -20,8 +20,6 @@ from google.cloud import bigquery
 
 from comparison import paths
 from comparison.measures import latency
-from comparison.paths.oic import NAME as OIC
-from comparison.cost import billing
 from comparison.cost import price_table
 from comparison.cost import sizing
 from comparison.measures import throughput
@@ -59,7 +57,8 @@ class PathScope:
     dataset: DatasetSpec
     landed: Optional[TableSpec]  # None: the landed check is skipped (see `landed_check`).
     landed_check: str = 'done'
-    payload: str = 'extended'
+    row_fields: Tuple[str, ...] = rec.FIELDS  # the fields that land in its table (its declaration's row_fields)
+    body_fields: Tuple[str, ...] = ()  # the fields of the body it posts, () none (its declaration's body_fields)
 
     @property
     def acks_derived(self) -> bool:
@@ -253,13 +252,13 @@ def _json_length(column: str) -> str:
 
 
 def sizes_sql(scope: PathScope) -> str:
-    """Average BigQuery row size (sizing.bigquery_row_bytes) and OIC request body size (sizing.payload_bytes)."""
-    row_fields = rec.SEED_FIELDS if scope.path == 'oic' and scope.payload == 'seed' else rec.FIELDS
-    payload_fields = rec.SEED_FIELDS if scope.payload == 'seed' else rec.FIELDS
+    """Average BigQuery row size (sizing.bigquery_row_bytes) of the fields that land in the path's table, and request
+    body size (sizing.payload_bytes) of the fields it posts (0 when it posts none)."""
     row = ' + '.join(_string_bytes(f) if rec.BIGQUERY_TYPES[f] == 'STRING' else 'IF(`%s` IS NULL, 0, 8)' % f
-                     for f in row_fields)
-    payload = '%d + %s' % (2 + sum(len(f) + 4 for f in payload_fields) + 2 * (len(payload_fields) - 1),
-                           ' + '.join(_json_length(f) for f in payload_fields))
+                     for f in scope.row_fields)
+    body = scope.body_fields
+    payload = '%d + %s' % (2 + sum(len(f) + 4 for f in body) + 2 * (len(body) - 1),
+                           ' + '.join(_json_length(f) for f in body)) if body else '0'
     return 'SELECT AVG(%s) AS row_bytes, AVG(%s) AS payload_bytes FROM (%s)' % (
         row, payload, _scan(scope.record_table(rrt.SENT), ', '.join('`%s`' % f for f in rec.FIELDS), True))
 
@@ -278,10 +277,12 @@ def invalid_first_sql(dataset: DatasetSpec) -> str:
 
 
 def oic_response_sql(dataset: DatasetSpec) -> str:
-    """The mean of OIC's first-attempt answer times (ms) in the run, for sizing requests in flight."""
+    """The mean of the first-attempt answer times (ms) of the paths in @timed (those whose answers size the requests
+    in flight: OIC's) in the run."""
     table = '%s.%s.%s' % (dataset.project, dataset.dataset, rrt.ACKS)
     return 'SELECT COUNT(*) AS n, AVG(latency_ms) AS mean_ms FROM (%s)' % _scan(
-        table, 'latency_ms', True, path=False, extra="path = 'oic' AND attempts = 1 AND latency_ms IS NOT NULL")
+        table, 'latency_ms', True, path=False,
+        extra='path IN UNNEST(@timed) AND attempts = 1 AND latency_ms IS NOT NULL')
 
 
 # -- Running them ----------------------------------------------------------------------------------------------
@@ -397,10 +398,8 @@ def reconcile_path_sql(queries: Queries, scope: PathScope, window: Window, price
     result['http_requests_per_row'] = throughput.requests_per_row(result['http_requests'], sent)
     sizes = queries.one(sizes_sql(scope), params)
     row_bytes = round(sizes['row_bytes']) if sizes.get('row_bytes') is not None else 0
-    payload = round(sizes['payload_bytes']) if scope.path == OIC and sizes.get('payload_bytes') is not None else 0
-    if scope.path == OIC:  # The run-record tables hold no request ids yet: one request per record, mean size.
-        result['oic_billing'] = billing.per_record_billing(result['acked'] + dead, result['http_requests'] or 0,
-                                                           payload, prices)
+    payload = round(sizes['payload_bytes']) if scope.body_fields and sizes.get('payload_bytes') is not None else 0
+    paths.of(scope.path).sql_views(result, payload, prices)  # its own views (OIC's billing)
     # Priced at the stated rate (never the run's burst): see comparison.cost.stated_rate.at_rate_for.
     result['cost'] = paths.of(scope.path).cost(paths.CostInputs(
         at_rate=at_rate[0], at_rate_source=at_rate[1], row_bytes=row_bytes, payload_bytes=payload, prices=prices,
@@ -419,9 +418,13 @@ def invalid_records(queries: Queries, dataset: DatasetSpec, run_id: str, window:
     return count, first
 
 
-def oic_response_time(queries: Queries, dataset: DatasetSpec, run_id: str, window: Window) -> Tuple[float, str]:
-    """(seconds, where from) of OIC's answer time, as comparison.report.oic_response_time computes it in memory."""
-    found = queries.one(oic_response_sql(dataset), _params(run_id, window))
+def oic_response_time(queries: Queries, dataset: DatasetSpec, run_id: str, window: Window,
+                      timed: Sequence[str]) -> Tuple[float, str]:
+    """(seconds, where from) of OIC's answer time from the answers of the paths `timed` (the run's whose answers
+    size the requests in flight: paths.timing_answers), as comparison.report.oic_response_time computes it in
+    memory."""
+    found = queries.one(oic_response_sql(dataset), _params(run_id, window) + [
+        bigquery.ArrayQueryParameter('timed', 'STRING', list(timed))])
     if found.get('n'):
         return round(float(found['mean_ms']) / 1000.0, 4), 'measured: mean of %d first-attempt answers in this run' \
             % int(found['n'])

@@ -7,8 +7,6 @@ import re
 from typing import Any, Callable, List, Optional
 
 from comparison import paths
-from comparison.paths.direct import NAME as DIRECT
-from comparison.paths.oic import NAME as OIC
 from comparison.sql import bq_read
 from comparison.cost import stated_rate
 from comparison.cost import price_table
@@ -79,8 +77,9 @@ def _scope(run: RunInfo, path: str, dataset) -> sql.PathScope:
         check = 'skipped: the seed payload carries no record_id to find rows by'
     else:
         landed = parse_table_spec(table_text)
+    declared = paths.of(path)
     return sql.PathScope(run_id=run.run_id, path=path, dataset=dataset, landed=landed, landed_check=check,
-                         payload=run.oic_payload)
+                         row_fields=tuple(declared.row_fields(run)), body_fields=tuple(declared.body_fields(run)))
 
 
 def layout_warnings(client: Any, run: RunInfo, dataset: DatasetSpec) -> List[str]:
@@ -97,16 +96,15 @@ def layout_warnings(client: Any, run: RunInfo, dataset: DatasetSpec) -> List[str
 
 
 def requests_from_metrics(path: str, run: RunInfo, result: dict) -> dict:
-    """The HTTP request figures the run-record tables cannot give, from the runner's metrics: the direct path's
-    insertAll calls (as in memory), and a batched OIC run's POSTs (the tables hold no batch_id: their attempts
-    would count a batch once per record). {} when the tables' own count stands (OIC one record per request)."""
-    if path == DIRECT:
-        made, counted = throughput.insert_all_calls(run.metrics)
-    elif path == OIC and run.oic_batch_kb:
-        made, counted = throughput.oic_requests_from_metrics(run.metrics)
-    else:
+    """The HTTP request figures the run-record tables cannot give, from the runner's metrics as the path's
+    declaration counts them (sql_requests: the direct path's insertAll calls, as in memory; a batched OIC run's POSTs,
+    whose records' attempts in the tables would count a batch once per record). {} when the tables' own count
+    stands (OIC one record per request)."""
+    counted = paths.of(path).sql_requests(run)
+    if counted is None:
         return {}
-    return {'http_requests': made, 'http_requests_counted': counted,
+    made, how = counted
+    return {'http_requests': made, 'http_requests_counted': how,
             'http_requests_per_row': throughput.requests_per_row(made, result.get('sent'))}
 
 
@@ -124,7 +122,8 @@ def build_report_sql(run: RunInfo, window: sql.Window, client_factory: Callable 
     for warning in warnings:
         logging.getLogger(__name__).warning(warning)
     invalid, invalid_first = sql.invalid_records(queries, dataset, run.run_id, window)
-    response_s, response_source = sql.oic_response_time(queries, dataset, run.run_id, window)
+    response_s, response_source = sql.oic_response_time(queries, dataset, run.run_id, window,
+                                                        paths.timing_answers(run.paths))
     report = {
         'run_id': run.run_id, 'started_at': run.started_at, 'finished_at': run.finished_at,
         'state': run.state, 'runner': run.runner,
@@ -145,9 +144,8 @@ def build_report_sql(run: RunInfo, window: sql.Window, client_factory: Callable 
         result['wall_s'] = run.wall_s
         if 'sent' in result:
             result.update(requests_from_metrics(path, run, result))
-        if path == OIC:
-            result['oic_monitoring'] = {'check': 'skipped: the SQL reconciliation does not page through OIC\'s '
-                                                 'monitoring API (use --in_memory for the three-way check)'}
+        for view, why in paths.of(path).sql_skipped:  # e.g. OIC's monitoring view: in memory only
+            result[view] = {'check': why}
         report['paths'][path] = result
     report['queries'] = sql.query_cost(queries, prices, bool(run.emulator_host))
     return report

@@ -108,6 +108,6 @@ def resolve(options: PipelineOptions, environ: Optional[Mapping[str, str]] = Non
     bigquery = resolve_bigquery(flags, checked.bigquery, paths, streaming, gcp.temp_location)
     launch = resolve_launch(flags, checked.drain_timeout)
     if beam.on_dataflow:
-        check_dataflow(options, paths, flags.oic_url, flags.input, flags.out, bigquery.emulator_host)
+        check_dataflow(options, oic, flags.input, flags.out, bigquery.emulator_host)
     return RunConfig(run_id=str(uuid.uuid4()), runner=runner, paths=paths, out=flags.out, workers=workers,
                      source=source, bigquery=bigquery, oic=oic, at_rate=checked.at_rate, launch=launch)

@@ -3,12 +3,13 @@
 import os
 import re
 import urllib.parse
-from typing import Optional, Sequence
+from typing import Optional
 
 from apache_beam.options.pipeline_options import (
     DebugOptions, DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions, WorkerOptions)
 
 from pipeline.config.bigquery import GCS_PATTERN
+from pipeline.config.oic import OICConfig
 from pipeline.rules.errors import UsageError
 from pipeline.rules.run import is_dataflow
 from transforms.oic.urls import is_loopback
@@ -39,9 +40,11 @@ def sdk_process_per_vcpu(options: PipelineOptions, runner: str) -> bool:
     return 'no_use_multiple_sdk_containers' not in (options.view_as(DebugOptions).experiments or [])
 
 
-def check_dataflow(options: PipelineOptions, paths: Sequence[str], oic_url: Optional[str],
-                   input_path: Optional[str], out: str, emulator: Optional[str]) -> None:
-    """Raises UsageError for anything that would make a Dataflow submission fail or leak (checked offline)."""
+def check_dataflow(options: PipelineOptions, oic: Optional[OICConfig], input_path: Optional[str], out: str,
+                   emulator: Optional[str]) -> None:
+    """Raises UsageError for anything that would make a Dataflow submission fail or leak (checked offline); `oic`:
+    the OIC path's settings when it runs (its trigger must be reachable from the workers, its budget sized for them),
+    else None."""
     gcp = options.view_as(GoogleCloudOptions)
     setup = options.view_as(SetupOptions)
     worker = options.view_as(WorkerOptions)
@@ -65,8 +68,8 @@ def check_dataflow(options: PipelineOptions, paths: Sequence[str], oic_url: Opti
         raise UsageError('Dataflow workers need this project: pass --setup_file ./setup.py')
     if setup.setup_file and not os.path.isfile(setup.setup_file):
         raise UsageError('--setup_file: no such file: %s' % setup.setup_file)
-    if 'oic' in paths:
-        host = urllib.parse.urlsplit(oic_url or '').hostname or ''
+    if oic is not None:
+        host = urllib.parse.urlsplit(oic.url or '').hostname or ''
         if is_loopback(host):
             raise UsageError('--oic_url points at this machine (%s); Dataflow workers cannot reach it' % host)
         if not worker.max_num_workers or worker.max_num_workers < 1:

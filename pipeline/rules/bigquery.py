@@ -6,7 +6,7 @@ import re
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from pipeline.flags import FlagValues
-from pipeline.path_specs import SPECS, STORAGE_WRITE
+from pipeline.path_specs import GRPC, SPECS, STORAGE_WRITE, spec_of
 from pipeline.rules.errors import UsageError
 from transforms.tables import DatasetSpec, TableSpec, parse_dataset_spec, parse_table_spec
 
@@ -22,7 +22,7 @@ class BigQueryChecks:
     dead_letter_table: Optional[TableSpec]
     run_record_dataset: Optional[DatasetSpec]
     emulator_host: Optional[str]
-    emulator_grpc_host: Optional[str]  # HOST:PORT of the emulator's Storage Write API, when storage_write runs
+    emulator_grpc_host: Optional[str]  # HOST:PORT of the emulator's Storage Write API, when a run path writes through it
 
 
 def table(flag: str, text: str, project: Optional[str]) -> TableSpec:
@@ -54,13 +54,20 @@ def path_tables(flags: FlagValues, paths: Sequence[str],
     return tables, lender
 
 
+def grpc_paths(paths: Sequence[str]) -> Tuple[str, ...]:
+    """The paths of `paths` whose declaration writes their table through the Storage Write API (gRPC)."""
+    return tuple(name for name in paths if spec_of(name).writes_through == GRPC)
+
+
 def check_emulator(flags: FlagValues, paths: Sequence[str]) -> None:
-    """The emulator's REST address (with scheme) and, for the storage_write path, its gRPC address: both or neither."""
+    """The emulator's REST address (with scheme) and, for a path written through the Storage Write API (the
+    storage_write path), its gRPC address: both or neither."""
     emulator, grpc_host = flags.bigquery_emulator_host, flags.bigquery_emulator_grpc_host
     if emulator and not EMULATOR_PATTERN.match(emulator):
         raise UsageError('BIGQUERY_EMULATOR_HOST/--bigquery_emulator_host must be like http://127.0.0.1:9050 '
                          '(scheme included, no path); got %r' % emulator)
-    if STORAGE_WRITE not in paths:
+    through_grpc = grpc_paths(paths)
+    if not through_grpc:
         return
     if grpc_host and not GRPC_HOST_PATTERN.match(grpc_host):
         raise UsageError('BIGQUERY_EMULATOR_GRPC_HOST/--bigquery_emulator_grpc_host must be HOST:PORT, e.g. '
@@ -69,8 +76,9 @@ def check_emulator(flags: FlagValues, paths: Sequence[str]) -> None:
         raise UsageError('--bigquery_emulator_grpc_host (BIGQUERY_EMULATOR_GRPC_HOST) is set but the emulator\'s REST '
                          'address is not: unset it to write to real BigQuery, or set --bigquery_emulator_host too')
     if emulator and not grpc_host:
-        raise UsageError('the storage_write path on the emulator needs its gRPC address: '
-                         '--bigquery_emulator_grpc_host HOST:PORT (the local stack sets BIGQUERY_EMULATOR_GRPC_HOST)')
+        raise UsageError('the %s path on the emulator needs its gRPC address: '
+                         '--bigquery_emulator_grpc_host HOST:PORT (the local stack sets BIGQUERY_EMULATOR_GRPC_HOST)'
+                         % through_grpc[0])
 
 
 def check_bigquery(flags: FlagValues, paths: Sequence[str], project: Optional[str]) -> BigQueryChecks:
@@ -94,4 +102,4 @@ def check_bigquery(flags: FlagValues, paths: Sequence[str], project: Optional[st
         except ValueError as err:
             raise UsageError('--run_record_dataset: %s' % err) from None
     return BigQueryChecks(tables, dead_letter_table, run_record_dataset, flags.bigquery_emulator_host,
-                          flags.bigquery_emulator_grpc_host if STORAGE_WRITE in paths else None)
+                          flags.bigquery_emulator_grpc_host if grpc_paths(paths) else None)

@@ -4,7 +4,7 @@ and the standard Beam options the other rules read (BeamChoices)."""
 import dataclasses
 from typing import Optional, Tuple
 
-from pipeline.path_specs import PATHS, STORAGE_WRITE
+from pipeline.path_specs import PATHS
 from pipeline.rules.errors import UsageError
 from transforms.run_record import run_info
 

@@ -12,7 +12,8 @@ import pytest
 import trustme
 
 from launcher import preflight
-from launcher.run import main, parse, run_preflight
+from launcher.run import main, parse, run_preflight, uses_rest_emulator
+from pipeline import path_specs
 from launcher.preflight import Endpoint, Unreachable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -196,6 +197,40 @@ def test_the_bigquery_emulator_is_checked_when_the_run_uses_it(capsys):
         assert run_preflight(options, config) == 0
     finally:
         oic.close()
+
+
+def test_the_run_record_streamed_to_bigquery_needs_the_emulator_even_when_nothing_is_read_back(capsys):
+    # An oic-only run without the landed check still writes its run record to the emulator's REST address.
+    oic = Listener()
+    try:
+        options, config = parse(_argv(oic.port, closed_port(), '--paths', 'oic', '--no_landed_check',
+                                      '--run_record_dataset', 'p:runs'), ENV)
+        assert run_preflight(options, config) == 2
+        assert capsys.readouterr().err.startswith('error: cannot reach the BigQuery emulator at 127.0.0.1:')
+    finally:
+        oic.close()
+
+
+@pytest.mark.parametrize('spec', path_specs.SPECS, ids=lambda spec: spec.name)
+def test_a_path_alone_calls_the_emulators_rest_address_when_its_declaration_writes_through_it(spec):
+    # Nothing read back, no dead-letter table, no run-record dataset: only the path's own writes call BigQuery.
+    argv = _argv(closed_port(), closed_port(), '--paths', spec.name, '--no_landed_check',
+                 '--bigquery_emulator_grpc_host', '127.0.0.1:%d' % closed_port(), '--' + spec.table_flag,
+                 'p:warehouse.t_' + spec.name)
+    _, config = parse(argv, ENV)
+    assert uses_rest_emulator(config) == (spec.writes_through == path_specs.REST)
+
+
+def test_a_path_written_through_the_storage_write_api_needs_the_emulators_grpc_address_and_only_that(capsys):
+    # Refused at once (a TCP connection), not after the client's retries of its schema read (about ten minutes).
+    grpc_port = closed_port()
+    argv = _argv(closed_port(), closed_port(), '--paths', path_specs.STORAGE_WRITE, '--no_landed_check',
+                 '--bigquery_emulator_grpc_host', '127.0.0.1:%d' % grpc_port, '--bq_project', 'p')
+    options, config = parse(argv, ENV)
+    assert run_preflight(options, config) == 2
+    err = capsys.readouterr().err
+    assert err == 'error: cannot reach the BigQuery emulator\'s gRPC address at 127.0.0.1:%d: connection refused\n' \
+        % grpc_port
 
 
 def test_skip_preflight(capsys):

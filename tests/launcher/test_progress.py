@@ -3,6 +3,7 @@
 import io
 
 from launcher.progress import LineCounter, Progress, format_progress
+from pipeline import path_specs
 from transforms.run_record.files import clear_previous
 
 
@@ -36,7 +37,8 @@ def test_progress_prints_a_final_line(tmp_path):
 def test_clear_previous_removes_only_the_run_record(tmp_path):
     for name in ('run.json', 'report.json', 'invalid-x.jsonl', 'notes.txt'):
         (tmp_path / name).write_text('x')
-    (tmp_path / 'oic').mkdir()
-    (tmp_path / 'oic' / 'acks-1.jsonl').write_text('x')
-    clear_previous(str(tmp_path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['notes.txt']
+    for path in path_specs.PATHS + ('elsewhere',):
+        (tmp_path / path).mkdir()
+        (tmp_path / path / 'acks-1.jsonl').write_text('x')
+    clear_previous(str(tmp_path), path_specs.PATHS)  # every declared path's directory, nothing else
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['elsewhere', 'notes.txt']

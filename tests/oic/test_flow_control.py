@@ -6,7 +6,7 @@ import time
 
 from transforms.oic.caller import Attempt
 from transforms.oic.concurrency_limit import FixedLimit
-from transforms.oic.flow_control import FlowControl
+from transforms.oic.flow_control import FlowControl, between_rounds
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.throttle import Gate
 
@@ -60,3 +60,13 @@ def test_within_cuts_the_deadline_and_never_raises_it():
     assert flow.within(None) is flow
     assert flow.within(4.0).retry.deadline_s == 4.0 and flow.within(40.0).retry.deadline_s == QUICK.deadline_s
     assert flow.within(4.0).retry.max_attempts == QUICK.max_attempts and flow.within(4.0).gate is flow.gate
+
+
+def test_a_batchs_rounds_wait_and_stop_under_the_same_retry_policy():
+    policy = RetryPolicy(max_attempts=3, deadline_s=10.0, initial_backoff_s=1.0, max_backoff_s=1.0)
+    waits, stop = [], threading.Event()
+    assert between_rounds(policy, 1, 0.0, stop, waits.append) is None and len(waits) == 1 and 0 <= waits[0] <= 1
+    assert between_rounds(policy, 3, 0.0, stop, waits.append) == 'attempts_exhausted'  # rounds count as attempts
+    assert between_rounds(policy, 1, 10.0, stop, waits.append) == 'deadline_exceeded'  # the deadline covers them all
+    stop.set()
+    assert between_rounds(policy, 1, 0.0, stop, waits.append) == 'stopped' and len(waits) == 1

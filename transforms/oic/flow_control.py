@@ -1,7 +1,8 @@
 """The OIC caller's flow control in one part: per attempt the overload throttle, the rate cap and a slot of the
 concurrency limit (throttle.Gate), between attempts the retry policy (retry.RetryPolicy). The caller hands it a
 function that sends one request and gets back the last answer, as Beam's RequestResponseIO hands its Caller to a
-Repeater behind a throttler."""
+Repeater behind a throttler. The batched path's rounds (the rows a batch trigger refused with a retryable reason,
+sent again together: transforms/oic/batch/send.py) wait and stop under the same policy here (between_rounds)."""
 
 import dataclasses
 import threading
@@ -97,3 +98,21 @@ class FlowControl:
         retrying = self.retry.retrying(stop_event, spent=charged,
                                        backoff_step=charged if isinstance(gate.limiter, cl.AdaptiveLimit) else None)
         return retrying(attempt)
+
+
+def between_rounds(retry: RetryPolicy, round_: int, elapsed_s: float, stop_event: threading.Event,
+                   sleep: Callable[[float], Any]) -> Optional[str]:
+    """Between a batch's rounds under the retry policy `retry` (each round is one request of the rows still pending,
+    itself retried by FlowControl.run): sleeps the policy's backoff before round `round_ + 1` and returns None, or
+    returns why there is no such round: 'attempts_exhausted' (rounds count as attempts), 'deadline_exceeded' (the
+    backoff would end past the policy's deadline, which covers every round: `elapsed_s` since the first), 'stopped'
+    (`stop_event` set before or during the wait)."""
+    wait = retry.backoff(round_)
+    if round_ >= retry.max_attempts:
+        return 'attempts_exhausted'
+    if elapsed_s + wait >= retry.deadline_s:
+        return 'deadline_exceeded'
+    if stop_event.is_set():
+        return 'stopped'
+    sleep(wait)
+    return 'stopped' if stop_event.is_set() else None

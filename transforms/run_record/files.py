@@ -8,7 +8,7 @@ import glob
 import json
 import os
 import shutil
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -56,9 +56,9 @@ REPORT_HTML = 'report.html'
 LIVE_DIR = 'live'
 # Created by the launcher on the first Ctrl-C or SIGTERM of a local run: the sources stop (transforms/source/stop_signal.py).
 STOP_FILE = 'stop'
-# What a run writes under --out; only these are removed when a new run starts there.
-RECORD_ENTRIES = (RUN_FILE, 'oic', 'direct', 'storage_write', PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML,
-                  LIVE_DIR, STOP_FILE)
+# What a run writes under --out besides each path's directory (OUT/<path>/, named by the paths' declarations:
+# clear_previous is handed them); only these are removed when a new run starts there.
+RECORD_ENTRIES = (RUN_FILE, PROBE_SIGHTINGS, PROBE_SUMMARY, REPORT_JSON, REPORT_HTML, LIVE_DIR, STOP_FILE)
 RECORD_GLOBS = (INVALID + '-*.jsonl',)
 
 
@@ -108,10 +108,11 @@ def read_records(out_dir: str, kind: str) -> List[dict]:
     return found
 
 
-def clear_previous(out_dir: str) -> None:
-    """Removes the previous run's record from `out_dir` (and nothing else); creates the directory."""
+def clear_previous(out_dir: str, paths: Sequence[str]) -> None:
+    """Removes the previous run's record from `out_dir` (and nothing else): RECORD_ENTRIES, RECORD_GLOBS and the
+    directory of each path in `paths` (every declared path: pipeline/path_specs.py's PATHS); creates the directory."""
     os.makedirs(out_dir, exist_ok=True)
-    for name in RECORD_ENTRIES:
+    for name in RECORD_ENTRIES + tuple(paths):
         path = os.path.join(out_dir, name)
         if os.path.isdir(path):
             shutil.rmtree(path)

@@ -6,7 +6,8 @@ The wire contract (docs/oic-batching.md): POST `{"count": n, "records": [payload
 insertAll result as the integration passes it back, `{"insertErrors": [{"index": i, "errors": [{"reason": "...",
 "message": "..."}]}]}`, absent or empty = every row inserted (transforms/oic/batch/answer.py reads it). A whole
 request that fails (429, 5xx, timeout, no connection) is retried by the caller under the retry policy and the
-concurrency limit, like one record's request; the batch's rounds together stay within the policy's deadline.
+concurrency limit, like one record's request; the batch's rounds wait and stop under the same policy
+(transforms/oic/flow_control.py's between_rounds) and together stay within its deadline.
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tupl
 from transforms import records as rec
 from transforms.oic.caller import Outcome
 from transforms.oic.post import ack
+from transforms.oic.flow_control import between_rounds
 from transforms.oic.retry import RetryPolicy
 from transforms.oic.batch.answer import BatchAnswer, excerpt, read_answer
 from transforms.oic.batch.body import batch_body, body_size, payload_size
@@ -121,7 +123,7 @@ def send_batch(call_body: BodyCaller, records: Sequence[dict], shape: str, polic
                 settle(record, spent, 'dead', refusal.reason, refusal.message)
         if not again:
             break
-        given_up = _wait_or_give_up(policy, round_, clock() - started, stop_event, sleep)
+        given_up = between_rounds(policy, round_, clock() - started, stop_event, sleep)
         if given_up is not None:
             for record, spent, why in again:
                 if answer.readable:
@@ -133,21 +135,6 @@ def send_batch(call_body: BodyCaller, records: Sequence[dict], shape: str, polic
         pending = [r for r, _, _ in again]
         attempts = [a for _, a, _ in again]
     return result
-
-
-def _wait_or_give_up(policy: RetryPolicy, round_: int, elapsed_s: float, stop_event: threading.Event,
-                     sleep: Callable[[float], Any]) -> Optional[str]:
-    """Sleeps the backoff before round `round_ + 1` and returns None, or returns why there is no such round:
-    'attempts_exhausted' (rounds), 'deadline_exceeded' (the backoff would end past the batch's deadline), 'stopped'."""
-    wait = policy.backoff(round_)
-    if round_ >= policy.max_attempts:
-        return 'attempts_exhausted'
-    if elapsed_s + wait >= policy.deadline_s:
-        return 'deadline_exceeded'
-    if stop_event.is_set():
-        return 'stopped'
-    sleep(wait)
-    return 'stopped' if stop_event.is_set() else None
 
 
 def ack_of(item: Settled) -> dict:
