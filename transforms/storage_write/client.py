@@ -3,7 +3,7 @@ answers as plain values, and the real one over google-cloud-bigquery-storage's B
 
 import dataclasses
 import enum
-from typing import Callable, Dict, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Protocol, Sequence, Tuple
 
 from google.protobuf import descriptor_pb2
 
@@ -100,10 +100,20 @@ class GrpcAppendClient:
         self._types = bigquery_storage_v1.types
         self._timeout_s = timeout_s
 
+    def _bounded_retry(self) -> Any:
+        """GAPIC's retry of GetWriteStream and FinalizeWriteStream (the same errors and backoff), but giving up
+        after timeout_s in all instead of 600 s: an unreachable endpoint is an error within a minute."""
+        from google.api_core import exceptions, retry
+        return retry.Retry(initial=0.1, maximum=60.0, multiplier=1.3, timeout=self._timeout_s,
+                           predicate=retry.if_exception_type(exceptions.DeadlineExceeded,
+                                                             exceptions.ResourceExhausted,
+                                                             exceptions.ServiceUnavailable))
+
     def table_schema(self, table: str) -> Tuple[Column, ...]:
         types = self._types
         stream = self._client.get_write_stream(request=types.GetWriteStreamRequest(
-            name=table_path(table) + '/streams/_default', view=types.WriteStreamView.FULL), timeout=self._timeout_s)
+            name=table_path(table) + '/streams/_default', view=types.WriteStreamView.FULL),
+            retry=self._bounded_retry(), timeout=self._timeout_s)
         return columns_of([{'name': f.name, 'type': types.TableFieldSchema.Type(f.type_).name,
                             'mode': types.TableFieldSchema.Mode(f.mode).name}
                            for f in stream.table_schema.fields])
@@ -145,7 +155,8 @@ class GrpcAppendClient:
         return answer_from_status(0, '', row_errors)
 
     def finalize(self, stream: str) -> int:
-        return int(self._client.finalize_write_stream(name=stream, timeout=self._timeout_s).row_count)
+        return int(self._client.finalize_write_stream(name=stream, retry=self._bounded_retry(),
+                                                      timeout=self._timeout_s).row_count)
 
     def close(self) -> None:
         if self._channel is not None:
