@@ -84,7 +84,7 @@ class GrpcAppendClient:
     """The real client: one BigQueryWriteClient (one gRPC channel) per DoFn instance; one AppendRows call per
     append, so a cut connection costs exactly that append's answer and nothing is left half-sent on a stream."""
 
-    def __init__(self, emulator_host: Optional[str] = None, timeout_s: float = 60.0):
+    def __init__(self, emulator_host: Optional[str] = None, timeout_s: float = 60.0, give_up_s: float = 60.0):
         from google.cloud import bigquery_storage_v1
         if emulator_host:  # plaintext to a local emulator; client_options alone would open TLS
             import grpc
@@ -98,13 +98,13 @@ class GrpcAppendClient:
             self._channel = None
             self._client = bigquery_storage_v1.BigQueryWriteClient()
         self._types = bigquery_storage_v1.types
-        self._timeout_s = timeout_s
+        self._timeout_s, self._give_up_s = timeout_s, give_up_s
 
     def _bounded_retry(self) -> Any:
         """GAPIC's retry of GetWriteStream and FinalizeWriteStream (the same errors and backoff), but giving up
-        after timeout_s in all instead of 600 s: an unreachable endpoint is an error within a minute."""
+        after give_up_s in all instead of 600 s: an unreachable endpoint is an error within a minute."""
         from google.api_core import exceptions, retry
-        return retry.Retry(initial=0.1, maximum=60.0, multiplier=1.3, timeout=self._timeout_s,
+        return retry.Retry(initial=0.1, maximum=60.0, multiplier=1.3, timeout=self._give_up_s,
                            predicate=retry.if_exception_type(exceptions.DeadlineExceeded,
                                                              exceptions.ResourceExhausted,
                                                              exceptions.ServiceUnavailable))
@@ -168,9 +168,11 @@ class GrpcAppendClient:
 @dataclasses.dataclass(frozen=True)
 class GrpcClientFactory:
     """The picklable factory the writer calls in DoFn.setup(): the emulator at `emulator_host` (host:port, e.g.
-    from env BIGQUERY_EMULATOR_GRPC_HOST) or, when it is empty, BigQuery with application default credentials."""
+    from env BIGQUERY_EMULATOR_GRPC_HOST) or, when it is empty, BigQuery with application default credentials.
+    `timeout_s`: each call's deadline; `give_up_s`: how long the schema read and a finalize retry in all."""
     emulator_host: Optional[str] = None
     timeout_s: float = 60.0
+    give_up_s: float = 60.0
 
     def __call__(self) -> AppendClient:
-        return GrpcAppendClient(self.emulator_host, self.timeout_s)
+        return GrpcAppendClient(self.emulator_host, self.timeout_s, self.give_up_s)
