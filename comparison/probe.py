@@ -1,6 +1,7 @@
 """The time-to-queryable probe: polls the run's tables (one query each poll) during a run and records when each of
 its rows is first seen."""
 
+import collections
 import datetime
 import json
 import os
@@ -210,10 +211,7 @@ class Probe:
         are every row of the run (everything) or every row of the slices whose count changed."""
         if everything:
             mark.at, mark.below, mark.slices = self._since, 0, {}
-        fresh: Dict[int, int] = {}
-        for row in rows:
-            fresh[slice_of(row['event_time'])] = fresh.get(slice_of(row['event_time']), 0) + 1
-        mark.slices.update(fresh)
+        mark.slices.update(collections.Counter(slice_of(row['event_time']) for row in rows))
         at = max(_slice_start(slice_of(started - datetime.timedelta(seconds=self._lag_s))), self._since, mark.at)
         for number in [n for n in mark.slices if _slice_start(n + 1) <= at]:
             mark.below += mark.slices.pop(number)

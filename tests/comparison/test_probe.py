@@ -7,6 +7,7 @@ import datetime
 import json
 import re
 
+import pytest
 from google.cloud import bigquery
 
 from transforms.run_record.run_info import RunInfo
@@ -74,13 +75,26 @@ def make_probe(tmp_path, tables=None):
     return probe
 
 
+@pytest.fixture
+def now(monkeypatch):
+    """The polls' start and end: a clock the test moves (now[0] = at(seconds))."""
+    moment = [at(0)]
+    monkeypatch.setattr(probe_mod.rec, 'utc_now', lambda: moment[0])
+    return moment
+
+
+def summary_at_exit(probe, tmp_path):
+    """What the probe writes to probe.json when it stops."""
+    probe._file.close()
+    probe._write_summary()
+    return json.loads((tmp_path / 'probe.json').read_text())
+
+
 def sightings(tmp_path):
     return [json.loads(line)['record_id'] for line in (tmp_path / 'probe.jsonl').read_text().splitlines()]
 
 
-def test_polls_read_from_the_watermark_and_a_late_row_is_still_seen_at_once(tmp_path, monkeypatch):
-    now = [at(0)]
-    monkeypatch.setattr(probe_mod.rec, 'utc_now', lambda: now[0])  # the polls' start and end: a clock we move
+def test_polls_read_from_the_watermark_and_a_late_row_is_still_seen_at_once(tmp_path, now):
     table = FakeTable()
     probe, client = make_probe(tmp_path), FakeBigQuery(**{'p.d.t': table})
     table.rows = [('old', at(-5))] + [('r%d' % i, at(i * 0.1)) for i in range(10)]  # 'old': before the run
@@ -109,15 +123,11 @@ def test_polls_read_from_the_watermark_and_a_late_row_is_still_seen_at_once(tmp_
     probe._poll_all(client)
     assert table.queries[-1][0] == 'incremental'
     assert len(sightings(tmp_path)) == len(set(sightings(tmp_path))) == 10 + 38 + 1
-    probe._file.close()
-    probe._write_summary()
-    summary = json.loads((tmp_path / 'probe.json').read_text())
+    summary = summary_at_exit(probe, tmp_path)
     assert (summary['polls'], summary['full_reads'], summary['errors']) == (41, 2, 0)
 
 
-def test_the_lag_grows_with_the_slowest_landing(tmp_path, monkeypatch):
-    now = [at(0)]
-    monkeypatch.setattr(probe_mod.rec, 'utc_now', lambda: now[0])  # the polls' start and end: a clock we move
+def test_the_lag_grows_with_the_slowest_landing(tmp_path, now):
     table = FakeTable()
     probe, client = make_probe(tmp_path), FakeBigQuery(**{'p.d.t': table})
     table.rows = [('slow', at(1))]
@@ -140,9 +150,7 @@ def test_the_lag_grows_with_the_slowest_landing(tmp_path, monkeypatch):
     assert [kind for kind, _ in table.queries] == ['full'] + ['incremental'] * 4
 
 
-def test_every_table_is_polled_in_one_query_and_only_a_table_with_a_late_row_is_read_whole(tmp_path, monkeypatch):
-    now = [at(0)]
-    monkeypatch.setattr(probe_mod.rec, 'utc_now', lambda: now[0])
+def test_every_table_is_polled_in_one_query_and_only_a_table_with_a_late_row_is_read_whole(tmp_path, now):
     oic, direct = FakeTable(), FakeTable()
     client = FakeBigQuery(**{'p.d.oic': oic, 'p.d.direct': direct})
     probe = make_probe(tmp_path, {'oic': 'p:d.oic', 'direct': 'p:d.direct'})
@@ -159,15 +167,11 @@ def test_every_table_is_polled_in_one_query_and_only_a_table_with_a_late_row_is_
     probe._poll_all(client)
     assert client.jobs == 22 and sightings(tmp_path)[-1] == 'late'
     assert oic.queries[-1][0] == 'incremental' and [kind for kind, _ in direct.queries[-2:]] == ['incremental', 'full']
-    probe._file.close()
-    probe._write_summary()
-    summary = json.loads((tmp_path / 'probe.json').read_text())
+    summary = summary_at_exit(probe, tmp_path)
     assert (summary['polls'], summary['full_reads'], summary['errors']) == (42, 3, 0)
 
 
-def test_a_steady_stream_is_read_about_once_a_row_not_once_a_poll_for_the_whole_lag(tmp_path, monkeypatch):
-    now = [at(0)]
-    monkeypatch.setattr(probe_mod.rec, 'utc_now', lambda: now[0])
+def test_a_steady_stream_is_read_about_once_a_row_not_once_a_poll_for_the_whole_lag(tmp_path, now):
     table = FakeTable()
     probe, client = make_probe(tmp_path), FakeBigQuery(**{'p.d.t': table})
     landed = 0

@@ -80,6 +80,15 @@ def answer_from_status(code: int, message: str, row_errors: Dict[int, str]) -> A
     raise StorageWriteError('the Storage Write API refused an append (status %d): %s' % (code, message))
 
 
+def _bounded_retry(give_up_s: float) -> Any:
+    """GAPIC's retry of GetWriteStream and FinalizeWriteStream (the same errors and backoff), but giving up after
+    `give_up_s` in all instead of 600 s: an unreachable endpoint is an error within a minute."""
+    from google.api_core import exceptions, retry
+    return retry.Retry(initial=0.1, maximum=60.0, multiplier=1.3, timeout=give_up_s,
+                       predicate=retry.if_exception_type(exceptions.DeadlineExceeded, exceptions.ResourceExhausted,
+                                                         exceptions.ServiceUnavailable))
+
+
 class GrpcAppendClient:
     """The real client: one BigQueryWriteClient (one gRPC channel) per DoFn instance; one AppendRows call per
     append, so a cut connection costs exactly that append's answer and nothing is left half-sent on a stream."""
@@ -98,22 +107,14 @@ class GrpcAppendClient:
             self._channel = None
             self._client = bigquery_storage_v1.BigQueryWriteClient()
         self._types = bigquery_storage_v1.types
-        self._timeout_s, self._give_up_s = timeout_s, give_up_s
-
-    def _bounded_retry(self) -> Any:
-        """GAPIC's retry of GetWriteStream and FinalizeWriteStream (the same errors and backoff), but giving up
-        after give_up_s in all instead of 600 s: an unreachable endpoint is an error within a minute."""
-        from google.api_core import exceptions, retry
-        return retry.Retry(initial=0.1, maximum=60.0, multiplier=1.3, timeout=self._give_up_s,
-                           predicate=retry.if_exception_type(exceptions.DeadlineExceeded,
-                                                             exceptions.ResourceExhausted,
-                                                             exceptions.ServiceUnavailable))
+        self._timeout_s = timeout_s
+        self._bounded_retry = _bounded_retry(give_up_s)
 
     def table_schema(self, table: str) -> Tuple[Column, ...]:
         types = self._types
         stream = self._client.get_write_stream(request=types.GetWriteStreamRequest(
             name=table_path(table) + '/streams/_default', view=types.WriteStreamView.FULL),
-            retry=self._bounded_retry(), timeout=self._timeout_s)
+            retry=self._bounded_retry, timeout=self._timeout_s)
         return columns_of([{'name': f.name, 'type': types.TableFieldSchema.Type(f.type_).name,
                             'mode': types.TableFieldSchema.Mode(f.mode).name}
                            for f in stream.table_schema.fields])
@@ -155,7 +156,7 @@ class GrpcAppendClient:
         return answer_from_status(0, '', row_errors)
 
     def finalize(self, stream: str) -> int:
-        return int(self._client.finalize_write_stream(name=stream, retry=self._bounded_retry(),
+        return int(self._client.finalize_write_stream(name=stream, retry=self._bounded_retry,
                                                       timeout=self._timeout_s).row_count)
 
     def close(self) -> None:
