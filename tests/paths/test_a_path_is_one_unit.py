@@ -18,10 +18,11 @@ from comparison.render import html_page, terminal
 from comparison.report import build_report
 from comparison.sql import reconcile as sql
 from comparison.sql import report as sql_report
-from transforms import records as rec
 from transforms.run_record import files as run_record
 from transforms.run_record.run_info import RunInfo
 from transforms.tables import DatasetSpec
+
+from recorded_run import recorded_run, write_lines  # tests/paths/recorded_run.py
 
 USD_PER_MILLION_ROWS = 3.0
 
@@ -67,21 +68,8 @@ def courier():
     paths.unregister(COURIER.name)
 
 
-def write_lines(out, kind, items):
-    target = out / (kind + '-0.jsonl')  # run_record.record_file_pattern
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(''.join(json.dumps(item) + '\n' for item in items))
-
-
 def test_a_path_registered_in_a_test_goes_through_the_whole_comparison(courier, tmp_path):
-    out = tmp_path / 'out'
-    out.mkdir()
-    sent = [rec.make_record(5, 'run-c', i) for i in range(6)]
-    run_record.write_run(str(out), RunInfo(run_id='run-c', paths=('direct', 'courier'), state='DONE',
-                                           landed_check=False, rate=2.0, started_at=sent[0]['event_time'],
-                                           finished_at=sent[-1]['event_time']))
-    for path in ('direct', 'courier'):
-        write_lines(out, run_record.sent_kind(path), sent)
+    out, sent = recorded_run(tmp_path, 'run-c', ('direct', 'courier'), seed=5)
     write_lines(out, run_record.acks_kind('courier'), [
         {'path': 'courier', 'record_id': r['record_id'], 'status': 200, 'attempts': 1, 'latency_ms': 20.0,
          'event_time': r['event_time'], 'ack_time': r['event_time']} for r in sent[:5]])

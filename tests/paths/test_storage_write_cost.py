@@ -2,33 +2,18 @@
 after the monthly free tier: in its cost at the stated rate, in every cost_curve row and in the terminal's curve
 table (issue 32 item 4); fast, from a recorded run without BigQuery."""
 
-import json
-
 from comparison.cost import line_items, price_table
 from comparison.render import terminal
 from comparison.report import build_report
-from transforms import records as rec
 from transforms.run_record import files as run_record
-from transforms.run_record.run_info import RunInfo
+
+from recorded_run import recorded_run, write_lines  # tests/paths/recorded_run.py
 
 APPENDS = [{'rows': 4, 'bytes': 4 * 91}, {'rows': 2, 'bytes': 2 * 88}]  # 540 B over 6 rows: 90 B a row
 
 
-def write_lines(out, kind, items):
-    target = out / (kind + '-0.jsonl')  # run_record.record_file_pattern
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(''.join(json.dumps(item) + '\n' for item in items))
-
-
-def recorded_run(tmp_path, appends=APPENDS):
-    out = tmp_path / 'out'
-    out.mkdir()
-    sent = [rec.make_record(7, 'run-sw', i) for i in range(6)]
-    run_record.write_run(str(out), RunInfo(run_id='run-sw', paths=('oic', 'storage_write'), state='DONE',
-                                           landed_check=False, rate=2.0, started_at=sent[0]['event_time'],
-                                           finished_at=sent[-1]['event_time']))
-    for path in ('oic', 'storage_write'):
-        write_lines(out, run_record.sent_kind(path), sent)
+def recorded_storage_write_run(tmp_path, appends=APPENDS):
+    out, _ = recorded_run(tmp_path, 'run-sw', ('oic', 'storage_write'), seed=7)
     write_lines(out, run_record.appends_kind('storage_write'), appends)
     return str(out)
 
@@ -36,7 +21,7 @@ def recorded_run(tmp_path, appends=APPENDS):
 def test_the_cost_and_every_curve_row_price_the_measured_bytes_after_the_free_tier(tmp_path):
     prices = price_table.load_prices()
     # 100,000 rows/s of 90 B is about 22,000 GiB a month: beyond the 2,048 GiB free tier.
-    report = build_report(recorded_run(tmp_path), prices=prices, oic_monitoring=False, at_rate=100000.0)
+    report = build_report(recorded_storage_write_run(tmp_path), prices=prices, oic_monitoring=False, at_rate=100000.0)
     mine = report['paths']['storage_write']
     assert mine['storage_write']['serialized_bytes_per_row'] == 90.0
     cost = mine['cost']
@@ -58,7 +43,7 @@ def test_the_cost_and_every_curve_row_price_the_measured_bytes_after_the_free_ti
 
 
 def test_without_an_accepted_append_the_rows_json_size_is_priced_and_said(tmp_path):
-    report = build_report(recorded_run(tmp_path, appends=[]), prices=price_table.load_prices(),
+    report = build_report(recorded_storage_write_run(tmp_path, appends=[]), prices=price_table.load_prices(),
                           oic_monitoring=False)
     cost = report['paths']['storage_write']['cost']
     assert cost['row_bytes_source'] == "the row's JSON size (no append measured)"
@@ -66,7 +51,7 @@ def test_without_an_accepted_append_the_rows_json_size_is_priced_and_said(tmp_pa
 
 
 def test_the_footnote_names_the_paths_whose_acknowledged_is_derived(tmp_path):
-    report = build_report(recorded_run(tmp_path), prices=price_table.load_prices(), oic_monitoring=False)
+    report = build_report(recorded_storage_write_run(tmp_path), prices=price_table.load_prices(), oic_monitoring=False)
     text = terminal.format_table(report)
     assert '* storage_write: no answer per row, only the rows refused: acknowledged = sent - dead-lettered.' in text
     assert 'WriteToBigQuery' not in text  # the run has no direct path
